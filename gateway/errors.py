@@ -1,0 +1,194 @@
+"""HTTP-level errors, the one error-to-status table, and the JSON:API renderer.
+
+    ApiError
+    ├── BadRequestError
+    │   └── AmbiguousParameterError
+    ├── NotFoundError
+    │   ├── ImageNotFoundError
+    │   └── RouteNotFoundError
+    ├── MethodNotAllowedError
+    ├── PayloadTooLargeError
+    ├── OverloadedError
+    ├── UpstreamError
+    │   └── UpstreamTimeoutError
+    └── InternalError
+
+Together with `signing.SigningError` and `transforms.TransformError` these are
+every error a client can see; `STATUS_BY_ERROR` is the only place that knows
+their HTTP status.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import ClassVar, Final
+
+from aiohttp import web
+
+from signing import SigningError, TokenTooLargeError, WrongSubjectError
+from transforms import (
+    InvalidTransformError,
+    LimitExceededError,
+    OutputTooLargeError,
+    SourceImageError,
+    TransformError,
+)
+
+__all__ = [
+    "JSONAPI",
+    "STATUS_BY_ERROR",
+    "AmbiguousParameterError",
+    "ApiError",
+    "BadRequestError",
+    "ImageNotFoundError",
+    "InternalError",
+    "MethodNotAllowedError",
+    "NotFoundError",
+    "OverloadedError",
+    "PayloadTooLargeError",
+    "PublicError",
+    "RouteNotFoundError",
+    "UpstreamError",
+    "UpstreamTimeoutError",
+    "error_response",
+    "status_of",
+]
+
+JSONAPI: Final = "application/vnd.api+json"
+
+
+class ApiError(Exception):
+    """Root of the gateway's own errors; `detail` is safe to show to the caller."""
+
+    code: ClassVar[str] = "api_error"
+    title: ClassVar[str] = "Request failed"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        pointer: str | None = None,
+        parameter: str | None = None,
+        header: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.pointer = pointer
+        self.parameter = parameter
+        self.header = header
+        self.headers = dict(headers or {})
+
+
+class BadRequestError(ApiError):
+    code = "bad_request"
+    title = "Bad request"
+
+
+class AmbiguousParameterError(BadRequestError):
+    code = "parameter_ambiguous"
+    title = "Parameter given more than once"
+
+
+class NotFoundError(ApiError):
+    code = "not_found"
+    title = "Not found"
+
+
+class ImageNotFoundError(NotFoundError):
+    code = "image_not_found"
+    title = "Image not found"
+
+
+class RouteNotFoundError(NotFoundError):
+    code = "route_not_found"
+    title = "No such endpoint"
+
+
+class MethodNotAllowedError(ApiError):
+    code = "method_not_allowed"
+    title = "Method not allowed"
+
+
+class PayloadTooLargeError(ApiError):
+    code = "payload_too_large"
+    title = "Payload too large"
+
+
+class OverloadedError(ApiError):
+    code = "overloaded"
+    title = "Too busy, retry shortly"
+
+
+class UpstreamError(ApiError):
+    code = "upstream_error"
+    title = "Upstream service failed"
+
+
+class UpstreamTimeoutError(UpstreamError):
+    code = "upstream_timeout"
+    title = "Upstream service timed out"
+
+
+class InternalError(ApiError):
+    code = "internal_error"
+    title = "Internal server error"
+
+
+PublicError = ApiError | SigningError | TransformError
+
+STATUS_BY_ERROR: Final[Mapping[type[Exception], int]] = {
+    SigningError: 401,
+    TokenTooLargeError: 400,
+    WrongSubjectError: 403,
+    TransformError: 400,
+    InvalidTransformError: 400,
+    OutputTooLargeError: 400,
+    LimitExceededError: 422,
+    SourceImageError: 422,
+    ApiError: 500,
+    BadRequestError: 400,
+    NotFoundError: 404,
+    MethodNotAllowedError: 405,
+    PayloadTooLargeError: 413,
+    OverloadedError: 503,
+    UpstreamError: 502,
+    UpstreamTimeoutError: 504,
+    InternalError: 500,
+}
+
+
+def status_of(exc: PublicError) -> int:
+    """The status of the nearest class in the MRO that the table names."""
+    for cls in type(exc).__mro__:
+        if (status := STATUS_BY_ERROR.get(cls)) is not None:
+            return status
+    return 500
+
+
+def error_response(exc: PublicError, *, error_id: str) -> web.Response:
+    status = status_of(exc)
+    error: dict[str, object] = {
+        "id": error_id,
+        "status": str(status),
+        "code": exc.code,
+        "title": exc.title,
+        "detail": exc.detail,
+    }
+    source = {
+        key: value
+        for key in ("pointer", "parameter", "header")
+        if (value := getattr(exc, key, None)) is not None
+    }
+    if source:
+        error["source"] = source
+    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    if isinstance(exc, ApiError):
+        headers.update(exc.headers)
+    return web.Response(
+        status=status,
+        body=json.dumps({"errors": [error]}).encode(),
+        content_type=JSONAPI,
+        headers=headers,
+    )

@@ -1,0 +1,86 @@
+"""Request ids and timing on every response; every error rendered as JSON:API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from aiohttp import web
+
+from gateway.errors import (
+    ApiError,
+    BadRequestError,
+    InternalError,
+    MethodNotAllowedError,
+    PayloadTooLargeError,
+    RouteNotFoundError,
+    error_response,
+)
+from gateway.keys import REQUEST_ID
+from signing import SigningError
+from transforms import TransformError
+
+__all__ = ["errors", "request_id"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+log = logging.getLogger("gateway")
+
+# A caller's own request id is kept when it is plainly an id (a proxy's, a
+# client's), so logs join up; anything else is replaced, never echoed.
+_CLIENT_ID: Final = re.compile(r"[A-Za-z0-9._:-]{8,128}")
+
+
+@web.middleware
+async def request_id(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    incoming = request.headers.get("X-Request-Id")
+    rid = incoming if incoming and _CLIENT_ID.fullmatch(incoming) else str(uuid.uuid4())
+    request[REQUEST_ID] = rid
+    response = await handler(request)
+    headers = response.headers
+    headers["X-Request-Id"] = rid
+    headers["X-Runtime"] = f"{time.perf_counter() - started:.6f}"
+    return response
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except (ApiError, SigningError, TransformError) as exc:
+        return error_response(exc, error_id=request[REQUEST_ID])
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(_from_http(exc), error_id=request[REQUEST_ID])
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("unhandled error (request id %s)", request[REQUEST_ID])
+        return error_response(
+            InternalError("an unexpected error occurred; quote the error id"),
+            error_id=request[REQUEST_ID],
+        )
+
+
+def _from_http(exc: web.HTTPException) -> ApiError:
+    """aiohttp's own errors (no route, wrong method, body too large) in our tree."""
+    match exc.status:
+        case 404:
+            return RouteNotFoundError("no endpoint at this path")
+        case 405:
+            allow = exc.headers.get("Allow", "")
+            return MethodNotAllowedError(
+                f"allowed methods: {allow}", headers={"Allow": allow}
+            )
+        case 413:
+            return PayloadTooLargeError("the request body is too large")
+        case status if status < 500:
+            return BadRequestError(exc.reason)
+        case _:
+            return InternalError("an unexpected error occurred; quote the error id")

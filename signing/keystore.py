@@ -1,0 +1,79 @@
+"""Issuers, their signing keys and their token policy."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final, Protocol
+
+__all__ = [
+    "ALLOWED_ALGORITHMS",
+    "MIN_SECRET_BYTES",
+    "InMemoryKeyStore",
+    "Issuer",
+    "IssuerKey",
+    "IssuerPolicy",
+    "KeyStore",
+    "generate_secret",
+]
+
+# HMAC only: issuers share a secret with the gateway. `none` and every asymmetric
+# algorithm are refused, so a header can never steer verification elsewhere.
+ALLOWED_ALGORITHMS: Final = frozenset({"HS256", "HS384", "HS512"})
+
+# RFC 7518 §3.2: an HMAC key must be at least as long as the hash output.
+MIN_SECRET_BYTES: Final = 32
+
+
+def generate_secret() -> str:
+    """A strong random secret for a new issuer key (256 bits, URL-safe)."""
+    return secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IssuerKey:
+    kid: str
+    secret: str = field(repr=False)
+    algorithm: str = "HS256"
+
+    def __post_init__(self) -> None:
+        if self.algorithm not in ALLOWED_ALGORITHMS:
+            raise ValueError(f"algorithm {self.algorithm!r} is not allowed")
+        if len(self.secret.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"a secret needs at least {MIN_SECRET_BYTES} bytes")
+        if not self.kid or len(self.kid) > 64:
+            raise ValueError("a kid has 1 to 64 characters")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IssuerPolicy:
+    """What an issuer's tokens must carry; the defaults accept the seed's tokens."""
+
+    require_exp: bool = False
+    max_lifetime: int | None = None  # seconds between iat (or now) and exp
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Issuer:
+    id: str
+    name: str
+    keys: tuple[IssuerKey, ...]  # newest first
+    policy: IssuerPolicy = IssuerPolicy()
+
+    def key(self, kid: str) -> IssuerKey | None:
+        return next((k for k in self.keys if k.kid == kid), None)
+
+
+class KeyStore(Protocol):
+    def issuer(self, issuer_id: str, /) -> Issuer | None: ...
+
+
+class InMemoryKeyStore:
+    """A fixed set of issuers, for backends that mint and for tests."""
+
+    def __init__(self, issuers: Mapping[str, Issuer]) -> None:
+        self._issuers = dict(issuers)
+
+    def issuer(self, issuer_id: str, /) -> Issuer | None:
+        return self._issuers.get(issuer_id)

@@ -1,0 +1,225 @@
+"""Mint and verify transformation tokens (our claims layer over pyjwt's JWS)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Final
+
+import jwt
+
+from signing.errors import (
+    AlgorithmNotAllowedError,
+    ExpiredTokenError,
+    ImmatureTokenError,
+    InvalidClaimError,
+    InvalidSignatureError,
+    LifetimeExceededError,
+    MalformedTokenError,
+    MissingClaimError,
+    MissingTokenError,
+    SigningError,
+    TokenTooLargeError,
+    UnknownIssuerError,
+    UnknownKeyError,
+    WrongSubjectError,
+)
+from signing.keystore import ALLOWED_ALGORITHMS, IssuerKey, KeyStore
+
+__all__ = ["DEFAULT_LEEWAY", "MAX_TOKEN_BYTES", "VerifiedToken", "mint", "verify"]
+
+MAX_TOKEN_BYTES: Final = 4096
+DEFAULT_LEEWAY: Final = 30.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class VerifiedToken:
+    """A token whose signature, issuer and time claims have been checked."""
+
+    issuer: str
+    kid: str
+    subject: str | None
+    expires_at: float | None
+    token_id: str | None
+    transformations: object  # the raw claim; `transforms` parses it
+
+    def ensure_subject(self, image_id: str) -> None:
+        """A token with `sub` is good for that one image only."""
+        if self.subject is not None and self.subject != image_id:
+            raise WrongSubjectError(
+                "the token's subject is another image than the one requested"
+            )
+
+
+def mint(
+    key: IssuerKey,
+    *,
+    issuer_id: str,
+    transformations: object,
+    ttl: float | None = None,
+    subject: str | None = None,
+    audience: str | None = None,
+    now: float | None = None,
+) -> str:
+    """A token for backends to hand out; each has its own `jti` and `iat`."""
+    issued = int(time.time() if now is None else now)
+    claims: dict[str, object] = {
+        "iss": issuer_id,
+        "iat": issued,
+        "jti": secrets.token_urlsafe(12),
+        "transformations": transformations,
+    }
+    if ttl is not None:
+        claims["exp"] = issued + int(ttl)
+    if subject is not None:
+        claims["sub"] = subject
+    if audience is not None:
+        claims["aud"] = audience
+    return jwt.encode(
+        claims,
+        key.secret,
+        algorithm=key.algorithm,
+        headers={"kid": key.kid, "typ": "JWT"},
+    )
+
+
+def verify(
+    token: str | None,
+    keys: KeyStore,
+    *,
+    leeway: float = DEFAULT_LEEWAY,
+    audience: str | None = None,
+    max_bytes: int = MAX_TOKEN_BYTES,
+    now: float | None = None,
+) -> VerifiedToken:
+    """Check a token completely or raise a `SigningError` leaf.
+
+    The issuer is read from the unverified payload only to choose the keys; the
+    claims are then verified with those keys and with `iss` pinned to that issuer.
+    """
+    if not token:
+        raise MissingTokenError("a token is required")
+    if len(token) > max_bytes or not token.isascii():
+        # Refused before any decoding: bounded work for hostile input.
+        raise TokenTooLargeError(
+            f"the token is {len(token.encode())} bytes; at most {max_bytes} are accepted"
+        )
+    try:
+        unverified = jwt.api_jwt.decode_complete(
+            token, options={"verify_signature": False}
+        )
+    except jwt.PyJWTError as exc:
+        raise MalformedTokenError("the token is not a well-formed JWT") from exc
+    header = unverified["header"]
+    algorithm = header.get("alg")
+    if algorithm not in ALLOWED_ALGORITHMS:
+        raise AlgorithmNotAllowedError(
+            f"algorithm {algorithm!r} is not allowed; use one of "
+            + ", ".join(sorted(ALLOWED_ALGORITHMS))
+        )
+    issuer_id = unverified["payload"].get("iss")
+    if issuer_id is None:
+        raise MissingClaimError("the token has no 'iss' claim")
+    if not isinstance(issuer_id, str):
+        raise InvalidClaimError("the 'iss' claim must be a string")
+    issuer = keys.issuer(issuer_id)
+    if issuer is None:
+        raise UnknownIssuerError("the token's issuer is not known")
+
+    kid = header.get("kid")
+    if kid is not None:
+        key = issuer.key(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise UnknownKeyError("the token's 'kid' names no key of its issuer")
+        candidates: tuple[IssuerKey, ...] = (key,)
+    else:
+        # Tokens without `kid` (the seed's) are tried against each of the
+        # issuer's keys, newest first, so that rotation needs no downtime.
+        candidates = issuer.keys
+    candidates = tuple(k for k in candidates if k.algorithm == algorithm)
+    if not candidates:
+        raise AlgorithmNotAllowedError(
+            f"algorithm {algorithm!r} is not the algorithm of the issuer's key"
+        )
+
+    required = ["iss", "exp"] if issuer.policy.require_exp else ["iss"]
+    if audience is not None:
+        required.append("aud")
+    options: jwt.types.Options = {
+        "require": required,
+        "verify_aud": audience is not None,
+    }
+    claims: dict[str, object] | None = None
+    for key in candidates:
+        try:
+            claims = jwt.decode(
+                token,
+                key.secret,
+                algorithms=[key.algorithm],
+                issuer=issuer.id,
+                audience=audience,
+                leeway=leeway,
+                options=options,
+            )
+        except jwt.InvalidSignatureError:
+            continue
+        except jwt.PyJWTError as exc:
+            raise _translate(exc) from exc
+        break
+    else:
+        raise InvalidSignatureError(
+            "the token's signature does not match its issuer's key"
+        )
+    assert claims is not None  # noqa: S101 - the loop either breaks or raises
+
+    expires_at = _number(claims.get("exp"))
+    max_lifetime = issuer.policy.max_lifetime
+    if max_lifetime is not None and expires_at is not None:
+        start = _number(claims.get("iat"))
+        if start is None:
+            start = time.time() if now is None else now
+        if expires_at - start > max_lifetime + leeway:
+            raise LifetimeExceededError(
+                f"the token lives {int(expires_at - start)} s; the issuer allows {max_lifetime} s"
+            )
+    subject = claims.get("sub")
+    if subject is not None and not isinstance(subject, str):
+        raise InvalidClaimError("the 'sub' claim must be a string")
+    token_id = claims.get("jti")
+    return VerifiedToken(
+        issuer=issuer.id,
+        kid=key.kid,
+        subject=subject,
+        expires_at=expires_at,
+        token_id=token_id if isinstance(token_id, str) else None,
+        transformations=claims.get("transformations", []),
+    )
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _translate(exc: jwt.PyJWTError) -> SigningError:
+    match exc:
+        case jwt.ExpiredSignatureError():
+            return ExpiredTokenError("the token has expired")
+        case jwt.ImmatureSignatureError():
+            return ImmatureTokenError("the token is not valid yet")
+        case jwt.MissingRequiredClaimError():
+            return MissingClaimError(f"the token has no {exc.claim!r} claim")
+        case jwt.InvalidAlgorithmError():
+            return AlgorithmNotAllowedError("the token's algorithm is not allowed")
+        case (
+            jwt.InvalidIssuedAtError()
+            | jwt.InvalidAudienceError()
+            | jwt.InvalidIssuerError()
+        ):
+            return InvalidClaimError(f"a claim is invalid: {exc}")
+        case jwt.DecodeError():
+            return MalformedTokenError("the token is not a well-formed JWT")
+        case _:
+            return SigningError("the token is invalid")
