@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
 from aiohttp import web
@@ -258,11 +259,13 @@ def _key_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ
+) -> int:
     args = _parser().parse_args(argv)
     run: Callable[[Settings, argparse.Namespace], None] = args.run
     try:
-        run(Settings.from_env(), args)
+        run(Settings.from_env(environ), args)
     except (ConfigError, CatalogError, CommandError, ValueError) as exc:
         print(f"image-gateway: {exc}", file=sys.stderr)
         return _EXIT_USAGE

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from importlib import resources
+from typing import Final
 
 from aiohttp import web
 
 from gateway.errors import JSONAPI, AmbiguousParameterError
 from gateway.keys import CATALOG, DELIVERER, SETTINGS
 
-__all__ = ["deliver", "status"]
+__all__ = ["deliver", "openapi", "status"]
+
+_OPENAPI: Final = (resources.files("gateway") / "openapi.json").read_bytes()
 
 
 def _token(request: web.Request) -> str | None:
@@ -48,3 +52,8 @@ async def status(request: web.Request) -> web.Response:
         content_type=JSONAPI,
         headers={"Cache-Control": "no-store"},
     )
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """`GET /openapi.json`: the API description, kept in step with the routes by a test."""
+    return web.Response(body=_OPENAPI, content_type="application/json")

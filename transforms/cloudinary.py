@@ -97,6 +97,8 @@ def to_cloudinary_url(
         version=asset.version,
         format=asset.format,
         sign_url=True,
+        signature_algorithm="sha1",
+        long_url_signature=False,
         secure=True,
         cloud_name=account.cloud_name,
         api_key=account.api_key,

@@ -1,0 +1,221 @@
+"""Benchmark the 302 path against a floor: a minimal aiohttp app answering the same 302.
+
+Both servers run as one process on the default asyncio loop, on loopback, with
+access logs off; wrk loads them alternately, round after round, and the medians
+are compared. The floor's headers and body are captured from the gateway's own
+answer, so both send the same bytes. Cases:
+
+  warm   the same token again and again (a page of tiles reloaded)
+  cold   a new token (its own jti/iat) per request for the same tiling
+  novel  a never-seen transformation per request (reported, no target)
+
+Usage: python scripts/bench_redirect.py [--seconds 5] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from gateway.catalog import Catalog
+from scripts._bench import Load, free_port, ratio, require_wrk, server, summarise, wrk
+from signing import IssuerKey, mint
+from transforms import CloudinaryAsset
+
+ISSUER = "6b6fdb7b-65cb-4acf-97b9-d25eff795348"
+IMAGE = "133398b5-c4e1-4488-bbe1-81afd70546ae"
+LAYER_1 = "b48fff71-a649-41dc-8f35-67229b3fd584"
+LAYER_2 = "372083d9-8179-4161-af8c-6cbfecd9219a"
+KEY = IssuerKey(kid="bench", secret="b" * 48)
+CLOUDINARY_URL = "cloudinary://1234:bench-api-secret@sadaasdasd"
+TARGETS = {"warm": 0.85, "cold": 0.25}
+
+
+def tiling(width: int = 800, x: int = 0) -> list[dict[str, object]]:
+    return [
+        {"crop": "fit", "width": width},
+        {"overlay": LAYER_1, "crop": "fit", "width": width, "x": width + x},
+        {"overlay": LAYER_2, "crop": "fit", "width": width, "x": width * 3 // 2 + x},
+    ]
+
+
+def seed(data_dir: Path) -> None:
+    catalog = Catalog(data_dir / "catalog.sqlite3")
+    catalog.add_issuer(issuer_id=ISSUER, secret=KEY.secret, kid=KEY.kid)
+    for image_id, public_id, version in (
+        (LAYER_1, "3bc669b21d8e", None),
+        (LAYER_2, "e199b75435bf", None),
+        (IMAGE, "f7332109c6c5", 123123),
+    ):
+        catalog.add_image(
+            issuer_id=ISSUER,
+            image_id=image_id,
+            cloudinary=CloudinaryAsset(
+                public_id=public_id, version=version, format="jpg"
+            ),
+        )
+    catalog.close()
+
+
+def path(token: str) -> str:
+    return f"/images/{IMAGE}?token={token}"
+
+
+def write_paths(file: Path, count: int, steps: Callable[[int], object]) -> Path:
+    with file.open("w") as out:
+        for i in range(count):
+            token = mint(KEY, issuer_id=ISSUER, transformations=steps(i))
+            out.write(path(token) + "\n")
+    return file
+
+
+def novel(i: int) -> object:
+    # Every (width, x) pair occurs once: 4096 widths, then the offset moves on.
+    return tiling(width=1 + i % 4096, x=i // 4096)
+
+
+def capture(port: int, request_path: str) -> tuple[list[tuple[str, str]], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    conn.request("GET", request_path)
+    response = conn.getresponse()
+    body = response.read()
+    assert response.status == 302, (response.status, body)
+    skip = {"content-length", "date", "server"}
+    headers = [(k, v) for k, v in response.getheaders() if k.lower() not in skip]
+    return headers, body
+
+
+def serve_floor(port: int, spec: Path) -> None:
+    doc = json.loads(spec.read_text())
+    headers = [tuple(h) for h in doc["headers"]]
+    body = doc["body"].encode()
+
+    async def redirect(request: web.Request) -> web.Response:
+        return web.Response(status=302, body=body, headers=headers)
+
+    async def status(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/images/{image_id}", redirect)
+    app.router.add_get("/status", status)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--tokens", type=int, default=40_000, help="per round and case")
+    parser.add_argument("--serve-floor", nargs=2, metavar=("PORT", "SPEC"))
+    args = parser.parse_args()
+    if args.serve_floor:
+        serve_floor(int(args.serve_floor[0]), Path(args.serve_floor[1]))
+        return
+    require_wrk()
+
+    with tempfile.TemporaryDirectory(prefix="bench-redirect-") as tmp:
+        work = Path(tmp)
+        seed(work)
+        gw_port, floor_port = free_port(), free_port()
+        gw_env = {
+            "GATEWAY_DATA_DIR": str(work),
+            "GATEWAY_PORT": str(gw_port),
+            "CLOUDINARY_URL": CLOUDINARY_URL,
+            "GATEWAY_ACCESS_LOG": "false",
+            "GATEWAY_LOG_LEVEL": "WARNING",
+        }
+        warm_path = path(mint(KEY, issuer_id=ISSUER, transformations=tiling()))
+        print(f"minting {args.tokens} tokens per round for the cold and novel cases…")
+        files = {
+            (case, r): write_paths(work / f"{case}-{r}.txt", args.tokens, steps)
+            for case, steps in (("cold", lambda i: tiling()), ("novel", novel))
+            for r in range(args.rounds)
+        }
+        gateway_cmd = [sys.executable, "-m", "gateway", "serve"]
+        with server(gateway_cmd, gw_port, gw_env):
+            headers, body = capture(gw_port, warm_path)
+            spec = work / "floor.json"
+            spec.write_text(json.dumps({"headers": headers, "body": body.decode()}))
+            floor_cmd = [
+                sys.executable,
+                __file__,
+                "--serve-floor",
+                str(floor_port),
+                str(spec),
+            ]
+            with server(floor_cmd, floor_port, {}):
+                results: dict[tuple[str, str], list[Load]] = {}
+                for case in ("warm", "cold", "novel"):
+                    for r in range(args.rounds):
+                        order = (
+                            ("floor", "gateway") if r % 2 == 0 else ("gateway", "floor")
+                        )
+                        for name in order:
+                            port = gw_port if name == "gateway" else floor_port
+                            load = wrk(
+                                f"http://127.0.0.1:{port}{warm_path}",
+                                seconds=args.seconds,
+                                connections=args.connections,
+                                paths_file=None if case == "warm" else files[(case, r)],
+                                lua_dir=work,
+                            )
+                            if (
+                                case != "warm"
+                                and name == "gateway"
+                                and load.requests > args.tokens
+                            ):
+                                print(
+                                    f"warning: {case} round {r} reused tokens; raise --tokens"
+                                )
+                            results.setdefault((case, name), []).append(load)
+    report(results, args)
+
+
+def report(
+    results: dict[tuple[str, str], list[Load]], args: argparse.Namespace
+) -> None:
+    print(
+        f"\n{args.rounds} rounds x {args.seconds:g} s per server and case, "
+        f"{args.connections} connections, wrk -t1; medians\n"
+    )
+    print(f"{'case':<6} {'floor rps':>10} {'gw rps':>10} {'ratio':>6}   "
+          f"{'floor p99':>9} {'gw p99':>9} {'ratio':>6}   verdict")  # fmt: skip
+    failed = False
+    for case in ("warm", "cold", "novel"):
+        floor, gw = (
+            summarise(results[(case, "floor")]),
+            summarise(results[(case, "gateway")]),
+        )
+        rps_ratio, p99_ratio = ratio(gw.rps, floor.rps), ratio(gw.p99_ms, floor.p99_ms)
+        verdict = "report only"
+        if case in TARGETS:
+            # Under a closed loop at saturation p99 ≈ connections / throughput, so
+            # a p99 within 2x of the floor is reachable only where throughput is
+            # within 2x: the p99 target is the warm case's; cold's is reported.
+            p99_ok = case != "warm" or p99_ratio <= 2.0
+            ok = rps_ratio >= TARGETS[case] and p99_ok and gw.bad == 0
+            failed |= not ok
+            p99_rule = ", p99 ≤ 2x" if case == "warm" else ""
+            verdict = f"{'PASS' if ok else 'FAIL'} (≥ {TARGETS[case]}x{p99_rule})"
+        if gw.bad or floor.bad:
+            verdict += (
+                f"  [{gw.bad} bad gateway answers, {floor.bad} bad floor answers]"
+            )
+        print(
+            f"{case:<6} {floor.rps:>10.0f} {gw.rps:>10.0f} {rps_ratio:>5.2f}x   "
+            f"{floor.p99_ms:>7.2f}ms {gw.p99_ms:>7.2f}ms {p99_ratio:>5.2f}x   {verdict}"
+        )
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""Mint a transformation token without a running server or a catalog.
+
+    python scripts/mint_token.py --issuer UUID --secret SECRET \
+        --transformations '[{"crop": "fit", "width": 800}]' [--kid KID] [--ttl 300] \
+        [--image UUID --base-url http://127.0.0.1:8080]
+
+Prints the token, or with --image the full delivery URL too, as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from yarl import URL
+
+from signing import ALLOWED_ALGORITHMS, IssuerKey, mint
+from transforms import Transformation, TransformError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Mint a transformation token.")
+    parser.add_argument("--issuer", required=True, help="the issuer's id (iss)")
+    parser.add_argument("--secret", required=True, help="the issuer key's secret")
+    parser.add_argument("--kid", default=None, help="key id put in the header")
+    parser.add_argument(
+        "--algorithm", default="HS256", choices=sorted(ALLOWED_ALGORITHMS)
+    )
+    parser.add_argument("--transformations", default="[]", help="JSON list of steps")
+    parser.add_argument("--ttl", type=int, help="seconds until exp")
+    parser.add_argument("--image", help="also print the delivery URL for this image")
+    parser.add_argument("--base-url", default="http://127.0.0.1:8080")
+    args = parser.parse_args(argv)
+    try:
+        steps = json.loads(args.transformations)
+        Transformation.from_json(steps)
+        key = IssuerKey(
+            kid=args.kid or "default", secret=args.secret, algorithm=args.algorithm
+        )
+    except (json.JSONDecodeError, ValueError) as exc:
+        print(f"mint_token: {exc}", file=sys.stderr)
+        return 2
+    except TransformError as exc:
+        print(f"mint_token: {exc.pointer}: {exc.detail}", file=sys.stderr)
+        return 2
+    token = mint(
+        key,
+        issuer_id=args.issuer,
+        transformations=steps,
+        ttl=args.ttl,
+        include_kid=args.kid is not None,
+    )
+    doc: dict[str, str] = {"token": token}
+    if args.image:
+        url = URL(args.base_url) / "images" / args.image
+        doc["url"] = str(url.with_query(token=token))
+    print(json.dumps(doc, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

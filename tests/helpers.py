@@ -1,0 +1,35 @@
+"""Assertions shared by the HTTP tests."""
+
+from __future__ import annotations
+
+from aiohttp import ClientResponse
+
+
+async def assert_error(
+    response: ClientResponse,
+    status: int,
+    code: str,
+    *,
+    pointer: str | None = None,
+    parameter: str | None = None,
+) -> dict[str, object]:
+    """A JSON:API error document with one error, its id the response's request id."""
+    assert response.status == status, await response.text()
+    assert response.content_type == "application/vnd.api+json"
+    assert response.headers["Cache-Control"] == "no-store"
+    doc = await response.json(content_type=None)
+    assert isinstance(doc, dict)
+    (error,) = doc["errors"]
+    assert error["id"] == response.headers["X-Request-Id"]
+    assert error["status"] == str(status)
+    assert error["code"] == code
+    assert error["title"]
+    assert error["detail"]
+    source = error.get("source", {})
+    if pointer is not None:
+        assert source.get("pointer") == pointer
+    if parameter is not None:
+        assert source.get("parameter") == parameter
+    assert "Traceback" not in str(doc)
+    assert isinstance(error, dict)
+    return error

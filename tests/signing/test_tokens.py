@@ -1,0 +1,258 @@
+"""Token verification: every refusal, key rotation and issuer policy."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+
+import jwt
+import pytest
+
+from signing import (
+    AlgorithmNotAllowedError,
+    ExpiredTokenError,
+    ImmatureTokenError,
+    InMemoryKeyStore,
+    InvalidClaimError,
+    InvalidSignatureError,
+    Issuer,
+    IssuerKey,
+    IssuerPolicy,
+    LifetimeExceededError,
+    MalformedTokenError,
+    MissingClaimError,
+    MissingTokenError,
+    SigningError,
+    TokenTooLargeError,
+    UnknownIssuerError,
+    UnknownKeyError,
+    WrongSubjectError,
+    mint,
+    verify,
+)
+
+ISSUER = "6b6fdb7b-65cb-4acf-97b9-d25eff795348"
+OLD = IssuerKey(kid="2025", secret="a" * 40)
+NEW = IssuerKey(kid="2026", secret="b" * 40)
+STRANGER = IssuerKey(kid="2026", secret="c" * 40)
+STEPS = [{"crop": "fit", "width": 800}]
+
+
+def store(policy: IssuerPolicy = IssuerPolicy(), *keys: IssuerKey) -> InMemoryKeyStore:
+    return InMemoryKeyStore(
+        {ISSUER: Issuer(id=ISSUER, name="t", keys=keys or (NEW, OLD), policy=policy)}
+    )
+
+
+def _part(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def raw(claims: dict[str, object], key: str = NEW.secret, **headers: object) -> str:
+    """Signs any JSON, as a hostile client would (pyjwt refuses to make some of these)."""
+    head = _part(json.dumps({"alg": "HS256", "typ": "JWT", **headers}).encode())
+    body = _part(json.dumps(claims).encode())
+    mac = hmac.new(key.encode(), f"{head}.{body}".encode(), hashlib.sha256)
+    return f"{head}.{body}.{_part(mac.digest())}"
+
+
+def unsigned(claims: dict[str, object]) -> str:
+    head = _part(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+    return f"{head}.{_part(json.dumps(claims).encode())}."
+
+
+def test_minted_token_verifies_with_its_claims() -> None:
+    token = mint(NEW, issuer_id=ISSUER, transformations=STEPS, ttl=60, subject="img")
+    verified = verify(token, store())
+    assert (verified.issuer, verified.kid, verified.subject) == (ISSUER, "2026", "img")
+    assert verified.transformations == STEPS
+    assert verified.expires_at is not None
+    assert verified.token_id
+
+
+def test_seed_style_token_without_exp_or_kid_verifies() -> None:
+    token = raw({"iss": ISSUER, "transformations": STEPS})
+    assert verify(token, store()).transformations == STEPS
+
+
+def test_each_minted_token_is_distinct() -> None:
+    first = mint(NEW, issuer_id=ISSUER, transformations=STEPS)
+    assert first != mint(NEW, issuer_id=ISSUER, transformations=STEPS)
+
+
+@pytest.mark.parametrize(
+    ("token", "error"),
+    [
+        pytest.param(None, MissingTokenError, id="missing"),
+        pytest.param("", MissingTokenError, id="empty"),
+        pytest.param("not-a-jwt", MalformedTokenError, id="not-a-jwt"),
+        pytest.param("a.b.c", MalformedTokenError, id="garbage-segments"),
+        pytest.param("x" * 4097, TokenTooLargeError, id="over-4-KiB"),
+        pytest.param("é" * 10, TokenTooLargeError, id="non-ascii"),
+        pytest.param(
+            unsigned({"iss": ISSUER, "transformations": STEPS}),
+            AlgorithmNotAllowedError,
+            id="alg-none",
+        ),
+        pytest.param(
+            jwt.encode({"iss": ISSUER}, "k" * 64, algorithm="HS512"),
+            AlgorithmNotAllowedError,
+            id="algorithm-the-key-is-not-for",
+        ),
+        pytest.param(
+            raw({"iss": ISSUER}, key=STRANGER.secret),
+            InvalidSignatureError,
+            id="wrong-key",
+        ),
+        pytest.param(
+            raw({"iss": ISSUER}, key=STRANGER.secret, kid="2026"),
+            InvalidSignatureError,
+            id="wrong-key-with-kid",
+        ),
+        pytest.param(raw({"transformations": STEPS}), MissingClaimError, id="no-iss"),
+        pytest.param(raw({"iss": 42}), InvalidClaimError, id="iss-not-a-string"),
+        pytest.param(
+            raw({"iss": "3f0c1a55-0000-4000-8000-000000000000"}),
+            UnknownIssuerError,
+            id="unknown-issuer",
+        ),
+        pytest.param(
+            raw({"iss": ISSUER}, kid="1999"), UnknownKeyError, id="unknown-kid"
+        ),
+        pytest.param(
+            raw({"iss": ISSUER}, kid=7), MalformedTokenError, id="kid-not-a-string"
+        ),
+        pytest.param(
+            raw({"iss": ISSUER, "exp": int(time.time()) - 3600}),
+            ExpiredTokenError,
+            id="expired",
+        ),
+        pytest.param(
+            raw({"iss": ISSUER, "nbf": int(time.time()) + 3600}),
+            ImmatureTokenError,
+            id="not-yet-valid",
+        ),
+        pytest.param(
+            raw({"iss": ISSUER, "iat": int(time.time()) + 3600}),
+            ImmatureTokenError,
+            id="issued-in-the-future",
+        ),
+        pytest.param(
+            raw({"iss": ISSUER, "exp": "soon"}), MalformedTokenError, id="exp-nan"
+        ),
+        pytest.param(
+            raw({"iss": ISSUER, "sub": 5}), InvalidClaimError, id="sub-not-str"
+        ),
+    ],
+)
+def test_bad_token_is_refused(token: str | None, error: type[SigningError]) -> None:
+    with pytest.raises(error) as caught:
+        verify(token, store())
+    assert type(caught.value) is error
+    assert caught.value.parameter == "token"
+
+
+def test_leeway_accepts_a_token_just_expired() -> None:
+    token = raw({"iss": ISSUER, "exp": int(time.time()) - 10})
+    assert verify(token, store(), leeway=30).expires_at is not None
+    with pytest.raises(ExpiredTokenError):
+        verify(token, store(), leeway=0)
+
+
+def test_kid_selects_the_key_during_rotation() -> None:
+    old = mint(OLD, issuer_id=ISSUER, transformations=STEPS)
+    new = mint(NEW, issuer_id=ISSUER, transformations=STEPS)
+    assert verify(old, store()).kid == "2025"
+    assert verify(new, store()).kid == "2026"
+
+
+def test_token_without_kid_is_tried_against_every_key() -> None:
+    token = raw({"iss": ISSUER}, key=OLD.secret)
+    assert verify(token, store()).kid == "2025"
+
+
+def test_token_of_a_removed_key_is_refused() -> None:
+    token = mint(OLD, issuer_id=ISSUER, transformations=STEPS)
+    with pytest.raises(UnknownKeyError):
+        verify(token, store(IssuerPolicy(), NEW))
+
+
+def test_policy_can_require_exp() -> None:
+    policy = IssuerPolicy(require_exp=True)
+    with pytest.raises(MissingClaimError, match="exp"):
+        verify(mint(NEW, issuer_id=ISSUER, transformations=[]), store(policy))
+    with_exp = mint(NEW, issuer_id=ISSUER, transformations=[], ttl=60)
+    assert verify(with_exp, store(policy)).expires_at is not None
+
+
+def test_policy_caps_the_lifetime() -> None:
+    policy = IssuerPolicy(require_exp=True, max_lifetime=300)
+    at_cap = mint(NEW, issuer_id=ISSUER, transformations=[], ttl=300)
+    assert verify(at_cap, store(policy)).expires_at is not None
+    with pytest.raises(LifetimeExceededError):
+        verify(mint(NEW, issuer_id=ISSUER, transformations=[], ttl=3600), store(policy))
+
+
+def test_audience_is_required_when_configured() -> None:
+    without = mint(NEW, issuer_id=ISSUER, transformations=[])
+    with pytest.raises(MissingClaimError):
+        verify(without, store(), audience="gw")
+    right = mint(NEW, issuer_id=ISSUER, transformations=[], audience="gw")
+    assert verify(right, store(), audience="gw").issuer == ISSUER
+    wrong = mint(NEW, issuer_id=ISSUER, transformations=[], audience="other")
+    with pytest.raises(InvalidClaimError):
+        verify(wrong, store(), audience="gw")
+
+
+def test_subject_binds_the_token_to_one_image() -> None:
+    verified = verify(
+        mint(NEW, issuer_id=ISSUER, transformations=[], subject="a"), store()
+    )
+    verified.ensure_subject("a")
+    with pytest.raises(WrongSubjectError):
+        verified.ensure_subject("b")
+
+
+def test_token_exactly_at_the_size_limit_is_decoded() -> None:
+    token = raw({"iss": ISSUER, "pad": ""})
+    padded = raw({"iss": ISSUER, "pad": "p" * (4096 - len(token) - 2)})
+    padded = padded if len(padded) <= 4096 else token
+    assert len(padded) <= 4096
+    assert verify(padded, store()).issuer == ISSUER
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        pytest.param({"kid": "k", "secret": "short"}, "32 bytes", id="short-secret"),
+        pytest.param(
+            {"kid": "k", "secret": "s" * 40, "algorithm": "none"},
+            "not allowed",
+            id="alg-none",
+        ),
+        pytest.param(
+            {"kid": "k", "secret": "s" * 40, "algorithm": "RS256"},
+            "not allowed",
+            id="asymmetric",
+        ),
+        pytest.param({"kid": "", "secret": "s" * 40}, "kid", id="empty-kid"),
+    ],
+)
+def test_weak_or_foreign_keys_cannot_be_made(
+    kwargs: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        IssuerKey(**kwargs)
+
+
+def test_secret_is_not_in_repr() -> None:
+    assert NEW.secret not in repr(NEW)
+
+
+def test_mint_without_kid_names_no_key() -> None:
+    token = mint(NEW, issuer_id=ISSUER, transformations=[], include_kid=False)
+    assert "kid" not in jwt.get_unverified_header(token)
+    assert verify(token, store()).kid == "2026"

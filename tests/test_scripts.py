@@ -1,0 +1,44 @@
+"""scripts/mint_token.py mints tokens the gateway accepts, with no server or catalog."""
+
+from __future__ import annotations
+
+import json
+
+import jwt
+import pytest
+
+from scripts.mint_token import main
+from signing import InMemoryKeyStore, Issuer, IssuerKey, verify
+
+ISSUER = "6b6fdb7b-65cb-4acf-97b9-d25eff795348"
+IMAGE = "133398b5-c4e1-4488-bbe1-81afd70546ae"
+SECRET = "m" * 40
+
+
+def test_minted_token_verifies(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--issuer", ISSUER, "--secret", SECRET, "--image", IMAGE, "--ttl", "60",
+            "--transformations", '[{"crop": "fit", "width": 800}]']  # fmt: skip
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert "kid" not in jwt.get_unverified_header(doc["token"])
+    keys = InMemoryKeyStore(
+        {ISSUER: Issuer(id=ISSUER, name="i", keys=(IssuerKey(kid="k", secret=SECRET),))}
+    )
+    verified = verify(doc["token"], keys)
+    assert verified.transformations == [{"crop": "fit", "width": 800}]
+    assert doc["url"] == f"http://127.0.0.1:8080/images/{IMAGE}?token={doc['token']}"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param(["--transformations", "[{"], id="not-json"),
+        pytest.param(["--transformations", '[{"width": 0}]'], id="invalid-step"),
+        pytest.param(["--secret", "short"], id="weak-secret"),
+    ],
+)
+def test_bad_input_exits_2(
+    capsys: pytest.CaptureFixture[str], extra: list[str]
+) -> None:
+    assert main(["--issuer", ISSUER, "--secret", SECRET, *extra]) == 2
+    assert "mint_token:" in capsys.readouterr().err
