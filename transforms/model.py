@@ -34,6 +34,7 @@ __all__ = [
     "Step",
     "Transformation",
     "normalise_image_id",
+    "parse_step",
 ]
 
 _UUID: Final = re.compile(
@@ -311,6 +312,11 @@ def _parse_step_cached(
     items: tuple[tuple[str, type, object], ...], limits: Limits, pointer: str
 ) -> Step:
     return _parse_step({k: v for k, _, v in items}, limits, pointer)
+
+
+def parse_step(item: object, limits: Limits, pointer: str) -> Step:
+    """One step from its flat JSON form; errors point below `pointer`."""
+    return _parse_step(item, limits, pointer)
 
 
 def _parse_step(item: object, limits: Limits, pointer: str) -> Step:

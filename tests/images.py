@@ -1,0 +1,44 @@
+"""Image helpers for tests: solid sources made in code, and similarity checks."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image, ImageChops, ImageStat
+
+RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
+WHITE, BLACK = (255, 255, 255), (0, 0, 0)
+
+
+def solid(
+    size: tuple[int, int], color: tuple[int, ...], fmt: str = "PNG", **save: object
+) -> bytes:
+    mode = "RGBA" if len(color) == 4 else "RGB"
+    out = io.BytesIO()
+    Image.new(mode, size, color).save(out, format=fmt, **save)
+    return out.getvalue()
+
+
+def halves(
+    size: tuple[int, int], left: tuple[int, int, int], right: tuple[int, int, int]
+) -> bytes:
+    """Left half one colour, right half another: shows which part a crop kept."""
+    image = Image.new("RGB", size, left)
+    image.paste(right, (size[0] // 2, 0, size[0], size[1]))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def near(
+    actual: tuple[int, ...], expected: tuple[int, ...], tolerance: int = 8
+) -> bool:
+    return all(abs(a - e) <= tolerance for a, e in zip(actual, expected, strict=False))
+
+
+def assert_image_similar(a: Image.Image, b: Image.Image, epsilon: float) -> None:
+    """Pillow's test idea: mean absolute difference per channel below epsilon."""
+    assert a.size == b.size, (a.size, b.size)
+    diff = ImageChops.difference(a.convert("RGB"), b.convert("RGB"))
+    mean = sum(ImageStat.Stat(diff).mean) / 3
+    assert mean <= epsilon, f"mean difference {mean:.2f} > {epsilon}"

@@ -1,0 +1,532 @@
+"""The local renderer, rule by rule (R-numbers from shared/cloudinary-geometry.md).
+
+Sources are solid colours made in code, so a pixel's colour proves placement.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import pytest
+from PIL import Image
+
+from tests.images import (
+    BLACK,
+    BLUE,
+    GREEN,
+    RED,
+    WHITE,
+    assert_image_similar,
+    halves,
+    near,
+    solid,
+)
+from transforms import (
+    DEFAULT_BASE_CHAIN,
+    LimitExceededError,
+    Limits,
+    OutputTooLargeError,
+    SourceImageError,
+    Transformation,
+)
+from transforms.chain import Delivery, RenderChain, parse_render_base
+from transforms.compositor import Decoded, compose, decode, encode, plan, probe
+
+A = "b48fff71-a649-41dc-8f35-67229b3fd584"
+B = "372083d9-8179-4161-af8c-6cbfecd9219a"
+LIMITS = Limits()
+NO_BASE: tuple[tuple[()], Delivery] = ((), Delivery())
+
+
+def chain(steps: object, base: str | None = None) -> RenderChain:
+    parsed = parse_render_base(base, LIMITS) if base else NO_BASE
+    return RenderChain.build(parsed, Transformation.from_json(steps))
+
+
+def render(
+    steps: object,
+    base: bytes,
+    overlays: dict[str, bytes] | None = None,
+    *,
+    base_chain: str | None = None,
+    alpha: bool = False,
+) -> Image.Image:
+    c = chain(steps, base_chain)
+    layers = {k: decode(v, LIMITS) for k, v in (overlays or {}).items()}
+    out = compose(c, decode(base, LIMITS), layers, LIMITS, alpha_output=alpha)
+    return out.image
+
+
+def pixel(image: Image.Image, xy: tuple[int, int]) -> tuple[int, ...]:
+    value = image.getpixel(xy)
+    assert isinstance(value, tuple)
+    return value
+
+
+def test_seed_tiling_renders_three_adjacent_tiles() -> None:
+    """R21: the seed's token on three 3000x2000 originals, base chain included."""
+    sources = {
+        k: solid((3000, 2000), c, "JPEG") for k, c in (("", RED), (A, GREEN), (B, BLUE))
+    }
+    steps = [
+        {"crop": "fit", "width": 800},
+        {"overlay": A, "crop": "fit", "width": 800, "x": 800},
+        {"overlay": B, "crop": "fit", "width": 800, "x": 1200},
+    ]
+    image = render(
+        steps,
+        sources[""],
+        {A: sources[A], B: sources[B]},
+        base_chain=DEFAULT_BASE_CHAIN,
+    )
+    assert image.size == (2400, 533)
+    for x, color in (
+        (400, RED),
+        (1200, GREEN),
+        (2000, BLUE),
+        (799, RED),
+        (800, GREEN),
+        (1599, GREEN),
+        (1600, BLUE),
+    ):
+        assert near(pixel(image, (x, 266)), color), (x, pixel(image, (x, 266)))
+    assert near(pixel(image, (0, 0)), RED)
+    assert near(pixel(image, (2399, 532)), BLUE)
+
+
+def test_geometry_notes_emulation_r21() -> None:
+    """R17, R18, R20, R21: the worked example with a 1000x750 base, 600x900 A, 800x400 B."""
+    base = solid((1000, 750), RED)
+    layers = {A: solid((600, 900), GREEN), B: solid((800, 400), BLUE)}
+    steps = [
+        {"crop": "fit", "width": 800},
+        {"overlay": A, "crop": "fit", "width": 800, "x": 800},
+        {"overlay": B, "crop": "fit", "width": 800, "x": 1200},
+    ]
+    image = render(steps, base, layers, alpha=True)
+    assert image.size == (2400, 1200)
+    assert pixel(image, (400, 300 + 300)) == (*RED, 255)  # base shifted down to y=300
+    assert pixel(image, (400, 100))[3] == 0  # transparent above the base (R19)
+    assert pixel(image, (1200, 0)) == (*GREEN, 255)  # A at (800, 0)
+    assert pixel(image, (2000, 400)) == (*BLUE, 255)  # B at (1600, 400)
+    assert pixel(image, (2000, 399))[3] == 0
+
+
+@pytest.mark.parametrize(
+    ("source", "step", "size"),
+    [
+        pytest.param(
+            (300, 200),
+            {"crop": "scale", "width": 50, "height": 50},
+            (50, 50),
+            id="R3-scale-both-stretches",
+        ),
+        pytest.param(
+            (300, 200), {"crop": "scale", "width": 150}, (150, 100), id="R3-scale-width"
+        ),
+        pytest.param((300, 200), {"height": 50}, (75, 50), id="R3-default-is-scale"),
+        pytest.param(
+            (300, 200),
+            {"crop": "fit", "width": 100, "height": 100},
+            (100, 67),
+            id="R4-fit",
+        ),
+        pytest.param(
+            (300, 200),
+            {"crop": "fit", "width": 600, "height": 600},
+            (600, 400),
+            id="R4-fit-upscales",
+        ),
+        pytest.param(
+            (864, 576),
+            {"crop": "fit", "width": 70, "height": 90},
+            (70, 47),
+            id="R11-rounding",
+        ),
+        pytest.param(
+            (300, 200),
+            {"crop": "fit", "width": 900},
+            (900, 600),
+            id="R5-fit-one-side-upscales",
+        ),
+        pytest.param(
+            (300, 200),
+            {"crop": "limit", "width": 600, "height": 600},
+            (300, 200),
+            id="R6-limit-no-upscale",
+        ),
+        pytest.param(
+            (300, 200),
+            {"crop": "limit", "width": 150, "height": 600},
+            (150, 100),
+            id="R6-limit-shrinks",
+        ),
+        pytest.param(
+            (300, 200),
+            {"crop": "limit", "width": 400},
+            (300, 200),
+            id="R6-limit-one-side",
+        ),
+        pytest.param(
+            (300, 200),
+            {"crop": "fill", "width": 100, "height": 100},
+            (100, 100),
+            id="R7-fill",
+        ),
+        pytest.param(
+            (300, 200),
+            {"crop": "fill", "width": 600, "height": 100},
+            (600, 100),
+            id="R7-fill-upscales",
+        ),
+        pytest.param(
+            (300, 200),
+            {"crop": "lfill", "width": 600, "height": 100},
+            (300, 100),
+            id="R7-lfill",
+        ),
+        pytest.param(
+            (300, 200),
+            {"crop": "pad", "width": 100, "height": 100},
+            (100, 100),
+            id="R8-pad",
+        ),
+        pytest.param(
+            (300, 200),
+            {"crop": "lpad", "width": 600, "height": 600},
+            (600, 600),
+            id="R8-lpad",
+        ),
+        pytest.param(
+            (300, 200),
+            {"crop": "crop", "width": 100, "height": 50},
+            (100, 50),
+            id="R9-crop",
+        ),
+        pytest.param(
+            (300, 200),
+            {"crop": "crop", "width": 500, "height": 500},
+            (300, 200),
+            id="R9-crop-clamped",
+        ),
+        pytest.param(
+            (300, 200),
+            {"crop": "thumb", "width": 50, "height": 50},
+            (50, 50),
+            id="R10-thumb",
+        ),
+        pytest.param((300, 200), {"angle": 90}, (200, 300), id="angle-90"),
+        pytest.param((300, 200), {"angle": -180}, (300, 200), id="angle-180"),
+        pytest.param((100, 100), {"angle": 45}, (142, 142), id="angle-45-expands"),
+    ],
+)
+def test_sizing_rules(
+    source: tuple[int, int], step: dict[str, object], size: tuple[int, int]
+) -> None:
+    c = chain([step])
+    assert plan(c, source, {}, LIMITS, alpha_output=False).size == size
+    assert render([step], solid(source, RED)).size == size
+
+
+@pytest.mark.parametrize(
+    ("gravity", "kept"),
+    [
+        pytest.param("west", RED, id="west-keeps-left"),
+        pytest.param("east", BLUE, id="east-keeps-right"),
+    ],
+)
+def test_fill_crops_at_gravity(gravity: str, kept: tuple[int, int, int]) -> None:
+    """R7: the crop after the fill-scale is taken at the gravity."""
+    image = render(
+        [{"crop": "fill", "width": 100, "height": 100, "gravity": gravity}],
+        halves((300, 100), RED, BLUE),
+    )
+    assert near(pixel(image, (50, 50)), kept)
+
+
+def test_fill_defaults_to_centre() -> None:
+    image = render(
+        [{"crop": "fill", "width": 10, "height": 100}], halves((300, 100), RED, BLUE)
+    )
+    assert image.size == (10, 100)
+    assert near(pixel(image, (2, 50)), RED)
+    assert near(pixel(image, (7, 50)), BLUE)
+
+
+def test_pad_is_white_under_jpeg_and_transparent_with_alpha() -> None:
+    """R8: the padding colour defaults by output format; b_ overrides it."""
+    step = [{"crop": "pad", "width": 100, "height": 100}]
+    source = solid((200, 100), RED)
+    assert pixel(render(step, source), (50, 5)) == (*WHITE, 255)
+    assert pixel(render(step, source, alpha=True), (50, 5))[3] == 0
+    assert pixel(render(step, source), (50, 50)) == (*RED, 255)
+    coloured = [{"crop": "pad", "width": 100, "height": 100, "background": "#000000"}]
+    assert pixel(render(coloured, source), (50, 5)) == (*BLACK, 255)
+
+
+def test_pad_places_at_gravity() -> None:
+    image = render(
+        [{"crop": "pad", "width": 100, "height": 100, "gravity": "north"}],
+        solid((200, 100), RED),
+    )
+    assert pixel(image, (50, 10)) == (*RED, 255)
+    assert pixel(image, (50, 90)) == (*WHITE, 255)
+
+
+def test_crop_offsets_from_top_left() -> None:
+    """R9: x/y place the region; without gravity they count from the top left."""
+    image = render(
+        [{"crop": "crop", "width": 100, "height": 100, "x": 150, "y": 0}],
+        halves((300, 100), RED, BLUE),
+    )
+    assert near(pixel(image, (10, 50)), BLUE)
+
+
+# A 10x10 overlay on a 100x100 base at each gravity, with x=y=5 (R13, R14).
+@pytest.mark.parametrize(
+    ("gravity", "left", "top"),
+    [
+        pytest.param("north_west", 5, 5, id="north_west"),
+        pytest.param("north", 50, 5, id="north"),
+        pytest.param("north_east", 85, 5, id="north_east"),
+        pytest.param("west", 5, 50, id="west"),
+        pytest.param("center", 50, 50, id="center"),
+        pytest.param("east", 85, 50, id="east"),
+        pytest.param("south_west", 5, 85, id="south_west"),
+        pytest.param("south", 50, 85, id="south"),
+        pytest.param("south_east", 85, 85, id="south_east"),
+    ],
+)
+def test_overlay_placement_by_gravity(gravity: str, left: int, top: int) -> None:
+    image = render(
+        [{"overlay": A, "gravity": gravity, "x": 5, "y": 5}],
+        solid((100, 100), RED),
+        {A: solid((10, 10), BLUE)},
+    )
+    assert image.size == (100, 100)
+    assert pixel(image, (left + 1, top + 1)) == (*BLUE, 255)
+    assert pixel(image, (left + 8, top + 8)) == (*BLUE, 255)
+    assert pixel(image, (left - 1, top - 1)) == (*RED, 255)
+    assert pixel(image, (left + 10, top + 10)) == (*RED, 255)
+
+
+def test_overlay_sizing_applies_to_the_overlay() -> None:
+    """R12: the step's crop/width size the overlay, not the canvas."""
+    image = render(
+        [{"overlay": A, "crop": "fit", "width": 20, "gravity": "north_west"}],
+        solid((100, 100), RED),
+        {A: solid((200, 100), BLUE)},
+    )
+    assert image.size == (100, 100)
+    assert pixel(image, (19, 9)) == (*BLUE, 255)
+    assert pixel(image, (20, 9)) == (*RED, 255)
+    assert pixel(image, (19, 10)) == (*RED, 255)
+
+
+def test_overlay_reaching_left_shifts_the_base_right() -> None:
+    """R17, R18: the canvas grows to the bounding box; nothing is cropped."""
+    image = render(
+        [{"overlay": A, "gravity": "west", "x": -20}],
+        solid((100, 100), RED),
+        {A: solid((10, 10), BLUE)},
+        alpha=True,
+    )
+    assert image.size == (120, 100)
+    assert pixel(image, (0, 50)) == (*BLUE, 255)
+    assert pixel(image, (15, 50))[3] == 0
+    assert pixel(image, (20, 50)) == (*RED, 255)
+
+
+def test_taller_overlay_grows_the_canvas_both_ways() -> None:
+    """R20: centred and taller, the overlay grows the canvas equally up and down."""
+    image = render(
+        [{"overlay": A}],
+        solid((100, 100), RED),
+        {A: solid((10, 140), BLUE)},
+        alpha=True,
+    )
+    assert image.size == (100, 140)
+    assert pixel(image, (10, 19))[3] == 0
+    assert pixel(image, (10, 20)) == (*RED, 255)
+    assert pixel(image, (10, 119)) == (*RED, 255)
+    assert pixel(image, (10, 120))[3] == 0
+
+
+def test_uncovered_area_is_white_in_jpeg() -> None:
+    """R19: transparent where nothing was placed, flattened onto white for JPEG."""
+    c = chain([{"overlay": A, "x": 100}])
+    out = compose(
+        c,
+        decode(solid((100, 100), RED), LIMITS),
+        {A: decode(solid((100, 50), BLUE), LIMITS)},
+        LIMITS,
+        alpha_output=False,
+    )
+    jpeg = Image.open(io.BytesIO(encode(out, "jpg", 90)))
+    assert jpeg.size == (200, 100)  # centred: left = (100 - 100) / 2 + 100
+    assert near(pixel(jpeg, (140, 5)), WHITE)
+    png = Image.open(io.BytesIO(encode(out, "png", 90)))
+    assert pixel(png, (140, 5))[3] == 0
+
+
+@pytest.mark.parametrize(
+    ("step", "xy", "color"),
+    [
+        pytest.param(
+            {"effect": "grayscale"}, (5, 5), (76, 76, 76, 255), id="grayscale"
+        ),
+        pytest.param({"effect": "negate"}, (5, 5), (0, 255, 255, 255), id="negate"),
+        pytest.param({"opacity": 50}, (5, 5), (255, 0, 0, 128), id="opacity"),
+    ],
+)
+def test_effects(
+    step: dict[str, object], xy: tuple[int, int], color: tuple[int, ...]
+) -> None:
+    assert near(pixel(render([step], solid((10, 10), RED), alpha=True), xy), color, 1)
+
+
+def test_angle_turns_clockwise() -> None:
+    """a_90 turns clockwise: the left half ends up on top."""
+    image = render([{"angle": 90}], halves((100, 50), RED, BLUE))
+    assert image.size == (50, 100)
+    assert near(pixel(image, (25, 10)), RED)
+    assert near(pixel(image, (25, 90)), BLUE)
+
+
+def test_overlay_opacity_blends() -> None:
+    image = render(
+        [{"overlay": A, "opacity": 50}],
+        solid((10, 10), WHITE),
+        {A: solid((10, 10), BLACK)},
+    )
+    assert near(pixel(image, (5, 5)), (128, 128, 128, 255), 2)
+
+
+def test_base_chain_fit_and_delivery_options_parse() -> None:
+    steps, delivery = parse_render_base(DEFAULT_BASE_CHAIN, LIMITS)
+    assert len(steps) == 1
+    assert delivery == Delivery(attachment=True, format="auto", quality=None, dpr=1.0)
+
+
+def test_dpr_multiplies_dimensions() -> None:
+    """R24: dpr_2 doubles the pixel dimensions."""
+    c = RenderChain.build(
+        parse_render_base("dpr_2.0", LIMITS), Transformation.from_json([{"width": 50}])
+    )
+    assert plan(c, (100, 100), {}, LIMITS, alpha_output=False).size == (100, 100)
+
+
+def test_output_budget_is_enforced_on_the_plan() -> None:
+    """A chain that would grow a 4096x4096 canvas sixteen times is refused unrendered."""
+    steps = [{"crop": "scale", "width": 4096, "height": 4096}] + [
+        {
+            "overlay": A,
+            "crop": "scale",
+            "width": 4096,
+            "height": 4096,
+            "x": 4096 * (i + 1),
+        }
+        for i in range(8)
+    ]
+    with pytest.raises(OutputTooLargeError) as caught:
+        plan(chain(steps), (10, 10), {A: (10, 10)}, LIMITS, alpha_output=False)
+    assert caught.value.pointer == "/transformations/1"
+
+
+def test_draft_decode_is_smaller_and_looks_the_same() -> None:
+    big = Image.radial_gradient("L").resize((3000, 2000)).convert("RGB")
+    buf = io.BytesIO()
+    big.save(buf, format="JPEG", quality=90)
+    data = buf.getvalue()
+    c = chain([{"crop": "fit", "width": 400}])
+    hint = plan(c, (3000, 2000), {}, LIMITS, alpha_output=False).hints[""]
+    assert hint == (400, 267)
+    drafted = decode(data, LIMITS, hint)
+    assert drafted.image.size[0] < 3000
+    assert drafted.image.size[0] >= 400
+    full = decode(data, LIMITS)
+    fast = compose(c, drafted, {}, LIMITS, alpha_output=False)
+    slow = compose(c, full, {}, LIMITS, alpha_output=False)
+    assert_image_similar(fast.image, slow.image, 2.0)
+
+
+def test_exif_orientation_is_applied_and_metadata_dropped() -> None:
+    image = Image.new("RGB", (300, 100), RED)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise on display
+    exif[0x8825] = {2: (1.0, 2.0, 3.0)}  # a GPS block
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", exif=exif, comment=b"secret")
+    info = probe(buf.getvalue(), LIMITS)
+    assert (info.width, info.height) == (100, 300)
+    decoded = decode(buf.getvalue(), LIMITS)
+    assert decoded.image.size == (100, 300)
+    out = Image.open(
+        io.BytesIO(encode(Decoded(decoded.image, decoded.size), "jpg", 80))
+    )
+    assert not out.getexif()
+    assert "comment" not in out.info
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    crc = struct.pack(">I", zlib.crc32(kind + data))
+    return struct.pack(">I", len(data)) + kind + data + crc
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A pixel bomb: a huge size in the header, a few bytes of data behind it."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 64)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", ihdr)
+        + _chunk(b"IDAT", idat)
+        + _chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        pytest.param(b"", SourceImageError, id="empty"),
+        pytest.param(b"\x00" * 100, SourceImageError, id="garbage"),
+        pytest.param(
+            solid((300, 200), RED, "JPEG")[:400], SourceImageError, id="truncated-jpeg"
+        ),
+        pytest.param(b"%PDF-1.4\n1 0 obj<<>>endobj\n%%EOF", SourceImageError, id="pdf"),
+        pytest.param(
+            solid((10, 10), RED, "BMP"), SourceImageError, id="bmp-not-allowed"
+        ),
+        pytest.param(
+            _png_header(8000, 7000), LimitExceededError, id="over-budget-header"
+        ),
+        pytest.param(
+            _png_header(30000, 30000), LimitExceededError, id="decompression-bomb"
+        ),
+    ],
+)
+def test_bad_sources_are_refused(data: bytes, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        probe(data, LIMITS)
+
+
+def test_gif_first_frame_is_used() -> None:
+    frames = [Image.new("P", (10, 10), i) for i in (1, 2)]
+    frames[0].putpalette([0, 0, 0, 255, 0, 0, 0, 0, 255] + [0] * 759)
+    frames[1].putpalette([0, 0, 0, 255, 0, 0, 0, 0, 255] + [0] * 759)
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:])
+    info = probe(buf.getvalue(), LIMITS)
+    assert info.media_type == "image/gif"
+    assert pixel(decode(buf.getvalue(), LIMITS).image, (5, 5))[:3] == RED
+
+
+@pytest.mark.parametrize(
+    ("fmt", "media"),
+    [("JPEG", "image/jpeg"), ("PNG", "image/png"), ("WEBP", "image/webp")],
+)
+def test_probe_reads_the_type_from_the_bytes(fmt: str, media: str) -> None:
+    info = probe(solid((30, 20), RED, fmt), LIMITS)
+    assert (info.media_type, info.width, info.height) == (media, 30, 20)
