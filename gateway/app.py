@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import gc
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
 from gateway.catalog import CachedCatalog, Catalog
 from gateway.config import Settings
 from gateway.delivery import Deliverer
-from gateway.keys import CATALOG, DELIVERER, SETTINGS
+from gateway.demo import Demo, seed_demo
+from gateway.keys import (
+    CATALOG,
+    DELIVERER,
+    DEMO,
+    RENDERER,
+    SETTINGS,
+    STORE,
+    WRITABLE_CATALOG,
+)
 from gateway.middlewares import errors, request_id
+from gateway.render import Renderer
 from gateway.routes import setup_routes
+from gateway.storage import OriginalStore
 
 __all__ = ["create_app"]
 
@@ -22,6 +34,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[request_id, errors], client_max_size=1024 * 1024)
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_catalog)
+    app.cleanup_ctx.append(_renderer)
     app.cleanup_ctx.append(_frozen_heap)
     setup_routes(app)
     return app
@@ -48,6 +61,27 @@ async def _catalog(app: web.Application) -> AsyncIterator[None]:
         poll_interval=settings.catalog_poll_interval,
     )
     app[CATALOG] = cached
+    app[WRITABLE_CATALOG] = catalog
     app[DELIVERER] = Deliverer(settings, cached)
+    app[STORE] = store = OriginalStore(settings.data_dir / "originals")
+    if settings.demo:
+        demo = app[DEMO] = seed_demo(catalog, store, settings)
+        _announce(settings, demo)
     yield
     catalog.close()
+
+
+async def _renderer(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    with ThreadPoolExecutor(
+        max_workers=settings.render_workers, thread_name_prefix="render"
+    ) as executor:
+        app[RENDERER] = Renderer(settings, app[STORE], executor)
+        yield
+
+
+def _announce(settings: Settings, demo: Demo) -> None:
+    """What a newcomer should open first: a page (downloads are for <img> tags)."""
+    _, image, steps = demo.examples()[0]
+    print(f"demo page:         {settings.base_url / 'demo'}")
+    print(f"signed tiling URL: {demo.url(settings, image, steps)}", flush=True)

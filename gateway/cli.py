@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Final
 
 from aiohttp import web
 from yarl import URL
 
 from gateway.app import create_app
-from gateway.catalog import Catalog, CatalogError
+from gateway.catalog import Catalog, CatalogError, ImageRecord
 from gateway.config import ConfigError, Settings
+from gateway.originals import add_original
+from gateway.storage import OriginalStore
 from signing import ALLOWED_ALGORITHMS, IssuerPolicy, mint
 from transforms import CloudinaryAsset, Transformation, TransformError
 from transforms.cloudinary import DELIVERY_TYPES, FORMATS
@@ -40,6 +44,8 @@ def _print(doc: object) -> None:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
+    if args.demo:
+        settings = dataclasses.replace(settings, demo=True)
     logging.basicConfig(
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
@@ -104,42 +110,83 @@ def _signing_key_revoke(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def _image_add(settings: Settings, args: argparse.Namespace) -> None:
-    try:
-        asset = CloudinaryAsset(
-            public_id=args.public_id,
-            version=args.version,
-            format=args.format,
-            delivery_type=args.delivery_type or settings.delivery_type,
-        )
-    except ValueError as exc:
-        raise CommandError(str(exc)) from exc
+    if args.file is None and args.public_id is None:
+        raise CommandError("give --file, --public-id, or both")
+    asset = None
+    if args.public_id is not None:
+        try:
+            asset = CloudinaryAsset(
+                public_id=args.public_id,
+                version=args.version,
+                format=args.format,
+                delivery_type=args.delivery_type or settings.delivery_type,
+            )
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
     with _catalog(settings) as catalog:
-        record = catalog.add_image(
-            issuer_id=args.issuer, image_id=args.id, cloudinary=asset
-        )
-    _print(_image_doc(record.id, record.issuer_id, asset))
+        if args.file is None:
+            record = catalog.add_image(
+                issuer_id=args.issuer, image_id=args.id, cloudinary=asset
+            )
+        else:
+            path = Path(args.file)
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
+            try:
+                record = add_original(
+                    catalog,
+                    OriginalStore(settings.data_dir / "originals"),
+                    settings.limits,
+                    issuer_id=args.issuer,
+                    data=data,
+                    filename=path.name,
+                    image_id=args.id,
+                    cloudinary=asset,
+                )
+            except TransformError as exc:
+                raise CommandError(f"{path}: {exc.detail}") from exc
+    _print(_image_doc(record))
+
+
+def _image_rm(settings: Settings, args: argparse.Namespace) -> None:
+    with _catalog(settings) as catalog:
+        record = catalog.remove_image(args.id)
+        if record is None:
+            raise CommandError(f"no image {args.id}")
+        original = record.original
+        if (
+            original is not None
+            and not args.preserve_on_disk
+            and catalog.originals_in_use(original.sha256) == 0
+        ):
+            OriginalStore(settings.data_dir / "originals").remove(original.sha256)
+    _print({"id": args.id, "removed": True})
 
 
 def _image_list(settings: Settings, args: argparse.Namespace) -> None:
     with _catalog(settings) as catalog:
-        _print(
-            [
-                _image_doc(r.id, r.issuer_id, r.cloudinary)
-                for r in catalog.images(args.issuer)
-            ]
-        )
+        _print([_image_doc(r) for r in catalog.images(args.issuer)])
 
 
-def _image_doc(
-    image_id: str, issuer_id: str, asset: CloudinaryAsset | None
-) -> dict[str, object]:
-    doc: dict[str, object] = {"id": image_id, "issuer": issuer_id}
-    if asset is not None:
+def _image_doc(record: ImageRecord) -> dict[str, object]:
+    doc: dict[str, object] = {"id": record.id, "issuer": record.issuer_id}
+    if (asset := record.cloudinary) is not None:
         doc.update(
             publicId=asset.public_id,
             version=asset.version,
             format=asset.format,
             deliveryType=asset.delivery_type,
+        )
+    if (original := record.original) is not None:
+        doc.update(
+            originalFilename=record.original_filename,
+            mediaType=original.media_type,
+            fileSize=original.file_size,
+            width=original.width,
+            height=original.height,
+            sha256=original.sha256,
         )
     return doc
 
@@ -193,6 +240,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP server")
     serve.add_argument("--host", help="bind address (GATEWAY_HOST)")
     serve.add_argument("--port", type=int, help="TCP port (GATEWAY_PORT)")
+    serve.add_argument(
+        "--demo", action="store_true", help="seed demo images and serve /demo"
+    )
     serve.set_defaults(run=_serve)
 
     issuer = commands.add_parser("issuer", help="manage issuers").add_subparsers(
@@ -224,7 +274,8 @@ def _parser() -> argparse.ArgumentParser:
     image_add = image.add_parser("add", help="register an image")
     image_add.add_argument("--issuer", required=True)
     image_add.add_argument("--id", help="image UUID (random when omitted)")
-    image_add.add_argument("--public-id", required=True, help="Cloudinary public id")
+    image_add.add_argument("--file", help="a local original (JPEG, PNG, WebP, GIF)")
+    image_add.add_argument("--public-id", help="Cloudinary public id")
     image_add.add_argument("--version", type=int)
     image_add.add_argument("--format", choices=sorted(FORMATS))
     image_add.add_argument("--delivery-type", choices=sorted(DELIVERY_TYPES))
@@ -232,6 +283,12 @@ def _parser() -> argparse.ArgumentParser:
     image_list = image.add_parser("list", help="list an issuer's images")
     image_list.add_argument("--issuer", required=True)
     image_list.set_defaults(run=_image_list)
+    image_rm = image.add_parser("rm", help="remove an image")
+    image_rm.add_argument("--id", required=True)
+    image_rm.add_argument(
+        "--preserve-on-disk", action="store_true", help="keep the original file"
+    )
+    image_rm.set_defaults(run=_image_rm)
 
     token = commands.add_parser("token", help="mint tokens").add_subparsers(
         dest="action", required=True

@@ -17,6 +17,7 @@ from transforms import (
     TransformError,
     parse_base_chain,
 )
+from transforms.chain import parse_render_base
 from transforms.cloudinary import DELIVERY_TYPES
 
 __all__ = ["ConfigError", "Delivery", "Settings"]
@@ -47,6 +48,11 @@ class Settings:
     url_cache_size: int = 10_000
     catalog_poll_interval: float = 1.0
     limits: Limits = Limits()
+    render_workers: int = field(default_factory=lambda: os.cpu_count() or 2)
+    render_queue: int = 16  # renders waiting for a worker before 503s
+    render_cache_bytes: int = 64 * 1024 * 1024
+    render_max_age: int = 3600  # Cache-Control max-age of a rendered image
+    jpeg_quality: int = 82  # also WebP/AVIF quality, when the chain says q_auto
     access_log: bool = True
     log_level: str = "INFO"
     demo: bool = False
@@ -58,6 +64,13 @@ class Settings:
             raise ConfigError(f"GATEWAY_BASE_CHAIN: {exc.detail}") from exc
         if self.delivery == "redirect" and self.cloudinary is None:
             raise ConfigError("GATEWAY_DELIVERY=redirect needs CLOUDINARY_URL")
+        try:
+            parse_render_base(self.base_chain, self.limits)
+        except TransformError as exc:
+            if self.delivery == "render":
+                raise ConfigError(f"GATEWAY_BASE_CHAIN: {exc.detail}") from exc
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ConfigError("GATEWAY_JPEG_QUALITY must be between 1 and 100")
         if self.delivery_type not in DELIVERY_TYPES:
             raise ConfigError(
                 f"GATEWAY_DELIVERY_TYPE must be one of {', '.join(sorted(DELIVERY_TYPES))}"
@@ -122,6 +135,13 @@ class Settings:
                 "GATEWAY_CATALOG_POLL_INTERVAL", _seconds, d.catalog_poll_interval
             ),
             limits=limits,
+            render_workers=get("GATEWAY_RENDER_WORKERS", _positive, d.render_workers),
+            render_queue=get("GATEWAY_RENDER_QUEUE", _positive, d.render_queue),
+            render_cache_bytes=get(
+                "GATEWAY_RENDER_CACHE_BYTES", _positive, d.render_cache_bytes
+            ),
+            render_max_age=get("GATEWAY_RENDER_MAX_AGE", _positive, d.render_max_age),
+            jpeg_quality=get("GATEWAY_JPEG_QUALITY", _positive, d.jpeg_quality),
             access_log=get("GATEWAY_ACCESS_LOG", _bool, d.access_log),
             log_level=get("GATEWAY_LOG_LEVEL", _log_level, d.log_level),
             demo=get("GATEWAY_DEMO", _bool, d.demo),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Generic, TypeVar
 
 from cachetools import LRUCache
 
@@ -36,6 +36,8 @@ from transforms import (
 )
 
 __all__ = ["Deliverer", "Redirect", "Resolved"]
+
+_T = TypeVar("_T")
 
 # A token without `exp` is re-verified at least this often; key revocation
 # clears the cache at once anyway.
@@ -60,11 +62,11 @@ class Redirect:
 
 
 @dataclass(frozen=True, slots=True)
-class _Seen:
+class _Seen(Generic[_T]):
     """A cached answer for one token, good until `valid_until` (epoch seconds)."""
 
     valid_until: float
-    redirect: Redirect
+    value: _T
 
 
 class Deliverer:
@@ -75,7 +77,10 @@ class Deliverer:
         self._revision = catalog.revision()
         # LRU with an explicit expiry check on read: cachetools' TLRUCache keeps a
         # heap that made every insert cost ~20 µs, and a fresh token is one insert.
-        self._seen: LRUCache[tuple[str, str], _Seen] = LRUCache(
+        self._seen: LRUCache[tuple[str, str], _Seen[Redirect]] = LRUCache(
+            maxsize=settings.token_cache_size
+        )
+        self._seen_resolved: LRUCache[tuple[str, str], _Seen[Resolved]] = LRUCache(
             maxsize=settings.token_cache_size
         )
         self._redirects: LRUCache[tuple[str, str, Transformation], Redirect] = LRUCache(
@@ -87,6 +92,7 @@ class Deliverer:
         if revision != self._revision:
             self._revision = revision
             self._seen.clear()
+            self._seen_resolved.clear()
             self._redirects.clear()
 
     def _verify(
@@ -109,9 +115,29 @@ class Deliverer:
         return canonical, verified, transformation
 
     def resolve(self, token: str | None, image_id: str) -> Resolved:
-        """Verify, then find every image the token names, within its issuer only."""
+        """Verify, then find every image the token names, within its issuer only.
+
+        Remembered per exact token and image until the token expires.
+        """
         self._fresh()
-        return self._resolve(*self._verify(token, image_id))
+        key = (token or "", image_id)
+        seen = self._seen_resolved.get(key)
+        now = time.time()
+        if seen is not None and now <= seen.valid_until:
+            return seen.value
+        resolved = self._resolve(*self._verify(token, image_id))
+        self._seen_resolved[key] = _Seen(
+            self._valid_until(resolved.token, now), resolved
+        )
+        return resolved
+
+    def _valid_until(self, token: VerifiedToken, now: float) -> float:
+        expires = token.expires_at
+        return (
+            now + _NO_EXP_TTL
+            if expires is None
+            else expires + self.settings.token_leeway
+        )
 
     def _resolve(
         self, canonical: str, verified: VerifiedToken, transformation: Transformation
@@ -147,20 +173,14 @@ class Deliverer:
         seen = self._seen.get(key)
         now = time.time()
         if seen is not None and now <= seen.valid_until:
-            return seen.redirect
+            return seen.value
         canonical, verified, transformation = self._verify(token, image_id)
         compiled = (verified.issuer, canonical, transformation)
         redirect = self._redirects.get(compiled)
         if redirect is None:
             resolved = self._resolve(canonical, verified, transformation)
             redirect = self._redirects[compiled] = self._redirect(resolved)
-        expires = verified.expires_at
-        valid_until = (
-            now + _NO_EXP_TTL
-            if expires is None
-            else expires + self.settings.token_leeway
-        )
-        self._seen[key] = _Seen(valid_until, redirect)
+        self._seen[key] = _Seen(self._valid_until(verified, now), redirect)
         return redirect
 
     def _redirect(self, resolved: Resolved) -> Redirect:

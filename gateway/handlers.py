@@ -8,10 +8,11 @@ from typing import Final
 
 from aiohttp import web
 
-from gateway.errors import JSONAPI, AmbiguousParameterError
-from gateway.keys import CATALOG, DELIVERER, SETTINGS
+from gateway.errors import JSONAPI, AmbiguousParameterError, RouteNotFoundError
+from gateway.headers import SECURITY_HEADERS
+from gateway.keys import CATALOG, DELIVERER, DEMO, RENDERER, SETTINGS
 
-__all__ = ["deliver", "openapi", "status"]
+__all__ = ["deliver", "demo", "openapi", "status"]
 
 _OPENAPI: Final = (resources.files("gateway") / "openapi.json").read_bytes()
 
@@ -25,11 +26,42 @@ def _token(request: web.Request) -> str | None:
 
 
 async def deliver(request: web.Request) -> web.StreamResponse:
-    """`GET /images/{image_id}?token=…`: a 302 to the signed Cloudinary URL."""
-    redirect = request.app[DELIVERER].redirect(
-        _token(request), request.match_info["image_id"]
+    """`GET /images/{image_id}?token=…`: a 302 to Cloudinary, or the rendered image."""
+    app = request.app
+    token, image_id = _token(request), request.match_info["image_id"]
+    if app[SETTINGS].delivery == "redirect":
+        redirect = app[DELIVERER].redirect(token, image_id)
+        return web.Response(status=302, body=redirect.body, headers=redirect.headers)
+    renderer = app[RENDERER]
+    resolved = app[DELIVERER].resolve(token, image_id)
+    job = renderer.prepare(resolved, request.headers.get("Accept"))
+    headers = renderer.headers(job)
+    if _matches(request.headers.get("If-None-Match"), job.etag):
+        return web.Response(status=304, headers=headers)
+    rendered = await renderer.render(job)
+    return web.Response(
+        body=rendered.body, content_type=rendered.media_type, headers=headers
     )
-    return web.Response(status=302, body=redirect.body, headers=redirect.headers)
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 §13.1.2: weak comparison against a list of tags, or `*`."""
+    if not if_none_match:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in tags or etag in tags
+
+
+async def demo(request: web.Request) -> web.Response:
+    """`GET /demo`: a page of signed demo URLs (only with `serve --demo`)."""
+    if DEMO not in request.app:
+        raise RouteNotFoundError("the demo is not enabled (serve --demo)")
+    page = request.app[DEMO].page(request.app[SETTINGS])
+    return web.Response(
+        text=page,
+        content_type="text/html",
+        headers={**SECURITY_HEADERS, "Cache-Control": "no-store"},
+    )
 
 
 async def status(request: web.Request) -> web.Response:

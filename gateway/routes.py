@@ -16,5 +16,6 @@ def setup_routes(app: web.Application) -> None:
             web.get("/images/{image_id}", handlers.deliver, name="deliver"),
             web.get("/status", handlers.status, name="status"),
             web.get("/openapi.json", handlers.openapi, name="openapi"),
+            web.get("/demo", handlers.demo, name="demo"),
         ]
     )

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
 from transforms.chain import RenderChain
 from transforms.errors import LimitExceededError, OutputTooLargeError, SourceImageError
@@ -46,6 +46,7 @@ __all__ = [
     "encode",
     "plan",
     "probe",
+    "sample_image",
 ]
 
 # Pillow opens only these (never EPS, PDF, PSD, …): `Image.open(formats=…)`.
@@ -68,6 +69,7 @@ _EXIF_ORIENTATION: Final = 0x0112
 _WHITE: Final = (255, 255, 255, 255)
 _CLEAR: Final = (0, 0, 0, 0)
 Size = tuple[int, int]
+RGB = tuple[int, int, int]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -456,4 +458,30 @@ def encode(rendered: Decoded, extension: str, quality: int) -> bytes:
     elif pillow_format in ("WEBP", "AVIF"):
         options = {"quality": quality}
     image.save(out, format=pillow_format, **options)
+    return out.getvalue()
+
+
+def sample_image(width: int, height: int, colors: tuple[RGB, RGB]) -> bytes:
+    """A generated JPEG (a diagonal gradient and a disc), for demos and benchmarks."""
+    top, bottom = colors
+    gradient = Image.linear_gradient("L").resize((width, height))
+    image = Image.composite(
+        Image.new("RGB", (width, height), bottom),
+        Image.new("RGB", (width, height), top),
+        gradient,
+    )
+    disc = Image.new("L", (width, height), 0)
+    radius = min(width, height) // 4
+    ImageDraw.Draw(disc).ellipse(
+        (
+            width // 2 - radius,
+            height // 2 - radius,
+            width // 2 + radius,
+            height // 2 + radius,
+        ),
+        fill=200,
+    )
+    image.paste((255, 255, 255), mask=disc)
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=90)
     return out.getvalue()

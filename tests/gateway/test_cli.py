@@ -93,3 +93,84 @@ def test_bad_input_exits_2_with_a_message(
 ) -> None:
     assert main(argv, {"GATEWAY_DATA_DIR": str(tmp_path)}) == 2
     assert message in capsys.readouterr().err
+
+
+def _pixel_bomb() -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    ihdr = struct.pack(">IIBBBBB", 40000, 40000, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _jpeg(size: tuple[int, int] = (40, 30)) -> bytes:
+    from tests.images import RED, solid
+
+    return solid(size, RED, "JPEG")
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        pytest.param("corrupt.jpg", b"\xff\xd8\xff" + b"\x00" * 200, "not a JPEG", id="corrupt"),
+        pytest.param("cut.jpg", _jpeg((400, 300))[:300], "cannot be", id="truncated"),
+        pytest.param("doc.jpg", b"%PDF-1.7\n%\xe2\xe3\n1 0 obj<<>>\nendobj\n", "not a JPEG", id="pdf-renamed"),
+        pytest.param("bomb.png", _pixel_bomb(), "pixels", id="pixel-bomb"),
+        pytest.param("empty.png", b"", "not a JPEG", id="empty"),
+    ],
+)  # fmt: skip
+def test_bad_original_is_refused_and_leaves_nothing(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    data: bytes,
+    message: str,
+) -> None:
+    env = {"GATEWAY_DATA_DIR": str(tmp_path / "data")}
+    issuer = run(capsys, env, "issuer", "add")
+    file = tmp_path / name
+    file.write_bytes(data)
+    argv = ["image", "add", "--issuer", str(issuer["id"]), "--file", str(file)]
+    assert main(argv, env) == 2
+    assert message in capsys.readouterr().err
+    assert main(["image", "list", "--issuer", str(issuer["id"])], env) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    stored = [p for p in (tmp_path / "data" / "originals").rglob("*") if p.is_file()]
+    assert stored == []
+
+
+def test_original_is_recorded_from_its_bytes_and_removed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = {"GATEWAY_DATA_DIR": str(tmp_path / "data")}
+    issuer = run(capsys, env, "issuer", "add")
+    file = tmp_path / "photo.png"  # a JPEG named .png
+    file.write_bytes(_jpeg())
+    image = run(
+        capsys, env, "image", "add", "--issuer", str(issuer["id"]), "--file", str(file)
+    )
+    assert (image["mediaType"], image["width"], image["height"]) == (
+        "image/jpeg",
+        40,
+        30,
+    )
+    assert image["originalFilename"] == "photo.png"
+    stored = (
+        tmp_path
+        / "data"
+        / "originals"
+        / str(image["sha256"])[:2]
+        / str(image["sha256"])
+    )
+    assert stored.read_bytes() == file.read_bytes()
+    run(capsys, env, "image", "rm", "--id", str(image["id"]))
+    assert not stored.exists()

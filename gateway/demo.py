@@ -1,0 +1,115 @@
+"""The demo: an issuer and a few generated originals, and a page that shows them.
+
+Seeded on start-up with `serve --demo` (or GATEWAY_DEMO=true), idempotently:
+the same ids every time, so printed URLs keep working across restarts. The
+page matters because the default base chain's `fl_attachment` makes a browser
+download an image opened directly; inside `<img>` it simply shows.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass
+from typing import Final
+
+from gateway.catalog import Catalog
+from gateway.config import Settings
+from gateway.originals import add_original
+from gateway.storage import OriginalStore
+from signing import IssuerKey, mint
+from transforms.compositor import sample_image
+
+__all__ = ["DEMO_ISSUER", "Demo", "seed_demo"]
+
+DEMO_ISSUER: Final = "de300000-0000-4000-8000-000000000001"
+_IMAGES: Final = (
+    (
+        "de300000-0000-4000-8000-0000000000a1",
+        "sunrise",
+        ((255, 183, 77), (183, 28, 28)),
+    ),
+    ("de300000-0000-4000-8000-0000000000a2", "meadow", ((174, 213, 129), (27, 94, 32))),
+    ("de300000-0000-4000-8000-0000000000a3", "ocean", ((129, 212, 250), (13, 71, 161))),
+)
+_TTL: Final = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Demo:
+    key: IssuerKey
+    images: tuple[str, ...]
+
+    def examples(self) -> list[tuple[str, str, list[dict[str, object]]]]:
+        first, second, third = self.images
+        return [
+            (
+                "Three originals tiled side by side (seed 004's token)",
+                first,
+                [
+                    {"crop": "fit", "width": 400},
+                    {"overlay": second, "crop": "fit", "width": 400, "x": 400},
+                    {"overlay": third, "crop": "fit", "width": 400, "x": 600},
+                ],
+            ),
+            ("A 300x300 fill, cropped at the centre", second, [{"crop": "fill", "width": 300, "height": 300}]),
+            (
+                "Padded to 400x200 on black, in grayscale",
+                third,
+                [
+                    {"crop": "pad", "width": 400, "height": 200, "background": "#000000"},
+                    {"effect": "grayscale"},
+                ],
+            ),
+            (
+                "A half-transparent badge in the bottom-right corner",
+                first,
+                [
+                    {"crop": "fill", "width": 400, "height": 260},
+                    {"overlay": third, "crop": "fill", "width": 100, "height": 100,
+                     "gravity": "south_east", "x": 12, "y": 12, "opacity": 70},
+                ],
+            ),
+        ]  # fmt: skip
+
+    def url(self, settings: Settings, image: str, steps: object) -> str:
+        token = mint(self.key, issuer_id=DEMO_ISSUER, transformations=steps, ttl=_TTL)
+        base = settings.base_url / "images" / image
+        return str(base.with_query(token=token))
+
+    def page(self, settings: Settings) -> str:
+        figures = "\n".join(
+            f'<figure><img src="{html.escape(self.url(settings, image, steps))}" alt="">'
+            f"<figcaption>{html.escape(caption)}<br><code>{html.escape(json.dumps(steps))}"
+            "</code></figcaption></figure>"
+            for caption, image, steps in self.examples()
+        )
+        return (
+            "<!doctype html><html lang=en><meta charset=utf-8>"
+            "<title>image-gateway demo</title><style>body{font:15px system-ui;margin:2em;"
+            "max-width:60em}img{max-width:100%;border:1px solid #ccc}figure{margin:0 0 2em}"
+            "code{font-size:12px;color:#555}</style><h1>image-gateway demo</h1>"
+            "<p>Each picture is a signed URL: a token (valid one hour) naming the "
+            "transformations allowed on a demo image, rendered by this gateway.</p>"
+            f"{figures}</html>"
+        )
+
+
+def seed_demo(catalog: Catalog, store: OriginalStore, settings: Settings) -> Demo:
+    issuer = catalog.issuer(DEMO_ISSUER)
+    if issuer is None or not issuer.keys:
+        _, key = catalog.add_issuer(issuer_id=DEMO_ISSUER, name="demo", kid="demo")
+    else:
+        key = issuer.keys[0]
+    for image_id, name, colors in _IMAGES:
+        if catalog.image(image_id) is None:
+            add_original(
+                catalog,
+                store,
+                settings.limits,
+                issuer_id=DEMO_ISSUER,
+                image_id=image_id,
+                data=sample_image(1200, 800, colors),
+                filename=f"{name}.jpg",
+            )
+    return Demo(key, tuple(image_id for image_id, _, _ in _IMAGES))

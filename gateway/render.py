@@ -1,0 +1,226 @@
+"""Render mode: the verified chain rendered locally, off the event loop, bounded.
+
+- `prepare()` is cheap and synchronous: it builds the chain, negotiates the
+  output format, derives the ETag and plans the geometry, refusing an output
+  over the pixel budget before any pixel is decoded.
+- `render()` answers from a byte-bounded cache keyed by the ETag, or joins an
+  identical render already running, or decodes the sources concurrently in the
+  thread pool (Pillow releases the GIL) and composes there. Past the pool and
+  its queue, it refuses with 503 instead of piling up memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Final
+
+from cachetools import LRUCache
+
+from gateway.catalog import ImageRecord, Original
+from gateway.config import Settings
+from gateway.delivery import Resolved
+from gateway.errors import ImageNotFoundError, OverloadedError
+from gateway.headers import SECURITY_HEADERS
+from gateway.storage import OriginalStore
+from transforms.chain import RenderChain, parse_render_base
+from transforms.compositor import OUTPUT_FORMATS, Decoded, compose, decode, encode, plan
+
+__all__ = ["Job", "Rendered", "Renderer", "negotiate"]
+
+# Bump when the renderer's output changes for the same input: ETags follow.
+RENDER_VERSION: Final = "1"
+_OWN_FORMAT: Final[Mapping[str, str]] = {
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/webp": "webp",
+    "image/gif": "png",  # the first frame, losslessly
+}
+_NEGOTIABLE: Final = (("image/webp", "webp"), ("image/avif", "avif"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Job:
+    etag: str
+    extension: str
+    media_type: str
+    negotiated: bool  # the format came from Accept: send Vary: Accept
+    attachment: bool
+    filename: str
+    chain: RenderChain
+    sources: Mapping[str, str]  # "" (the image) or overlay id -> SHA-256
+    hints: Mapping[str, tuple[int, int] | None]
+    quality: int
+    expires_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    body: bytes
+    media_type: str
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The first of WebP, AVIF the client names with a non-zero q, if any."""
+    if not accept:
+        return None
+    accepted: set[str] = set()
+    for item in accept.split(","):
+        media, *params = (part.strip() for part in item.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if quality > 0:
+            accepted.add(media.lower())
+    return next((ext for media, ext in _NEGOTIABLE if media in accepted), None)
+
+
+class Renderer:
+    def __init__(
+        self, settings: Settings, store: OriginalStore, executor: Executor
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.executor = executor
+        self._base = parse_render_base(settings.base_chain, settings.limits)
+        self._capacity = settings.render_workers + settings.render_queue
+        self._admitted = 0
+        self.renders = 0  # renders actually run (not cache hits or joins)
+        self._running: dict[str, asyncio.Future[Rendered]] = {}
+        self._cache: LRUCache[str, Rendered] = LRUCache(
+            maxsize=settings.render_cache_bytes, getsizeof=lambda r: len(r.body)
+        )
+
+    def prepare(self, resolved: Resolved, accept: str | None) -> Job:
+        chain = RenderChain.build(self._base, resolved.transformation)
+        image = _original(resolved.image, None)
+        wanted = chain.delivery.format
+        negotiated = wanted == "auto"
+        own = _OWN_FORMAT[image.media_type]
+        extension = (negotiate(accept) or own) if negotiated else (wanted or own)
+        _, media_type, alpha = OUTPUT_FORMATS[extension]
+        quality = chain.delivery.quality or self.settings.jpeg_quality
+        sizes = {"": (image.width, image.height)}
+        sources = {"": image.sha256}
+        for layer_id, index in resolved.transformation.overlay_steps.items():
+            layer = _original(
+                resolved.overlays[layer_id], f"/transformations/{index}/overlay"
+            )
+            sizes[layer_id] = (layer.width, layer.height)
+            sources[layer_id] = layer.sha256
+        planned = plan(
+            chain,
+            sizes[""],
+            {k: v for k, v in sizes.items() if k},
+            self.settings.limits,
+            alpha_output=alpha,
+        )
+        identity = json.dumps(
+            [
+                RENDER_VERSION,
+                self.settings.base_chain,
+                resolved.transformation.to_json(),
+                sorted(sources.items()),
+                extension,
+                quality,
+            ],
+            separators=(",", ":"),
+        )
+        return Job(
+            etag='"' + hashlib.sha256(identity.encode()).hexdigest()[:32] + '"',
+            extension=extension,
+            media_type=media_type,
+            negotiated=negotiated,
+            attachment=chain.delivery.attachment,
+            filename=f"{resolved.image.id}.{extension}",
+            chain=chain,
+            sources=sources,
+            hints=planned.hints,
+            quality=quality,
+            expires_at=resolved.token.expires_at,
+        )
+
+    def headers(self, job: Job) -> dict[str, str]:
+        """The 200's (and the 304's) headers: the 302's, less its no-cache trio."""
+        max_age = self.settings.render_max_age
+        if job.expires_at is not None:
+            max_age = max(0, min(max_age, int(job.expires_at - time.time())))
+        headers = {
+            **SECURITY_HEADERS,
+            "ETag": job.etag,
+            "Cache-Control": f"private, max-age={max_age}",
+        }
+        if job.negotiated:
+            headers["Vary"] = "Accept, Accept-Encoding"
+        if job.attachment:
+            headers["Content-Disposition"] = f'attachment; filename="{job.filename}"'
+        return headers
+
+    async def render(self, job: Job) -> Rendered:
+        if (cached := self._cache.get(job.etag)) is not None:
+            return cached
+        if (running := self._running.get(job.etag)) is not None:
+            return await asyncio.shield(running)
+        if self._admitted >= self._capacity:
+            raise OverloadedError(
+                "the renderer is busy; retry shortly", headers={"Retry-After": "1"}
+            )
+        self._admitted += 1
+        future: asyncio.Future[Rendered] = asyncio.get_running_loop().create_future()
+        self._running[job.etag] = future
+        try:
+            rendered = await self._render(job)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: joiners re-raise it, nobody else must
+            raise
+        finally:
+            self._admitted -= 1
+            del self._running[job.etag]
+        future.set_result(rendered)
+        if len(rendered.body) <= self.settings.render_cache_bytes:
+            self._cache[job.etag] = rendered
+        return rendered
+
+    async def _render(self, job: Job) -> Rendered:
+        self.renders += 1
+        loop = asyncio.get_running_loop()
+        limits = self.settings.limits
+
+        def load(key: str) -> Decoded:
+            return decode(self.store.read(job.sources[key]), limits, job.hints.get(key))
+
+        keys = list(job.sources)
+        decoded = await asyncio.gather(
+            *(loop.run_in_executor(self.executor, load, key) for key in keys)
+        )
+        sources = dict(zip(keys, decoded, strict=True))
+        alpha = OUTPUT_FORMATS[job.extension][2]
+
+        def finish() -> bytes:
+            base = sources.pop("")
+            out = compose(job.chain, base, sources, limits, alpha_output=alpha)
+            return encode(out, job.extension, job.quality)
+
+        body = await loop.run_in_executor(self.executor, finish)
+        return Rendered(body, job.media_type)
+
+
+def _original(record: ImageRecord, pointer: str | None) -> Original:
+    if record.original is None:
+        raise ImageNotFoundError(
+            "the image has no local original to render",
+            pointer=pointer,
+            parameter=None if pointer else "image_id",
+        )
+    return record.original

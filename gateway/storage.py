@@ -1,0 +1,60 @@
+"""Originals on local disk, addressed by the SHA-256 of their bytes.
+
+Writes go to a temporary file in the same directory, are flushed to disk and
+renamed into place, so a reader never sees a half-written original and a crash
+leaves at most a stray temporary file (swept at start-up).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Final
+
+__all__ = ["OriginalStore"]
+
+_SHA256: Final = re.compile(r"[0-9a-f]{64}")
+
+
+class OriginalStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._incoming = root / "incoming"
+        self._incoming.mkdir(parents=True, exist_ok=True)
+        for stray in self._incoming.iterdir():
+            stray.unlink(missing_ok=True)
+
+    def path(self, sha256: str) -> Path:
+        if not _SHA256.fullmatch(sha256):
+            raise ValueError("not a SHA-256 hex digest")
+        return self.root / sha256[:2] / sha256
+
+    def put(self, data: bytes) -> str:
+        """Store bytes (once per content); return their SHA-256."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        target = self.path(sha256)
+        if target.exists():
+            return sha256
+        target.parent.mkdir(exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=self._incoming, prefix="put-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            Path(name).replace(target)
+        except BaseException:
+            Path(name).unlink(missing_ok=True)
+            raise
+        return sha256
+
+    def read(self, sha256: str) -> bytes:
+        return self.path(sha256).read_bytes()
+
+    def remove(self, sha256: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path(sha256).unlink()

@@ -1,0 +1,330 @@
+"""Render mode through HTTP: the seed's token renders the tiling with Pillow."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from pytest_aiohttp import AiohttpClient
+
+from gateway import Settings, create_app
+from gateway.catalog import Catalog
+from gateway.keys import RENDERER
+from gateway.originals import add_original
+from gateway.storage import OriginalStore
+from tests.conftest import (
+    OTHER_IMAGE,
+    OTHER_ISSUER,
+    OTHER_KEY,
+    SEED_IMAGE,
+    SEED_ISSUER,
+    SEED_KEY,
+    SEED_OVERLAY_1,
+    SEED_OVERLAY_2,
+    Client,
+    Mint,
+)
+from tests.helpers import assert_error
+from tests.images import BLUE, GREEN, RED, WHITE, near, solid
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        delivery="render",
+        catalog_poll_interval=0.0,
+        access_log=False,
+    )
+
+
+@pytest.fixture
+def catalog(settings: Settings) -> Iterator[Catalog]:
+    """The seed's ids, as local 3000x2000 originals: red, green, blue."""
+    catalog = Catalog(settings.database)
+    store = OriginalStore(settings.data_dir / "originals")
+    catalog.add_issuer(issuer_id=SEED_ISSUER, secret=SEED_KEY.secret, kid=SEED_KEY.kid)
+    catalog.add_issuer(
+        issuer_id=OTHER_ISSUER, secret=OTHER_KEY.secret, kid=OTHER_KEY.kid
+    )
+    for issuer, image_id, color in (
+        (SEED_ISSUER, SEED_IMAGE, RED),
+        (SEED_ISSUER, SEED_OVERLAY_1, GREEN),
+        (SEED_ISSUER, SEED_OVERLAY_2, BLUE),
+        (OTHER_ISSUER, OTHER_IMAGE, WHITE),
+    ):
+        data = solid((3000, 2000), color, "JPEG", quality=95)
+        add_original(
+            catalog,
+            store,
+            settings.limits,
+            issuer_id=issuer,
+            image_id=image_id,
+            data=data,
+        )
+    yield catalog
+    catalog.close()
+
+
+def path(token: str, image: str = SEED_IMAGE) -> str:
+    return f"/images/{image}?token={token}"
+
+
+def picture(body: bytes) -> Image.Image:
+    return Image.open(io.BytesIO(body))
+
+
+def at(image: Image.Image, xy: tuple[int, int]) -> tuple[int, ...]:
+    value = image.convert("RGB").getpixel(xy)
+    assert isinstance(value, tuple)
+    return value
+
+
+async def test_seed_token_renders_the_tiling(client: Client, mint_token: Mint) -> None:
+    response = await client.get(path(mint_token()))
+    assert response.status == 200
+    assert response.content_type == "image/jpeg"
+    image = picture(await response.read())
+    assert image.size == (2400, 533)
+    for x, color in (
+        (400, RED),
+        (1200, GREEN),
+        (2000, BLUE),
+        (790, RED),
+        (810, GREEN),
+        (1590, GREEN),
+        (1610, BLUE),
+    ):
+        assert near(at(image, (x, 266)), color, 12), (x, at(image, (x, 266)))
+
+
+async def test_render_headers(client: Client, mint_token: Mint) -> None:
+    response = await client.get(path(mint_token()))
+    headers = response.headers
+    assert headers["Content-Disposition"] == f'attachment; filename="{SEED_IMAGE}.jpg"'
+    assert headers["ETag"].startswith('"')
+    assert headers["Cache-Control"] == "private, max-age=3600"
+    assert headers["Vary"] == "Accept, Accept-Encoding"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"].startswith("origin-when-cross-origin")
+    assert "Pragma" not in headers
+    assert "Expires" not in headers
+    assert "X-Request-Id" in headers
+
+
+async def test_max_age_never_outlives_the_token(
+    client: Client, mint_token: Mint
+) -> None:
+    response = await client.get(path(mint_token(ttl=100)))
+    max_age = int(response.headers["Cache-Control"].split("=")[1])
+    assert 95 <= max_age <= 100
+
+
+async def test_if_none_match_gives_304(client: Client, mint_token: Mint) -> None:
+    token = mint_token()
+    etag = (await client.get(path(token))).headers["ETag"]
+    response = await client.get(
+        path(token), headers={"If-None-Match": f'"x", W/{etag}'}
+    )
+    assert response.status == 304
+    assert response.headers["ETag"] == etag
+    assert await response.read() == b""
+
+
+async def test_etag_is_the_same_for_a_fresh_token_of_the_same_chain(
+    client: Client, mint_token: Mint
+) -> None:
+    first = await client.get(path(mint_token()))
+    second = await client.get(path(mint_token()))
+    assert first.headers["ETag"] == second.headers["ETag"]
+    other = await client.get(path(mint_token([{"crop": "fit", "width": 10}])))
+    assert other.headers["ETag"] != first.headers["ETag"]
+
+
+@pytest.mark.parametrize(
+    ("accept", "media"),
+    [
+        pytest.param("image/avif,image/webp,*/*;q=0.8", "image/webp", id="webp-first"),
+        pytest.param("image/avif,*/*", "image/avif", id="avif"),
+        pytest.param("image/webp;q=0,*/*", "image/jpeg", id="webp-refused"),
+        pytest.param("*/*", "image/jpeg", id="anything"),
+    ],
+)
+async def test_automatic_format_follows_accept(
+    client: Client, mint_token: Mint, accept: str, media: str
+) -> None:
+    response = await client.get(path(mint_token()), headers={"Accept": accept})
+    assert response.status == 200
+    assert response.content_type == media
+    assert picture(await response.read()).size == (2400, 533)
+    assert "Accept" in response.headers["Vary"]
+
+
+async def test_without_f_auto_there_is_no_vary_accept(
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+    catalog: Catalog,
+    mint_token: Mint,
+) -> None:
+    client = await aiohttp_client(
+        create_app(replace(settings, base_chain="c_fit,w_1000"))
+    )
+    response = await client.get(path(mint_token([])), headers={"Accept": "image/webp"})
+    assert response.content_type == "image/jpeg"
+    assert "Vary" not in response.headers or "Accept," not in response.headers["Vary"]
+    assert "Content-Disposition" not in response.headers
+    assert picture(await response.read()).size == (1000, 667)
+
+
+async def test_head_has_the_headers_and_renders_once(
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+    catalog: Catalog,
+    mint_token: Mint,
+) -> None:
+    app = create_app(settings)
+    client = await aiohttp_client(app)
+    token = mint_token()
+    head = await client.head(path(token))
+    get = await client.get(path(token))
+    assert head.status == 200
+    assert await head.read() == b""
+    for name in ("ETag", "Content-Type", "Content-Length", "Cache-Control"):
+        assert head.headers[name] == get.headers[name]
+    assert app[RENDERER].renders == 1
+
+
+async def test_plan_over_the_pixel_budget_is_400_before_rendering(
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+    catalog: Catalog,
+    mint_token: Mint,
+) -> None:
+    app = create_app(settings)
+    client = await aiohttp_client(app)
+    steps = [{"crop": "scale", "width": 4096, "height": 4096}] + [
+        {
+            "overlay": SEED_OVERLAY_1,
+            "crop": "scale",
+            "width": 4096,
+            "height": 4096,
+            "x": 4096 * (i + 1),
+        }
+        for i in range(8)
+    ]
+    response = await client.get(path(mint_token(steps)))
+    await assert_error(response, 400, "output_too_large", pointer="/transformations/2")
+    assert app[RENDERER].renders == 0
+
+
+async def test_another_issuers_overlay_is_404_in_render_mode(
+    client: Client, mint_token: Mint
+) -> None:
+    response = await client.get(path(mint_token([{"overlay": OTHER_IMAGE}])))
+    await assert_error(
+        response, 404, "image_not_found", pointer="/transformations/0/overlay"
+    )
+
+
+async def test_image_without_local_original_is_404(
+    client: Client, mint_token: Mint, catalog: Catalog
+) -> None:
+    from transforms import CloudinaryAsset
+
+    remote = "aaaaaaaa-0000-4000-8000-000000000000"
+    catalog.add_image(
+        issuer_id=SEED_ISSUER,
+        image_id=remote,
+        cloudinary=CloudinaryAsset(public_id="x"),
+    )
+    response = await client.get(path(mint_token([]), remote))
+    await assert_error(response, 404, "image_not_found", parameter="image_id")
+
+
+class HeldExecutor(ThreadPoolExecutor):
+    """Runs jobs only once released: renders pile up deterministically."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=4)
+        self.release = threading.Event()
+
+    def submit(
+        self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> Future[Any]:
+        def held() -> Any:
+            self.release.wait(10)
+            return fn(*args, **kwargs)
+
+        return super().submit(held)
+
+
+async def test_full_render_queue_answers_503_with_retry_after(
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+    catalog: Catalog,
+    mint_token: Mint,
+) -> None:
+    app = create_app(replace(settings, render_workers=1, render_queue=1))
+    client = await aiohttp_client(app)
+    held = HeldExecutor()
+    app[RENDERER].executor = held
+    tokens = [mint_token([{"crop": "fit", "width": 100 + i}]) for i in range(3)]
+    first = [asyncio.ensure_future(client.get(path(t))) for t in tokens[:2]]
+    await asyncio.sleep(0.2)
+    refused = await client.get(path(tokens[2]))
+    await assert_error(refused, 503, "overloaded")
+    assert refused.headers["Retry-After"] == "1"
+    held.release.set()
+    assert [r.status for r in await asyncio.gather(*first)] == [200, 200]
+    held.shutdown()
+
+
+async def test_identical_concurrent_renders_run_once(
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+    catalog: Catalog,
+    mint_token: Mint,
+) -> None:
+    app = create_app(settings)
+    client = await aiohttp_client(app)
+    responses = await asyncio.gather(
+        *(client.get(path(mint_token())) for _ in range(5))
+    )
+    assert {r.status for r in responses} == {200}
+    assert app[RENDERER].renders == 1
+
+
+async def test_demo_page_shows_signed_images(
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    client = await aiohttp_client(create_app(replace(settings, demo=True)))
+    printed = capsys.readouterr().out
+    assert "demo page:" in printed
+    page = await client.get("/demo")
+    assert page.status == 200
+    html = await page.text()
+    sources = [
+        part.split('"')[0].replace("&amp;", "&") for part in html.split('src="')[1:]
+    ]
+    assert len(sources) == 4
+    for url in sources:
+        response = await client.get(url.removeprefix(str(settings.base_url)))
+        assert response.status == 200, await response.text()
+        assert response.content_type == "image/jpeg"
+    tiling_url = printed.split("signed tiling URL: ")[1].strip()
+    response = await client.get(tiling_url.removeprefix(str(settings.base_url)))
+    assert picture(await response.read()).size == (1200, 267)
+
+
+async def test_demo_is_absent_unless_enabled(client: Client) -> None:
+    await assert_error(await client.get("/demo"), 404, "route_not_found")
