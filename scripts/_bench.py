@@ -107,9 +107,10 @@ def wrk(
     ).stdout
     rps = float(_find(r"Requests/sec:\s+([\d.]+)", out))
     requests = int(_find(r"(\d+) requests in", out))
-    p99 = _find(r"99%\s+([\d.]+)(us|ms|s)\b", out, group=0)
-    value, unit = re.match(r"([\d.]+)(us|ms|s)", p99.split()[-1]).groups()  # type: ignore[union-attr]
-    p99_ms = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
+    if p99 is None:
+        raise RuntimeError(f"wrk printed no 99th percentile:\n{out}")
+    p99_ms = float(p99.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
     bad = int(_find(r"Non-2xx or 3xx responses:\s+(\d+)", out, default="0"))
     errors = re.search(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out

@@ -140,7 +140,12 @@ def probe(data: bytes, limits: Limits) -> SourceInfo:
 
 
 def decode(data: bytes, limits: Limits, hint: Size | None = None) -> Decoded:
-    """Decode a source, at reduced JPEG scale when only `hint` pixels are needed."""
+    """Decode a source, and size it to `hint` when the plan knows it.
+
+    A JPEG needed at `hint` pixels is decoded at reduced scale (1/2 to 1/8, never
+    below `hint`), then resampled to `hint` here, in the decoding thread: the
+    sources of one render are decoded, and resized, in parallel.
+    """
     image = _open(data, limits)
     size = _oriented(image)
     try:
@@ -155,6 +160,8 @@ def decode(data: bytes, limits: Limits, hint: Size | None = None) -> Decoded:
     image = ImageOps.exif_transpose(image)  # a new image, upright
     if image.mode not in ("RGB", "RGBA"):
         image = image.convert("RGBA" if _has_alpha(image) else "RGB")
+    if hint is not None and image.size != hint:
+        image = image.resize(hint, Image.Resampling.LANCZOS, reducing_gap=3.0)
     # Pillow carries `info` (EXIF, comments, XMP) through resize and copy, and
     # writes some of it back on save: metadata must never reach an output.
     image.info = {}
@@ -355,17 +362,25 @@ def _place(base: _Canvas, layer: _Canvas, step: Overlay) -> None:
     image = base.pixels()
     overlay = layer.pixels()
     if image is not None and overlay is not None:
-        canvas = image
         if size != image.size:
             # R18/R19: transparent where nothing was placed; the old canvas shifts
-            # right/down when the overlay reaches left/up.
+            # right/down when the overlay reaches left/up. Onto a transparent
+            # canvas, a plain copy is exactly what compositing would give.
             canvas = Image.new("RGBA", size, _CLEAR)
-            canvas.alpha_composite(image, (shift_x, shift_y))
+            canvas.paste(image, (shift_x, shift_y))
         else:
             canvas = image.copy()
-        canvas.alpha_composite(overlay, (left + shift_x, top + shift_y))
+        at = (left + shift_x, top + shift_y)
+        if _opaque(overlay):
+            canvas.paste(overlay, at)
+        else:
+            canvas.alpha_composite(overlay, at)
         image = canvas
     base.replace(size, image)
+
+
+def _opaque(image: Image.Image) -> bool:
+    return image.getchannel("A").getextrema() == (255, 255)
 
 
 def _walk(
@@ -447,10 +462,12 @@ def encode(rendered: Decoded, extension: str, quality: int) -> bytes:
     pillow_format, _, keeps_alpha = OUTPUT_FORMATS[extension]
     image = rendered.image
     if not keeps_alpha and image.mode == "RGBA":
-        # R19: flatten onto white where nothing was placed.
-        flat = Image.new("RGBA", image.size, _WHITE)
-        flat.alpha_composite(image)
-        image = flat.convert("RGB")
+        if not _opaque(image):
+            # R19: flatten onto white where nothing was placed.
+            flat = Image.new("RGBA", image.size, _WHITE)
+            flat.alpha_composite(image)
+            image = flat
+        image = image.convert("RGB")
     out = io.BytesIO()
     options: dict[str, object] = {}
     if pillow_format == "JPEG":
