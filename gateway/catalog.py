@@ -10,12 +10,12 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final, cast
+from typing import Final, TypeVar, cast
 
 from cachetools import LRUCache
 
@@ -400,13 +400,19 @@ class CachedCatalog:
         return revision
 
     def issuer(self, issuer_id: str, /) -> Issuer | None:
-        found = self._issuers.get(issuer_id, _MISSING)
-        if found is _MISSING:
-            found = self._issuers[issuer_id] = self.catalog.issuer(issuer_id)
-        return cast(Issuer | None, found)
+        return _read_through(self._issuers, issuer_id, self.catalog.issuer)
 
     def image(self, image_id: str) -> ImageRecord | None:
-        found = self._images.get(image_id, _MISSING)
-        if found is _MISSING:
-            found = self._images[image_id] = self.catalog.image(image_id)
-        return cast(ImageRecord | None, found)
+        return _read_through(self._images, image_id, self.catalog.image)
+
+
+_V = TypeVar("_V")
+
+
+def _read_through(
+    cache: LRUCache[str, _V | None], key: str, load: Callable[[str], _V | None]
+) -> _V | None:
+    found = cache.get(key, _MISSING)
+    if found is _MISSING:
+        found = cache[key] = load(key)
+    return cast(_V | None, found)

@@ -213,9 +213,5 @@ class Deliverer:
 
 def _asset(record: ImageRecord, pointer: str | None) -> CloudinaryAsset:
     if record.cloudinary is None:
-        raise ImageNotFoundError(
-            "the image is not on Cloudinary",
-            pointer=pointer,
-            parameter=None if pointer else "image_id",
-        )
+        raise ImageNotFoundError.unusable("the image is not on Cloudinary", pointer)
     return record.cloudinary

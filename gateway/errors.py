@@ -100,6 +100,11 @@ class ImageNotFoundError(NotFoundError):
     code = "image_not_found"
     title = "Image not found"
 
+    @classmethod
+    def unusable(cls, detail: str, pointer: str | None) -> ImageNotFoundError:
+        """The path's image (no pointer) or an overlay (its pointer) lacks what is needed."""
+        return cls(detail, pointer=pointer, parameter=None if pointer else "image_id")
+
 
 class RouteNotFoundError(NotFoundError):
     code = "route_not_found"

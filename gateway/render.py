@@ -218,9 +218,7 @@ class Renderer:
 
 def _original(record: ImageRecord, pointer: str | None) -> Original:
     if record.original is None:
-        raise ImageNotFoundError(
-            "the image has no local original to render",
-            pointer=pointer,
-            parameter=None if pointer else "image_id",
+        raise ImageNotFoundError.unusable(
+            "the image has no local original to render", pointer
         )
     return record.original

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
 from transforms.cloudinary import parse_base_chain
 from transforms.errors import InvalidTransformError
@@ -123,18 +123,20 @@ def parse_render_base(chain: str, limits: Limits) -> tuple[tuple[Step, ...], Del
 
 
 def _int(value: str, param: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise InvalidTransformError(
-            f"{param!r} needs a whole number", parameter="base_chain"
-        ) from None
+    return _cast(int, value, param, "a whole number")
 
 
 def _float(value: str, param: str) -> float:
+    return _cast(float, value, param, "a number")
+
+
+_N = TypeVar("_N", int, float)
+
+
+def _cast(kind: type[_N], value: str, param: str, what: str) -> _N:
     try:
-        return float(value)
+        return kind(value)
     except ValueError:
         raise InvalidTransformError(
-            f"{param!r} needs a number", parameter="base_chain"
+            f"{param!r} needs {what}", parameter="base_chain"
         ) from None
