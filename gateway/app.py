@@ -2,29 +2,37 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
+import aiohttp
 from aiohttp import web
 
 from gateway.catalog import CachedCatalog, Catalog
 from gateway.config import Settings
 from gateway.delivery import Deliverer
 from gateway.demo import Demo, seed_demo
+from gateway.fetch import OriginPolicy, guarded_session
+from gateway.ingest import Ingestor
 from gateway.keys import (
     CATALOG,
     DELIVERER,
     DEMO,
+    INGESTOR,
     RENDERER,
     SETTINGS,
     STORE,
+    UPLOADER,
+    UPLOADS,
     WRITABLE_CATALOG,
 )
 from gateway.middlewares import errors, request_id
 from gateway.render import Renderer
 from gateway.routes import setup_routes
 from gateway.storage import OriginalStore
+from gateway.upstream import CloudinaryUploader
 
 __all__ = ["create_app"]
 
@@ -35,6 +43,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_catalog)
     app.cleanup_ctx.append(_renderer)
+    app.cleanup_ctx.append(_clients)
     app.cleanup_ctx.append(_frozen_heap)
     setup_routes(app)
     return app
@@ -78,6 +87,37 @@ async def _renderer(app: web.Application) -> AsyncIterator[None]:
     ) as executor:
         app[RENDERER] = Renderer(settings, app[STORE], executor)
         yield
+
+
+async def _clients(app: web.Application) -> AsyncIterator[None]:
+    """Outbound HTTP: Cloudinary's API (when configured) and guarded origin fetches."""
+    settings = app[SETTINGS]
+    uploads = app[UPLOADS] = settings.data_dir / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    for stray in uploads.iterdir():  # spooled by a process that died mid-upload
+        stray.unlink(missing_ok=True)
+    policy = OriginPolicy(
+        settings.ingest_allowed_hosts, allow_private=settings.ingest_allow_private
+    )
+    async with aiohttp.ClientSession() as api, guarded_session(policy) as origins:
+        uploader = None
+        if settings.cloudinary is not None:
+            uploader = app[UPLOADER] = CloudinaryUploader(
+                api, settings.cloudinary, timeout=settings.upstream_timeout
+            )
+        ingestor = app[INGESTOR] = Ingestor(
+            settings=settings,
+            session=origins,
+            policy=policy,
+            catalog=app[WRITABLE_CATALOG],
+            store=app[STORE],
+            executor=app[RENDERER].executor,
+            uploader=uploader,
+        )
+        yield
+        for task in ingestor.tasks:
+            task.cancel()
+        await asyncio.gather(*ingestor.tasks, return_exceptions=True)
 
 
 def _announce(settings: Settings, demo: Demo) -> None:

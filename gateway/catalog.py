@@ -7,10 +7,14 @@ reads through `CachedCatalog` anyway.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import secrets
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +26,18 @@ from cachetools import LRUCache
 from signing import Issuer, IssuerKey, IssuerPolicy, generate_secret
 from transforms import CloudinaryAsset
 
-__all__ = ["CachedCatalog", "Catalog", "CatalogError", "ImageRecord", "Original"]
+__all__ = [
+    "MUTABLE",
+    "SORTS",
+    "ApiKey",
+    "CachedCatalog",
+    "Catalog",
+    "CatalogError",
+    "ImageRecord",
+    "Ingest",
+    "Original",
+    "Page",
+]
 
 _MIGRATIONS: Final = (
     """
@@ -60,7 +75,52 @@ _MIGRATIONS: Final = (
     );
     CREATE INDEX images_by_issuer ON images(issuer_id, created_at, id);
     """,
+    """
+    ALTER TABLE images ADD COLUMN description TEXT NOT NULL DEFAULT '';
+    ALTER TABLE images ADD COLUMN is_public INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE images ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE images ADD COLUMN text1 TEXT;
+    ALTER TABLE images ADD COLUMN text2 TEXT;
+    ALTER TABLE images ADD COLUMN text3 TEXT;
+    ALTER TABLE images ADD COLUMN number1 REAL;
+    ALTER TABLE images ADD COLUMN number2 REAL;
+    ALTER TABLE images ADD COLUMN number3 REAL;
+    ALTER TABLE images ADD COLUMN max_unauthorised INTEGER;
+    ALTER TABLE images ADD COLUMN origin TEXT;
+    ALTER TABLE images ADD COLUMN ingest_state TEXT NOT NULL DEFAULT 'finished';
+    ALTER TABLE images ADD COLUMN ingest_error TEXT;
+    ALTER TABLE images ADD COLUMN queued_at TEXT;
+    ALTER TABLE images ADD COLUMN finished_at TEXT;
+    CREATE INDEX images_by_issuer_updated ON images(issuer_id, updated_at, id);
+    CREATE INDEX images_by_issuer_size ON images(issuer_id, file_size, id);
+    CREATE TABLE api_keys (
+        prefix TEXT PRIMARY KEY,
+        issuer_id TEXT NOT NULL REFERENCES issuers(id) ON DELETE CASCADE,
+        hash TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    """,
 )
+
+# Columns a PATCH may change, by API name.
+MUTABLE: Final[Mapping[str, str]] = {
+    "description": "description",
+    "isPublic": "is_public",
+    "tags": "tags",
+    "text1": "text1",
+    "text2": "text2",
+    "text3": "text3",
+    "number1": "number1",
+    "number2": "number2",
+    "number3": "number3",
+    "maxUnauthorised": "max_unauthorised",
+}
+SORTS: Final[Mapping[str, str]] = {
+    "createdAt": "created_at",
+    "updatedAt": "updated_at",
+    "fileSize": "COALESCE(file_size, 0)",
+}
 
 
 class CatalogError(Exception):
@@ -79,6 +139,17 @@ class Original:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Ingest:
+    """Where an image came from and how far fetching it got (seed 002)."""
+
+    state: str  # queued, finished or error
+    origin: str | None = None
+    error: str | None = None
+    queued_at: str | None = None
+    finished_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ImageRecord:
     id: str
     issuer_id: str
@@ -87,6 +158,28 @@ class ImageRecord:
     original_filename: str | None
     created_at: str
     updated_at: str
+    description: str = ""
+    is_public: bool = False
+    tags: tuple[str, ...] = ()
+    texts: tuple[str | None, str | None, str | None] = (None, None, None)
+    numbers: tuple[float | None, float | None, float | None] = (None, None, None)
+    max_unauthorised: int | None = None
+    ingest: Ingest = Ingest(state="finished")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Page:
+    images: list[ImageRecord]
+    total: int
+    has_more: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApiKey:
+    prefix: str
+    issuer_id: str
+    created_at: str
+    revoked_at: str | None
 
 
 def _now() -> str:
@@ -262,19 +355,23 @@ class Catalog:
         cloudinary: CloudinaryAsset | None = None,
         original: Original | None = None,
         original_filename: str | None = None,
+        origin: str | None = None,
     ) -> ImageRecord:
-        if cloudinary is None and original is None:
+        """A new image; with `origin` and nothing else it is queued for ingest."""
+        if cloudinary is None and original is None and origin is None:
             raise CatalogError("an image needs a Cloudinary asset or a local original")
         image_id = _uuid(image_id)
         now = _now()
         asset, orig = cloudinary, original
+        queued = asset is None and orig is None
         try:
             with self._transaction() as db:
                 db.execute(
                     "INSERT INTO images (id, issuer_id, public_id, version, format,"
                     " delivery_type, sha256, media_type, file_size, width, height,"
-                    " original_filename, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " original_filename, created_at, updated_at, origin,"
+                    " ingest_state, queued_at, finished_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         image_id,
                         issuer_id,
@@ -290,6 +387,10 @@ class Catalog:
                         original_filename,
                         now,
                         now,
+                        origin,
+                        "queued" if queued else "finished",
+                        now if origin else None,
+                        None if queued else now,
                     ),
                 )
         except sqlite3.IntegrityError as exc:
@@ -312,6 +413,186 @@ class Catalog:
             (issuer_id,),
         ).fetchall()
         return [_image(r) for r in rows]
+
+    def page(
+        self,
+        issuer_id: str,
+        *,
+        sort: str = "createdAt",
+        descending: bool = True,
+        size: int = 10,
+        after: tuple[object, str] | None = None,
+        before: tuple[object, str] | None = None,
+        search: str | None = None,
+        tag: str | None = None,
+        ids: Sequence[str] | None = None,
+    ) -> Page:
+        """One page of an issuer's images, by keyset: stable under inserts.
+
+        `after`/`before` are the (sort value, id) of the last/first row seen.
+        """
+        key = SORTS[sort]
+        where: list[str] = ["issuer_id = ?"]
+        args: list[object] = [issuer_id]
+        if search:
+            pattern = (
+                "%"
+                + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                + "%"
+            )
+            where.append(
+                "(original_filename LIKE ? ESCAPE '\\' OR description LIKE ? ESCAPE '\\')"
+            )
+            args += [pattern, pattern]
+        if tag:
+            where.append(
+                "EXISTS (SELECT 1 FROM json_each(images.tags) WHERE value = ?)"
+            )
+            args.append(tag)
+        if ids is not None:
+            where.append(f"id IN ({', '.join('?' * len(ids))})")
+            args += list(ids)
+        conditions = " AND ".join(where)  # fixed fragments; values are parameters
+        (total,) = self._db.execute(
+            f"SELECT count(*) FROM images WHERE {conditions}",  # noqa: S608
+            args,
+        ).fetchone()
+        backwards = before is not None
+        forward_desc = descending != backwards
+        cursor = before if backwards else after
+        if cursor is not None:
+            where.append(f"({key}, id) {'<' if forward_desc else '>'} (?, ?)")
+            args += [cursor[0], cursor[1]]
+        order = "DESC" if forward_desc else "ASC"
+        rows = self._db.execute(
+            f"SELECT * FROM images WHERE {' AND '.join(where)}"  # noqa: S608 - fixed fragments
+            f" ORDER BY {key} {order}, id {order} LIMIT ?",
+            [*args, size + 1],
+        ).fetchall()
+        has_more = len(rows) > size
+        images = [_image(r) for r in rows[:size]]
+        if backwards:
+            images.reverse()
+        return Page(images=images, total=total, has_more=has_more)
+
+    def update_image(self, image_id: str, changes: Mapping[str, object]) -> ImageRecord:
+        """Set columns (API names from `MUTABLE`, values already validated)."""
+        columns = [MUTABLE[name] for name in changes]
+        values = [
+            json.dumps(list(v)) if name == "tags" and isinstance(v, list | tuple) else v
+            for name, v in changes.items()
+        ]
+        with self._transaction() as db:
+            assignments = ", ".join(f"{c} = ?" for c in [*columns, "updated_at"])
+            db.execute(
+                f"UPDATE images SET {assignments} WHERE id = ?",  # noqa: S608 - MUTABLE's names
+                [*values, _now(), image_id],
+            )
+        record = self.image(image_id)
+        if record is None:
+            raise CatalogError(f"no image {image_id}")
+        return record
+
+    def finish_ingest(
+        self,
+        image_id: str,
+        *,
+        original: Original | None = None,
+        cloudinary: CloudinaryAsset | None = None,
+        filename: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        now = _now()
+        with self._transaction() as db:
+            if error is not None:
+                db.execute(
+                    "UPDATE images SET ingest_state = 'error', ingest_error = ?,"
+                    " finished_at = ?, updated_at = ? WHERE id = ?",
+                    (error, now, now, image_id),
+                )
+                return
+            assert original is not None  # noqa: S101 - callers pass one or the other
+            asset = cloudinary
+            db.execute(
+                "UPDATE images SET ingest_state = 'finished', ingest_error = NULL,"
+                " sha256 = ?, media_type = ?, file_size = ?, width = ?, height = ?,"
+                " original_filename = ?, public_id = ?, version = ?, format = ?,"
+                " delivery_type = ?, finished_at = ?, updated_at = ? WHERE id = ?",
+                (
+                    original.sha256,
+                    original.media_type,
+                    original.file_size,
+                    original.width,
+                    original.height,
+                    filename,
+                    asset and asset.public_id,
+                    asset and asset.version,
+                    asset and asset.format,
+                    asset and asset.delivery_type,
+                    now,
+                    now,
+                    image_id,
+                ),
+            )
+
+    # API keys: only a hash is stored; the key is shown once, at creation.
+
+    def add_api_key(self, issuer_id: str) -> str:
+        if self.issuer(issuer_id) is None:
+            raise CatalogError(f"no issuer {issuer_id}")
+        prefix = secrets.token_hex(6)
+        key = f"sk_{prefix}_{secrets.token_urlsafe(32)}"
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO api_keys (prefix, issuer_id, hash, created_at)"
+                " VALUES (?, ?, ?, ?)",
+                (prefix, issuer_id, _key_hash(key), _now()),
+            )
+        return key
+
+    def api_key_issuer(self, key: str) -> str | None:
+        """The issuer of an active key, compared in constant time; else None."""
+        parts = key.split("_")
+        if len(parts) < 3 or parts[0] != "sk":
+            return None
+        row = self._db.execute(
+            "SELECT issuer_id, hash FROM api_keys WHERE prefix = ? AND revoked_at IS NULL",
+            (parts[1],),
+        ).fetchone()
+        # Hash even when no row matched, so timing tells nothing about prefixes.
+        expected = row["hash"] if row is not None else "0" * 64
+        if not hmac.compare_digest(_key_hash(key), expected) or row is None:
+            return None
+        issuer_id = row["issuer_id"]
+        assert isinstance(issuer_id, str)  # noqa: S101 - the schema's type
+        return issuer_id
+
+    def api_keys(self, issuer_id: str) -> list[ApiKey]:
+        rows = self._db.execute(
+            "SELECT prefix, issuer_id, created_at, revoked_at FROM api_keys"
+            " WHERE issuer_id = ? ORDER BY created_at",
+            (issuer_id,),
+        ).fetchall()
+        return [
+            ApiKey(
+                prefix=r["prefix"],
+                issuer_id=r["issuer_id"],
+                created_at=r["created_at"],
+                revoked_at=r["revoked_at"],
+            )
+            for r in rows
+        ]
+
+    def revoke_api_key(self, issuer_id: str, prefix: str) -> None:
+        prefix = prefix.removeprefix("sk_").split("_")[0]
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE api_keys SET revoked_at = ?"
+                " WHERE issuer_id = ? AND prefix = ? AND revoked_at IS NULL",
+                (_now(), issuer_id, prefix),
+            )
+            if cursor.rowcount != 1:
+                raise CatalogError(f"issuer {issuer_id} has no active key {prefix}")
 
     def remove_image(self, image_id: str) -> ImageRecord | None:
         record = self.image(image_id)
@@ -339,7 +620,7 @@ def _uuid(value: str | None) -> str:
 
 def _image(row: sqlite3.Row) -> ImageRecord:
     asset = None
-    if row["public_id"] is not None:
+    if row["public_id"] is not None and row["delivery_type"] is not None:
         asset = CloudinaryAsset(
             public_id=row["public_id"],
             version=row["version"],
@@ -363,7 +644,25 @@ def _image(row: sqlite3.Row) -> ImageRecord:
         original_filename=row["original_filename"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        description=row["description"],
+        is_public=bool(row["is_public"]),
+        tags=tuple(json.loads(row["tags"])),
+        texts=(row["text1"], row["text2"], row["text3"]),
+        numbers=(row["number1"], row["number2"], row["number3"]),
+        max_unauthorised=row["max_unauthorised"],
+        ingest=Ingest(
+            state=row["ingest_state"],
+            origin=row["origin"],
+            error=row["ingest_error"],
+            queued_at=row["queued_at"],
+            finished_at=row["finished_at"],
+        ),
     )
+
+
+def _key_hash(key: str) -> str:
+    # API keys carry 256 random bits: a plain SHA-256 cannot be brute-forced.
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 _MISSING: Final = object()

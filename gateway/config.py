@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,15 @@ class Settings:
     render_cache_bytes: int = 64 * 1024 * 1024
     render_max_age: int = 3600  # Cache-Control max-age of a rendered image
     jpeg_quality: int = 82  # also WebP/AVIF quality, when the chain says q_auto
+    max_upload_bytes: int = 10 * 1024 * 1024
+    guest_uploads: bool = False
+    guest_issuer: str | None = None
+    guest_max_upload_bytes: int = 2 * 1024 * 1024
+    ingest_allowed_hosts: frozenset[str] = frozenset()  # empty: any public host
+    ingest_allow_private: bool = False  # development and tests only
+    ingest_timeout: float = 20.0
+    ingest_concurrency: int = 4
+    upstream_timeout: float = 30.0
     access_log: bool = True
     log_level: str = "INFO"
     demo: bool = False
@@ -69,6 +79,8 @@ class Settings:
         except TransformError as exc:
             if self.delivery == "render":
                 raise ConfigError(f"GATEWAY_BASE_CHAIN: {exc.detail}") from exc
+        if self.guest_uploads and self.guest_issuer is None:
+            raise ConfigError("GATEWAY_GUEST_UPLOADS needs GATEWAY_GUEST_ISSUER")
         if not 1 <= self.jpeg_quality <= 100:
             raise ConfigError("GATEWAY_JPEG_QUALITY must be between 1 and 100")
         if self.delivery_type not in DELIVERY_TYPES:
@@ -142,6 +154,27 @@ class Settings:
             ),
             render_max_age=get("GATEWAY_RENDER_MAX_AGE", _positive, d.render_max_age),
             jpeg_quality=get("GATEWAY_JPEG_QUALITY", _positive, d.jpeg_quality),
+            max_upload_bytes=get(
+                "GATEWAY_MAX_UPLOAD_BYTES", _positive, d.max_upload_bytes
+            ),
+            guest_uploads=get("GATEWAY_GUEST_UPLOADS", _bool, d.guest_uploads),
+            guest_issuer=get("GATEWAY_GUEST_ISSUER", _uuid, d.guest_issuer),
+            guest_max_upload_bytes=get(
+                "GATEWAY_GUEST_MAX_UPLOAD_BYTES", _positive, d.guest_max_upload_bytes
+            ),
+            ingest_allowed_hosts=get(
+                "GATEWAY_INGEST_ALLOWED_HOSTS", _hosts, d.ingest_allowed_hosts
+            ),
+            ingest_allow_private=get(
+                "GATEWAY_INGEST_ALLOW_PRIVATE", _bool, d.ingest_allow_private
+            ),
+            ingest_timeout=get("GATEWAY_INGEST_TIMEOUT", _seconds, d.ingest_timeout),
+            ingest_concurrency=get(
+                "GATEWAY_INGEST_CONCURRENCY", _positive, d.ingest_concurrency
+            ),
+            upstream_timeout=get(
+                "GATEWAY_UPSTREAM_TIMEOUT", _seconds, d.upstream_timeout
+            ),
             access_log=get("GATEWAY_ACCESS_LOG", _bool, d.access_log),
             log_level=get("GATEWAY_LOG_LEVEL", _log_level, d.log_level),
             demo=get("GATEWAY_DEMO", _bool, d.demo),
@@ -153,6 +186,23 @@ _LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 def _str(name: str, raw: str) -> str:
     return raw
+
+
+def _uuid(name: str, raw: str) -> str:
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise ConfigError(f"{name} must be a UUID") from None
+
+
+def _hosts(name: str, raw: str) -> frozenset[str]:
+    hosts = frozenset(h.strip().lower() for h in raw.split(",") if h.strip())
+    for host in hosts:
+        if not all(
+            part.isalnum() or "-" in part for part in host.strip(".").split(".")
+        ):
+            raise ConfigError(f"{name}: {host!r} is not a host name")
+    return hosts
 
 
 def _path(name: str, raw: str) -> Path:

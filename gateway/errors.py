@@ -2,12 +2,26 @@
 
     ApiError
     ├── BadRequestError
-    │   └── AmbiguousParameterError
+    │   ├── AmbiguousParameterError
+    │   └── InvalidParameterError
+    ├── UnauthorizedError
+    │   ├── ApiKeyMissingError
+    │   └── ApiKeyInvalidError
     ├── NotFoundError
     │   ├── ImageNotFoundError
     │   └── RouteNotFoundError
     ├── MethodNotAllowedError
     ├── PayloadTooLargeError
+    ├── UnsupportedMediaTypeError
+    ├── UnprocessableError
+    │   ├── FileTooLargeError
+    │   ├── MediaTypeNotAllowedError
+    │   ├── UploadFieldError
+    │   ├── FieldInvalidError
+    │   ├── FieldUnknownError
+    │   ├── FieldReadOnlyError
+    │   ├── OriginNotAllowedError
+    │   └── ValidationFailedError (several of the above at once)
     ├── OverloadedError
     ├── UpstreamError
     │   └── UpstreamTimeoutError
@@ -40,17 +54,31 @@ __all__ = [
     "STATUS_BY_ERROR",
     "AmbiguousParameterError",
     "ApiError",
+    "ApiKeyInvalidError",
+    "ApiKeyMissingError",
     "BadRequestError",
+    "FieldInvalidError",
+    "FieldReadOnlyError",
+    "FieldUnknownError",
+    "FileTooLargeError",
     "ImageNotFoundError",
     "InternalError",
+    "InvalidParameterError",
+    "MediaTypeNotAllowedError",
     "MethodNotAllowedError",
     "NotFoundError",
+    "OriginNotAllowedError",
     "OverloadedError",
     "PayloadTooLargeError",
     "PublicError",
     "RouteNotFoundError",
+    "UnauthorizedError",
+    "UnprocessableError",
+    "UnsupportedMediaTypeError",
+    "UploadFieldError",
     "UpstreamError",
     "UpstreamTimeoutError",
+    "ValidationFailedError",
     "error_response",
     "status_of",
 ]
@@ -91,6 +119,31 @@ class AmbiguousParameterError(BadRequestError):
     title = "Parameter given more than once"
 
 
+class InvalidParameterError(BadRequestError):
+    code = "parameter_invalid"
+    title = "Invalid query parameter"
+
+
+class UnauthorizedError(ApiError):
+    code = "unauthorized"
+    title = "Authentication required"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            detail, header="Authorization", headers={"WWW-Authenticate": "Bearer"}
+        )
+
+
+class ApiKeyMissingError(UnauthorizedError):
+    code = "api_key_missing"
+    title = "API key missing"
+
+
+class ApiKeyInvalidError(UnauthorizedError):
+    code = "api_key_invalid"
+    title = "API key unknown or revoked"
+
+
 class NotFoundError(ApiError):
     code = "not_found"
     title = "Not found"
@@ -119,6 +172,62 @@ class MethodNotAllowedError(ApiError):
 class PayloadTooLargeError(ApiError):
     code = "payload_too_large"
     title = "Payload too large"
+
+
+class UnsupportedMediaTypeError(ApiError):
+    code = "content_type_unsupported"
+    title = "Unsupported request content type"
+
+
+class UnprocessableError(ApiError):
+    code = "unprocessable"
+    title = "Validation failed"
+
+
+class FileTooLargeError(UnprocessableError):
+    code = "file_too_large"
+    title = "File too large"
+
+
+class MediaTypeNotAllowedError(UnprocessableError):
+    code = "media_type_not_allowed"
+    title = "Media type not allowed"
+
+
+class UploadFieldError(UnprocessableError):
+    code = "upload_field_invalid"
+    title = "Invalid upload"
+
+
+class FieldInvalidError(UnprocessableError):
+    code = "field_invalid"
+    title = "Invalid field value"
+
+
+class FieldUnknownError(UnprocessableError):
+    code = "field_unknown"
+    title = "Unknown field"
+
+
+class FieldReadOnlyError(UnprocessableError):
+    code = "field_read_only"
+    title = "Read-only field"
+
+
+class OriginNotAllowedError(UnprocessableError):
+    code = "origin_not_allowed"
+    title = "Origin not allowed"
+
+
+class ValidationFailedError(UnprocessableError):
+    """Several violations at once: rendered as one error object each."""
+
+    code = "validation_failed"
+    title = "Validation failed"
+
+    def __init__(self, violations: list[PublicError]) -> None:
+        super().__init__("; ".join(v.detail for v in violations))
+        self.violations = violations
 
 
 class OverloadedError(ApiError):
@@ -157,6 +266,9 @@ STATUS_BY_ERROR: Final[Mapping[type[Exception], int]] = {
     NotFoundError: 404,
     MethodNotAllowedError: 405,
     PayloadTooLargeError: 413,
+    UnauthorizedError: 401,
+    UnsupportedMediaTypeError: 415,
+    UnprocessableError: 422,
     OverloadedError: 503,
     UpstreamError: 502,
     UpstreamTimeoutError: 504,
@@ -174,6 +286,21 @@ def status_of(exc: PublicError) -> int:
 
 def error_response(exc: PublicError, *, error_id: str) -> web.Response:
     status = status_of(exc)
+    violations = exc.violations if isinstance(exc, ValidationFailedError) else [exc]
+    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    if isinstance(exc, ApiError):
+        headers.update(exc.headers)
+    return web.Response(
+        status=status,
+        body=json.dumps(
+            {"errors": [_error_object(v, error_id, status) for v in violations]}
+        ).encode(),
+        content_type=JSONAPI,
+        headers=headers,
+    )
+
+
+def _error_object(exc: PublicError, error_id: str, status: int) -> dict[str, object]:
     error: dict[str, object] = {
         "id": error_id,
         "status": str(status),
@@ -188,12 +315,4 @@ def error_response(exc: PublicError, *, error_id: str) -> web.Response:
     }
     if source:
         error["source"] = source
-    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
-    if isinstance(exc, ApiError):
-        headers.update(exc.headers)
-    return web.Response(
-        status=status,
-        body=json.dumps({"errors": [error]}).encode(),
-        content_type=JSONAPI,
-        headers=headers,
-    )
+    return error

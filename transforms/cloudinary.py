@@ -22,6 +22,7 @@ __all__ = [
     "CloudinaryAccount",
     "CloudinaryAsset",
     "parse_base_chain",
+    "signed_params",
     "to_cloudinary_url",
 ]
 
@@ -62,6 +63,17 @@ class CloudinaryAsset:
             raise ValueError(f"delivery type must be one of {sorted(DELIVERY_TYPES)}")
         if self.version is not None and self.version < 1:
             raise ValueError("version must be positive")
+
+
+def signed_params(
+    params: Mapping[str, str], account: CloudinaryAccount
+) -> dict[str, str]:
+    """Upload API parameters with `api_key` and the SDK's request `signature`."""
+    signature = cloudinary.utils.api_sign_request(
+        dict(params), account.api_secret, "sha1"
+    )
+    assert isinstance(signature, str)  # noqa: S101 - the SDK is untyped
+    return {**params, "api_key": account.api_key, "signature": signature}
 
 
 def parse_base_chain(chain: str) -> tuple[str, ...]:

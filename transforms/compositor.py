@@ -25,7 +25,12 @@ from typing import Final
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
 from transforms.chain import RenderChain
-from transforms.errors import LimitExceededError, OutputTooLargeError, SourceImageError
+from transforms.errors import (
+    LimitExceededError,
+    OutputTooLargeError,
+    SourceImageError,
+    UnsupportedFormatError,
+)
 from transforms.limits import Limits
 from transforms.model import (
     CropMode,
@@ -102,7 +107,7 @@ def _open(data: bytes, limits: Limits) -> Image.Image:
     except Image.DecompressionBombError as exc:
         raise LimitExceededError(str(exc)) from exc
     except UnidentifiedImageError as exc:
-        raise SourceImageError(
+        raise UnsupportedFormatError(
             "not a JPEG, PNG, WebP or GIF image (decided from its bytes)"
         ) from exc
     except (OSError, ValueError, SyntaxError) as exc:

@@ -21,6 +21,7 @@ __all__ = [
     "TooManyOverlaysError",
     "TooManyStepsError",
     "TransformError",
+    "UnsupportedFormatError",
 ]
 
 
@@ -69,3 +70,10 @@ class OutputTooLargeError(LimitExceededError):
 class SourceImageError(TransformError):
     code = "source_image_invalid"
     title = "Unusable source image"
+
+
+class UnsupportedFormatError(SourceImageError):
+    """The bytes are not one of the allowed formats (whatever the name says)."""
+
+    code = "source_format_unsupported"
+    title = "Unsupported image format"

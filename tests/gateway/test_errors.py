@@ -12,7 +12,10 @@ import transforms.errors
 from gateway.errors import (
     STATUS_BY_ERROR,
     ApiError,
+    FieldInvalidError,
     PublicError,
+    UnauthorizedError,
+    ValidationFailedError,
     error_response,
     status_of,
 )
@@ -35,19 +38,31 @@ def concrete_errors() -> list[type[PublicError]]:
 ERRORS = concrete_errors()
 
 
+def make(error: type[PublicError]) -> PublicError:
+    """One instance of each class, through the constructor it has."""
+    if issubclass(error, ValidationFailedError):
+        return error([FieldInvalidError("something specific", pointer="/x")])
+    if issubclass(error, UnauthorizedError):
+        exc = error("something specific")
+        exc.pointer = "/x"
+        return exc
+    return error("something specific", pointer="/x")
+
+
 @pytest.mark.parametrize("error", ERRORS, ids=lambda e: e.__name__)
 def test_error_renders_as_json_api(error: type[PublicError]) -> None:
-    exc = error("something specific", pointer="/x")
+    exc = make(error)
     response = error_response(exc, error_id="req-1")
     assert response.content_type == "application/vnd.api+json"
     assert response.headers["Cache-Control"] == "no-store"
     assert isinstance(response.body, bytes)
     (doc,) = json.loads(response.body)["errors"]
+    shown = exc.violations[0] if isinstance(exc, ValidationFailedError) else exc
     assert doc == {
         "id": "req-1",
         "status": str(response.status),
-        "code": error.code,
-        "title": error.title,
+        "code": shown.code,
+        "title": shown.title,
         "detail": "something specific",
         "source": doc["source"],
     }
@@ -77,12 +92,31 @@ def test_codes_are_unique() -> None:
         ("UpstreamError", 502),
         ("UpstreamTimeoutError", 504),
         ("InternalError", 500),
+        ("ApiKeyMissingError", 401),
+        ("UnsupportedMediaTypeError", 415),
+        ("FileTooLargeError", 422),
+        ("ValidationFailedError", 422),
+        ("UnsupportedFormatError", 422),
     ],
 )
 def test_status_table(name: str, status: int) -> None:
     (error,) = (e for e in ERRORS if e.__name__ == name)
-    assert status_of(error("x")) == status
+    assert status_of(make(error)) == status
 
 
 def test_every_table_entry_is_a_known_error() -> None:
     assert set(STATUS_BY_ERROR) <= {ApiError, SigningError, TransformError, *ERRORS}
+
+
+def test_several_violations_render_as_several_errors() -> None:
+    exc = ValidationFailedError(
+        [
+            FieldInvalidError("bad a", pointer="/a"),
+            FieldInvalidError("bad b", pointer="/b"),
+        ]
+    )
+    response = error_response(exc, error_id="req-2")
+    assert response.status == 422
+    assert isinstance(response.body, bytes)
+    errors = json.loads(response.body)["errors"]
+    assert [e["source"]["pointer"] for e in errors] == ["/a", "/b"]

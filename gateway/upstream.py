@@ -1,0 +1,116 @@
+"""Cloudinary's Upload API over aiohttp: upload an accepted original, destroy a deleted one."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Final
+
+import aiohttp
+
+from gateway.errors import UpstreamError, UpstreamTimeoutError
+from transforms import CloudinaryAccount, CloudinaryAsset
+from transforms.cloudinary import signed_params
+
+__all__ = ["API_BASE", "CloudinaryUploader"]
+
+API_BASE: Final = "https://api.cloudinary.com/v1_1"
+
+
+class CloudinaryUploader:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        account: CloudinaryAccount,
+        *,
+        timeout: float,
+    ) -> None:
+        self._session = session
+        self._account = account
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    def _url(self, action: str) -> str:
+        return f"{API_BASE}/{self._account.cloud_name}/image/{action}"
+
+    async def upload(
+        self, data: bytes, *, public_id: str, delivery_type: str
+    ) -> CloudinaryAsset:
+        """Upload as `delivery_type` (authenticated by default); the answer names the asset."""
+        params = signed_params(
+            {
+                "public_id": public_id,
+                "timestamp": str(int(time.time())),
+                "type": delivery_type,
+            },
+            self._account,
+        )
+        form = aiohttp.FormData()
+        for name, value in params.items():
+            form.add_field(name, value)
+        form.add_field(
+            "file", data, filename=public_id, content_type="application/octet-stream"
+        )
+        answer = await self._post("upload", form)
+        version = answer.get("version")
+        try:
+            if not isinstance(version, int) or isinstance(version, bool):
+                raise TypeError("version is not an integer")
+            return CloudinaryAsset(
+                public_id=str(answer["public_id"]),
+                version=version,
+                format=str(answer["format"]),
+                delivery_type=str(answer.get("type", delivery_type)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UpstreamError(
+                f"Cloudinary's answer was not understood: {exc}"
+            ) from None
+
+    async def destroy(self, asset: CloudinaryAsset) -> None:
+        params = signed_params(
+            {
+                "public_id": asset.public_id,
+                "timestamp": str(int(time.time())),
+                "type": asset.delivery_type,
+            },
+            self._account,
+        )
+        answer = await self._post("destroy", aiohttp.FormData(params))
+        if answer.get("result") not in ("ok", "not found"):
+            raise UpstreamError(
+                f"Cloudinary did not destroy the asset: {answer.get('result')}"
+            )
+
+    async def _post(self, action: str, form: aiohttp.FormData) -> dict[str, object]:
+        try:
+            async with self._session.post(
+                self._url(action), data=form, timeout=self._timeout
+            ) as response:
+                text = await response.text()
+                if response.status >= 400:
+                    raise UpstreamError(
+                        f"Cloudinary answered {response.status} to {action}: {_message(text)}"
+                    )
+        except TimeoutError:
+            raise UpstreamTimeoutError(
+                f"Cloudinary did not answer the {action} in time"
+            ) from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(
+                f"Cloudinary could not be reached: {type(exc).__name__}"
+            ) from None
+        try:
+            answer = json.loads(text)
+        except json.JSONDecodeError:
+            raise UpstreamError("Cloudinary's answer was not JSON") from None
+        if not isinstance(answer, dict):
+            raise UpstreamError("Cloudinary's answer was not a JSON object")
+        return answer
+
+
+def _message(text: str) -> str:
+    try:
+        error = json.loads(text).get("error", {})
+        return str(error.get("message", ""))[:200]
+    except (json.JSONDecodeError, AttributeError):
+        return text[:200]
