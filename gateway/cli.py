@@ -74,6 +74,7 @@ def _issuer_add(settings: Settings, args: argparse.Namespace) -> None:
                 require_exp=args.require_exp, max_lifetime=args.max_lifetime
             ),
         )
+        api_key = catalog.add_api_key(issuer.id)
     _print(
         {
             "id": issuer.id,
@@ -81,8 +82,34 @@ def _issuer_add(settings: Settings, args: argparse.Namespace) -> None:
             "kid": key.kid,
             "algorithm": key.algorithm,
             "secret": key.secret,
+            "api_key": api_key,
         }
     )
+
+
+def _api_key_create(settings: Settings, args: argparse.Namespace) -> None:
+    with _catalog(settings) as catalog:
+        _print({"issuer": args.issuer, "api_key": catalog.add_api_key(args.issuer)})
+
+
+def _api_key_list(settings: Settings, args: argparse.Namespace) -> None:
+    with _catalog(settings) as catalog:
+        _print(
+            [
+                {
+                    "prefix": f"sk_{k.prefix}",
+                    "createdAt": k.created_at,
+                    "revokedAt": k.revoked_at,
+                }
+                for k in catalog.api_keys(args.issuer)
+            ]
+        )
+
+
+def _api_key_revoke(settings: Settings, args: argparse.Namespace) -> None:
+    with _catalog(settings) as catalog:
+        catalog.revoke_api_key(args.issuer, args.prefix)
+    _print({"issuer": args.issuer, "prefix": args.prefix, "revoked": True})
 
 
 def _issuer_list(settings: Settings, args: argparse.Namespace) -> None:
@@ -267,6 +294,20 @@ def _parser() -> argparse.ArgumentParser:
     key_revoke.add_argument("--issuer", required=True)
     key_revoke.add_argument("--kid", required=True)
     key_revoke.set_defaults(run=_signing_key_revoke)
+
+    api_key = issuer.add_parser(
+        "key", help="API keys for the /v1 catalog API (sk_…; shown once)"
+    ).add_subparsers(dest="key_action", required=True)
+    for name, run, help_text in (
+        ("create", _api_key_create, "make another API key"),
+        ("list", _api_key_list, "list keys (prefixes only)"),
+        ("revoke", _api_key_revoke, "revoke a key at once"),
+    ):
+        command = api_key.add_parser(name, help=help_text)
+        command.add_argument("--issuer", required=True)
+        if name == "revoke":
+            command.add_argument("--prefix", required=True, help="sk_xxxxxxxxxxxx")
+        command.set_defaults(run=run)
 
     image = commands.add_parser("image", help="manage images").add_subparsers(
         dest="action", required=True

@@ -1,0 +1,342 @@
+"""POST /v1/images: API keys, uploads and every way an upload can be wrong."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import socket
+import struct
+import zlib
+from dataclasses import replace
+
+import pytest
+from PIL import Image
+from pytest_aiohttp import AiohttpClient
+
+from gateway import Settings, create_app
+from gateway.catalog import Catalog
+from tests.conftest import SEED_ISSUER, Client
+from tests.gateway.api_fixtures import (  # noqa: F401 - fixtures
+    Keys,
+    bearer,
+    catalog,
+    document,
+    form,
+    image_file,
+    keys,
+    settings,
+    stored_files,
+)
+from tests.helpers import assert_error
+from tests.images import BLUE, RED, solid
+
+JPEG = solid((64, 48), RED, "JPEG")
+PNG = solid((30, 20), BLUE, "PNG")
+
+
+def pixel_bomb() -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    ihdr = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize(
+    ("headers", "code"),
+    [
+        pytest.param({}, "api_key_missing", id="missing"),
+        pytest.param(
+            {"Authorization": "Bearer sk_000000000000_nope"},
+            "api_key_invalid",
+            id="unknown",
+        ),
+        pytest.param(
+            {"Authorization": "Basic dXNlcjpwYXNz"}, "api_key_invalid", id="not-bearer"
+        ),
+        pytest.param(
+            {"Authorization": "Bearer " + "x" * 500}, "api_key_invalid", id="huge"
+        ),
+    ],
+)
+async def test_requests_without_a_valid_key_are_401(
+    client: Client, keys: Keys, headers: dict[str, str], code: str
+) -> None:
+    response = await client.get("/v1/images", headers=headers)
+    await assert_error(response, 401, code)
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+async def test_revoked_key_is_401_at_once(
+    client: Client, keys: Keys, catalog: Catalog
+) -> None:
+    assert (await client.get("/v1/images", headers=bearer(keys.mine))).status == 200
+    catalog.revoke_api_key(SEED_ISSUER, keys.mine.split("_")[1])
+    response = await client.get("/v1/images", headers=bearer(keys.mine))
+    await assert_error(response, 401, "api_key_invalid")
+
+
+async def test_api_keys_are_stored_only_as_hashes(
+    keys: Keys, settings: Settings
+) -> None:
+    assert keys.mine.encode() not in settings.database.read_bytes()
+
+
+async def test_upload_creates_the_image(
+    client: Client, keys: Keys, settings: Settings
+) -> None:
+    response = await client.post(
+        "/v1/images",
+        data=form(image_file(JPEG, "holiday.jpg")),
+        headers=bearer(keys.mine),
+    )
+    assert response.status == 201
+    data = await document(response)
+    attributes = data["attributes"]
+    assert isinstance(attributes, dict)
+    assert attributes["mediaType"] == "image/jpeg"
+    assert (attributes["width"], attributes["height"]) == (64, 48)
+    assert attributes["fileSize"] == len(JPEG)
+    assert attributes["originalFilename"] == "holiday.jpg"
+    assert attributes["ingest"] == {
+        "state": "finished",
+        "origin": None,
+        "error": None,
+        "queuedAt": None,
+        "finishedAt": attributes["ingest"]["finishedAt"],
+    }  # type: ignore[index]
+    assert response.headers["Location"].endswith(f"/v1/images/{data['id']}")
+    assert JPEG in [p.read_bytes() for p in stored_files(settings)]
+    links = data["links"]
+    assert isinstance(links, dict)
+    image = await client.get(
+        str(links["delivery"]).removeprefix(str(settings.base_url))
+    )
+    assert image.status == 200
+    thumb = await client.get(
+        str(links["thumbnail"]).removeprefix(str(settings.base_url))
+    )
+    assert Image.open(io.BytesIO(await thumb.read())).size == (200, 200)
+
+
+async def test_put_uploads_too(client: Client, keys: Keys) -> None:
+    response = await client.put(
+        "/v1/images",
+        data=form(image_file(PNG, "p.png", "image/png")),
+        headers=bearer(keys.mine),
+    )
+    assert response.status == 201
+
+
+@pytest.mark.parametrize(
+    ("data", "declared", "media"),
+    [
+        pytest.param(JPEG, "image/png", "image/jpeg", id="jpeg-declared-as-png"),
+        pytest.param(PNG, "image/jpeg", "image/png", id="png-declared-as-jpeg"),
+    ],
+)
+async def test_media_type_comes_from_the_bytes(
+    client: Client, keys: Keys, data: bytes, declared: str, media: str
+) -> None:
+    response = await client.post(
+        "/v1/images",
+        data=form(image_file(data, "x.bin", declared)),
+        headers=bearer(keys.mine),
+    )
+    assert response.status == 201
+    attributes = (await document(response))["attributes"]
+    assert isinstance(attributes, dict)
+    assert attributes["mediaType"] == media
+
+
+@pytest.mark.parametrize(
+    ("files", "code"),
+    [
+        pytest.param([image_file(b"")], "upload_field_invalid", id="empty-file"),
+        pytest.param(
+            [("file", JPEG, "a.jpg", "image/jpeg")],
+            "upload_field_invalid",
+            id="wrong-field-name",
+        ),
+        pytest.param(
+            [image_file(b"%PDF-1.7\n1 0 obj<<>>endobj\n%%EOF", "doc.jpg")],
+            "media_type_not_allowed",
+            id="pdf",
+        ),
+        pytest.param(
+            [image_file(solid((10, 10), RED, "BMP"), "a.bmp", "image/bmp")],
+            "media_type_not_allowed",
+            id="bmp",
+        ),
+        pytest.param(
+            [image_file(pixel_bomb(), "bomb.png", "image/png")],
+            "image_limit_exceeded",
+            id="pixel-bomb",
+        ),
+        pytest.param(
+            [image_file(solid((300, 200), RED, "JPEG")[:500])],
+            "source_image_invalid",
+            id="truncated",
+        ),
+        pytest.param([], "upload_field_invalid", id="no-file"),
+    ],
+)
+async def test_bad_upload_is_422_and_leaves_nothing(
+    client: Client,
+    keys: Keys,
+    settings: Settings,
+    catalog: Catalog,
+    files: list[tuple[str, bytes, str, str]],
+    code: str,
+) -> None:
+    data = form(*files, fields={"note": "x"})
+    response = await client.post("/v1/images", data=data, headers=bearer(keys.mine))
+    await assert_error(response, 422, code, pointer="/image")
+    assert catalog.images(SEED_ISSUER) == []
+    assert len(stored_files(settings)) == 1  # the other issuer's only
+    assert list((settings.data_dir / "uploads").iterdir()) == []
+
+
+async def test_two_files_are_refused(
+    client: Client, keys: Keys, catalog: Catalog
+) -> None:
+    data = form(image_file(JPEG), image_file(PNG, "b.png", "image/png"))
+    response = await client.post("/v1/images", data=data, headers=bearer(keys.mine))
+    error = await assert_error(response, 422, "upload_field_invalid", pointer="/image")
+    assert "exactly one" in str(error["detail"])
+    assert catalog.images(SEED_ISSUER) == []
+
+
+async def test_several_violations_give_several_errors(
+    client: Client, keys: Keys
+) -> None:
+    data = form(("file", JPEG, "a.jpg", "image/jpeg"), image_file(b""))
+    response = await client.post("/v1/images", data=data, headers=bearer(keys.mine))
+    assert response.status == 422
+    errors = (await response.json(content_type=None))["errors"]
+    assert len(errors) == 2
+    assert {e["source"]["pointer"] for e in errors} == {"/image"}
+
+
+@pytest.mark.parametrize(
+    ("slack", "status"),
+    [
+        pytest.param(0, 201, id="exactly-at-limit"),
+        pytest.param(-1, 422, id="one-byte-over"),
+    ],
+)
+async def test_size_limit_is_exact(
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+    catalog: Catalog,
+    keys: Keys,
+    slack: int,
+    status: int,
+) -> None:
+    client = await aiohttp_client(
+        create_app(replace(settings, max_upload_bytes=len(JPEG) + slack))
+    )
+    response = await client.post(
+        "/v1/images", data=form(image_file(JPEG)), headers=bearer(keys.mine)
+    )
+    assert response.status == status
+    if status == 422:
+        error = await assert_error(response, 422, "file_too_large", pointer="/image")
+        assert f"({len(JPEG)} bytes" in str(error["detail"])
+        assert f"maximum size is {len(JPEG) - 1} bytes" in str(error["detail"])
+
+
+async def test_unsupported_body_is_415(client: Client, keys: Keys) -> None:
+    response = await client.post(
+        "/v1/images",
+        data=b"raw",
+        headers={**bearer(keys.mine), "Content-Type": "image/jpeg"},
+    )
+    await assert_error(response, 415, "content_type_unsupported")
+
+
+async def test_guest_uploads_are_off_by_default(client: Client) -> None:
+    response = await client.post("/v1/images", data=form(image_file(JPEG)))
+    await assert_error(response, 401, "api_key_missing")
+
+
+async def test_guest_uploads_land_in_the_guest_issuer_with_a_smaller_limit(
+    aiohttp_client: AiohttpClient, settings: Settings, catalog: Catalog
+) -> None:
+    guest = replace(
+        settings,
+        guest_uploads=True,
+        guest_issuer=SEED_ISSUER,
+        guest_max_upload_bytes=len(JPEG),
+    )
+    client = await aiohttp_client(create_app(guest))
+    assert (await client.post("/v1/images", data=form(image_file(JPEG)))).status == 201
+    assert len(catalog.images(SEED_ISSUER)) == 1
+    big = JPEG + b"\0"
+    await assert_error(
+        await client.post("/v1/images", data=form(image_file(big, "b.png"))),
+        422,
+        "file_too_large",
+    )
+    await assert_error(await client.get("/v1/images"), 401, "api_key_missing")
+
+
+async def test_interrupted_upload_leaves_no_file_and_no_row(
+    client: Client, keys: Keys, settings: Settings, catalog: Catalog
+) -> None:
+    boundary = "cut-here"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n'
+        "Content-Type: image/jpeg\r\n\r\n"
+    ).encode()
+    request = (
+        (
+            f"POST /v1/images HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {keys.mine}\r\n"
+            f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: 100000\r\n\r\n"
+        ).encode()
+        + head
+        + JPEG[: len(JPEG) // 2]
+    )
+    assert client.server.port is not None
+    with socket.create_connection(("127.0.0.1", client.server.port)) as sock:
+        sock.sendall(request)
+        await asyncio.sleep(0.3)  # the gateway is mid-body now
+    await asyncio.sleep(0.5)
+    assert catalog.images(SEED_ISSUER) == []
+    assert list((settings.data_dir / "uploads").iterdir()) == []
+    assert len(stored_files(settings)) == 1  # the other issuer's only
+
+
+async def test_200_concurrent_uploads_lose_none_and_corrupt_none(
+    client: Client, keys: Keys, settings: Settings, catalog: Catalog
+) -> None:
+    originals = [
+        solid((16, 16), (i, 255 - i, (7 * i) % 256), "PNG") for i in range(200)
+    ]
+
+    async def upload(data: bytes) -> str:
+        response = await client.post(
+            "/v1/images",
+            data=form(image_file(data, "t.png", "image/png")),
+            headers=bearer(keys.mine),
+        )
+        assert response.status == 201, await response.text()
+        return str((await document(response))["id"])
+
+    ids = await asyncio.gather(*(upload(d) for d in originals))
+    assert len(set(ids)) == 200
+    records = {r.id: r for r in catalog.images(SEED_ISSUER)}
+    assert set(records) == set(ids)
+    store = settings.data_dir / "originals"
+    for image_id, data in zip(ids, originals, strict=True):
+        original = records[image_id].original
+        assert original is not None
+        assert original.sha256 == hashlib.sha256(data).hexdigest()
+        assert (store / original.sha256[:2] / original.sha256).read_bytes() == data
