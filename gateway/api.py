@@ -625,10 +625,10 @@ def _field(name: str, value: object, pointer: str) -> object:
 async def delete_image(request: web.Request) -> web.Response:
     """`DELETE /v1/images/{id}[?preserveOnDisk=true]`: 204; delivery 404s at once."""
     principal = _principal(request)
-    record = _own_image(request, principal)
     preserve = request.query.get("preserveOnDisk", "false")
     if preserve not in ("true", "false"):
         raise InvalidParameterError("true or false", parameter="preserveOnDisk")
+    record = _own_image(request, principal)
     app = request.app
     if UPLOADER in app and record.cloudinary is not None:
         await app[UPLOADER].destroy(

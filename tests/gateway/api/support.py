@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import ClientResponse
+from yarl import URL
 
 from gateway import Settings
 
@@ -39,7 +41,7 @@ def image_file(
     return ("image", data, name, kind)
 
 
-async def document(response: ClientResponse) -> dict[str, object]:
+async def document(response: ClientResponse) -> dict[str, Any]:
     doc = await response.json(content_type=None)
     assert isinstance(doc, dict)
     data = doc["data"]
@@ -52,3 +54,22 @@ def stored_files(settings: Settings) -> list[Path]:
     return sorted(
         p for p in root.rglob("*") if p.is_file() and p.parent.name != "incoming"
     )
+
+
+class _SentRequest:
+    """What aiohttp 3.14 reads of a finished request's writer: its size."""
+
+    output_size = 0
+
+
+class MockedResponse(aiohttp.ClientResponse):
+    """A response aioresponses can build under aiohttp 3.14.
+
+    aiohttp 3.14 (a security release) added a required `stream_writer`, which
+    aioresponses 0.7.9, its latest, does not pass: pnuckowski/aioresponses#289.
+    Pass `response_class=MockedResponse` to each mock until a release fixes it.
+    """
+
+    def __init__(self, method: str, url: URL, **kwargs: Any) -> None:
+        kwargs.setdefault("stream_writer", _SentRequest())
+        super().__init__(method, url, **kwargs)

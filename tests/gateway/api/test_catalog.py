@@ -1,0 +1,621 @@
+"""GET/PATCH/DELETE /v1/images, listing, origin ingest, Cloudinary, tenant isolation."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from aioresponses import aioresponses
+from pytest_aiohttp import AiohttpClient, AiohttpServer
+
+from gateway import Settings, create_app
+from gateway.catalog import Catalog, ImageRecord
+from gateway.keys import INGESTOR
+from gateway.originals import add_original
+from gateway.storage import OriginalStore
+from signing import mint
+from tests.conftest import OTHER_IMAGE, SEED_ISSUER, SEED_KEY, Client
+from tests.gateway.api.support import (
+    Keys,
+    MockedResponse,
+    bearer,
+    document,
+    form,
+    image_file,
+    stored_files,
+)
+from tests.helpers import assert_error
+from tests.images import RED, solid
+from transforms import CloudinaryAccount
+from transforms.cloudinary import signed_params
+
+JPEG = solid((64, 48), RED, "JPEG")
+
+
+def add(
+    catalog: Catalog, settings: Settings, n: int, **kwargs: object
+) -> list[ImageRecord]:
+    store = OriginalStore(settings.data_dir / "originals")
+    return [
+        add_original(
+            catalog,
+            store,
+            settings.limits,
+            issuer_id=SEED_ISSUER,
+            data=solid((8 + i, 8), (i, 0, 0), "PNG"),
+            filename=f"file-{i:02d}.png",
+            **kwargs,  # type: ignore[arg-type]
+        )
+        for i in range(n)
+    ]
+
+
+async def get_json(client: Client, path: str, key: str) -> dict[str, Any]:
+    response = await client.get(path, headers=bearer(key))
+    assert response.status == 200, await response.text()
+    doc = await response.json(content_type=None)
+    assert isinstance(doc, dict)
+    return doc
+
+
+def attrs(data: dict[str, object]) -> dict[str, Any]:
+    value = data["attributes"]
+    assert isinstance(value, dict)
+    return value
+
+
+def ids(doc: dict[str, object]) -> list[str]:
+    data = doc["data"]
+    assert isinstance(data, list)
+    return [item["id"] for item in data]
+
+
+# Read
+
+
+async def test_get_returns_every_field(
+    client: Client, keys: Keys, catalog: Catalog, settings: Settings
+) -> None:
+    (record,) = add(catalog, settings, 1)
+    doc = await get_json(client, f"/v1/images/{record.id}", keys.mine)
+    data = doc["data"]
+    assert isinstance(data, dict)
+    assert data["type"] == "images"
+    assert set(data["attributes"]) == {
+        "originalFilename", "description", "mediaType", "fileSize", "width", "height",
+        "isPublic", "tags", "text1", "text2", "text3", "number1", "number2", "number3",
+        "maxUnauthorised", "createdAt", "updatedAt", "ingest", "cloudinary",
+    }  # fmt: skip
+    assert set(data["links"]) == {"self", "delivery", "thumbnail"}
+
+
+@pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
+async def test_another_issuers_image_is_always_404(
+    client: Client, keys: Keys, catalog: Catalog, method: str
+) -> None:
+    response = await client.request(
+        method,
+        f"/v1/images/{OTHER_IMAGE}",
+        headers=bearer(keys.mine),
+        json={"description": "x"},
+    )
+    await assert_error(response, 404, "image_not_found")
+    untouched = catalog.image(OTHER_IMAGE)
+    assert untouched is not None
+    assert untouched.description == ""
+
+
+async def test_unknown_image_is_404_like_a_foreign_one(
+    client: Client, keys: Keys
+) -> None:
+    for image in ("00000000-0000-4000-8000-000000000000", "not-an-id"):
+        response = await client.get(f"/v1/images/{image}", headers=bearer(keys.mine))
+        await assert_error(response, 404, "image_not_found")
+
+
+# List
+
+
+async def test_list_pages_through_everything_once(
+    client: Client, keys: Keys, catalog: Catalog, settings: Settings
+) -> None:
+    created = add(catalog, settings, 25)
+    seen: list[str] = []
+    path: str | None = "/v1/images?page[size]=10"
+    pages = 0
+    while path:
+        doc = await get_json(client, path, keys.mine)
+        assert doc["meta"] == {"total": 25}
+        seen += ids(doc)
+        links = doc["links"]
+        assert isinstance(links, dict)
+        path = links.get("next")
+        pages += 1
+    assert pages == 3
+    assert seen == [r.id for r in reversed(created)]  # -createdAt by default
+
+
+async def test_prev_links_walk_back(
+    client: Client, keys: Keys, catalog: Catalog, settings: Settings
+) -> None:
+    add(catalog, settings, 12)
+    first = await get_json(client, "/v1/images?page[size]=5", keys.mine)
+    second = await get_json(client, first["links"]["next"], keys.mine)
+    back = await get_json(client, second["links"]["prev"], keys.mine)
+    assert ids(back) == ids(first)
+    assert "prev" not in first["links"]
+
+
+async def test_pagination_is_stable_under_concurrent_inserts(
+    client: Client, keys: Keys, catalog: Catalog, settings: Settings
+) -> None:
+    created = add(catalog, settings, 6)
+    first = await get_json(client, "/v1/images?page[size]=3&sort=createdAt", keys.mine)
+    add(catalog, settings, 2)  # newer rows arrive between the pages
+    second = await get_json(client, first["links"]["next"], keys.mine)
+    assert ids(first) + ids(second)[:3] == [r.id for r in created]
+
+
+@pytest.mark.parametrize(
+    ("sort", "reverse"), [("fileSize", False), ("-fileSize", True)]
+)
+async def test_sort_by_file_size(
+    client: Client,
+    keys: Keys,
+    catalog: Catalog,
+    settings: Settings,
+    sort: str,
+    reverse: bool,
+) -> None:
+    records = add(catalog, settings, 5)
+    doc = await get_json(client, f"/v1/images?sort={sort}", keys.mine)
+    sizes = {r.id: r.original.file_size for r in records if r.original}
+    expected = sorted(records, key=lambda r: (sizes[r.id], r.id), reverse=reverse)
+    assert ids(doc) == [r.id for r in expected]
+
+
+async def test_filters(
+    client: Client, keys: Keys, catalog: Catalog, settings: Settings
+) -> None:
+    records = add(catalog, settings, 4)
+    catalog.update_image(
+        records[1].id, {"tags": ["beach"], "description": "Sunset 100% orange"}
+    )
+    search = await get_json(client, "/v1/images?filter[search]=100%25", keys.mine)
+    assert ids(search) == [records[1].id]
+    assert (await get_json(client, "/v1/images?filter[search]=file-03", keys.mine))[
+        "meta"
+    ] == {"total": 1}
+    assert ids(await get_json(client, "/v1/images?filter[tag]=beach", keys.mine)) == [
+        records[1].id
+    ]
+    wanted = f"{records[0].id},{records[2].id},{OTHER_IMAGE}"
+    batch = await get_json(client, f"/v1/images?filter[id]={wanted}", keys.mine)
+    assert sorted(ids(batch)) == sorted(
+        [records[0].id, records[2].id]
+    )  # never the other issuer's
+
+
+async def test_search_never_finds_another_issuers_images(
+    client: Client, keys: Keys
+) -> None:
+    doc = await get_json(client, "/v1/images?filter[search]=holiday", keys.mine)
+    assert doc["meta"] == {"total": 0}
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [
+        pytest.param("page[size]=0", "page[size]", id="size-zero"),
+        pytest.param("page[size]=101", "page[size]", id="size-over"),
+        pytest.param("page[after]=bm9wZQ", "page[after]", id="bad-cursor"),
+        pytest.param("sort=name", "sort", id="bad-sort"),
+        pytest.param("filter[id]=x,y", "filter[id]", id="bad-ids"),
+    ],
+)
+async def test_bad_list_parameters_are_400(
+    client: Client, keys: Keys, query: str, parameter: str
+) -> None:
+    response = await client.get(f"/v1/images?{query}", headers=bearer(keys.mine))
+    await assert_error(response, 400, "parameter_invalid", parameter=parameter)
+
+
+# Update
+
+
+async def test_patch_merges_mutable_fields(
+    client: Client, keys: Keys, catalog: Catalog, settings: Settings
+) -> None:
+    (record,) = add(catalog, settings, 1)
+    changes = {
+        "description": "a cat",
+        "isPublic": True,
+        "tags": ["cats", "cats", "pets"],
+        "text1": "ref-7",
+        "number2": 2.5,
+        "maxUnauthorised": 400,
+    }
+    response = await client.patch(
+        f"/v1/images/{record.id}", json=changes, headers=bearer(keys.mine)
+    )
+    assert response.status == 200
+    attributes = (await document(response))["attributes"]
+    assert isinstance(attributes, dict)
+    assert attributes["tags"] == ["cats", "pets"]
+    assert (
+        attributes["description"],
+        attributes["isPublic"],
+        attributes["text1"],
+        attributes["number2"],
+        attributes["maxUnauthorised"],
+    ) == ("a cat", True, "ref-7", 2.5, 400)
+    assert attributes["updatedAt"] > attributes["createdAt"]
+    again = await client.patch(
+        f"/v1/images/{record.id}",
+        json={"data": {"type": "images", "attributes": {"text1": None}}},
+        headers=bearer(keys.mine),
+    )
+    attributes = (await document(again))["attributes"]
+    assert isinstance(attributes, dict)
+    assert (attributes["text1"], attributes["description"]) == (None, "a cat")
+
+
+async def test_patch_refuses_unknown_read_only_and_invalid_fields_each(
+    client: Client, keys: Keys, catalog: Catalog, settings: Settings
+) -> None:
+    (record,) = add(catalog, settings, 1)
+    body = {"width": 5, "colour": "red", "isPublic": "yes", "tags": ["ok", "bad/tag"]}
+    response = await client.patch(
+        f"/v1/images/{record.id}", json=body, headers=bearer(keys.mine)
+    )
+    assert response.status == 422
+    errors = (await response.json(content_type=None))["errors"]
+    assert {(e["code"], e["source"]["pointer"]) for e in errors} == {
+        ("field_read_only", "/width"),
+        ("field_unknown", "/colour"),
+        ("field_invalid", "/isPublic"),
+        ("field_invalid", "/tags"),
+    }
+    assert catalog.image(record.id) == record
+
+
+async def test_patch_needs_json(
+    client: Client, keys: Keys, catalog: Catalog, settings: Settings
+) -> None:
+    (record,) = add(catalog, settings, 1)
+    response = await client.patch(
+        f"/v1/images/{record.id}",
+        data=b"{nope",
+        headers={**bearer(keys.mine), "Content-Type": "application/json"},
+    )
+    await assert_error(response, 400, "bad_request")
+
+
+# Delete
+
+
+async def test_delete_removes_image_file_and_delivery_at_once(
+    client: Client, keys: Keys, catalog: Catalog, settings: Settings
+) -> None:
+    (record,) = add(catalog, settings, 1)
+    token = mint(SEED_KEY, issuer_id=SEED_ISSUER, transformations=[{"width": 4}])
+    delivery = f"/images/{record.id}?token={token}"
+    assert (await client.get(delivery)).status == 200
+    response = await client.delete(f"/v1/images/{record.id}", headers=bearer(keys.mine))
+    assert response.status == 204
+    await assert_error(await client.get(delivery), 404, "image_not_found")
+    assert record.original is not None
+    assert all(record.original.sha256 not in str(p) for p in stored_files(settings))
+
+
+async def test_delete_can_preserve_the_original(
+    client: Client, keys: Keys, catalog: Catalog, settings: Settings
+) -> None:
+    (record,) = add(catalog, settings, 1)
+    response = await client.delete(
+        f"/v1/images/{record.id}?preserveOnDisk=true", headers=bearer(keys.mine)
+    )
+    assert response.status == 204
+    assert record.original is not None
+    assert any(record.original.sha256 in str(p) for p in stored_files(settings))
+    bad = await client.delete(
+        f"/v1/images/{record.id}?preserveOnDisk=maybe", headers=bearer(keys.mine)
+    )
+    await assert_error(bad, 400, "parameter_invalid", parameter="preserveOnDisk")
+
+
+# Origin ingest
+
+
+@pytest.fixture
+async def origin(aiohttp_server: AiohttpServer) -> TestServer:
+    async def photo(request: web.Request) -> web.Response:
+        return web.Response(body=JPEG, content_type="image/jpeg")
+
+    async def big(request: web.Request) -> web.Response:
+        return web.Response(body=b"\0" * 5000, content_type="image/jpeg")
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(3)
+        return web.Response(body=JPEG)
+
+    async def text(request: web.Request) -> web.Response:
+        return web.Response(text="<html>not an image</html>")
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        raise web.HTTPFound(f"http://localhost:{request.url.port}/photo.jpg")
+
+    async def nearby(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/photo.jpg")
+
+    app = web.Application()
+    app.router.add_get("/photo.jpg", photo)
+    app.router.add_get("/big", big)
+    app.router.add_get("/slow", slow)
+    app.router.add_get("/page", text)
+    app.router.add_get("/elsewhere", elsewhere)
+    app.router.add_get("/nearby", nearby)
+    return await aiohttp_server(app, host="127.0.0.1")
+
+
+@pytest.fixture
+def ingest_settings(settings: Settings) -> Settings:
+    return replace(
+        settings,
+        ingest_allow_private=True,  # the test origin is on loopback
+        ingest_allowed_hosts=frozenset({"127.0.0.1"}),
+        ingest_timeout=1.0,
+        max_upload_bytes=4000,
+    )
+
+
+async def ingest(client: Client, key: str, url: str) -> dict[str, Any]:
+    response = await client.post(
+        "/v1/images", json={"origin": url}, headers=bearer(key)
+    )
+    assert response.status == 202, await response.text()
+    data = await document(response)
+    assert data["attributes"]["ingest"]["state"] == "queued"
+    await client.app[INGESTOR].drain()
+    image: dict[str, Any] = (await get_json(client, f"/v1/images/{data['id']}", key))[
+        "data"
+    ]
+    return image
+
+
+async def test_origin_ingest_finishes(
+    aiohttp_client: AiohttpClient,
+    ingest_settings: Settings,
+    catalog: Catalog,
+    keys: Keys,
+    origin: TestServer,
+) -> None:
+    client = await aiohttp_client(create_app(ingest_settings))
+    for path in ("/photo.jpg", "/nearby"):
+        data = await ingest(client, keys.mine, str(origin.make_url(path)))
+        attributes = attrs(data)
+        assert attributes["ingest"]["state"] == "finished"
+        assert (attributes["width"], attributes["height"]) == (64, 48)
+        assert attributes["mediaType"] == "image/jpeg"
+
+
+@pytest.mark.parametrize(
+    ("path", "error"),
+    [
+        pytest.param("/elsewhere", "allow-list", id="redirect-off-the-allow-list"),
+        pytest.param("/big", "at most 4000", id="too-large"),
+        pytest.param("/slow", "longer than", id="too-slow"),
+        pytest.param("/page", "not a JPEG", id="not-an-image"),
+        pytest.param("/missing", "answered 404", id="missing"),
+    ],
+)
+async def test_origin_ingest_errors_are_recorded(
+    aiohttp_client: AiohttpClient,
+    ingest_settings: Settings,
+    catalog: Catalog,
+    keys: Keys,
+    origin: TestServer,
+    path: str,
+    error: str,
+) -> None:
+    client = await aiohttp_client(create_app(ingest_settings))
+    data = await ingest(client, keys.mine, str(origin.make_url(path)))
+    state = data["attributes"]["ingest"]
+    assert state["state"] == "error"
+    assert error in state["error"]
+
+
+async def test_host_resolving_to_loopback_is_refused_after_dns(
+    client: Client, keys: Keys, origin: TestServer
+) -> None:
+    data = await ingest(client, keys.mine, f"http://localhost:{origin.port}/photo.jpg")
+    state = data["attributes"]["ingest"]
+    assert state["state"] == "error"
+    assert "non-public" in state["error"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("ftp://example.com/a.jpg", id="scheme"),
+        pytest.param("http://127.0.0.1/a.jpg", id="loopback-literal"),
+        pytest.param("http://10.0.0.8/a.jpg", id="private-literal"),
+        pytest.param(
+            "http://169.254.169.254/latest/meta-data", id="link-local-metadata"
+        ),
+        pytest.param("http://[::1]/a.jpg", id="ipv6-loopback"),
+        pytest.param("http://[::ffff:127.0.0.1]/a.jpg", id="mapped-loopback"),
+        pytest.param("http://user:pw@example.com/a.jpg", id="credentials"),
+        pytest.param("/relative.jpg", id="relative"),
+    ],
+)
+async def test_unsafe_origins_are_422_before_any_fetch(
+    client: Client, keys: Keys, catalog: Catalog, url: str
+) -> None:
+    response = await client.post(
+        "/v1/images", json={"origin": url}, headers=bearer(keys.mine)
+    )
+    await assert_error(response, 422, "origin_not_allowed", pointer="/origin")
+    assert catalog.images(SEED_ISSUER) == []
+
+
+async def test_origin_off_the_allow_list_is_422(
+    aiohttp_client: AiohttpClient,
+    ingest_settings: Settings,
+    catalog: Catalog,
+    keys: Keys,
+) -> None:
+    client = await aiohttp_client(create_app(ingest_settings))
+    response = await client.post(
+        "/v1/images",
+        json={"origin": "https://example.com/a.jpg"},
+        headers=bearer(keys.mine),
+    )
+    await assert_error(response, 422, "origin_not_allowed", pointer="/origin")
+
+
+async def test_origin_body_must_have_only_origin(client: Client, keys: Keys) -> None:
+    response = await client.post(
+        "/v1/images", json={"origin": 5, "extra": 1}, headers=bearer(keys.mine)
+    )
+    assert response.status == 422
+    errors = (await response.json(content_type=None))["errors"]
+    assert {e["source"]["pointer"] for e in errors} == {"/origin", "/extra"}
+
+
+# Cloudinary (mocked: no network)
+
+UPLOAD_URL = re.compile(r"^https://api\.cloudinary\.com/v1_1/democloud/image/upload$")
+DESTROY_URL = re.compile(r"^https://api\.cloudinary\.com/v1_1/democloud/image/destroy$")
+ACCOUNT = CloudinaryAccount(cloud_name="democloud", api_key="k1", api_secret="s3cret")
+
+
+@pytest.fixture
+def cloud() -> Iterator[aioresponses]:
+    with aioresponses(passthrough=["http://127.0.0.1", "http://localhost"]) as mocked:
+        yield mocked
+
+
+@pytest.fixture
+async def cloud_client(
+    aiohttp_client: AiohttpClient, settings: Settings, catalog: Catalog
+) -> Client:
+    return await aiohttp_client(create_app(replace(settings, cloudinary=ACCOUNT)))
+
+
+async def test_upload_also_goes_to_cloudinary(
+    cloud_client: Client, cloud: aioresponses, keys: Keys
+) -> None:
+    cloud.post(
+        UPLOAD_URL,
+        response_class=MockedResponse,
+        payload={
+            "public_id": "abc",
+            "version": 171,
+            "format": "jpg",
+            "type": "authenticated",
+            "width": 64,
+            "height": 48,
+        },
+    )
+    response = await cloud_client.post(
+        "/v1/images", data=form(image_file(JPEG)), headers=bearer(keys.mine)
+    )
+    assert response.status == 201, await response.text()
+    assert attrs(await document(response))["cloudinary"] == {
+        "publicId": "abc",
+        "version": 171,
+        "format": "jpg",
+        "deliveryType": "authenticated",
+    }
+
+
+@pytest.mark.parametrize(
+    ("mock", "status", "code"),
+    [
+        pytest.param(
+            {"status": 500, "payload": {"error": {"message": "boom"}}},
+            502,
+            "upstream_error",
+            id="500",
+        ),
+        pytest.param(
+            {"status": 200, "payload": {"unexpected": True}},
+            502,
+            "upstream_error",
+            id="nonsense",
+        ),
+        pytest.param(
+            {"exception": TimeoutError()}, 504, "upstream_timeout", id="timeout"
+        ),
+    ],
+)
+async def test_cloudinary_failure_registers_nothing(
+    cloud_client: Client,
+    cloud: aioresponses,
+    keys: Keys,
+    catalog: Catalog,
+    settings: Settings,
+    mock: dict[str, Any],
+    status: int,
+    code: str,
+) -> None:
+    cloud.post(UPLOAD_URL, response_class=MockedResponse, **mock)
+    response = await cloud_client.post(
+        "/v1/images", data=form(image_file(JPEG)), headers=bearer(keys.mine)
+    )
+    await assert_error(response, status, code)
+    assert catalog.images(SEED_ISSUER) == []
+    assert JPEG not in [p.read_bytes() for p in stored_files(settings)]
+
+
+async def test_delete_destroys_the_cloudinary_asset_first(
+    cloud_client: Client, cloud: aioresponses, keys: Keys, catalog: Catalog
+) -> None:
+    cloud.post(
+        UPLOAD_URL,
+        response_class=MockedResponse,
+        payload={"public_id": "abc", "version": 1, "format": "jpg"},
+    )
+    created = await document(
+        await cloud_client.post(
+            "/v1/images", data=form(image_file(JPEG)), headers=bearer(keys.mine)
+        )
+    )
+    cloud.post(
+        DESTROY_URL,
+        response_class=MockedResponse,
+        status=500,
+        payload={"error": {"message": "down"}},
+    )
+    failed = await cloud_client.delete(
+        f"/v1/images/{created['id']}", headers=bearer(keys.mine)
+    )
+    await assert_error(failed, 502, "upstream_error")
+    assert catalog.image(str(created["id"])) is not None
+    cloud.post(DESTROY_URL, response_class=MockedResponse, payload={"result": "ok"})
+    assert (
+        await cloud_client.delete(
+            f"/v1/images/{created['id']}", headers=bearer(keys.mine)
+        )
+    ).status == 204
+    assert catalog.image(str(created["id"])) is None
+
+
+def test_upload_parameters_are_signed_as_cloudinary_documents() -> None:
+    """Cloudinary: sha1 of the sorted `key=value&…` parameters followed by the secret."""
+    params = signed_params(
+        {"timestamp": "1315060510", "public_id": "sample", "type": "authenticated"},
+        ACCOUNT,
+    )
+    to_sign = b"public_id=sample&timestamp=1315060510&type=authenticateds3cret"
+    expected = hashlib.sha1(to_sign).hexdigest()  # noqa: S324 - Cloudinary's scheme
+    assert params["signature"] == expected
+    assert params["api_key"] == "k1"
