@@ -174,3 +174,35 @@ def test_original_is_recorded_from_its_bytes_and_removed(
     assert stored.read_bytes() == file.read_bytes()
     run(capsys, env, "image", "rm", "--id", str(image["id"]))
     assert not stored.exists()
+
+
+def test_api_keys_are_printed_once_listed_by_prefix_and_revoked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = {"GATEWAY_DATA_DIR": str(tmp_path)}
+    issuer = run(capsys, env, "issuer", "add")
+    first = str(issuer["api_key"])
+    assert first.startswith("sk_")
+    second = str(
+        run(capsys, env, "issuer", "key", "create", "--issuer", str(issuer["id"]))[
+            "api_key"
+        ]
+    )
+    assert main(["issuer", "key", "list", "--issuer", str(issuer["id"])], env) == 0
+    listed = json.loads(capsys.readouterr().out)
+    prefixes = [k["prefix"] for k in listed]
+    assert prefixes == ["_".join(first.split("_")[:2]), "_".join(second.split("_")[:2])]
+    assert first not in json.dumps(listed)
+    run(
+        capsys,
+        env,
+        "issuer",
+        "key",
+        "revoke",
+        "--issuer",
+        str(issuer["id"]),
+        "--prefix",
+        prefixes[0],
+    )
+    assert main(["issuer", "key", "list", "--issuer", str(issuer["id"])], env) == 0
+    assert json.loads(capsys.readouterr().out)[0]["revokedAt"] is not None
