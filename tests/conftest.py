@@ -50,6 +50,16 @@ class Mint(Protocol):
     ) -> str: ...
 
 
+def render_settings(data_dir: Path) -> Settings:
+    """Local rendering, no Cloudinary: what a fresh install runs."""
+    return Settings(
+        data_dir=data_dir,
+        delivery="render",
+        catalog_poll_interval=0.0,
+        access_log=False,
+    )
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(

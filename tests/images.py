@@ -42,3 +42,21 @@ def assert_image_similar(a: Image.Image, b: Image.Image, epsilon: float) -> None
     diff = ImageChops.difference(a.convert("RGB"), b.convert("RGB"))
     mean = sum(ImageStat.Stat(diff).mean) / 3
     assert mean <= epsilon, f"mean difference {mean:.2f} > {epsilon}"
+
+
+def pixel_bomb(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height, with a few bytes of data behind it."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )

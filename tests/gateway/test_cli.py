@@ -10,6 +10,7 @@ from pytest_aiohttp import AiohttpClient
 
 from gateway import Settings, create_app
 from gateway.cli import main
+from tests.images import pixel_bomb
 
 CLOUD = "cloudinary://1234:cli-api-secret@sadaasdasd"
 
@@ -95,23 +96,6 @@ def test_bad_input_exits_2_with_a_message(
     assert message in capsys.readouterr().err
 
 
-def _pixel_bomb() -> bytes:
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(kind + data))
-        return struct.pack(">I", len(data)) + kind + data + crc
-
-    ihdr = struct.pack(">IIBBBBB", 40000, 40000, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-        + chunk(b"IEND", b"")
-    )
-
-
 def _jpeg(size: tuple[int, int] = (40, 30)) -> bytes:
     from tests.images import RED, solid
 
@@ -124,7 +108,7 @@ def _jpeg(size: tuple[int, int] = (40, 30)) -> bytes:
         pytest.param("corrupt.jpg", b"\xff\xd8\xff" + b"\x00" * 200, "not a JPEG", id="corrupt"),
         pytest.param("cut.jpg", _jpeg((400, 300))[:300], "cannot be", id="truncated"),
         pytest.param("doc.jpg", b"%PDF-1.7\n%\xe2\xe3\n1 0 obj<<>>\nendobj\n", "not a JPEG", id="pdf-renamed"),
-        pytest.param("bomb.png", _pixel_bomb(), "pixels", id="pixel-bomb"),
+        pytest.param("bomb.png", pixel_bomb(40000, 40000), "pixels", id="pixel-bomb"),
         pytest.param("empty.png", b"", "not a JPEG", id="empty"),
     ],
 )  # fmt: skip

@@ -31,6 +31,7 @@ from tests.conftest import (
     SEED_OVERLAY_2,
     Client,
     Mint,
+    render_settings,
 )
 from tests.helpers import assert_error
 from tests.images import BLUE, GREEN, RED, WHITE, near, solid
@@ -38,12 +39,7 @@ from tests.images import BLUE, GREEN, RED, WHITE, near, solid
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        data_dir=tmp_path,
-        delivery="render",
-        catalog_poll_interval=0.0,
-        access_log=False,
-    )
+    return render_settings(tmp_path)
 
 
 @pytest.fixture

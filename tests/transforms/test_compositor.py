@@ -6,8 +6,6 @@ Sources are solid colours made in code, so a pixel's colour proves placement.
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import pytest
 from PIL import Image
@@ -21,6 +19,7 @@ from tests.images import (
     assert_image_similar,
     halves,
     near,
+    pixel_bomb,
     solid,
 )
 from transforms import (
@@ -470,23 +469,6 @@ def test_exif_orientation_is_applied_and_metadata_dropped() -> None:
     assert "comment" not in out.info
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    crc = struct.pack(">I", zlib.crc32(kind + data))
-    return struct.pack(">I", len(data)) + kind + data + crc
-
-
-def _png_header(width: int, height: int) -> bytes:
-    """A pixel bomb: a huge size in the header, a few bytes of data behind it."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    idat = zlib.compress(b"\x00" * 64)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + _chunk(b"IHDR", ihdr)
-        + _chunk(b"IDAT", idat)
-        + _chunk(b"IEND", b"")
-    )
-
-
 @pytest.mark.parametrize(
     ("data", "error"),
     [
@@ -500,10 +482,10 @@ def _png_header(width: int, height: int) -> bytes:
             solid((10, 10), RED, "BMP"), SourceImageError, id="bmp-not-allowed"
         ),
         pytest.param(
-            _png_header(8000, 7000), LimitExceededError, id="over-budget-header"
+            pixel_bomb(8000, 7000), LimitExceededError, id="over-budget-header"
         ),
         pytest.param(
-            _png_header(30000, 30000), LimitExceededError, id="decompression-bomb"
+            pixel_bomb(30000, 30000), LimitExceededError, id="decompression-bomb"
         ),
     ],
 )

@@ -11,19 +11,21 @@ from gateway import Settings
 from gateway.catalog import Catalog
 from gateway.originals import add_original
 from gateway.storage import OriginalStore
-from tests.conftest import OTHER_IMAGE, OTHER_ISSUER, OTHER_KEY, SEED_ISSUER, SEED_KEY
+from tests.conftest import (
+    OTHER_IMAGE,
+    OTHER_ISSUER,
+    OTHER_KEY,
+    SEED_ISSUER,
+    SEED_KEY,
+    render_settings,
+)
 from tests.gateway.api.support import Keys
 from tests.images import GREEN, solid
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        data_dir=tmp_path,
-        delivery="render",
-        catalog_poll_interval=0.0,
-        access_log=False,
-    )
+    return render_settings(tmp_path)
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ import asyncio
 import hashlib
 import io
 import socket
-import struct
-import zlib
 from dataclasses import replace
 
 import pytest
@@ -26,24 +24,10 @@ from tests.gateway.api.support import (
     stored_files,
 )
 from tests.helpers import assert_error
-from tests.images import BLUE, RED, solid
+from tests.images import BLUE, RED, pixel_bomb, solid
 
 JPEG = solid((64, 48), RED, "JPEG")
 PNG = solid((30, 20), BLUE, "PNG")
-
-
-def pixel_bomb() -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(kind + data))
-        return struct.pack(">I", len(data)) + kind + data + crc
-
-    ihdr = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-        + chunk(b"IEND", b"")
-    )
 
 
 @pytest.mark.parametrize(
@@ -173,7 +157,7 @@ async def test_media_type_comes_from_the_bytes(
             id="bmp",
         ),
         pytest.param(
-            [image_file(pixel_bomb(), "bomb.png", "image/png")],
+            [image_file(pixel_bomb(20000, 20000), "bomb.png", "image/png")],
             "image_limit_exceeded",
             id="pixel-bomb",
         ),
