@@ -346,9 +346,10 @@ async def _register(
     image_id = str(uuid.uuid4())
     try:
         if UPLOADER in app:
-            asset = await app[UPLOADER].upload(
+            uploaded = await app[UPLOADER].upload(
                 data, public_id=image_id, delivery_type=settings.delivery_type
             )
+            asset, original = uploaded.asset, uploaded.onto(original)
         record = catalog.add_image(
             issuer_id=principal.issuer_id,
             image_id=image_id,

@@ -81,9 +81,10 @@ class Ingestor:
             try:
                 asset = None
                 if self._uploader is not None:
-                    asset = await self._uploader.upload(
+                    uploaded = await self._uploader.upload(
                         data, public_id=image_id, delivery_type=settings.delivery_type
                     )
+                    asset, original = uploaded.asset, uploaded.onto(original)
                 catalog.finish_ingest(
                     image_id, original=original, cloudinary=asset, filename=name
                 )

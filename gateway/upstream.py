@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
-from typing import Final
+from dataclasses import dataclass
+from typing import Final, cast
 
 import aiohttp
 
+from gateway.catalog import Original
 from gateway.errors import UpstreamError, UpstreamTimeoutError
 from transforms import CloudinaryAccount, CloudinaryAsset
 from transforms.cloudinary import signed_params
 
-__all__ = ["API_BASE", "CloudinaryUploader"]
+__all__ = ["API_BASE", "CloudinaryUploader", "Uploaded"]
 
 API_BASE: Final = "https://api.cloudinary.com/v1_1"
 
@@ -34,7 +37,7 @@ class CloudinaryUploader:
 
     async def upload(
         self, data: bytes, *, public_id: str, delivery_type: str
-    ) -> CloudinaryAsset:
+    ) -> Uploaded:
         """Upload as `delivery_type` (authenticated by default); the answer names the asset."""
         params = signed_params(
             {
@@ -51,16 +54,17 @@ class CloudinaryUploader:
             "file", data, filename=public_id, content_type="application/octet-stream"
         )
         answer = await self._post("upload", form)
-        version = answer.get("version")
+        version, width, height = (answer.get(k) for k in ("version", "width", "height"))
         try:
-            if not isinstance(version, int) or isinstance(version, bool):
-                raise TypeError("version is not an integer")
-            return CloudinaryAsset(
+            if not all(_is_int(v) for v in (version, width, height)):
+                raise TypeError("version, width and height must be integers")
+            asset = CloudinaryAsset(
                 public_id=str(answer["public_id"]),
-                version=version,
+                version=cast(int, version),
                 format=str(answer["format"]),
                 delivery_type=str(answer.get("type", delivery_type)),
             )
+            return Uploaded(asset, cast(int, width), cast(int, height))
         except (KeyError, TypeError, ValueError) as exc:
             raise UpstreamError(
                 f"Cloudinary's answer was not understood: {exc}"
@@ -106,6 +110,23 @@ class CloudinaryUploader:
         if not isinstance(answer, dict):
             raise UpstreamError("Cloudinary's answer was not a JSON object")
         return answer
+
+
+@dataclass(frozen=True, slots=True)
+class Uploaded:
+    """What Cloudinary says it stored: the asset and its size."""
+
+    asset: CloudinaryAsset
+    width: int
+    height: int
+
+    def onto(self, original: Original) -> Original:
+        """The original as Cloudinary measured it (its answer is the record's truth)."""
+        return dataclasses.replace(original, width=self.width, height=self.height)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _message(text: str) -> str:

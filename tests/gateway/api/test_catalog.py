@@ -521,20 +521,22 @@ async def test_upload_also_goes_to_cloudinary(
             "version": 171,
             "format": "jpg",
             "type": "authenticated",
-            "width": 64,
-            "height": 48,
+            "width": 640,
+            "height": 480,
         },
     )
     response = await cloud_client.post(
         "/v1/images", data=form(image_file(JPEG)), headers=bearer(keys.mine)
     )
     assert response.status == 201, await response.text()
-    assert attrs(await document(response))["cloudinary"] == {
+    attributes = attrs(await document(response))
+    assert attributes["cloudinary"] == {
         "publicId": "abc",
         "version": 171,
         "format": "jpg",
         "deliveryType": "authenticated",
     }
+    assert (attributes["width"], attributes["height"]) == (640, 480)  # its answer
 
 
 @pytest.mark.parametrize(
@@ -582,7 +584,13 @@ async def test_delete_destroys_the_cloudinary_asset_first(
     cloud.post(
         UPLOAD_URL,
         response_class=MockedResponse,
-        payload={"public_id": "abc", "version": 1, "format": "jpg"},
+        payload={
+            "public_id": "abc",
+            "version": 1,
+            "format": "jpg",
+            "width": 64,
+            "height": 48,
+        },
     )
     created = await document(
         await cloud_client.post(
