@@ -278,6 +278,12 @@ async def _receive(request: web.Request, limit: int, directory: Path) -> _Receiv
         if received is not None:
             _remove(received.path)
         raise BadRequestError("the upload was interrupted") from None
+    except ValueError as exc:  # aiohttp's word for a malformed multipart body
+        if received is not None:
+            _remove(received.path)
+        raise BadRequestError(
+            f"the multipart body is malformed: {exc}", header="Content-Type"
+        ) from None
     except BaseException:
         if received is not None:
             _remove(received.path)
@@ -496,7 +502,8 @@ def _link(request: web.Request, name: str, cursor: str) -> str:
 def _page_size(raw: str | None) -> int:
     if raw is None:
         return 10
-    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+    # isdecimal() alone admits other scripts' digits; int() of them is not ours.
+    if not (raw.isascii() and raw.isdecimal()) or not 1 <= int(raw) <= 100:
         raise InvalidParameterError(
             "a whole number from 1 to 100", parameter="page[size]"
         )

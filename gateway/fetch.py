@@ -60,6 +60,8 @@ def check_origin(raw: str, policy: OriginPolicy) -> URL:
         raise FetchError("not a URL") from None
     if url.scheme not in ("http", "https") or not url.host:
         raise FetchError("only absolute http and https URLs can be ingested")
+    if not _valid_host(url.host):
+        raise FetchError("the host is not a valid name or address")
     if url.user is not None or url.password is not None:
         raise FetchError("credentials in the URL are not accepted")
     if not policy.host_allowed(url.host):
@@ -71,6 +73,18 @@ def check_origin(raw: str, policy: OriginPolicy) -> URL:
     if not policy.address_allowed(str(literal)):
         raise FetchError("the address is private, loopback or link-local")
     return url
+
+
+def _valid_host(host: str) -> bool:
+    """RFC 1035 lengths, checked on the IDNA form that DNS would see."""
+    if host.startswith("[") or ":" in host:
+        return True  # an IPv6 literal; checked as an address below
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    labels = ascii_host.rstrip(".").split(".")
+    return len(ascii_host) <= 253 and all(0 < len(label) <= 63 for label in labels)
 
 
 class GuardedResolver(AbstractResolver):

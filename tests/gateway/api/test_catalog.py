@@ -215,6 +215,8 @@ async def test_search_never_finds_another_issuers_images(
     [
         pytest.param("page[size]=0", "page[size]", id="size-zero"),
         pytest.param("page[size]=101", "page[size]", id="size-over"),
+        pytest.param("page[size]=%C2%B2", "page[size]", id="superscript-two"),
+        pytest.param("page[size]=%D9%A3", "page[size]", id="arabic-indic-three"),
         pytest.param("page[after]=bm9wZQ", "page[after]", id="bad-cursor"),
         pytest.param("sort=name", "sort", id="bad-sort"),
         pytest.param("filter[id]=x,y", "filter[id]", id="bad-ids"),
@@ -454,6 +456,8 @@ async def test_host_resolving_to_loopback_is_refused_after_dns(
         pytest.param("http://[::ffff:127.0.0.1]/a.jpg", id="mapped-loopback"),
         pytest.param("http://user:pw@example.com/a.jpg", id="credentials"),
         pytest.param("/relative.jpg", id="relative"),
+        pytest.param("http://" + "a" * 300 + ".com/a.jpg", id="label-too-long"),
+        pytest.param("http://a..b/a.jpg", id="empty-label"),
     ],
 )
 async def test_unsafe_origins_are_422_before_any_fetch(

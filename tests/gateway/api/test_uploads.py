@@ -321,3 +321,24 @@ async def test_200_concurrent_uploads_lose_none_and_corrupt_none(
         assert original is not None
         assert original.sha256 == hashlib.sha256(data).hexdigest()
         assert (store / original.sha256[:2] / original.sha256).read_bytes() == data
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        pytest.param("multipart/form-data", b"garbage", id="no-boundary"),
+        pytest.param("multipart/form-data; boundary=x", b"garbage", id="no-start"),
+        pytest.param(
+            "multipart/form-data; boundary=x",
+            b"--x\r\nContent-Disposition: form-data; name=image; filename=a\r\n\r\nabc",
+            id="cut-short",
+        ),
+    ],
+)
+async def test_malformed_multipart_is_400(
+    client: Client, keys: Keys, settings: Settings, content_type: str, body: bytes
+) -> None:
+    headers = {**bearer(keys.mine), "Content-Type": content_type}
+    response = await client.post("/v1/images", data=body, headers=headers)
+    await assert_error(response, 400, "bad_request")
+    assert list((settings.data_dir / "uploads").iterdir()) == []
