@@ -24,6 +24,7 @@ from typing import Final
 
 import aiohttp
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway.catalog import MUTABLE, SORTS, CatalogError, ImageRecord
 from gateway.errors import (
@@ -278,7 +279,7 @@ async def _receive(request: web.Request, limit: int, directory: Path) -> _Receiv
         if received is not None:
             _remove(received.path)
         raise BadRequestError("the upload was interrupted") from None
-    except ValueError as exc:  # aiohttp's word for a malformed multipart body
+    except (ValueError, HttpProcessingError) as exc:  # a malformed multipart body
         if received is not None:
             _remove(received.path)
         raise BadRequestError(

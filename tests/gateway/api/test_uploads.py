@@ -333,6 +333,11 @@ async def test_200_concurrent_uploads_lose_none_and_corrupt_none(
             b"--x\r\nContent-Disposition: form-data; name=image; filename=a\r\n\r\nabc",
             id="cut-short",
         ),
+        pytest.param(
+            "multipart/form-data; boundary=x",
+            b"--x\r\n\xc3\xbb\xc2\xa2\xc3\xbb--x--\r\n",
+            id="part-header-garbage",
+        ),
     ],
 )
 async def test_malformed_multipart_is_400(
