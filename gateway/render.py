@@ -101,6 +101,11 @@ class Renderer:
             maxsize=settings.render_cache_bytes, getsizeof=lambda r: len(r.body)
         )
 
+    @property
+    def in_flight(self) -> int:
+        """Renders admitted and not yet finished (running or waiting for a thread)."""
+        return self._admitted
+
     def prepare(self, resolved: Resolved, accept: str | None) -> Job:
         chain = RenderChain.build(self._base, resolved.transformation)
         image = _original(resolved.image, None)

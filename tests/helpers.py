@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 from aiohttp import ClientResponse
 
 
@@ -33,3 +36,14 @@ async def assert_error(
     assert "Traceback" not in str(doc)
     assert isinstance(error, dict)
     return error
+
+
+async def eventually(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Wait until `condition()` holds: polling, since what it watches (files, a
+    counter) has no event to await. Fails the test after `seconds`."""
+    step = 0.01
+    for _ in range(int(seconds / step)):
+        if condition():
+            return
+        await asyncio.sleep(step)
+    raise AssertionError(f"not true within {seconds} s")

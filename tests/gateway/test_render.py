@@ -33,7 +33,7 @@ from tests.conftest import (
     Mint,
     render_settings,
 )
-from tests.helpers import assert_error
+from tests.helpers import assert_error, eventually
 from tests.images import BLUE, GREEN, RED, WHITE, near, solid
 
 
@@ -274,7 +274,7 @@ async def test_full_render_queue_answers_503_with_retry_after(
     app[RENDERER].executor = held
     tokens = [mint_token([{"crop": "fit", "width": 100 + i}]) for i in range(3)]
     first = [asyncio.ensure_future(client.get(path(t))) for t in tokens[:2]]
-    await asyncio.sleep(0.2)
+    await eventually(lambda: app[RENDERER].in_flight == 2)
     refused = await client.get(path(tokens[2]))
     await assert_error(refused, 503, "overloaded")
     assert refused.headers["Retry-After"] == "1"

@@ -23,7 +23,7 @@ from tests.gateway.api.support import (
     image_file,
     stored_files,
 )
-from tests.helpers import assert_error
+from tests.helpers import assert_error, eventually
 from tests.images import BLUE, RED, pixel_bomb, solid
 
 JPEG = solid((64, 48), RED, "JPEG")
@@ -286,12 +286,13 @@ async def test_interrupted_upload_leaves_no_file_and_no_row(
         + JPEG[: len(JPEG) // 2]
     )
     assert client.server.port is not None
+    uploads = settings.data_dir / "uploads"
     with socket.create_connection(("127.0.0.1", client.server.port)) as sock:
         sock.sendall(request)
-        await asyncio.sleep(0.3)  # the gateway is mid-body now
-    await asyncio.sleep(0.5)
+        await eventually(lambda: any(uploads.iterdir()))  # spooling the part now
+    await eventually(lambda: not any(uploads.iterdir()))  # client gone: spool too
+    await asyncio.sleep(0.1)
     assert catalog.images(SEED_ISSUER) == []
-    assert list((settings.data_dir / "uploads").iterdir()) == []
     assert len(stored_files(settings)) == 1  # the other issuer's only
 
 
