@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Final
 
@@ -245,15 +246,8 @@ def _token_mint(settings: Settings, args: argparse.Namespace) -> None:
     _print({"token": token, "url": delivery_url(settings, args.image, token)})
 
 
-class _catalog:  # noqa: N801 - used as a context manager, like open()
-    def __init__(self, settings: Settings) -> None:
-        self._catalog = Catalog(settings.database)
-
-    def __enter__(self) -> Catalog:
-        return self._catalog
-
-    def __exit__(self, *exc: object) -> None:
-        self._catalog.close()
+def _catalog(settings: Settings) -> closing[Catalog]:
+    return closing(Catalog(settings.database))
 
 
 def _parser() -> argparse.ArgumentParser:
