@@ -251,42 +251,45 @@ async def _receive(request: web.Request, limit: int, directory: Path) -> _Receiv
     violations: list[PublicError] = []
     received: _Received | None = None
     try:
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                violations.append(UploadFieldError("nested multipart bodies are not accepted", pointer="/image"))  # fmt: skip
-                await part.release()
-            elif part.name != "image" or part.filename is None:
-                if part.filename is not None:
-                    violations.append(UploadFieldError(f"a file came in the field {part.name!r}; send it in 'image'", pointer="/image"))  # fmt: skip
-                elif part.name == "image":
-                    violations.append(UploadFieldError("'image' must be a file", pointer="/image"))  # fmt: skip
-                await part.release()
-            elif received is not None:
-                violations.append(UploadFieldError("send exactly one file in 'image'", pointer="/image"))  # fmt: skip
-                await part.release()
-            else:
-                received, too_large = await _spool(part, limit, directory)
-                if too_large is not None:
-                    violations.append(too_large)
-        if received is None and not violations:
-            violations.append(UploadFieldError("no file in the field 'image'", pointer="/image"))  # fmt: skip
-        elif received is not None and received.size == 0:
-            violations.append(UploadFieldError("the file is empty", pointer="/image"))
-        if violations:
-            raise _violations(violations)
-    except (aiohttp.ClientPayloadError, ConnectionError, asyncio.IncompleteReadError):
-        if received is not None:
-            _remove(received.path)
-        raise BadRequestError("the upload was interrupted") from None
-    except (ValueError, HttpProcessingError) as exc:  # a malformed multipart body
-        if received is not None:
-            _remove(received.path)
-        raise BadRequestError(
-            f"the multipart body is malformed: {exc}", header="Content-Type"
-        ) from None
+        try:
+            reader = await request.multipart()
+            while (part := await reader.next()) is not None:
+                if not isinstance(part, BodyPartReader):
+                    violations.append(UploadFieldError("nested multipart bodies are not accepted", pointer="/image"))  # fmt: skip
+                    await part.release()
+                elif part.name != "image" or part.filename is None:
+                    if part.filename is not None:
+                        violations.append(UploadFieldError(f"a file came in the field {part.name!r}; send it in 'image'", pointer="/image"))  # fmt: skip
+                    elif part.name == "image":
+                        violations.append(UploadFieldError("'image' must be a file", pointer="/image"))  # fmt: skip
+                    await part.release()
+                elif received is not None:
+                    violations.append(UploadFieldError("send exactly one file in 'image'", pointer="/image"))  # fmt: skip
+                    await part.release()
+                else:
+                    received, too_large = await _spool(part, limit, directory)
+                    if too_large is not None:
+                        violations.append(too_large)
+            if received is None and not violations:
+                violations.append(UploadFieldError("no file in the field 'image'", pointer="/image"))  # fmt: skip
+            elif received is not None and received.size == 0:
+                violations.append(
+                    UploadFieldError("the file is empty", pointer="/image")
+                )
+            if violations:
+                raise _violations(violations)
+        except (
+            aiohttp.ClientPayloadError,
+            ConnectionError,
+            asyncio.IncompleteReadError,
+        ):
+            raise BadRequestError("the upload was interrupted") from None
+        except (ValueError, HttpProcessingError) as exc:  # a malformed multipart body
+            raise BadRequestError(
+                f"the multipart body is malformed: {exc}", header="Content-Type"
+            ) from None
     except BaseException:
-        if received is not None:
+        if received is not None:  # whatever went wrong, the spool goes
             _remove(received.path)
         raise
     assert received is not None  # noqa: S101 - else a violation was raised

@@ -72,7 +72,7 @@ async def _catalog(app: web.Application) -> AsyncIterator[None]:
     app[CATALOG] = cached
     app[WRITABLE_CATALOG] = catalog
     app[DELIVERER] = Deliverer(settings, cached)
-    app[STORE] = store = OriginalStore(settings.data_dir / "originals")
+    app[STORE] = store = OriginalStore(settings.originals)
     if settings.demo:
         demo = app[DEMO] = seed_demo(catalog, store, settings)
         _announce(settings, demo)

@@ -249,11 +249,7 @@ class Catalog:
         policy: IssuerPolicy = IssuerPolicy(),
     ) -> tuple[Issuer, IssuerKey]:
         issuer_id = _uuid(issuer_id)
-        key = IssuerKey(
-            kid=kid or uuid.uuid4().hex[:12],
-            secret=secret or generate_secret(),
-            algorithm=algorithm,
-        )
+        key = _new_key(kid, secret, algorithm)
         try:
             with self._transaction() as db:
                 db.execute(
@@ -282,11 +278,7 @@ class Catalog:
         kid: str | None = None,
         algorithm: str = "HS256",
     ) -> IssuerKey:
-        key = IssuerKey(
-            kid=kid or uuid.uuid4().hex[:12],
-            secret=secret or generate_secret(),
-            algorithm=algorithm,
-        )
+        key = _new_key(kid, secret, algorithm)
         if self.issuer(issuer_id) is None:
             raise CatalogError(f"no issuer {issuer_id}")
         try:
@@ -607,6 +599,15 @@ class Catalog:
         ).fetchone()
         assert isinstance(count, int)  # noqa: S101 - SQLite's count
         return count
+
+
+def _new_key(kid: str | None, secret: str | None, algorithm: str) -> IssuerKey:
+    """A signing key; a random kid and a strong random secret unless given."""
+    return IssuerKey(
+        kid=kid or uuid.uuid4().hex[:12],
+        secret=secret or generate_secret(),
+        algorithm=algorithm,
+    )
 
 
 def _uuid(value: str | None) -> str:

@@ -165,7 +165,7 @@ def _image_add(settings: Settings, args: argparse.Namespace) -> None:
             try:
                 record = add_original(
                     catalog,
-                    OriginalStore(settings.data_dir / "originals"),
+                    OriginalStore(settings.originals),
                     settings.limits,
                     issuer_id=args.issuer,
                     data=data,
@@ -189,7 +189,7 @@ def _image_rm(settings: Settings, args: argparse.Namespace) -> None:
             and not args.preserve_on_disk
             and catalog.originals_in_use(original.sha256) == 0
         ):
-            OriginalStore(settings.data_dir / "originals").remove(original.sha256)
+            OriginalStore(settings.originals).remove(original.sha256)
     _print({"id": args.id, "removed": True})
 
 

@@ -98,6 +98,10 @@ class Settings:
     def database(self) -> Path:
         return self.data_dir / "catalog.sqlite3"
 
+    @property
+    def originals(self) -> Path:
+        return self.data_dir / "originals"
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Self:
         """Build from `GATEWAY_*` variables and the SDK's own `CLOUDINARY_URL`."""

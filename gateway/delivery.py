@@ -16,7 +16,7 @@ image takes effect at once.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, Generic, TypeVar
 
@@ -114,30 +114,39 @@ class Deliverer:
         )
         return canonical, verified, transformation
 
-    def resolve(self, token: str | None, image_id: str) -> Resolved:
-        """Verify, then find every image the token names, within its issuer only.
-
-        Remembered per exact token and image until the token expires.
-        """
+    def _remembered(
+        self,
+        cache: LRUCache[tuple[str, str], _Seen[_T]],
+        token: str | None,
+        image_id: str,
+        compute: Callable[[str | None, str], tuple[_T, VerifiedToken]],
+    ) -> _T:
+        """The answer for this exact token and image, kept until the token expires."""
         self._fresh()
         key = (token or "", image_id)
-        seen = self._seen_resolved.get(key)
+        seen = cache.get(key)
         now = time.time()
         if seen is not None and now <= seen.valid_until:
             return seen.value
-        resolved = self._resolve(*self._verify(token, image_id))
-        self._seen_resolved[key] = _Seen(
-            self._valid_until(resolved.token, now), resolved
-        )
-        return resolved
-
-    def _valid_until(self, token: VerifiedToken, now: float) -> float:
-        expires = token.expires_at
-        return (
+        value, verified = compute(token, image_id)
+        expires = verified.expires_at
+        valid_until = (
             now + _NO_EXP_TTL
             if expires is None
             else expires + self.settings.token_leeway
         )
+        cache[key] = _Seen(valid_until, value)
+        return value
+
+    def resolve(self, token: str | None, image_id: str) -> Resolved:
+        """Verify, then find every image the token names, within its issuer only."""
+        return self._remembered(self._seen_resolved, token, image_id, self._resolved)
+
+    def _resolved(
+        self, token: str | None, image_id: str
+    ) -> tuple[Resolved, VerifiedToken]:
+        resolved = self._resolve(*self._verify(token, image_id))
+        return resolved, resolved.token
 
     def _resolve(
         self, canonical: str, verified: VerifiedToken, transformation: Transformation
@@ -168,20 +177,18 @@ class Deliverer:
 
     def redirect(self, token: str | None, image_id: str) -> Redirect:
         """The 302 for a token and image, from cache when this exact pair was seen."""
-        self._fresh()
-        key = (token or "", image_id)
-        seen = self._seen.get(key)
-        now = time.time()
-        if seen is not None and now <= seen.valid_until:
-            return seen.value
+        return self._remembered(self._seen, token, image_id, self._compiled)
+
+    def _compiled(
+        self, token: str | None, image_id: str
+    ) -> tuple[Redirect, VerifiedToken]:
         canonical, verified, transformation = self._verify(token, image_id)
         compiled = (verified.issuer, canonical, transformation)
         redirect = self._redirects.get(compiled)
         if redirect is None:
             resolved = self._resolve(canonical, verified, transformation)
             redirect = self._redirects[compiled] = self._redirect(resolved)
-        self._seen[key] = _Seen(self._valid_until(verified, now), redirect)
-        return redirect
+        return redirect, verified
 
     def _redirect(self, resolved: Resolved) -> Redirect:
         account = self.settings.cloudinary
