@@ -101,6 +101,9 @@ _MIGRATIONS: Final = (
         revoked_at TEXT
     );
     """,
+    """
+    CREATE INDEX issuer_keys_by_kid ON issuer_keys(kid) WHERE revoked_at IS NULL;
+    """,
 )
 
 # Columns a PATCH may change, by API name.
@@ -332,6 +335,14 @@ class Catalog:
                 require_exp=bool(row["require_exp"]), max_lifetime=row["max_lifetime"]
             ),
         )
+
+    def issuer_for_kid(self, kid: str, /) -> Issuer | None:
+        rows = self._db.execute(
+            "SELECT DISTINCT issuer_id FROM issuer_keys"
+            " WHERE kid = ? AND revoked_at IS NULL LIMIT 2",
+            (kid,),
+        ).fetchall()
+        return self.issuer(rows[0]["issuer_id"]) if len(rows) == 1 else None
 
     def issuers(self) -> list[Issuer]:
         rows = self._db.execute("SELECT id FROM issuers ORDER BY created_at").fetchall()
@@ -684,6 +695,7 @@ class CachedCatalog:
         self._next_poll = 0.0
         self._revision = catalog.revision
         self._issuers: LRUCache[str, Issuer | None] = LRUCache(maxsize=size)
+        self._kids: LRUCache[str, Issuer | None] = LRUCache(maxsize=size)
         self._images: LRUCache[str, ImageRecord | None] = LRUCache(maxsize=size)
 
     def revision(self) -> tuple[int, int]:
@@ -696,11 +708,15 @@ class CachedCatalog:
         if revision != self._revision:
             self._revision = revision
             self._issuers.clear()
+            self._kids.clear()
             self._images.clear()
         return revision
 
     def issuer(self, issuer_id: str, /) -> Issuer | None:
         return _read_through(self._issuers, issuer_id, self.catalog.issuer)
+
+    def issuer_for_kid(self, kid: str, /) -> Issuer | None:
+        return _read_through(self._kids, kid, self.catalog.issuer_for_kid)
 
     def image(self, image_id: str) -> ImageRecord | None:
         return _read_through(self._images, image_id, self.catalog.image)

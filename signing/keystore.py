@@ -68,6 +68,14 @@ class Issuer:
 class KeyStore(Protocol):
     def issuer(self, issuer_id: str, /) -> Issuer | None: ...
 
+    def issuer_for_kid(self, kid: str, /) -> Issuer | None:
+        """The one issuer with an active key named `kid`; None if none or several.
+
+        Lets a token with `kid` be verified without first reading its unverified
+        payload for `iss` (which is then still checked, as a claim).
+        """
+        ...
+
 
 class InMemoryKeyStore:
     """A fixed set of issuers, for backends that mint and for tests."""
@@ -77,3 +85,7 @@ class InMemoryKeyStore:
 
     def issuer(self, issuer_id: str, /) -> Issuer | None:
         return self._issuers.get(issuer_id)
+
+    def issuer_for_kid(self, kid: str, /) -> Issuer | None:
+        owners = [i for i in self._issuers.values() if i.key(kid) is not None]
+        return owners[0] if len(owners) == 1 else None

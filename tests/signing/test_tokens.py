@@ -256,3 +256,90 @@ def test_mint_without_kid_names_no_key() -> None:
     token = mint(NEW, issuer_id=ISSUER, transformations=[], include_kid=False)
     assert "kid" not in jwt.get_unverified_header(token)
     assert verify(token, store()).kid == "2026"
+
+
+# A `kid` one issuer owns names the key without a look at the unverified `iss`.
+
+OTHER_ISSUER = "0b5e3f2c-7a41-4c11-9a0e-2f6d2b1c8e77"
+OTHER = IssuerKey(kid="other-2026", secret="d" * 40)
+
+
+class CountingStore(InMemoryKeyStore):
+    """Counts lookups by issuer id: the full path's, which the `kid` path skips."""
+
+    def __init__(self, *issuers: Issuer) -> None:
+        super().__init__({i.id: i for i in issuers})
+        self.by_id = 0
+
+    def issuer(self, issuer_id: str, /) -> Issuer | None:
+        self.by_id += 1
+        return super().issuer(issuer_id)
+
+
+def two_issuers(*other_keys: IssuerKey) -> CountingStore:
+    return CountingStore(
+        Issuer(id=ISSUER, name="t", keys=(NEW, OLD)),
+        Issuer(id=OTHER_ISSUER, name="o", keys=other_keys or (OTHER,)),
+    )
+
+
+def test_a_kid_owned_by_one_issuer_selects_issuer_and_key_directly() -> None:
+    keys = two_issuers()
+    verified = verify(mint(OLD, issuer_id=ISSUER, transformations=STEPS), keys)
+    assert (verified.issuer, verified.kid, keys.by_id) == (ISSUER, "2025", 0)
+
+
+def test_a_kid_shared_by_two_issuers_falls_back_to_iss() -> None:
+    keys = two_issuers(STRANGER)  # the other issuer also has a kid "2026"
+    ours = verify(mint(NEW, issuer_id=ISSUER, transformations=STEPS), keys)
+    theirs = verify(mint(STRANGER, issuer_id=OTHER_ISSUER, transformations=[]), keys)
+    assert (ours.issuer, theirs.issuer, keys.by_id) == (ISSUER, OTHER_ISSUER, 2)
+
+
+@pytest.mark.parametrize(
+    ("token", "error"),
+    [
+        pytest.param(
+            # Signed with the kid's own key, claiming the other issuer: refused,
+            # with the error the full path gives (that issuer has no such kid).
+            raw({"iss": OTHER_ISSUER}, key=NEW.secret, kid="2026"),
+            UnknownKeyError,
+            id="kid-of-one-issuer-iss-of-another",
+        ),
+        pytest.param(
+            raw({"iss": "f" * 36}, key=NEW.secret, kid="2026"),
+            UnknownIssuerError,
+            id="kid-known-iss-unknown",
+        ),
+        pytest.param(
+            raw({"jti": "x"}, key=NEW.secret, kid="2026"),
+            MissingClaimError,
+            id="kid-known-no-iss",
+        ),
+        pytest.param(
+            raw({"iss": ISSUER}, key=OTHER.secret, kid="2026"),
+            InvalidSignatureError,
+            id="kid-known-wrong-key",
+        ),
+        pytest.param(
+            raw({"iss": ISSUER, "exp": 1}, key=NEW.secret, kid="2026"),
+            ExpiredTokenError,
+            id="kid-known-expired",
+        ),
+        pytest.param(
+            raw({"iss": ISSUER}, key=NEW.secret, kid="2026", alg="HS512"),
+            AlgorithmNotAllowedError,
+            id="kid-known-other-algorithm",
+        ),
+    ],
+)
+def test_kid_path_refusals(token: str, error: type[SigningError]) -> None:
+    with pytest.raises(error):
+        verify(token, two_issuers())
+
+
+def test_a_malformed_header_is_refused_every_time() -> None:
+    # Headers are remembered once parsed; a failed parse must not be.
+    for _ in range(2):
+        with pytest.raises(MalformedTokenError):
+            verify("bm90LWpzb24.e30.sig", store())  # "not-json"
