@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final, Self, TypeAlias, TypedDict, TypeVar
 
@@ -154,6 +154,14 @@ Step: TypeAlias = Adjust | Overlay
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Transformation:
     steps: tuple[Step, ...] = ()
+    # Computed once: a transformation is a cache key on every request.
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash(self.steps))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def overlay_steps(self) -> Mapping[str, int]:
@@ -171,27 +179,16 @@ class Transformation:
         limits: Limits = Limits(),
         *,
         pointer: str = "/transformations",
-    ) -> Self:
-        if not isinstance(doc, list):
-            raise InvalidTransformError(
-                "transformations must be a list of objects", pointer=pointer
-            )
-        if len(doc) > limits.max_steps:
-            raise TooManyStepsError(
-                f"{len(doc)} steps; at most {limits.max_steps} are allowed",
-                pointer=pointer,
-            )
-        steps = tuple(
-            _parse_step_memo(item, limits, f"{pointer}/{i}")
-            for i, item in enumerate(doc)
-        )
-        overlays = sum(isinstance(s, Overlay) for s in steps)
-        if overlays > limits.max_overlays:
-            raise TooManyOverlaysError(
-                f"{overlays} overlays; at most {limits.max_overlays} are allowed",
-                pointer=pointer,
-            )
-        return cls(steps=steps)
+    ) -> Transformation:
+        """The model of a claim, remembered for claims made of flat steps.
+
+        Fresh tokens for one tiling carry the same claim; parsing it again was a
+        third of the cost of a new token. Failures are never remembered.
+        """
+        key = _memo_key(doc, limits)
+        if key is None:
+            return _parse(doc, limits, pointer)
+        return _parse_remembered(key, limits, pointer)
 
     def to_json(self) -> list[dict[str, object]]:
         """The canonical form: keys sorted, unset options omitted."""
@@ -288,30 +285,54 @@ _KEYS: Final = frozenset({*_FIELDS, "overlay"})
 _T = TypeVar("_T")
 
 
-def _parse_step_memo(item: object, limits: Limits, pointer: str) -> Step:
-    """`_parse_step`, remembered for steps made only of strings and numbers.
-
-    Fresh tokens for the same tiling repeat the same steps; parsing them again
-    was a third of the cost of a new token. Failures are never remembered.
-    """
-    if isinstance(item, dict) and all(
-        type(v) in _SCALARS and type(k) is str for k, v in item.items()
-    ):
-        # The type is part of the key: True == 1 == 1.0 hash alike, and a bool
-        # must never reuse the parse of an int.
-        key = tuple((k, type(v), v) for k, v in item.items())
-        return _parse_step_cached(key, limits, pointer)
-    return _parse_step(item, limits, pointer)
+def _parse(doc: object, limits: Limits, pointer: str) -> Transformation:
+    if not isinstance(doc, list):
+        raise InvalidTransformError(
+            "transformations must be a list of objects", pointer=pointer
+        )
+    if len(doc) > limits.max_steps:
+        raise TooManyStepsError(
+            f"{len(doc)} steps; at most {limits.max_steps} are allowed",
+            pointer=pointer,
+        )
+    steps = tuple(
+        _parse_step(item, limits, f"{pointer}/{i}") for i, item in enumerate(doc)
+    )
+    overlays = sum(isinstance(s, Overlay) for s in steps)
+    if overlays > limits.max_overlays:
+        raise TooManyOverlaysError(
+            f"{overlays} overlays; at most {limits.max_overlays} are allowed",
+            pointer=pointer,
+        )
+    return Transformation(steps=steps)
 
 
 _SCALARS: Final = frozenset({str, int, float, bool})
+_MemoKey: TypeAlias = tuple[tuple[tuple[str, type, object], ...], ...]
+
+
+def _memo_key(doc: object, limits: Limits) -> _MemoKey | None:
+    """A claim of at most `max_steps` flat steps as a hashable key, else None.
+
+    The type is part of the key: True == 1 == 1.0 hash alike, and a bool must
+    never reuse the parse of an int.
+    """
+    if type(doc) is not list or len(doc) > limits.max_steps:
+        return None
+    key = []
+    for item in doc:
+        if type(item) is not dict:
+            return None
+        step = tuple((k, type(v), v) for k, v in item.items())
+        if not all(type(k) is str and t in _SCALARS for k, t, _ in step):
+            return None
+        key.append(step)
+    return tuple(key)
 
 
 @functools.lru_cache(maxsize=4096)
-def _parse_step_cached(
-    items: tuple[tuple[str, type, object], ...], limits: Limits, pointer: str
-) -> Step:
-    return _parse_step({k: v for k, _, v in items}, limits, pointer)
+def _parse_remembered(key: _MemoKey, limits: Limits, pointer: str) -> Transformation:
+    return _parse([{k: v for k, _, v in step} for step in key], limits, pointer)
 
 
 def parse_step(item: object, limits: Limits, pointer: str) -> Step:
