@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Final, Generic, TypeVar
 
 from cachetools import LRUCache
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.catalog import CachedCatalog, ImageRecord
 from gateway.config import Settings
@@ -57,7 +58,9 @@ class Resolved:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Redirect:
     location: str
-    headers: Mapping[str, str]
+    # Built once and copied into each response: copying a multidict is cheaper
+    # than building one from a dict on every request.
+    headers: CIMultiDictProxy[str]
     body: bytes
 
 
@@ -208,12 +211,16 @@ class Deliverer:
         )
         return Redirect(
             location=location,
-            headers={
-                **NO_CACHE_HEADERS,
-                "Location": location,
-                "Content-Type": "text/html; charset=utf-8",
-                **SECURITY_HEADERS,
-            },
+            headers=CIMultiDictProxy(
+                CIMultiDict(
+                    {
+                        **NO_CACHE_HEADERS,
+                        "Location": location,
+                        "Content-Type": "text/html; charset=utf-8",
+                        **SECURITY_HEADERS,
+                    }
+                )
+            ),
             body=redirect_body(location),
         )
 
