@@ -90,14 +90,6 @@ class Deliverer:
             maxsize=settings.url_cache_size
         )
 
-    def _fresh(self) -> None:
-        revision = self.catalog.revision()
-        if revision != self._revision:
-            self._revision = revision
-            self._seen.clear()
-            self._seen_resolved.clear()
-            self._redirects.clear()
-
     def _verify(
         self, token: str | None, image_id: str
     ) -> tuple[str, VerifiedToken, Transformation]:
@@ -125,12 +117,22 @@ class Deliverer:
         compute: Callable[[str | None, str], tuple[_T, VerifiedToken]],
     ) -> _T:
         """The answer for this exact token and image, kept until the token expires."""
-        self._fresh()
+        revision = self.catalog.revision()
+        if revision != self._revision:
+            self._revision = revision
+            self._seen.clear()
+            self._seen_resolved.clear()
+            self._redirects.clear()
         key = (token or "", image_id)
-        seen = cache.get(key)
         now = time.time()
-        if seen is not None and now <= seen.valid_until:
-            return seen.value
+        try:
+            # Indexing, not .get(): two fewer Python-level calls on the hot path.
+            seen = cache[key]
+        except KeyError:
+            pass
+        else:
+            if now <= seen.valid_until:
+                return seen.value
         value, verified = compute(token, image_id)
         expires = verified.expires_at
         valid_until = (

@@ -12,7 +12,7 @@ from gateway.errors import JSONAPI, AmbiguousParameterError, RouteNotFoundError
 from gateway.headers import SECURITY_HEADERS
 from gateway.keys import CATALOG, DELIVERER, DEMO, RENDERER, SETTINGS
 
-__all__ = ["deliver", "demo", "openapi", "status"]
+__all__ = ["demo", "openapi", "redirect", "render", "status"]
 
 _OPENAPI: Final = (resources.files("gateway") / "openapi.json").read_bytes()
 
@@ -25,15 +25,18 @@ def _token(request: web.Request) -> str | None:
     return tokens[0] if tokens else None
 
 
-async def deliver(request: web.Request) -> web.StreamResponse:
-    """`GET /images/{image_id}?token=…`: a 302 to Cloudinary, or the rendered image."""
-    app = request.app
+async def redirect(request: web.Request) -> web.Response:
+    """`GET /images/{image_id}?token=…` with Cloudinary: a 302 to the signed URL."""
     token, image_id = _token(request), request.match_info["image_id"]
-    if app[SETTINGS].delivery == "redirect":
-        redirect = app[DELIVERER].redirect(token, image_id)
-        return web.Response(status=302, body=redirect.body, headers=redirect.headers)
+    found = request.app[DELIVERER].redirect(token, image_id)
+    return web.Response(status=302, body=found.body, headers=found.headers)
+
+
+async def render(request: web.Request) -> web.Response:
+    """`GET /images/{image_id}?token=…` without Cloudinary: the image, rendered here."""
+    app = request.app
     renderer = app[RENDERER]
-    resolved = app[DELIVERER].resolve(token, image_id)
+    resolved = app[DELIVERER].resolve(_token(request), request.match_info["image_id"])
     job = renderer.prepare(resolved, request.headers.get("Accept"))
     headers = renderer.headers(job)
     if _matches(request.headers.get("If-None-Match"), job.etag):

@@ -5,15 +5,20 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway import api, handlers
+from gateway.keys import SETTINGS
 
 __all__ = ["setup_routes"]
 
 
 def setup_routes(app: web.Application) -> None:
+    # One delivery mode per process, chosen once: no per-request branch.
+    deliver = (
+        handlers.redirect if app[SETTINGS].delivery == "redirect" else handlers.render
+    )
     # web.get also answers HEAD with the same headers and no body.
     app.add_routes(
         [
-            web.get("/images/{image_id}", handlers.deliver, name="deliver"),
+            web.get("/images/{image_id}", deliver, name="deliver"),
             web.get("/status", handlers.status, name="status"),
             web.get("/openapi.json", handlers.openapi, name="openapi"),
             web.get("/demo", handlers.demo, name="demo"),
