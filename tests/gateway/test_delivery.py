@@ -15,7 +15,7 @@ from pytest_aiohttp import AiohttpClient
 
 from gateway import Settings, create_app
 from gateway.catalog import Catalog
-from signing import IssuerKey
+from signing import IssuerKey, verify
 from tests.conftest import (
     API_SECRET,
     OTHER_IMAGE,
@@ -379,3 +379,54 @@ async def test_status_reports_ok(client: Client) -> None:
     doc = await response.json(content_type=None)
     assert doc["data"]["attributes"]["status"] == "ok"
     assert doc["data"]["attributes"]["delivery"] == "redirect"
+
+
+class _Clock:
+    """Stands in for the `time` module inside `gateway.delivery`."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize(
+    ("ttl", "later", "verified_again"),
+    [
+        pytest.param(None, 1.0, False, id="no-exp-same-window"),
+        pytest.param(None, 301.0, True, id="no-exp-next-window"),
+        pytest.param(600, 1.0, False, id="exp-same-window"),
+    ],
+)
+def test_a_remembered_answer_is_verified_again_after_its_window(
+    settings: Settings,
+    catalog: Catalog,
+    mint_token: Mint,
+    monkeypatch: pytest.MonkeyPatch,
+    ttl: float | None,
+    later: float,
+    verified_again: bool,
+) -> None:
+    """A token without `exp` is remembered for at most one 300-second window."""
+    from gateway import delivery
+    from gateway.catalog import CachedCatalog
+
+    clock = _Clock(time.time() // 300 * 300 + 10)  # early in a window
+    monkeypatch.setattr(delivery, "time", clock)
+    verifications = 0
+
+    def counting_verify(*args: object, **kwargs: object) -> object:
+        nonlocal verifications
+        verifications += 1
+        return verify(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(delivery, "verify", counting_verify)
+    deliverer = delivery.Deliverer(
+        settings, CachedCatalog(catalog, size=16, poll_interval=60.0)
+    )
+    token = mint_token(ttl=ttl)
+    first = deliverer.redirect(token, SEED_IMAGE)
+    clock.now += later
+    assert deliverer.redirect(token, SEED_IMAGE) == first
+    assert verifications == (2 if verified_again else 1)
