@@ -343,3 +343,29 @@ def test_a_malformed_header_is_refused_every_time() -> None:
     for _ in range(2):
         with pytest.raises(MalformedTokenError):
             verify("bm90LWpzb24.e30.sig", store())  # "not-json"
+
+
+# pyjwt's HMAC key checks run once per key, through its public algorithm registry.
+
+PEM_SECRET = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n"
+
+
+def test_hmac_key_checks_run_once_per_key() -> None:
+    algorithm = jwt.get_algorithm_by_name("HS256")
+    assert type(algorithm).__name__ == "_OncePreparedHMAC"
+    before = algorithm._prepared.cache_info()  # type: ignore[attr-defined]
+    for _ in range(3):
+        verify(mint(NEW, issuer_id=ISSUER, transformations=STEPS), store())
+    after = algorithm._prepared.cache_info()  # type: ignore[attr-defined]
+    # Three mints and three verifications with one key: at most one miss.
+    assert after.hits - before.hits >= 5
+    assert after.misses - before.misses <= 1
+
+
+def test_a_pem_secret_is_refused_every_time() -> None:
+    """pyjwt's algorithm-confusion check still runs; a refusal is never remembered."""
+    pem = IssuerKey(kid="pem", secret=PEM_SECRET)
+    token = raw({"iss": ISSUER}, key=PEM_SECRET, kid="pem")
+    for _ in range(2):
+        with pytest.raises(SigningError):
+            verify(token, store(IssuerPolicy(), pem))
