@@ -6,7 +6,6 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Final
 
 import aiohttp
 from aiohttp import web
@@ -37,8 +36,6 @@ from gateway.upstream import CloudinaryUploader
 
 __all__ = ["create_app"]
 
-_YOUNG_GC_THRESHOLD: Final = 10_000
-
 
 def create_app(settings: Settings) -> web.Application:
     """Build the app; all I/O happens in its cleanup contexts, on startup."""
@@ -56,17 +53,11 @@ async def _frozen_heap(app: web.Application) -> AsyncIterator[None]:
     """Keep start-up's objects (aiohttp, the SDK, Pillow) out of every GC pass.
 
     A full collection walked ~40k of them and paused a loaded server for 24-60 ms
-    (measured); frozen, the pauses left are those of our bounded caches. A request
-    allocates a few dozen containers, nearly all freed by reference counting, so
-    the default young-generation threshold (700) ran a collection every dozen
-    requests for little gain; 10,000 keeps cyclic garbage just as bounded.
+    (measured); frozen, the pauses left are those of our bounded caches.
     """
     gc.collect()
     gc.freeze()
-    thresholds = gc.get_threshold()
-    gc.set_threshold(_YOUNG_GC_THRESHOLD, *thresholds[1:])
     yield
-    gc.set_threshold(*thresholds)
     gc.unfreeze()
 
 
