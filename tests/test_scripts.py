@@ -42,3 +42,19 @@ def test_bad_input_exits_2(
 ) -> None:
     assert main(["--issuer", ISSUER, "--secret", SECRET, *extra]) == 2
     assert "mint_token:" in capsys.readouterr().err
+
+
+def test_inprocess_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """A smoke run: both cases measured against the floor (no timing asserted)."""
+    from scripts.bench_inprocess import main as bench
+
+    assert bench(["--requests", "30", "--rounds", "1"]) == 0
+    rows = {
+        line.split()[0]: line.split()
+        for line in capsys.readouterr().out.splitlines()[3:]
+    }
+    assert set(rows) == {"warm", "cold"}
+    for _, floor, gateway, _, ratio in rows.values():
+        assert float(floor) > 0
+        assert float(gateway) > 0
+        assert ratio.endswith("x")

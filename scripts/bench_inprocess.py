@@ -1,0 +1,186 @@
+"""Per-request cost of the 302 path without sockets: the gateway against a floor.
+
+`bench_redirect.py` is the end-to-end measure, but loopback, the kernel and wrk
+add noise of several percent on a shared machine. This script feeds raw HTTP
+requests to aiohttp's own protocol object (the one a server socket would feed)
+with an in-memory transport, one request at a time, and times how long each
+takes until its response is written. The floor is a minimal aiohttp app
+answering the gateway's own 302, captured in the same run. Every figure is
+the best of several rounds; ratios compare figures of the same run.
+
+  warm   the same token again and again
+  cold   a new token per request for the same tiling (distinct per round)
+
+Usage: python scripts/bench_inprocess.py [--requests 5000] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from gateway import Settings, create_app
+from scripts.bench_redirect import CLOUDINARY_URL, ISSUER, KEY, path, seed, tiling
+from signing import mint
+
+
+class _MemoryTransport(asyncio.Transport):
+    """Accepts what aiohttp writes and remembers the last response."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+        self.last = b""
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.writes += 1
+        self.last = bytes(data)
+
+    def writelines(
+        self, list_of_data: Iterable[bytes | bytearray | memoryview]
+    ) -> None:
+        self.write(b"".join(list_of_data))
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return {"peername": ("127.0.0.1", 40000), "sockname": ("127.0.0.1", 8080)}.get(
+            name, default
+        )
+
+    def close(self) -> None:
+        pass
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def set_write_buffer_limits(
+        self, high: int | None = None, low: int | None = None
+    ) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+class _Connection:
+    """One keep-alive connection into an app, driven request by request."""
+
+    def __init__(self, runner: web.AppRunner) -> None:
+        server = runner.server
+        assert server is not None  # set up by the caller
+        self._protocol = server()
+        self._transport = _MemoryTransport()
+        self._protocol.connection_made(self._transport)
+
+    async def send(self, requests: Sequence[bytes]) -> float:
+        """Seconds per request, each sent once the previous answer was written."""
+        started = time.perf_counter()
+        for raw in requests:
+            before = self._transport.writes
+            self._protocol.data_received(raw)
+            # Polling, not an Event: it adds the least to every request measured.
+            while self._transport.writes == before:  # noqa: ASYNC110
+                await asyncio.sleep(0)
+        return (time.perf_counter() - started) / len(requests)
+
+    @property
+    def last(self) -> bytes:
+        return self._transport.last
+
+
+def _raw(request_path: str) -> bytes:
+    return f"GET {request_path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+
+
+def _floor(response: bytes) -> web.Application:
+    head, _, body = response.partition(b"\r\n\r\n")
+    skip = {"content-length", "date", "server"}
+    headers = [
+        (name, value)
+        for line in head.decode().split("\r\n")[1:]
+        for name, _, value in [line.partition(": ")]
+        if name.lower() not in skip
+    ]
+
+    async def redirect(request: web.Request) -> web.Response:
+        return web.Response(status=302, body=body, headers=headers)
+
+    app = web.Application()
+    app.router.add_get("/images/{image_id}", redirect)
+    return app
+
+
+async def _best(app: web.Application, batches: Sequence[Sequence[bytes]]) -> float:
+    """Best seconds per request over the batches, after a warm-up batch."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        connection = _Connection(runner)
+        await connection.send(batches[0][:200])
+        if b" 302 " not in connection.last[:16]:
+            raise RuntimeError(f"expected a 302, got {connection.last[:200]!r}")
+        return min([await connection.send(batch) for batch in batches[1:]])
+    finally:
+        await runner.cleanup()
+
+
+async def _run(args: argparse.Namespace, work: Path) -> None:
+    seed(work)
+    settings = Settings.from_env(
+        {"GATEWAY_DATA_DIR": str(work), "CLOUDINARY_URL": CLOUDINARY_URL}
+    )
+    warm_path = path(mint(KEY, issuer_id=ISSUER, transformations=tiling()))
+    warm = [[_raw(warm_path)] * args.requests] * (args.rounds + 1)
+    cold = [
+        [
+            _raw(path(mint(KEY, issuer_id=ISSUER, transformations=tiling())))
+            for _ in range(args.requests)
+        ]
+        for _ in range(args.rounds + 1)
+    ]
+    runner = web.AppRunner(create_app(settings), access_log=None)
+    await runner.setup()
+    try:
+        probe = _Connection(runner)
+        await probe.send([_raw(warm_path)])
+        captured = probe.last
+    finally:
+        await runner.cleanup()
+
+    print(
+        f"{args.rounds} rounds of {args.requests} requests; best round, µs per request\n"
+    )
+    print(f"{'case':<6} {'floor':>8} {'gateway':>8} {'extra':>8} {'ratio':>6}")
+    for case, batches in (("warm", warm), ("cold", cold)):
+        floor = await _best(_floor(captured), batches)
+        gateway = await _best(create_app(settings), batches)
+        print(
+            f"{case:<6} {floor * 1e6:>8.2f} {gateway * 1e6:>8.2f} "
+            f"{(gateway - floor) * 1e6:>8.2f} {floor / gateway:>5.2f}x"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=5000, help="per round")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-inprocess-") as tmp:
+        asyncio.run(_run(args, Path(tmp)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
