@@ -5,8 +5,8 @@ add noise of several percent on a shared machine. This script feeds raw HTTP
 requests to aiohttp's own protocol object (the one a server socket would feed)
 with an in-memory transport, one request at a time, and times how long each
 takes until its response is written. The floor is a minimal aiohttp app
-answering the gateway's own 302, captured in the same run. Every figure is
-the best of several rounds; ratios compare figures of the same run.
+answering the gateway's own 302, captured in the same run. Each round loads
+both back to back; the ratio is the median of the per-round ratios.
 
   warm   the same token again and again
   cold   a new token per request for the same tiling (distinct per round)
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import sys
 import tempfile
 import time
@@ -122,18 +123,41 @@ def _floor(response: bytes) -> web.Application:
     return app
 
 
-async def _best(app: web.Application, batches: Sequence[Sequence[bytes]]) -> float:
-    """Best seconds per request over the batches, after a warm-up batch."""
+async def _started(app: web.Application) -> tuple[web.AppRunner, _Connection]:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
+    return runner, _Connection(runner)
+
+
+async def _compare(
+    floor_app: web.Application,
+    gateway_app: web.Application,
+    batches: Sequence[Sequence[bytes]],
+) -> tuple[float, float, float]:
+    """Best seconds per request for each, and the median of per-round ratios.
+
+    Each round loads both back to back (alternating which goes first), so a
+    drift of the machine's speed hits both alike.
+    """
+    floor_runner, floor = await _started(floor_app)
+    gateway_runner, gateway = await _started(gateway_app)
     try:
-        connection = _Connection(runner)
-        await connection.send(batches[0][:200])
-        if b" 302 " not in connection.last[:16]:
-            raise RuntimeError(f"expected a 302, got {connection.last[:200]!r}")
-        return min([await connection.send(batch) for batch in batches[1:]])
+        for connection in (floor, gateway):
+            await connection.send(batches[0][:200])
+            if b" 302 " not in connection.last[:16]:
+                raise RuntimeError(f"expected a 302, got {connection.last[:200]!r}")
+        floors, gateways = [], []
+        for r, batch in enumerate(batches[1:]):
+            first, second = (floor, gateway) if r % 2 == 0 else (gateway, floor)
+            timed = {id(first): await first.send(batch)}
+            timed[id(second)] = await second.send(batch)
+            floors.append(timed[id(floor)])
+            gateways.append(timed[id(gateway)])
     finally:
-        await runner.cleanup()
+        await gateway_runner.cleanup()
+        await floor_runner.cleanup()
+    ratios = [f / g for f, g in zip(floors, gateways, strict=True)]
+    return min(floors), min(gateways), statistics.median(ratios)
 
 
 async def _run(args: argparse.Namespace, work: Path) -> None:
@@ -160,15 +184,17 @@ async def _run(args: argparse.Namespace, work: Path) -> None:
         await runner.cleanup()
 
     print(
-        f"{args.rounds} rounds of {args.requests} requests; best round, µs per request\n"
+        f"{args.rounds} rounds of {args.requests} requests; µs per request (best "
+        "round) and the median of per-round ratios\n"
     )
     print(f"{'case':<6} {'floor':>8} {'gateway':>8} {'extra':>8} {'ratio':>6}")
     for case, batches in (("warm", warm), ("cold", cold)):
-        floor = await _best(_floor(captured), batches)
-        gateway = await _best(create_app(settings), batches)
+        floor, gateway, ratio = await _compare(
+            _floor(captured), create_app(settings), batches
+        )
         print(
             f"{case:<6} {floor * 1e6:>8.2f} {gateway * 1e6:>8.2f} "
-            f"{(gateway - floor) * 1e6:>8.2f} {floor / gateway:>5.2f}x"
+            f"{(gateway - floor) * 1e6:>8.2f} {ratio:>5.2f}x"
         )
 
 
