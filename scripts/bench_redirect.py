@@ -25,6 +25,7 @@ from statistics import median
 
 from aiohttp import web
 
+from gateway import Settings
 from gateway.catalog import Catalog
 from scripts._bench import Load, free_port, ratio, require_wrk, server, summarise, wrk
 from signing import IssuerKey, mint
@@ -48,7 +49,7 @@ def tiling(width: int = 800, x: int = 0) -> list[dict[str, object]]:
 
 
 def seed(data_dir: Path) -> None:
-    catalog = Catalog(data_dir / "catalog.sqlite3")
+    catalog = Catalog(Settings(data_dir=data_dir).database)
     catalog.add_issuer(issuer_id=ISSUER, secret=KEY.secret, kid=KEY.kid)
     for image_id, public_id, version in (
         (LAYER_1, "3bc669b21d8e", None),

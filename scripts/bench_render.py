@@ -29,6 +29,7 @@ from pathlib import Path
 import aiohttp
 from PIL import Image
 
+from gateway import Settings
 from gateway.catalog import Catalog
 from gateway.originals import add_original
 from gateway.storage import OriginalStore
@@ -52,8 +53,9 @@ STEPS = [
 
 
 def seed(data_dir: Path) -> list[bytes]:
-    catalog = Catalog(data_dir / "catalog.sqlite3")
-    store = OriginalStore(data_dir / "originals")
+    layout = Settings(data_dir=data_dir)  # where the gateway will look
+    catalog = Catalog(layout.database)
+    store = OriginalStore(layout.originals)
     catalog.add_issuer(issuer_id=ISSUER, secret=KEY.secret, kid=KEY.kid)
     originals = []
     for image_id, colors in IMAGES:

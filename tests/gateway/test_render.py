@@ -46,7 +46,7 @@ def settings(tmp_path: Path) -> Settings:
 def catalog(settings: Settings) -> Iterator[Catalog]:
     """The seed's ids, as local 3000x2000 originals: red, green, blue."""
     catalog = Catalog(settings.database)
-    store = OriginalStore(settings.data_dir / "originals")
+    store = OriginalStore(settings.originals)
     catalog.add_issuer(issuer_id=SEED_ISSUER, secret=SEED_KEY.secret, kid=SEED_KEY.kid)
     catalog.add_issuer(
         issuer_id=OTHER_ISSUER, secret=OTHER_KEY.secret, kid=OTHER_KEY.kid

@@ -37,7 +37,7 @@ def catalog(settings: Settings) -> Iterator[Catalog]:
     )
     add_original(
         catalog,
-        OriginalStore(settings.data_dir / "originals"),
+        OriginalStore(settings.originals),
         settings.limits,
         issuer_id=OTHER_ISSUER,
         image_id=OTHER_IMAGE,

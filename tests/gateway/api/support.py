@@ -50,7 +50,7 @@ async def document(response: ClientResponse) -> dict[str, Any]:
 
 
 def stored_files(settings: Settings) -> list[Path]:
-    root = settings.data_dir / "originals"
+    root = settings.originals
     return sorted(
         p for p in root.rglob("*") if p.is_file() and p.parent.name != "incoming"
     )

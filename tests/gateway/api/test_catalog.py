@@ -42,7 +42,7 @@ JPEG = solid((64, 48), RED, "JPEG")
 def add(
     catalog: Catalog, settings: Settings, n: int, **kwargs: object
 ) -> list[ImageRecord]:
-    store = OriginalStore(settings.data_dir / "originals")
+    store = OriginalStore(settings.originals)
     return [
         add_original(
             catalog,

@@ -316,7 +316,7 @@ async def test_200_concurrent_uploads_lose_none_and_corrupt_none(
     assert len(set(ids)) == 200
     records = {r.id: r for r in catalog.images(SEED_ISSUER)}
     assert set(records) == set(ids)
-    store = settings.data_dir / "originals"
+    store = settings.originals
     for image_id, data in zip(ids, originals, strict=True):
         original = records[image_id].original
         assert original is not None
