@@ -6,9 +6,7 @@ import functools
 import json
 import secrets
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Final
 
 import jwt
@@ -155,15 +153,13 @@ def verify(
         raise TokenTooLargeError(
             f"the token is {len(token.encode())} bytes; at most {max_bytes} are accepted"
         )
-    header = _header(token.partition(".")[0])
-    algorithm = header.get("alg")
+    algorithm, kid = _header(token.partition(".")[0])
     if algorithm not in ALLOWED_ALGORITHMS:
         raise AlgorithmNotAllowedError(
             f"algorithm {algorithm!r} is not allowed; use one of "
             + ", ".join(sorted(ALLOWED_ALGORITHMS))
         )
-    kid = header.get("kid")
-    if isinstance(kid, str):
+    if kid is not None:
         # The common case: a `kid` that one issuer owns names issuer and key, and
         # the payload is read once, verified. A token claiming another issuer
         # falls through to the full path below, which names the precise error.
@@ -191,7 +187,7 @@ def verify(
     if issuer is None:
         raise UnknownIssuerError("the token's issuer is not known")
     if kid is not None:
-        key = issuer.key(kid) if isinstance(kid, str) else None
+        key = issuer.key(kid)
         if key is None:
             raise UnknownKeyError("the token's 'kid' names no key of its issuer")
         candidates: tuple[IssuerKey, ...] = (key,)
@@ -273,8 +269,8 @@ def _verified(
 
 
 @functools.lru_cache(maxsize=256)
-def _header(segment: str) -> Mapping[str, object]:
-    """The unverified JOSE header, only to choose the keys to verify with.
+def _header(segment: str) -> tuple[object, str | None]:
+    """The unverified JOSE header's `alg` and `kid`, only to choose the keys.
 
     An issuer's tokens share one header (`{"alg":…,"kid":…,"typ":"JWT"}`), so it
     is parsed once; the bound keeps hostile variety to 256 entries of at most
@@ -283,9 +279,10 @@ def _header(segment: str) -> Mapping[str, object]:
     header = _segment_json(segment)
     if not isinstance(header, dict):
         raise MalformedTokenError("the token's header must be a JSON object")
-    if not isinstance(header.get("kid", ""), str):
+    kid = header.get("kid")
+    if "kid" in header and not isinstance(kid, str):
         raise MalformedTokenError("the token's 'kid' must be a string")
-    return MappingProxyType(header)
+    return header.get("alg"), kid
 
 
 def _peek_issuer(token: str) -> object:

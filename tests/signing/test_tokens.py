@@ -126,6 +126,9 @@ def test_each_minted_token_is_distinct() -> None:
             raw({"iss": ISSUER}, kid=7), MalformedTokenError, id="kid-not-a-string"
         ),
         pytest.param(
+            raw({"iss": ISSUER}, kid=None), MalformedTokenError, id="kid-null"
+        ),
+        pytest.param(
             raw({"iss": ISSUER, "exp": int(time.time()) - 3600}),
             ExpiredTokenError,
             id="expired",
