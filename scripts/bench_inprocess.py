@@ -28,7 +28,16 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway import Settings, create_app
-from scripts.bench_redirect import CLOUDINARY_URL, ISSUER, KEY, path, seed, tiling
+from scripts.bench_redirect import (
+    CLOUDINARY_URL,
+    GENERATED,
+    ISSUER,
+    KEY,
+    floor_app,
+    path,
+    seed,
+    tiling,
+)
 from signing import mint
 
 
@@ -106,21 +115,15 @@ def _raw(request_path: str) -> bytes:
 
 
 def _floor(response: bytes) -> web.Application:
+    """The floor app answering `response`, a 302 captured from the gateway."""
     head, _, body = response.partition(b"\r\n\r\n")
-    skip = {"content-length", "date", "server"}
     headers = [
         (name, value)
         for line in head.decode().split("\r\n")[1:]
         for name, _, value in [line.partition(": ")]
-        if name.lower() not in skip
+        if name.lower() not in GENERATED
     ]
-
-    async def redirect(request: web.Request) -> web.Response:
-        return web.Response(status=302, body=body, headers=headers)
-
-    app = web.Application()
-    app.router.add_get("/images/{image_id}", redirect)
-    return app
+    return floor_app(headers, body)
 
 
 async def _started(app: web.Application) -> tuple[web.AppRunner, _Connection]:

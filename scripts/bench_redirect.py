@@ -19,7 +19,7 @@ import http.client
 import json
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from statistics import median
 
@@ -38,6 +38,8 @@ LAYER_2 = "372083d9-8179-4161-af8c-6cbfecd9219a"
 KEY = IssuerKey(kid="bench", secret="b" * 48)
 CLOUDINARY_URL = "cloudinary://1234:bench-api-secret@sadaasdasd"
 TARGETS = {"warm": 0.85, "cold": 0.25}
+# Headers aiohttp writes itself on every response: not part of a captured 302.
+GENERATED = frozenset({"content-length", "date", "server"})
 
 
 def tiling(width: int = 800, x: int = 0) -> list[dict[str, object]]:
@@ -89,15 +91,12 @@ def capture(port: int, request_path: str) -> tuple[list[tuple[str, str]], bytes]
     response = conn.getresponse()
     body = response.read()
     assert response.status == 302, (response.status, body)
-    skip = {"content-length", "date", "server"}
-    headers = [(k, v) for k, v in response.getheaders() if k.lower() not in skip]
+    headers = [(k, v) for k, v in response.getheaders() if k.lower() not in GENERATED]
     return headers, body
 
 
-def serve_floor(port: int, spec: Path) -> None:
-    doc = json.loads(spec.read_text())
-    headers = [tuple(h) for h in doc["headers"]]
-    body = doc["body"].encode()
+def floor_app(headers: Sequence[tuple[str, str]], body: bytes) -> web.Application:
+    """The floor: a minimal aiohttp app answering one precomputed 302."""
 
     async def redirect(request: web.Request) -> web.Response:
         return web.Response(status=302, body=body, headers=headers)
@@ -108,6 +107,12 @@ def serve_floor(port: int, spec: Path) -> None:
     app = web.Application()
     app.router.add_get("/images/{image_id}", redirect)
     app.router.add_get("/status", status)
+    return app
+
+
+def serve_floor(port: int, spec: Path) -> None:
+    doc = json.loads(spec.read_text())
+    app = floor_app([(k, v) for k, v in doc["headers"]], doc["body"].encode())
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
