@@ -21,6 +21,7 @@ from gateway.keys import (
     DELIVERER,
     DEMO,
     INGESTOR,
+    MIDDLEWARES,
     RENDERER,
     SETTINGS,
     STORE,
@@ -30,7 +31,7 @@ from gateway.keys import (
 )
 from gateway.middlewares import errors, request_id
 from gateway.render import Renderer
-from gateway.routes import setup_routes
+from gateway.routes import check_routes, setup_routes
 from gateway.storage import OriginalStore
 from gateway.upstream import CloudinaryUploader
 
@@ -39,8 +40,11 @@ __all__ = ["create_app"]
 
 def create_app(settings: Settings) -> web.Application:
     """Build the app; all I/O happens in its cleanup contexts, on startup."""
-    app = web.Application(middlewares=[request_id, errors], client_max_size=1024 * 1024)
+    app = web.Application(client_max_size=1024 * 1024)
     app[SETTINGS] = settings
+    # Not `web.Application(middlewares=...)`: see gateway.routes for why.
+    app[MIDDLEWARES] = (request_id, errors)
+    app.cleanup_ctx.append(check_routes)
     app.cleanup_ctx.append(_catalog)
     app.cleanup_ctx.append(_renderer)
     app.cleanup_ctx.append(_clients)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from gateway.catalog import CachedCatalog, Catalog
 from gateway.config import Settings
@@ -20,6 +21,7 @@ __all__ = [
     "DELIVERER",
     "DEMO",
     "INGESTOR",
+    "MIDDLEWARES",
     "RENDERER",
     "REQUEST_ID",
     "SETTINGS",
@@ -30,6 +32,8 @@ __all__ = [
 ]
 
 SETTINGS = web.AppKey("settings", Settings)
+# Outermost first; gateway.routes composes them around every handler.
+MIDDLEWARES = web.AppKey[tuple[Middleware, ...]]("middlewares")
 CATALOG = web.AppKey("catalog", CachedCatalog)
 WRITABLE_CATALOG = web.AppKey("writable_catalog", Catalog)
 DELIVERER = web.AppKey("deliverer", Deliverer)

@@ -1,0 +1,78 @@
+"""Every answer, a route's or one aiohttp would give by itself, passes the middlewares."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from aiohttp import web
+
+from gateway import Settings, create_app
+from tests.conftest import SEED_IMAGE, Client
+from tests.helpers import assert_error
+
+IMAGE = f"/images/{SEED_IMAGE}"
+API_IMAGE = f"/v1/images/{SEED_IMAGE}"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/"),
+        ("GET", "/nope"),
+        ("GET", "/images"),
+        ("GET", "/images/"),
+        ("GET", f"{IMAGE}/more"),
+        ("POST", "/nope"),
+        ("GET", "/v1"),
+        ("DELETE", f"{API_IMAGE}/more"),
+        ("GET", "/status/"),
+    ],
+)
+async def test_unknown_path_is_json_404(client: Client, method: str, path: str) -> None:
+    response = await client.request(method, path)
+    await assert_error(response, 404, "route_not_found")
+    assert re.fullmatch(r"\d+\.\d{6}", response.headers["X-Runtime"])
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("POST", IMAGE, "GET, HEAD"),
+        ("DELETE", IMAGE, "GET, HEAD"),
+        ("OPTIONS", IMAGE, "GET, HEAD"),
+        ("PUT", "/status", "GET, HEAD"),
+        ("POST", "/openapi.json", "GET, HEAD"),
+        ("DELETE", "/v1/images", "GET, HEAD, POST, PUT"),
+        ("POST", API_IMAGE, "DELETE, GET, HEAD, PATCH"),
+        ("PUT", API_IMAGE, "DELETE, GET, HEAD, PATCH"),
+    ],
+)
+async def test_wrong_method_is_json_405(
+    client: Client, method: str, path: str, allow: str
+) -> None:
+    response = await client.request(method, path)
+    error = await assert_error(response, 405, "method_not_allowed")
+    assert response.headers["Allow"] == allow
+    assert allow in str(error["detail"])
+
+
+async def test_head_of_an_unknown_path_is_a_bodiless_404(client: Client) -> None:
+    response = await client.head("/nope")
+    assert response.status == 404
+    assert response.headers["X-Request-Id"]
+    assert await response.read() == b""
+
+
+async def test_an_app_with_a_route_around_add_routes_does_not_start(
+    settings: Settings,
+) -> None:
+    async def bypass(request: web.Request) -> web.Response:
+        return web.Response(text="no request id, no JSON:API errors")
+
+    app = create_app(settings)
+    app.router.add_get("/bypass", bypass)
+    runner = web.AppRunner(app)
+    with pytest.raises(RuntimeError, match=r"HEAD /bypass .* bypass the middlewares"):
+        await runner.setup()
+    await runner.cleanup()
