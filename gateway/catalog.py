@@ -15,7 +15,7 @@ import secrets
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -199,6 +199,7 @@ class Catalog:
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._writes = 0
+        self._listeners: list[Callable[[], None]] = []
         self._migrate()
         self._data_version = self._read_data_version()
 
@@ -223,6 +224,7 @@ class Catalog:
             raise
         self._db.execute("COMMIT")
         self._writes += 1
+        self._changed()
 
     def _read_data_version(self) -> int:
         (value,) = self._db.execute("PRAGMA data_version").fetchone()
@@ -236,7 +238,19 @@ class Catalog:
 
     def refresh(self) -> None:
         """Notice commits made by other connections (the CLI, another worker)."""
-        self._data_version = self._read_data_version()
+        version = self._read_data_version()
+        if version != self._data_version:
+            self._data_version = version
+            self._changed()
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after every change: at once for this connection's
+        commits, and for other connections' once `refresh` notices them."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
 
     # Issuers and keys
 
@@ -679,35 +693,43 @@ def _key_hash(key: str) -> str:
 class CachedCatalog:
     """Bounded read-through caches over the catalog, dropped on any change.
 
-    Callers call `revision()` once at the start of each request: it notices
-    changes (made in this process at once; by other processes, such as the CLI,
-    within `poll_interval` seconds) and drops the caches. Misses are cached too,
-    so a flood of unknown ids costs one query per id. The caches are functools'
-    LRU, implemented in C: these lookups are on every fresh token's path.
+    The catalog tells it of every change made through it, at once. Changes made
+    by other processes (the CLI, another worker) are noticed by `poll`, which
+    callers call at the start of each request: it asks SQLite at most every
+    `poll_interval` seconds. Misses are cached too, so a flood of unknown ids
+    costs one query per id. The caches are functools' LRU, implemented in C:
+    these lookups are on every fresh token's path.
     """
 
     def __init__(self, catalog: Catalog, *, size: int, poll_interval: float) -> None:
         self.catalog = catalog
         self._poll_interval = poll_interval
         self._next_poll = 0.0
-        self._revision = catalog.revision
         self._issuers = functools.lru_cache(maxsize=size)(catalog.issuer)
         self._kids = functools.lru_cache(maxsize=size)(catalog.issuer_for_kid)
         self._images = functools.lru_cache(maxsize=size)(catalog.image)
+        catalog.subscribe(self._forget)
 
-    def revision(self) -> tuple[int, int]:
-        """The catalog's revision, after polling for outside changes when due."""
+    def poll(self) -> None:
+        """Notice other processes' changes, when `poll_interval` has passed."""
         now = time.monotonic()
         if now >= self._next_poll:
             self._next_poll = now + self._poll_interval
             self.catalog.refresh()
-        revision = self.catalog.revision
-        if revision != self._revision:
-            self._revision = revision
-            self._issuers.cache_clear()
-            self._kids.cache_clear()
-            self._images.cache_clear()
-        return revision
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after every change to the catalog (see `Catalog.subscribe`)."""
+        self.catalog.subscribe(listener)
+
+    def revision(self) -> tuple[int, int]:
+        """The catalog's revision, after polling for outside changes when due."""
+        self.poll()
+        return self.catalog.revision
+
+    def _forget(self) -> None:
+        self._issuers.cache_clear()
+        self._kids.cache_clear()
+        self._images.cache_clear()
 
     def issuer(self, issuer_id: str, /) -> Issuer | None:
         return self._issuers(issuer_id)

@@ -79,7 +79,6 @@ class Deliverer:
         self.settings = settings
         self.catalog = catalog
         self._base_chain = parse_base_chain(settings.base_chain)
-        self._revision = catalog.revision()
         # functools' LRU is implemented in C: a hit costs a dictionary lookup and an
         # insert with eviction no more, where cachetools' pure-Python LRUCache took
         # 2-3 µs of a fresh token's budget. Exceptions are never remembered.
@@ -92,6 +91,7 @@ class Deliverer:
         self._compiled = functools.lru_cache(maxsize=settings.url_cache_size)(
             self._compile
         )
+        catalog.subscribe(self._forget)
 
     def redirect(self, token: str | None, image_id: str) -> Redirect:
         """The 302 for a token and image, from cache when this exact pair was seen."""
@@ -114,14 +114,9 @@ class Deliverer:
 
         The time window is part of the key, so a token without `exp` is verified
         again at least every `_NO_EXP_TTL` seconds; a catalog change (a revoked
-        key, a deleted image) forgets everything at once.
+        key, a deleted image) forgets everything at once (`_forget`).
         """
-        revision = self.catalog.revision()
-        if revision != self._revision:
-            self._revision = revision
-            self._redirects.cache_clear()
-            self._resolutions.cache_clear()
-            self._compiled.cache_clear()
+        self.catalog.poll()
         now = time.time()
         window = int(now // _NO_EXP_TTL)
         answer = cached(token, image_id, window)
@@ -129,6 +124,11 @@ class Deliverer:
             # Expired since it was remembered: verify afresh, which refuses it.
             answer = compute(token, image_id, window)
         return answer.value
+
+    def _forget(self) -> None:
+        self._redirects.cache_clear()
+        self._resolutions.cache_clear()
+        self._compiled.cache_clear()
 
     def _seen_redirect(
         self, token: str | None, image_id: str, window: int

@@ -40,10 +40,34 @@ def test_issuer_for_kid(catalog: Catalog, kid: str, owner: str | None) -> None:
         assert found.key(kid) is not None
 
 
-def test_cached_kid_lookups_follow_revocation(catalog: Catalog) -> None:
+def test_cached_lookups_follow_this_connections_changes_at_once(
+    catalog: Catalog,
+) -> None:
     cached = CachedCatalog(catalog, size=16, poll_interval=60.0)
-    cached.revision()
     assert cached.issuer_for_kid("only-a") is not None
     catalog.revoke_key(A, "only-a")
-    cached.revision()  # what each request does first
     assert cached.issuer_for_kid("only-a") is None
+
+
+@pytest.mark.parametrize(
+    ("poll_interval", "noticed"),
+    [
+        pytest.param(0.0, True, id="poll-due"),
+        pytest.param(60.0, False, id="poll-not-yet-due"),
+    ],
+)
+def test_cached_lookups_follow_other_connections_when_polled(
+    catalog: Catalog, tmp_path: Path, poll_interval: float, noticed: bool
+) -> None:
+    """Another process (the CLI, another worker) is seen within `poll_interval`."""
+    cached = CachedCatalog(catalog, size=16, poll_interval=poll_interval)
+    cached.poll()
+    assert cached.issuer_for_kid("only-a") is not None
+    other = Catalog(tmp_path / "catalog.sqlite3")
+    try:
+        other.revoke_key(A, "only-a")
+    finally:
+        other.close()
+    assert cached.issuer_for_kid("only-a") is not None  # not polled yet
+    cached.poll()
+    assert (cached.issuer_for_kid("only-a") is None) is noticed
