@@ -15,6 +15,7 @@ from gateway.config import Settings
 from gateway.delivery import Deliverer
 from gateway.demo import Demo, seed_demo
 from gateway.fetch import OriginPolicy, guarded_session
+from gateway.handlers import Delivery
 from gateway.ingest import Ingestor
 from gateway.keys import (
     CATALOG,
@@ -47,9 +48,11 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(check_routes)
     app.cleanup_ctx.append(_catalog)
     app.cleanup_ctx.append(_renderer)
+    delivery = Delivery()
+    app.cleanup_ctx.append(delivery.bound)
     app.cleanup_ctx.append(_clients)
     app.cleanup_ctx.append(_frozen_heap)
-    setup_routes(app)
+    setup_routes(app, delivery)
     return app
 
 

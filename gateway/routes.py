@@ -33,10 +33,10 @@ from gateway.keys import MIDDLEWARES, SETTINGS
 __all__ = ["add_routes", "check_routes", "setup_routes"]
 
 
-def setup_routes(app: web.Application) -> None:
+def setup_routes(app: web.Application, delivery: handlers.Delivery) -> None:
     # One delivery mode per process, chosen once: no per-request branch.
     deliver = (
-        handlers.redirect if app[SETTINGS].delivery == "redirect" else handlers.render
+        delivery.redirect if app[SETTINGS].delivery == "redirect" else delivery.render
     )
     # web.get also answers HEAD with the same headers and no body.
     add_routes(
