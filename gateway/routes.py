@@ -4,16 +4,18 @@ aiohttp can run an app's middlewares itself, but it composes them on every
 request: a chain looked up in a cache keyed by handler and app stack, an ABC
 `isinstance` check, and a layer of its own that sets `current_app` for
 sub-applications (we have none). Measured with aiohttp's protocol fed raw
-requests, that costs 2.6 µs of a cached 302's 34 µs, more than anything our own
-middlewares do. So `create_app` lists the middlewares in `app[MIDDLEWARES]`
-(request-id, then errors) and `add_routes` wraps each handler in them here, at
-setup: the same functions, in the same order, called the same way aiohttp
-calls them (`partial(middleware, handler=inner)`).
+requests, that costs 2.6 µs of a cached 302's 34 µs, as much as our two
+middlewares' own work. So `create_app` lists the middlewares in
+`app[MIDDLEWARES]` (request-id, then errors) and `add_routes` wraps each handler
+in them here, at setup: the same functions, in the same order, called the way
+aiohttp calls them (`partial(middleware, handler=inner)`).
 
-What aiohttp answers by itself without a handler goes through our middlewares
-too, because it is a route here: a wrong method is a `*` route on the same
-path answering 405 with `Allow`, and an unknown path is a catch-all answering
-404. `check_routes` refuses to start an app with a route added around
+What aiohttp would answer by itself goes through our middlewares too, because
+it is a route here: a wrong method is a `*` route on the same path answering
+405 with `Allow`, and an unknown path reaches a catch-all resource answering
+404. Only a CONNECT, whose target has no path, is answered by aiohttp before
+any route is tried (its plain 404, as a malformed request line gets its plain
+400). `check_routes` refuses to start an app with a route added around
 `add_routes`, which would answer without a request id or JSON:API errors.
 """
 
@@ -55,7 +57,9 @@ def setup_routes(app: web.Application, delivery: handlers.Delivery) -> None:
         ],
     )
     # Last, so that every real route of any path is tried before it.
-    app.router.add_route(hdrs.METH_ANY, "/{path:.*}", _wrapped(app, _not_found))
+    anywhere = _EveryPath()
+    app.router.register_resource(anywhere)
+    anywhere.add_route(hdrs.METH_ANY, _wrapped(app, _not_found))
 
 
 def add_routes(app: web.Application, table: Iterable[web.RouteDef]) -> None:
@@ -89,6 +93,24 @@ async def check_routes(app: web.Application) -> AsyncIterator[None]:
                 "middlewares"
             )
     yield
+
+
+class _EveryPath(web.PlainResource):
+    """Every request target, `*` (`OPTIONS *`) and `host:port` included.
+
+    A `/{path:.*}` route cannot match those: they would get aiohttp's own plain
+    404, without a request id. As `/`, aiohttp tries this resource last for
+    every path.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("/")
+
+    def raw_match(self, path: str) -> bool:
+        return False  # never to be reused for a route added at `/`
+
+    def _match(self, path: str) -> dict[str, str] | None:
+        return {}
 
 
 def _wrapped(app: web.Application, handler: Handler) -> Handler:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 
 import pytest
@@ -76,3 +78,32 @@ async def test_an_app_with_a_route_around_add_routes_does_not_start(
     with pytest.raises(RuntimeError, match=r"HEAD /bypass .* bypass the middlewares"):
         await runner.setup()
     await runner.cleanup()
+
+
+async def _raw(client: Client, request_line: str) -> tuple[str, str]:
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(f"{request_line}\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    answer = (await reader.read()).decode()
+    writer.close()
+    await writer.wait_closed()
+    head, _, body = answer.partition("\r\n\r\n")
+    return head, body
+
+
+async def test_options_asterisk_is_json_404(client: Client) -> None:
+    """`*` matches no `/…` route; the catch-all answers it all the same."""
+    head, body = await _raw(client, "OPTIONS * HTTP/1.1")
+    assert head.startswith("HTTP/1.1 404 "), head
+    assert "\r\nX-Request-Id: " in head
+    assert "application/vnd.api+json" in head
+    assert json.loads(body)["errors"][0]["code"] == "route_not_found"
+
+
+async def test_connect_is_refused_by_aiohttp_before_any_route(client: Client) -> None:
+    """Known exception: a CONNECT target has no path, so aiohttp tries no route
+    and answers its own plain 404, as it answers a malformed request line with
+    its plain 400. Nothing of ours runs, so nothing of ours can leak."""
+    head, body = await _raw(client, "CONNECT example.org:443 HTTP/1.1")
+    assert head.startswith("HTTP/1.1 404 "), head
+    assert "X-Request-Id" not in head
+    assert body == "404: Not Found"
