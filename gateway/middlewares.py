@@ -82,17 +82,17 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 def _from_http(exc: web.HTTPException) -> ApiError:
     """aiohttp's own errors (no route, wrong method, body too large) in our tree."""
-    match exc.status:
-        case 404:
+    match exc:
+        case web.HTTPNotFound():
             return RouteNotFoundError("no endpoint at this path")
-        case 405:
-            allow = exc.headers.get("Allow", "")
+        case web.HTTPMethodNotAllowed():
+            allow = ", ".join(sorted(exc.allowed_methods))
             return MethodNotAllowedError(
                 f"allowed methods: {allow}", headers={"Allow": allow}
             )
-        case 413:
+        case web.HTTPRequestEntityTooLarge():
             return PayloadTooLargeError("the request body is too large")
-        case status if status < 500:
+        case _ if exc.status < 500:
             return BadRequestError(exc.reason)
         case _:
             return InternalError("an unexpected error occurred; quote the error id")

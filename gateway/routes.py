@@ -11,12 +11,13 @@ in them here, at setup: the same functions, in the same order, called the way
 aiohttp calls them (`partial(middleware, handler=inner)`).
 
 What aiohttp would answer by itself goes through our middlewares too, because
-it is a route here: a wrong method is a `*` route on the same path answering
-405 with `Allow`, and an unknown path reaches a catch-all resource answering
-404. Only a CONNECT, whose target has no path, is answered by aiohttp before
-any route is tried (its plain 404, as a malformed request line gets its plain
-400). `check_routes` refuses to start an app with a route added around
-`add_routes`, which would answer without a request id or JSON:API errors.
+it is a route here, raising what aiohttp would raise: a wrong method reaches a
+`*` route on the same path (405), an unknown path a catch-all resource (404).
+The errors middleware maps them as it maps every aiohttp error. Only a
+CONNECT, whose target has no path, is answered by aiohttp before any route is
+tried (its plain 404, as a malformed request line gets its plain 400).
+`check_routes` refuses to start an app with a route added around `add_routes`,
+which would answer without a request id or JSON:API errors.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
 from gateway import api, handlers
-from gateway.errors import MethodNotAllowedError, RouteNotFoundError
 from gateway.keys import MIDDLEWARES, SETTINGS
 
 __all__ = ["add_routes", "check_routes", "setup_routes"]
@@ -121,15 +121,11 @@ def _wrapped(app: web.Application, handler: Handler) -> Handler:
 
 
 def _not_allowed(allowed: list[str]) -> Handler:
-    allow = ", ".join(allowed)
-
     async def not_allowed(request: web.Request) -> web.StreamResponse:
-        raise MethodNotAllowedError(
-            f"allowed methods: {allow}", headers={hdrs.ALLOW: allow}
-        )
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
 
     return not_allowed
 
 
 async def _not_found(request: web.Request) -> web.StreamResponse:
-    raise RouteNotFoundError("no endpoint at this path")
+    raise web.HTTPNotFound()
