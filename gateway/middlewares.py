@@ -8,10 +8,10 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Final
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from gateway.errors import (
     ApiError,
@@ -28,7 +28,6 @@ from transforms import TransformError
 
 __all__ = ["errors", "new_request_id", "request_id"]
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = logging.getLogger("gateway")
 
 # A caller's own request id is kept when it is plainly an id (a proxy's, a
