@@ -29,6 +29,7 @@ from signing.keystore import (
 from signing.tokens import (
     DEFAULT_LEEWAY,
     MAX_TOKEN_BYTES,
+    TokenVerifier,
     VerifiedToken,
     mint,
     verify,
@@ -55,6 +56,7 @@ __all__ = [
     "MissingTokenError",
     "SigningError",
     "TokenTooLargeError",
+    "TokenVerifier",
     "UnknownIssuerError",
     "UnknownKeyError",
     "VerifiedToken",

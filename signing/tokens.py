@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import json
 import secrets
+import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Final
 
@@ -31,48 +33,109 @@ from signing.errors import (
 )
 from signing.keystore import ALLOWED_ALGORITHMS, Issuer, IssuerKey, KeyStore
 
-__all__ = ["DEFAULT_LEEWAY", "MAX_TOKEN_BYTES", "VerifiedToken", "mint", "verify"]
+__all__ = [
+    "DEFAULT_LEEWAY",
+    "MAX_TOKEN_BYTES",
+    "TokenVerifier",
+    "VerifiedToken",
+    "mint",
+    "verify",
+]
 
 MAX_TOKEN_BYTES: Final = 4096
 DEFAULT_LEEWAY: Final = 30.0
 _BAD_SIGNATURE: Final = "the token's signature does not match its issuer's key"
+_HASHES: Final[dict[str, HashlibHash]] = {
+    "HS256": HMACAlgorithm.SHA256,
+    "HS384": HMACAlgorithm.SHA384,
+    "HS512": HMACAlgorithm.SHA512,
+}
 
 
-class _OncePreparedHMAC(HMACAlgorithm):
-    """pyjwt's HMAC, running its key checks once per key rather than per token.
+class _KeyMemo:
+    """Secrets that passed pyjwt's HMAC key checks, bounded, oldest dropped first.
+
+    Only passes are kept: a refused key is checked, and refused, every time.
+    Writes take a lock so a verifier may serve several threads.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        if maxsize < 1:
+            raise ValueError("the memo needs room for at least one key")
+        self._maxsize = maxsize
+        self._prepared: dict[str | bytes, bytes] = {}
+        self._lock = threading.Lock()
+
+    def __contains__(self, secret: str | bytes) -> bool:
+        return secret in self._prepared
+
+    def get(self, secret: str | bytes) -> bytes | None:
+        return self._prepared.get(secret)
+
+    def add(self, secret: str | bytes, prepared: bytes) -> None:
+        with self._lock:
+            while len(self._prepared) >= self._maxsize:
+                del self._prepared[next(iter(self._prepared))]
+            self._prepared[secret] = prepared
+
+    def discard(self, secret: str | bytes) -> None:
+        with self._lock:
+            self._prepared.pop(secret, None)
+
+    def keep_only(self, secrets: Collection[str | bytes]) -> None:
+        with self._lock:
+            self._prepared = {s: p for s, p in self._prepared.items() if s in secrets}
+
+
+class _HMAC(HMACAlgorithm):
+    """pyjwt's HMAC, with its key checks remembered in a verifier's memo.
 
     `prepare_key` refuses empty keys, and PEM, SSH, DER and JWK material passed
     as an HMAC secret (defences against algorithm confusion). It is a pure
-    function of the key, yet it ran on every token and cost ~10 µs of a fresh
-    token's path under load (measured), mostly a JSONDecodeError raised and
-    caught for every ordinary secret. A key that passes is remembered (bounded);
-    a key that fails fails again every time. Signing and verifying are pyjwt's.
+    function of the key, and the same for every hash, yet pyjwt runs it for
+    every token, raising and catching a JSONDecodeError for every ordinary
+    secret: a large share of a fresh token's cost. Signing and verifying are
+    pyjwt's.
     """
 
-    def __init__(self, hash_alg: HashlibHash) -> None:
+    def __init__(self, hash_alg: HashlibHash, memo: _KeyMemo) -> None:
         super().__init__(hash_alg)
-        self._prepared = functools.lru_cache(maxsize=1024)(super().prepare_key)
+        self._memo = memo
 
     def prepare_key(self, key: str | bytes) -> bytes:
-        return self._prepared(key)
+        prepared = self._memo.get(key)
+        if prepared is None:
+            prepared = super().prepare_key(key)
+            self._memo.add(key, prepared)
+        return prepared
 
 
-def _install_once_prepared_hmac() -> None:
-    """Replace pyjwt's HS256/384/512 with the same algorithms, key checks remembered.
+def _claims_layer(jws: jwt.PyJWS) -> jwt.PyJWT:
+    """A private PyJWT (pyjwt's claim checks) signing and verifying with `jws`.
 
-    Through pyjwt's public algorithm registry, which `jwt.encode` and
-    `jwt.decode` use: every token in this process goes through them.
+    `PyJWT` builds its own `PyJWS`, which knows only pyjwt's stock algorithms;
+    pyjwt wires its module-level `PyJWT` to its module-level `PyJWS` by this
+    same assignment (the end of `jwt/api_jwt.py`).
     """
-    for name, hash_alg in (
-        ("HS256", HMACAlgorithm.SHA256),
-        ("HS384", HMACAlgorithm.SHA384),
-        ("HS512", HMACAlgorithm.SHA512),
-    ):
-        jwt.unregister_algorithm(name)
-        jwt.register_algorithm(name, _OncePreparedHMAC(hash_alg))
+    claims_layer = jwt.PyJWT()
+    claims_layer._jws = jws
+    return claims_layer
 
 
-_install_once_prepared_hmac()
+def _remembering_jwt(memo: _KeyMemo) -> jwt.PyJWT:
+    """A PyJWT that knows only our HMAC algorithms, each checking keys via `memo`.
+
+    A `PyJWS` of our own: pyjwt's module-level registry, which every other
+    user of pyjwt in the process shares, is left exactly as pyjwt made it.
+    """
+    jws = jwt.PyJWS(algorithms=[])
+    for name, hash_alg in _HASHES.items():
+        jws.register_algorithm(name, _HMAC(hash_alg, memo))
+    return _claims_layer(jws)
+
+
+# Stateless: pyjwt's own algorithms, restricted to ours, checking keys per token.
+_PLAIN_JWT: Final = _claims_layer(jwt.PyJWS(algorithms=sorted(ALLOWED_ALGORITHMS)))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -123,12 +186,61 @@ def mint(
         claims["sub"] = subject
     if audience is not None:
         claims["aud"] = audience
-    return jwt.encode(
+    return _PLAIN_JWT.encode(
         claims,
         key.secret,
         algorithm=key.algorithm,
         headers={"kid": key.kid, "typ": "JWT"} if include_kid else {"typ": "JWT"},
     )
+
+
+class TokenVerifier:
+    """Verifies tokens against `keys`, remembering which secrets passed pyjwt's checks.
+
+    The memo is this instance's own and bounded; the gateway keeps one verifier
+    and, whenever the catalog changes, calls `retain` with the active keys (or
+    `forget` with a revoked one) so that no revoked secret stays in memory.
+    """
+
+    def __init__(
+        self,
+        keys: KeyStore,
+        *,
+        leeway: float = DEFAULT_LEEWAY,
+        audience: str | None = None,
+        max_bytes: int = MAX_TOKEN_BYTES,
+        memo_size: int = 256,
+    ) -> None:
+        self.keys = keys
+        self.leeway = leeway
+        self.audience = audience
+        self.max_bytes = max_bytes
+        self._memo = _KeyMemo(memo_size)
+        self._jwt = _remembering_jwt(self._memo)
+
+    def verify(self, token: str | None, *, now: float | None = None) -> VerifiedToken:
+        """Check a token completely or raise a `SigningError` leaf (see `verify`)."""
+        return _verify(
+            token,
+            self.keys,
+            self._jwt,
+            leeway=self.leeway,
+            audience=self.audience,
+            max_bytes=self.max_bytes,
+            now=now,
+        )
+
+    def forget(self, key: IssuerKey) -> None:
+        """Drop a (revoked) key's secret from the memo."""
+        self._memo.discard(key.secret)
+
+    def retain(self, active: Collection[IssuerKey]) -> None:
+        """Drop every secret from the memo but those of the `active` keys."""
+        self._memo.keep_only({key.secret for key in active})
+
+    def remembers(self, key: IssuerKey) -> bool:
+        """Whether the key's secret is in the memo (for tests and diagnostics)."""
+        return key.secret in self._memo
 
 
 def verify(
@@ -145,7 +257,31 @@ def verify(
     The keys are chosen from the unverified header (`alg`, `kid`) and, unless the
     `kid` alone names the issuer, from the unverified `iss`. The claims are then
     verified with those keys and with `iss` pinned to that issuer.
+
+    Remembers nothing: pyjwt checks each key afresh for every token. A caller
+    that verifies many tokens keeps a `TokenVerifier` instead.
     """
+    return _verify(
+        token,
+        keys,
+        _PLAIN_JWT,
+        leeway=leeway,
+        audience=audience,
+        max_bytes=max_bytes,
+        now=now,
+    )
+
+
+def _verify(
+    token: str | None,
+    keys: KeyStore,
+    pyjwt: jwt.PyJWT,
+    *,
+    leeway: float,
+    audience: str | None,
+    max_bytes: int,
+    now: float | None,
+) -> VerifiedToken:
     if not token:
         raise MissingTokenError("a token is required")
     if len(token) > max_bytes or not token.isascii():
@@ -167,7 +303,9 @@ def verify(
         key = owner.key(kid) if owner is not None else None
         if owner is not None and key is not None and key.algorithm == algorithm:
             try:
-                claims = _decode(token, key, owner, leeway=leeway, audience=audience)
+                claims = _decode(
+                    pyjwt, token, key, owner, leeway=leeway, audience=audience
+                )
             except jwt.InvalidIssuerError:
                 pass
             except jwt.MissingRequiredClaimError as exc:
@@ -202,7 +340,9 @@ def verify(
         )
     for key in candidates:
         try:
-            claims = _decode(token, key, issuer, leeway=leeway, audience=audience)
+            claims = _decode(
+                pyjwt, token, key, issuer, leeway=leeway, audience=audience
+            )
         except jwt.InvalidSignatureError:
             continue
         except jwt.PyJWTError as exc:
@@ -212,6 +352,7 @@ def verify(
 
 
 def _decode(
+    pyjwt: jwt.PyJWT,
     token: str,
     key: IssuerKey,
     issuer: Issuer,
@@ -223,7 +364,7 @@ def _decode(
     required = ["iss", "exp"] if issuer.policy.require_exp else ["iss"]
     if audience is not None:
         required.append("aud")
-    claims: dict[str, object] = jwt.decode(
+    claims: dict[str, object] = pyjwt.decode(
         token,
         key.secret,
         algorithms=[key.algorithm],
@@ -274,7 +415,7 @@ def _header(segment: str) -> tuple[object, str | None]:
 
     An issuer's tokens share one header (`{"alg":…,"kid":…,"typ":"JWT"}`), so it
     is parsed once; the bound keeps hostile variety to 256 entries of at most
-    4 KiB. Nothing read here is trusted: `jwt.decode` verifies the whole token.
+    4 KiB. Nothing read here is trusted: pyjwt then verifies the whole token.
     """
     header = _segment_json(segment)
     if not isinstance(header, dict):

@@ -10,6 +10,7 @@ import time
 
 import jwt
 import pytest
+from jwt.algorithms import HMACAlgorithm, get_default_algorithms
 
 from signing import (
     AlgorithmNotAllowedError,
@@ -27,6 +28,7 @@ from signing import (
     MissingTokenError,
     SigningError,
     TokenTooLargeError,
+    TokenVerifier,
     UnknownIssuerError,
     UnknownKeyError,
     WrongSubjectError,
@@ -348,27 +350,78 @@ def test_a_malformed_header_is_refused_every_time() -> None:
             verify("bm90LWpzb24.e30.sig", store())  # "not-json"
 
 
-# pyjwt's HMAC key checks run once per key, through its public algorithm registry.
+# pyjwt is shared with every other user in the process: we leave its globals as
+# they are, and remember key checks only inside our own verifiers.
 
 PEM_SECRET = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n"
 
 
-def test_hmac_key_checks_run_once_per_key() -> None:
-    algorithm = jwt.get_algorithm_by_name("HS256")
-    assert type(algorithm).__name__ == "_OncePreparedHMAC"
-    before = algorithm._prepared.cache_info()  # type: ignore[attr-defined]
+def test_pyjwt_global_algorithms_are_pyjwts_own() -> None:
+    TokenVerifier(store()).verify(mint(NEW, issuer_id=ISSUER, transformations=[]))
+    defaults = get_default_algorithms()
+    assert set(jwt.api_jws._jws_global_obj.get_algorithms()) == set(defaults)
+    for name in ("HS256", "HS384", "HS512"):
+        assert type(jwt.get_algorithm_by_name(name)) is HMACAlgorithm
+    assert jwt.api_jwt._jwt_global_obj._jws is jwt.api_jws._jws_global_obj
+
+
+def test_verifier_remembers_each_key_check_once() -> None:
+    verifier = TokenVerifier(store())
     for _ in range(3):
-        verify(mint(NEW, issuer_id=ISSUER, transformations=STEPS), store())
-    after = algorithm._prepared.cache_info()  # type: ignore[attr-defined]
-    # Three mints and three verifications with one key: at most one miss.
-    assert after.hits - before.hits >= 5
-    assert after.misses - before.misses <= 1
+        verifier.verify(mint(NEW, issuer_id=ISSUER, transformations=STEPS))
+    assert verifier.remembers(NEW)
+    assert not verifier.remembers(OLD)
+
+
+def test_a_forgotten_key_is_no_longer_remembered() -> None:
+    verifier = TokenVerifier(store())
+    verifier.verify(mint(NEW, issuer_id=ISSUER, transformations=STEPS))
+    verifier.verify(mint(OLD, issuer_id=ISSUER, transformations=STEPS))
+    verifier.forget(OLD)
+    assert (verifier.remembers(NEW), verifier.remembers(OLD)) == (True, False)
+
+
+def test_retain_forgets_every_key_not_active() -> None:
+    verifier = TokenVerifier(store())
+    verifier.verify(mint(NEW, issuer_id=ISSUER, transformations=STEPS))
+    verifier.verify(mint(OLD, issuer_id=ISSUER, transformations=STEPS))
+    verifier.retain([NEW])
+    assert (verifier.remembers(NEW), verifier.remembers(OLD)) == (True, False)
+
+
+def test_two_verifiers_do_not_share_what_they_remember() -> None:
+    first, second = TokenVerifier(store()), TokenVerifier(store())
+    first.verify(mint(NEW, issuer_id=ISSUER, transformations=STEPS))
+    assert (first.remembers(NEW), second.remembers(NEW)) == (True, False)
+
+
+def test_the_memo_is_bounded() -> None:
+    keys = [IssuerKey(kid=f"k{i}", secret=f"{i:02}" * 20) for i in range(3)]
+    verifier = TokenVerifier(store(IssuerPolicy(), *keys), memo_size=2)
+    for key in keys:
+        verifier.verify(mint(key, issuer_id=ISSUER, transformations=[]))
+    assert [verifier.remembers(k) for k in keys] == [False, True, True]
+
+
+def test_verifier_applies_its_limits() -> None:
+    verifier = TokenVerifier(store(), leeway=0, audience="gw", max_bytes=1000)
+    with pytest.raises(TokenTooLargeError):
+        verifier.verify("x" * 1001)
+    with pytest.raises(MissingClaimError, match="aud"):
+        verifier.verify(mint(NEW, issuer_id=ISSUER, transformations=[]))
+    token = mint(NEW, issuer_id=ISSUER, transformations=[], audience="gw", ttl=-10)
+    with pytest.raises(ExpiredTokenError):
+        verifier.verify(token)
 
 
 def test_a_pem_secret_is_refused_every_time() -> None:
     """pyjwt's algorithm-confusion check still runs; a refusal is never remembered."""
     pem = IssuerKey(kid="pem", secret=PEM_SECRET)
     token = raw({"iss": ISSUER}, key=PEM_SECRET, kid="pem")
+    verifier = TokenVerifier(store(IssuerPolicy(), pem))
     for _ in range(2):
         with pytest.raises(SigningError):
+            verifier.verify(token)
+        with pytest.raises(SigningError):
             verify(token, store(IssuerPolicy(), pem))
+    assert not verifier.remembers(pem)
