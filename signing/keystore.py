@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Final, Protocol
 
 __all__ = [
@@ -22,13 +23,18 @@ __all__ = [
 # algorithm are refused, so a header can never steer verification elsewhere.
 ALLOWED_ALGORITHMS: Final = frozenset({"HS256", "HS384", "HS512"})
 
-# RFC 7518 §3.2: an HMAC key must be at least as long as the hash output.
-MIN_SECRET_BYTES: Final = 32
+# RFC 7518 §3.2: an HMAC key must be at least as long as the hash output. pyjwt
+# warns on every token signed or verified with a shorter one.
+MIN_SECRET_BYTES: Final[Mapping[str, int]] = MappingProxyType(
+    {"HS256": 32, "HS384": 48, "HS512": 64}
+)
 
 
-def generate_secret() -> str:
-    """A strong random secret for a new issuer key (256 bits, URL-safe)."""
-    return secrets.token_urlsafe(32)
+def generate_secret(algorithm: str = "HS256") -> str:
+    """A random URL-safe secret with as many random bytes as the algorithm's hash."""
+    if algorithm not in ALLOWED_ALGORITHMS:
+        raise ValueError(f"algorithm {algorithm!r} is not allowed")
+    return secrets.token_urlsafe(MIN_SECRET_BYTES[algorithm])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,8 +46,11 @@ class IssuerKey:
     def __post_init__(self) -> None:
         if self.algorithm not in ALLOWED_ALGORITHMS:
             raise ValueError(f"algorithm {self.algorithm!r} is not allowed")
-        if len(self.secret.encode()) < MIN_SECRET_BYTES:
-            raise ValueError(f"a secret needs at least {MIN_SECRET_BYTES} bytes")
+        minimum = MIN_SECRET_BYTES[self.algorithm]
+        if len(self.secret.encode()) < minimum:
+            raise ValueError(
+                f"an {self.algorithm} secret needs at least {minimum} bytes"
+            )
         if not self.kid or len(self.kid) > 64:
             raise ValueError("a kid has 1 to 64 characters")
 
