@@ -18,6 +18,7 @@ from signing.errors import (
 )
 from signing.keystore import (
     ALLOWED_ALGORITHMS,
+    LEGACY_MIN_SECRET_BYTES,
     MIN_SECRET_BYTES,
     InMemoryKeyStore,
     Issuer,
@@ -38,6 +39,7 @@ from signing.tokens import (
 __all__ = [
     "ALLOWED_ALGORITHMS",
     "DEFAULT_LEEWAY",
+    "LEGACY_MIN_SECRET_BYTES",
     "MAX_TOKEN_BYTES",
     "MIN_SECRET_BYTES",
     "AlgorithmNotAllowedError",

@@ -6,10 +6,11 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Final, Protocol
+from typing import Final, Protocol, Self
 
 __all__ = [
     "ALLOWED_ALGORITHMS",
+    "LEGACY_MIN_SECRET_BYTES",
     "MIN_SECRET_BYTES",
     "InMemoryKeyStore",
     "Issuer",
@@ -37,22 +38,46 @@ def generate_secret(algorithm: str = "HS256") -> str:
     return secrets.token_urlsafe(MIN_SECRET_BYTES[algorithm])
 
 
+# The previous release's floor for every algorithm, which its catalogs' HS384 and
+# HS512 keys may sit on: such a key may still verify, never sign.
+LEGACY_MIN_SECRET_BYTES: Final = 32
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IssuerKey:
+    """A signing key; `verify_only` keys check old tokens and mint none."""
+
     kid: str
     secret: str = field(repr=False)
     algorithm: str = "HS256"
+    verify_only: bool = False
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALLOWED_ALGORITHMS:
             raise ValueError(f"algorithm {self.algorithm!r} is not allowed")
+        size = len(self.secret.encode())
+        if self.verify_only and size < LEGACY_MIN_SECRET_BYTES:
+            raise ValueError(
+                f"a verify-only secret needs at least {LEGACY_MIN_SECRET_BYTES} bytes"
+            )
         minimum = MIN_SECRET_BYTES[self.algorithm]
-        if len(self.secret.encode()) < minimum:
+        if size < minimum and not self.verify_only:
             raise ValueError(
                 f"an {self.algorithm} secret needs at least {minimum} bytes"
             )
         if not self.kid or len(self.kid) > 64:
             raise ValueError("a kid has 1 to 64 characters")
+
+    @classmethod
+    def stored(cls, *, kid: str, secret: str, algorithm: str) -> Self:
+        """A key as a catalog of this or the previous release holds it.
+
+        The previous release gave every algorithm a 32-byte floor; its HS384
+        and HS512 keys load verify-only, so that their tokens keep working
+        until the issuer rotates to a key of full length.
+        """
+        short = len(secret.encode()) < MIN_SECRET_BYTES.get(algorithm, 0)
+        return cls(kid=kid, secret=secret, algorithm=algorithm, verify_only=short)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

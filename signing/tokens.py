@@ -88,7 +88,7 @@ class _KeyMemo:
 
 
 class _HMAC(HMACAlgorithm):
-    """pyjwt's HMAC, with its key checks remembered in a verifier's memo.
+    """pyjwt's HMAC, its key checks remembered in a verifier's memo if given.
 
     `prepare_key` refuses empty keys, and PEM, SSH, DER and JWK material passed
     as an HMAC secret (defences against algorithm confusion). It is a pure
@@ -98,44 +98,45 @@ class _HMAC(HMACAlgorithm):
     pyjwt's.
     """
 
-    def __init__(self, hash_alg: HashlibHash, memo: _KeyMemo) -> None:
+    def __init__(self, hash_alg: HashlibHash, memo: _KeyMemo | None = None) -> None:
         super().__init__(hash_alg)
         self._memo = memo
 
     def prepare_key(self, key: str | bytes) -> bytes:
+        if self._memo is None:
+            return super().prepare_key(key)
         prepared = self._memo.get(key)
         if prepared is None:
             prepared = super().prepare_key(key)
             self._memo.add(key, prepared)
         return prepared
 
+    def check_key_length(self, key: bytes) -> str | None:
+        # The length rule is `IssuerKey`'s, the only source of our secrets: the
+        # hash size (RFC 7518 §3.2), or the previous release's floor for a
+        # verify-only key, whose tokens pyjwt would otherwise warn about, each.
+        return None
 
-def _claims_layer(jws: jwt.PyJWS) -> jwt.PyJWT:
-    """A private PyJWT (pyjwt's claim checks) signing and verifying with `jws`.
 
-    `PyJWT` builds its own `PyJWS`, which knows only pyjwt's stock algorithms;
-    pyjwt wires its module-level `PyJWT` to its module-level `PyJWS` by this
-    same assignment (the end of `jwt/api_jwt.py`).
+def _jwt(memo: _KeyMemo | None) -> jwt.PyJWT:
+    """A private PyJWT that knows only our HMAC algorithms.
+
+    Its `PyJWS` is ours as well: pyjwt's module-level registry, which every
+    other user of pyjwt in the process shares, stays exactly as pyjwt made it.
+    `PyJWT` builds its own `PyJWS` with pyjwt's stock algorithms; pyjwt wires
+    its module-level `PyJWT` to its module-level `PyJWS` by the same assignment
+    (the end of `jwt/api_jwt.py`).
     """
+    jws = jwt.PyJWS(algorithms=[])
+    for name, hash_alg in _HASHES.items():
+        jws.register_algorithm(name, _HMAC(hash_alg, memo))
     claims_layer = jwt.PyJWT()
     claims_layer._jws = jws
     return claims_layer
 
 
-def _remembering_jwt(memo: _KeyMemo) -> jwt.PyJWT:
-    """A PyJWT that knows only our HMAC algorithms, each checking keys via `memo`.
-
-    A `PyJWS` of our own: pyjwt's module-level registry, which every other
-    user of pyjwt in the process shares, is left exactly as pyjwt made it.
-    """
-    jws = jwt.PyJWS(algorithms=[])
-    for name, hash_alg in _HASHES.items():
-        jws.register_algorithm(name, _HMAC(hash_alg, memo))
-    return _claims_layer(jws)
-
-
-# Stateless: pyjwt's own algorithms, restricted to ours, checking keys per token.
-_PLAIN_JWT: Final = _claims_layer(jwt.PyJWS(algorithms=sorted(ALLOWED_ALGORITHMS)))
+# Remembers nothing: pyjwt's key checks run for every token.
+_PLAIN_JWT: Final = _jwt(memo=None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -173,6 +174,10 @@ def mint(
     `include_kid=False` leaves the key unnamed, as in seed 004's tokens; the
     gateway then tries each of the issuer's keys.
     """
+    if key.verify_only:
+        raise ValueError(
+            f"key {key.kid!r} may only verify tokens; mint with a newer key"
+        )
     issued = int(time.time() if now is None else now)
     claims: dict[str, object] = {
         "iss": issuer_id,
@@ -216,7 +221,7 @@ class TokenVerifier:
         self.audience = audience
         self.max_bytes = max_bytes
         self._memo = _KeyMemo(memo_size)
-        self._jwt = _remembering_jwt(self._memo)
+        self._jwt = _jwt(self._memo)
 
     def verify(self, token: str | None, *, now: float | None = None) -> VerifiedToken:
         """Check a token completely or raise a `SigningError` leaf (see `verify`)."""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import warnings
 
 import pytest
@@ -77,3 +81,63 @@ def test_a_secret_shorter_than_its_hash_is_refused(algorithm: str, secret: str) 
 def test_a_secret_of_exactly_the_hash_size_is_accepted(algorithm: str) -> None:
     secret = "s" * MIN_SECRET_BYTES[algorithm]
     assert IssuerKey(kid="k", secret=secret, algorithm=algorithm).secret == secret
+
+
+# Keys the previous release stored (HS384/HS512 with 32-byte floor secrets) load
+# as verify-only: their tokens keep verifying, silently; nothing new is minted.
+
+LEGACY_SECRET = "L" * 43  # generate_secret() of the previous release, any algorithm
+
+
+def legacy_keys(key: IssuerKey) -> InMemoryKeyStore:
+    return InMemoryKeyStore({ISSUER: Issuer(id=ISSUER, name="i", keys=(key,))})
+
+
+def _part(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _sign_legacy(algorithm: str) -> str:
+    """A token the previous release minted (pyjwt now warns when making one)."""
+    head = _part(json.dumps({"alg": algorithm, "kid": "old", "typ": "JWT"}).encode())
+    body = _part(json.dumps({"iss": ISSUER}).encode())
+    digest = {"HS384": hashlib.sha384, "HS512": hashlib.sha512}[algorithm]
+    mac = hmac.new(LEGACY_SECRET.encode(), f"{head}.{body}".encode(), digest)
+    return f"{head}.{body}.{_part(mac.digest())}"
+
+
+@pytest.mark.parametrize("algorithm", ["HS384", "HS512"])
+def test_a_stored_short_key_loads_as_verify_only(algorithm: str) -> None:
+    key = IssuerKey.stored(kid="old", secret=LEGACY_SECRET, algorithm=algorithm)
+    assert key.verify_only
+
+
+def test_a_stored_key_of_full_length_can_mint() -> None:
+    key = IssuerKey.stored(kid="k", secret=generate_secret("HS512"), algorithm="HS512")
+    assert not key.verify_only
+
+
+@pytest.mark.parametrize("algorithm", ["HS256", "HS512"])
+def test_a_stored_key_below_the_previous_floor_is_refused(algorithm: str) -> None:
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        IssuerKey.stored(kid="k", secret="s" * 31, algorithm=algorithm)
+
+
+@pytest.mark.parametrize("algorithm", ["HS384", "HS512"])
+def test_a_verify_only_key_verifies_without_a_warning(algorithm: str) -> None:
+    key = IssuerKey(
+        kid="old", secret=LEGACY_SECRET, algorithm=algorithm, verify_only=True
+    )
+    token = _sign_legacy(algorithm)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert verify(token, legacy_keys(key)).kid == "old"
+        assert TokenVerifier(legacy_keys(key)).verify(token).kid == "old"
+
+
+def test_a_verify_only_key_cannot_mint() -> None:
+    key = IssuerKey(
+        kid="old", secret=LEGACY_SECRET, algorithm="HS512", verify_only=True
+    )
+    with pytest.raises(ValueError, match="verify"):
+        mint(key, issuer_id=ISSUER, transformations=[])
