@@ -82,9 +82,9 @@ class _KeyMemo:
         with self._lock:
             self._prepared.pop(secret, None)
 
-    def keep_only(self, secrets: Collection[str | bytes]) -> None:
+    def keep_only(self, kept: Collection[str | bytes]) -> None:
         with self._lock:
-            self._prepared = {s: p for s, p in self._prepared.items() if s in secrets}
+            self._prepared = {s: p for s, p in self._prepared.items() if s in kept}
 
 
 class _HMAC(HMACAlgorithm):
@@ -434,9 +434,9 @@ def _header(segment: str) -> tuple[object, str | None]:
 def _peek_issuer(token: str) -> object:
     """The unverified `iss`, to find the keys of a token whose `kid` did not.
 
-    pyjwt's full decode validates every character of every segment in Python;
-    doing that twice per token doubled the cost of a new token, so this peek
-    uses pyjwt's plain base64url decoding and reads no more than `iss`.
+    pyjwt's full decode validates every character of every segment in Python,
+    and the verification that follows does so again; this peek uses pyjwt's
+    plain base64url decoding and reads no more than `iss`.
     """
     segments = token.split(".")
     if len(segments) != 3:
