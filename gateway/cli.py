@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
+import gc
 import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import closing
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -17,15 +18,17 @@ from aiohttp import web
 from yarl import URL
 
 from gateway.app import create_app
-from gateway.catalog import Catalog, CatalogError, ImageRecord
+from gateway.catalog import CatalogError, ImageRecord, SqliteCatalog
 from gateway.config import ConfigError, Settings
-from gateway.originals import add_original
-from gateway.storage import OriginalStore
+from gateway.delivery.links import delivery_url
+from gateway.keys import DEMO, SETTINGS
+from gateway.originals.ingest import add_original, discard
+from gateway.originals.store import OriginalStore
 from signing import ALLOWED_ALGORITHMS, IssuerPolicy, mint
-from transforms import CloudinaryAsset, Transformation, TransformError
-from transforms.cloudinary import DELIVERY_TYPES, FORMATS
+from transforms import CloudinaryAsset, Transformation, TransformError  # MERGE
+from transforms.cloudinary import DELIVERY_TYPES, FORMATS  # MERGE: .account
 
-__all__ = ["delivery_url", "main"]
+__all__ = ["main"]
 
 log = logging.getLogger("gateway")
 _EXIT_USAGE: Final = 2
@@ -35,47 +38,95 @@ class CommandError(Exception):
     """A command could not do what was asked; the message says why."""
 
 
-def delivery_url(settings: Settings, image_id: str, token: str) -> str:
-    url = settings.base_url / "images" / image_id
-    return str(url.with_query(token=token))
-
-
 def _print(doc: object) -> None:
     print(json.dumps(doc, indent=2))
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     if args.demo:
-        settings = dataclasses.replace(settings, demo=True)
+        settings = dataclasses.replace(
+            settings, server=dataclasses.replace(settings.server, demo=True)
+        )
     logging.basicConfig(
-        level=settings.log_level,
+        level=settings.server.log_level,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    host, port = args.host or settings.host, args.port or settings.port
+    host = args.host or settings.server.host
+    port = args.port or settings.server.port
+    app = create_app(settings)
+    # After create_app's own contexts: the demo is seeded by then.
+    app.cleanup_ctx.append(_announce)
+    app.cleanup_ctx.append(_frozen_heap)
     web.run_app(
-        create_app(settings),
+        app,
         host=host,
         port=port,
-        access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
+        access_log=logging.getLogger("aiohttp.access")
+        if settings.server.access_log
+        else None,
         print=lambda _: print(
             f"image-gateway listening on {URL.build(scheme='http', host=host, port=port)}"
         ),
     )
 
 
-def _issuer_add(settings: Settings, args: argparse.Namespace) -> None:
-    with _catalog(settings) as catalog:
-        issuer, key = catalog.add_issuer(
-            issuer_id=args.id,
-            name=args.name or "",
-            secret=args.secret,
-            kid=args.kid,
-            algorithm=args.algorithm,
-            policy=IssuerPolicy(
-                require_exp=args.require_exp, max_lifetime=args.max_lifetime
-            ),
-        )
-        api_key = catalog.add_api_key(issuer.id)
+async def _announce(app: web.Application) -> AsyncIterator[None]:
+    """What a newcomer should open first: a page (downloads are for <img> tags)."""
+    if DEMO in app:
+        settings, demo = app[SETTINGS], app[DEMO]
+        _, image, steps = demo.examples()[0]
+        print(f"demo page:         {settings.base_url / 'demo'}")
+        print(f"signed tiling URL: {demo.url(settings, image, steps)}", flush=True)
+    yield
+
+
+async def _frozen_heap(app: web.Application) -> AsyncIterator[None]:
+    """Keep start-up's objects (aiohttp, the SDK, Pillow) out of every GC pass.
+
+    A full collection walks every one of them and pauses a loaded server;
+    frozen, the pauses left are those of our bounded caches (see the README's
+    performance section).
+    """
+    gc.collect()
+    gc.freeze()
+    yield
+    gc.unfreeze()
+
+
+# Catalog commands: each opens the catalog, does one thing, and closes it.
+
+_Command = Callable[[SqliteCatalog, Settings, argparse.Namespace], Awaitable[None]]
+
+
+def _with_catalog(command: _Command) -> Callable[[Settings, argparse.Namespace], None]:
+    def run(settings: Settings, args: argparse.Namespace) -> None:
+        async def main() -> None:
+            catalog = await SqliteCatalog.open(settings.database)
+            try:
+                await command(catalog, settings, args)
+            finally:
+                await catalog.close()
+
+        asyncio.run(main())
+
+    return run
+
+
+@_with_catalog
+async def _issuer_add(
+    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+) -> None:
+    issuer, key = await catalog.add_issuer(
+        issuer_id=args.id,
+        name=args.name or "",
+        secret=args.secret,
+        kid=args.kid,
+        algorithm=args.algorithm,
+        policy=IssuerPolicy(
+            require_exp=args.require_exp, max_lifetime=args.max_lifetime
+        ),
+    )
+    api_key = await catalog.add_api_key(issuer.id)
     _print(
         {
             "id": issuer.id,
@@ -88,56 +139,71 @@ def _issuer_add(settings: Settings, args: argparse.Namespace) -> None:
     )
 
 
-def _api_key_create(settings: Settings, args: argparse.Namespace) -> None:
-    with _catalog(settings) as catalog:
-        _print({"issuer": args.issuer, "api_key": catalog.add_api_key(args.issuer)})
+@_with_catalog
+async def _api_key_create(
+    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+) -> None:
+    _print({"issuer": args.issuer, "api_key": await catalog.add_api_key(args.issuer)})
 
 
-def _api_key_list(settings: Settings, args: argparse.Namespace) -> None:
-    with _catalog(settings) as catalog:
-        _print(
-            [
-                {
-                    "prefix": f"sk_{k.prefix}",
-                    "createdAt": k.created_at,
-                    "revokedAt": k.revoked_at,
-                }
-                for k in catalog.api_keys(args.issuer)
-            ]
-        )
+@_with_catalog
+async def _api_key_list(
+    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+) -> None:
+    _print(
+        [
+            {
+                "prefix": f"sk_{k.prefix}",
+                "createdAt": k.created_at,
+                "revokedAt": k.revoked_at,
+            }
+            for k in await catalog.api_keys(args.issuer)
+        ]
+    )
 
 
-def _api_key_revoke(settings: Settings, args: argparse.Namespace) -> None:
-    with _catalog(settings) as catalog:
-        catalog.revoke_api_key(args.issuer, args.prefix)
+@_with_catalog
+async def _api_key_revoke(
+    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+) -> None:
+    await catalog.revoke_api_key(args.issuer, args.prefix)
     _print({"issuer": args.issuer, "prefix": args.prefix, "revoked": True})
 
 
-def _issuer_list(settings: Settings, args: argparse.Namespace) -> None:
-    with _catalog(settings) as catalog:
-        _print(
-            [
-                {"id": i.id, "name": i.name, "kids": [k.kid for k in i.keys]}
-                for i in catalog.issuers()
-            ]
-        )
+@_with_catalog
+async def _issuer_list(
+    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+) -> None:
+    _print(
+        [
+            {"id": i.id, "name": i.name, "kids": [k.kid for k in i.keys]}
+            for i in await catalog.issuers()
+        ]
+    )
 
 
-def _signing_key_add(settings: Settings, args: argparse.Namespace) -> None:
-    with _catalog(settings) as catalog:
-        key = catalog.add_key(
-            args.issuer, secret=args.secret, kid=args.kid, algorithm=args.algorithm
-        )
+@_with_catalog
+async def _signing_key_add(
+    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+) -> None:
+    key = await catalog.add_key(
+        args.issuer, secret=args.secret, kid=args.kid, algorithm=args.algorithm
+    )
     _print({"issuer": args.issuer, "kid": key.kid, "secret": key.secret})
 
 
-def _signing_key_revoke(settings: Settings, args: argparse.Namespace) -> None:
-    with _catalog(settings) as catalog:
-        catalog.revoke_key(args.issuer, args.kid)
+@_with_catalog
+async def _signing_key_revoke(
+    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+) -> None:
+    await catalog.revoke_key(args.issuer, args.kid)
     _print({"issuer": args.issuer, "kid": args.kid, "revoked": True})
 
 
-def _image_add(settings: Settings, args: argparse.Namespace) -> None:
+@_with_catalog
+async def _image_add(
+    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+) -> None:
     if args.file is None and args.public_id is None:
         raise CommandError("give --file, --public-id, or both")
     asset = None
@@ -147,55 +213,53 @@ def _image_add(settings: Settings, args: argparse.Namespace) -> None:
                 public_id=args.public_id,
                 version=args.version,
                 format=args.format,
-                delivery_type=args.delivery_type or settings.delivery_type,
+                delivery_type=args.delivery_type or settings.upstream.delivery_type,
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-    with _catalog(settings) as catalog:
-        if args.file is None:
-            record = catalog.add_image(
-                issuer_id=args.issuer, image_id=args.id, cloudinary=asset
+    if args.file is None:
+        record = await catalog.add_image(
+            issuer_id=args.issuer, image_id=args.id, cloudinary=asset
+        )
+    else:
+        path = Path(args.file)
+        try:
+            data = await asyncio.to_thread(path.read_bytes)
+        except OSError as exc:
+            raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
+        try:
+            record = await add_original(
+                catalog,
+                OriginalStore(settings.originals),
+                settings.limits,
+                issuer_id=args.issuer,
+                data=data,
+                filename=path.name,
+                image_id=args.id,
+                cloudinary=asset,
             )
-        else:
-            path = Path(args.file)
-            try:
-                data = path.read_bytes()
-            except OSError as exc:
-                raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
-            try:
-                record = add_original(
-                    catalog,
-                    OriginalStore(settings.originals),
-                    settings.limits,
-                    issuer_id=args.issuer,
-                    data=data,
-                    filename=path.name,
-                    image_id=args.id,
-                    cloudinary=asset,
-                )
-            except TransformError as exc:
-                raise CommandError(f"{path}: {exc.detail}") from exc
+        except TransformError as exc:
+            raise CommandError(f"{path}: {exc.detail}") from exc
     _print(_image_doc(record))
 
 
-def _image_rm(settings: Settings, args: argparse.Namespace) -> None:
-    with _catalog(settings) as catalog:
-        record = catalog.remove_image(args.id)
-        if record is None:
-            raise CommandError(f"no image {args.id}")
-        original = record.original
-        if (
-            original is not None
-            and not args.preserve_on_disk
-            and catalog.originals_in_use(original.sha256) == 0
-        ):
-            OriginalStore(settings.originals).remove(original.sha256)
+@_with_catalog
+async def _image_rm(
+    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+) -> None:
+    record = await catalog.remove_image(args.id)
+    if record is None:
+        raise CommandError(f"no image {args.id}")
+    if record.original is not None and not args.preserve_on_disk:
+        await discard(catalog, OriginalStore(settings.originals), record.original)
     _print({"id": args.id, "removed": True})
 
 
-def _image_list(settings: Settings, args: argparse.Namespace) -> None:
-    with _catalog(settings) as catalog:
-        _print([_image_doc(r) for r in catalog.images(args.issuer)])
+@_with_catalog
+async def _image_list(
+    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+) -> None:
+    _print([_image_doc(r) for r in await catalog.images(args.issuer)])
 
 
 def _image_doc(record: ImageRecord) -> dict[str, object]:
@@ -219,35 +283,35 @@ def _image_doc(record: ImageRecord) -> dict[str, object]:
     return doc
 
 
-def _token_mint(settings: Settings, args: argparse.Namespace) -> None:
+@_with_catalog
+async def _token_mint(
+    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+) -> None:
     try:
         transformations = json.loads(args.transformations)
     except json.JSONDecodeError as exc:
         raise CommandError(f"--transformations is not JSON: {exc}") from exc
     try:
-        Transformation.from_json(transformations, settings.limits)
+        Transformation.from_json(transformations, settings.limits)  # MERGE
     except TransformError as exc:
         raise CommandError(f"{exc.pointer}: {exc.detail}") from exc
-    with _catalog(settings) as catalog:
-        issuer = catalog.issuer(args.issuer)
-        if issuer is None or not issuer.keys:
-            raise CommandError(f"no issuer {args.issuer} with an active key")
-        key = issuer.key(args.kid) if args.kid else issuer.keys[0]
-        if key is None:
-            raise CommandError(f"issuer {args.issuer} has no active key {args.kid}")
+    issuer = await catalog.issuer(args.issuer)
+    key = None
+    if issuer is not None:
+        key = issuer.key(args.kid) if args.kid else issuer.signing_key
+    if issuer is None or key is None or key.verify_only:
+        which = f"key {args.kid}" if args.kid else "signing key"
+        raise CommandError(f"no issuer {args.issuer} with an active {which}")
     token = mint(
         key,
         issuer_id=issuer.id,
         transformations=transformations,
         ttl=args.ttl,
         subject=args.image if args.bind else None,
-        audience=settings.token_audience,
+        audience=settings.tokens.audience,
     )
-    _print({"token": token, "url": delivery_url(settings, args.image, token)})
-
-
-def _catalog(settings: Settings) -> closing[Catalog]:
-    return closing(Catalog(settings.database))
+    url = delivery_url(settings.base_url, args.image, token)
+    _print({"token": token, "url": str(url)})
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -2,45 +2,41 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from concurrent.futures import Executor
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
-from gateway.catalog import CachedCatalog, Catalog
+from gateway.catalog import CachedCatalog
+from gateway.cloudinary.admin import CloudinaryUploader
 from gateway.config import Settings
-from gateway.delivery import Deliverer
+from gateway.delivery.renderer import Renderer
+from gateway.delivery.resolver import Resolver
 from gateway.demo import Demo
-from gateway.ingest import Ingestor
-from gateway.render import Renderer
-from gateway.storage import OriginalStore
-from gateway.upstream import CloudinaryUploader
+from gateway.originals.ingest import Ingestor
+from gateway.originals.store import OriginalStore
 
 __all__ = [
     "CATALOG",
-    "DELIVERER",
     "DEMO",
+    "EXECUTOR",
     "INGESTOR",
-    "MIDDLEWARES",
     "RENDERER",
     "REQUEST_ID",
+    "RESOLVER",
     "SETTINGS",
     "STORE",
     "UPLOADER",
-    "UPLOADS",
-    "WRITABLE_CATALOG",
 ]
 
 SETTINGS = web.AppKey("settings", Settings)
-# Outermost first; gateway.routes composes them around every handler.
-MIDDLEWARES = web.AppKey[tuple[Middleware, ...]]("middlewares")
+# The catalog as the hot path reads it; its `.store` for everything else.
 CATALOG = web.AppKey("catalog", CachedCatalog)
-WRITABLE_CATALOG = web.AppKey("writable_catalog", Catalog)
-DELIVERER = web.AppKey("deliverer", Deliverer)
+RESOLVER = web.AppKey("resolver", Resolver)
 STORE = web.AppKey("store", OriginalStore)
+# Threads for CPU-bound image work: renders and probing uploads.
+EXECUTOR = web.AppKey("executor", Executor)
 RENDERER = web.AppKey("renderer", Renderer)
 DEMO = web.AppKey("demo", Demo)
-UPLOADS = web.AppKey("uploads", Path)  # where uploads are spooled
 UPLOADER = web.AppKey("uploader", CloudinaryUploader)  # only with CLOUDINARY_URL
 INGESTOR = web.AppKey("ingestor", Ingestor)
 REQUEST_ID = web.RequestKey("request_id", str)

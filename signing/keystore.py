@@ -98,6 +98,11 @@ class Issuer:
     def key(self, kid: str) -> IssuerKey | None:
         return next((k for k in self.keys if k.kid == kid), None)
 
+    @property
+    def signing_key(self) -> IssuerKey | None:
+        """The newest key new tokens may be signed with (not a verify-only one)."""
+        return next((k for k in self.keys if not k.verify_only), None)
+
 
 class KeyStore(Protocol):
     def issuer(self, issuer_id: str, /) -> Issuer | None: ...

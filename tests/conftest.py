@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Final, Protocol
 
@@ -12,21 +12,19 @@ from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
 from gateway import Settings, create_app
-from gateway.catalog import Catalog
+from gateway.catalog import SqliteCatalog
+from gateway.config import CatalogSettings, ServerSettings, UpstreamSettings
+from scripts import seed004
 from signing import IssuerKey, mint
-from transforms import CloudinaryAccount, CloudinaryAsset
+from transforms import CloudinaryAccount, CloudinaryAsset  # MERGE: .cloudinary
 
 # The ids, public ids and cloud of seed 004.
-SEED_ISSUER: Final = "6b6fdb7b-65cb-4acf-97b9-d25eff795348"
-SEED_IMAGE: Final = "133398b5-c4e1-4488-bbe1-81afd70546ae"
-SEED_OVERLAY_1: Final = "b48fff71-a649-41dc-8f35-67229b3fd584"
-SEED_OVERLAY_2: Final = "372083d9-8179-4161-af8c-6cbfecd9219a"
-SEED_CLOUD: Final = "sadaasdasd"
-SEED_TRANSFORMATIONS: Final = [
-    {"crop": "fit", "width": 800},
-    {"overlay": SEED_OVERLAY_1, "crop": "fit", "width": 800, "x": 800},
-    {"overlay": SEED_OVERLAY_2, "crop": "fit", "width": 800, "x": 1200},
-]
+SEED_ISSUER: Final = seed004.ISSUER
+SEED_IMAGE: Final = seed004.IMAGE
+SEED_OVERLAY_1: Final = seed004.LAYER_1
+SEED_OVERLAY_2: Final = seed004.LAYER_2
+SEED_CLOUD: Final = seed004.CLOUD_NAME
+SEED_TRANSFORMATIONS: Final = seed004.tiling()
 SEED_KEY: Final = IssuerKey(kid="seed-1", secret="s" * 32 + "-seed-issuer-secret")
 API_SECRET: Final = "test-api-secret"
 
@@ -50,62 +48,60 @@ class Mint(Protocol):
     ) -> str: ...
 
 
-def render_settings(data_dir: Path) -> Settings:
-    """Local rendering, no Cloudinary: what a fresh install runs."""
+def make_settings(
+    data_dir: Path,
+    *,
+    cloudinary: CloudinaryAccount | None = None,
+    poll_interval: float = 0.0,
+) -> Settings:
+    """Tests' settings: no access log, catalog changes noticed at once; with an
+    account, redirects to Cloudinary, else local rendering (a fresh install)."""
     return Settings(
         data_dir=data_dir,
-        delivery="render",
-        catalog_poll_interval=0.0,
-        access_log=False,
+        server=ServerSettings(access_log=False),
+        catalog=CatalogSettings(poll_interval=poll_interval),
+        upstream=UpstreamSettings(
+            cloudinary=cloudinary,
+            delivery="render" if cloudinary is None else "redirect",
+        ),
     )
+
+
+
+
+def render_settings(data_dir: Path) -> Settings:
+    """Local rendering, no Cloudinary: what a fresh install runs."""
+    return make_settings(data_dir)
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        data_dir=tmp_path,
+    return make_settings(
+        tmp_path,
         cloudinary=CloudinaryAccount(
             cloud_name=SEED_CLOUD, api_key="1234", api_secret=API_SECRET
         ),
-        delivery="redirect",
-        catalog_poll_interval=0.0,
-        access_log=False,
     )
 
 
 @pytest.fixture
-def catalog(settings: Settings) -> Iterator[Catalog]:
+async def catalog(settings: Settings) -> AsyncIterator[SqliteCatalog]:
     """The seed's issuer and images, plus a second issuer with an image of its own."""
-    catalog = Catalog(settings.database)
-    catalog.add_issuer(
+    catalog = await SqliteCatalog.open(settings.database)
+    await catalog.add_issuer(
         issuer_id=SEED_ISSUER, name="seed", secret=SEED_KEY.secret, kid=SEED_KEY.kid
     )
-    for image_id, public_id in (
-        (SEED_OVERLAY_1, "3bc669b21d8e"),
-        (SEED_OVERLAY_2, "e199b75435bf"),
-    ):
-        catalog.add_image(
-            issuer_id=SEED_ISSUER,
-            image_id=image_id,
-            cloudinary=CloudinaryAsset(public_id=public_id),
-        )
-    catalog.add_image(
-        issuer_id=SEED_ISSUER,
-        image_id=SEED_IMAGE,
-        cloudinary=CloudinaryAsset(
-            public_id="f7332109c6c5", version=123123, format="jpg"
-        ),
-    )
-    catalog.add_issuer(
+    await seed004.add_assets(catalog)
+    await catalog.add_issuer(
         issuer_id=OTHER_ISSUER, name="other", secret=OTHER_KEY.secret, kid=OTHER_KEY.kid
     )
-    catalog.add_image(
+    await catalog.add_image(
         issuer_id=OTHER_ISSUER,
         image_id=OTHER_IMAGE,
         cloudinary=CloudinaryAsset(public_id="other", version=1, format="jpg"),
     )
     yield catalog
-    catalog.close()
+    await catalog.close()
 
 
 @pytest.fixture
@@ -133,6 +129,6 @@ def mint_token() -> Mint:
 
 @pytest.fixture
 async def client(
-    aiohttp_client: AiohttpClient, settings: Settings, catalog: Catalog
+    aiohttp_client: AiohttpClient, settings: Settings, catalog: SqliteCatalog
 ) -> Client:
     return await aiohttp_client(create_app(settings))

@@ -7,11 +7,16 @@
   identical render already running, or decodes the sources concurrently in the
   thread pool (Pillow releases the GIL) and composes there. Past the pool and
   its queue, it refuses with 503 instead of piling up memory.
+
+A render runs as a task of its own, which every request for it awaits
+through a shield: a client that goes away (its request cancelled) cancels
+neither the render nor the requests that joined it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import time
@@ -24,12 +29,19 @@ from cachetools import LRUCache
 
 from gateway.catalog import ImageRecord, Original
 from gateway.config import Settings
-from gateway.delivery import Resolved
+from gateway.delivery.headers import SECURITY_HEADERS
+from gateway.delivery.resolver import Resolved
 from gateway.errors import ImageNotFoundError, OverloadedError
-from gateway.headers import SECURITY_HEADERS
-from gateway.storage import OriginalStore
-from transforms.chain import RenderChain, parse_render_base
-from transforms.compositor import OUTPUT_FORMATS, Decoded, compose, decode, encode, plan
+from gateway.originals.store import OriginalStore
+from transforms.chain import RenderChain, parse_render_base  # MERGE
+from transforms.compositor import (  # MERGE
+    OUTPUT_FORMATS,
+    Decoded,
+    compose,
+    decode,
+    encode,
+    plan,
+)
 
 __all__ = ["Job", "Rendered", "Renderer", "negotiate"]
 
@@ -92,19 +104,18 @@ class Renderer:
         self.settings = settings
         self.store = store
         self.executor = executor
-        self._base = parse_render_base(settings.base_chain, settings.limits)
-        self._capacity = settings.render_workers + settings.render_queue
-        self._admitted = 0
+        self._base = parse_render_base(settings.upstream.base_chain, settings.limits)
+        self._capacity = settings.render.workers + settings.render.queue
         self.renders = 0  # renders actually run (not cache hits or joins)
-        self._running: dict[str, asyncio.Future[Rendered]] = {}
+        self._running: dict[str, asyncio.Task[Rendered]] = {}
         self._cache: LRUCache[str, Rendered] = LRUCache(
-            maxsize=settings.render_cache_bytes, getsizeof=lambda r: len(r.body)
+            maxsize=settings.render.cache_bytes, getsizeof=lambda r: len(r.body)
         )
 
     @property
     def in_flight(self) -> int:
         """Renders admitted and not yet finished (running or waiting for a thread)."""
-        return self._admitted
+        return len(self._running)
 
     def prepare(self, resolved: Resolved, accept: str | None) -> Job:
         chain = RenderChain.build(self._base, resolved.transformation)
@@ -114,7 +125,7 @@ class Renderer:
         own = _OWN_FORMAT[image.media_type]
         extension = (negotiate(accept) or own) if negotiated else (wanted or own)
         _, media_type, alpha = OUTPUT_FORMATS[extension]
-        quality = chain.delivery.quality or self.settings.jpeg_quality
+        quality = chain.delivery.quality or self.settings.render.jpeg_quality
         sizes = {"": (image.width, image.height)}
         sources = {"": image.sha256}
         for layer_id, index in resolved.transformation.overlay_steps.items():
@@ -133,8 +144,8 @@ class Renderer:
         identity = json.dumps(
             [
                 RENDER_VERSION,
-                self.settings.base_chain,
-                resolved.transformation.to_json(),
+                self.settings.upstream.base_chain,
+                resolved.transformation.to_json(),  # MERGE: dump_transformations
                 sorted(sources.items()),
                 extension,
                 quality,
@@ -157,7 +168,7 @@ class Renderer:
 
     def headers(self, job: Job) -> dict[str, str]:
         """The 200's (and the 304's) headers: the 302's, less its no-cache trio."""
-        max_age = self.settings.render_max_age
+        max_age = self.settings.render.max_age
         if job.expires_at is not None:
             max_age = max(0, min(max_age, int(job.expires_at - time.time())))
         headers = {
@@ -174,28 +185,24 @@ class Renderer:
     async def render(self, job: Job) -> Rendered:
         if (cached := self._cache.get(job.etag)) is not None:
             return cached
-        if (running := self._running.get(job.etag)) is not None:
-            return await asyncio.shield(running)
-        if self._admitted >= self._capacity:
-            raise OverloadedError(
-                "the renderer is busy; retry shortly", headers={"Retry-After": "1"}
-            )
-        self._admitted += 1
-        future: asyncio.Future[Rendered] = asyncio.get_running_loop().create_future()
-        self._running[job.etag] = future
-        try:
-            rendered = await self._render(job)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: joiners re-raise it, nobody else must
-            raise
-        finally:
-            self._admitted -= 1
-            del self._running[job.etag]
-        future.set_result(rendered)
-        if len(rendered.body) <= self.settings.render_cache_bytes:
-            self._cache[job.etag] = rendered
-        return rendered
+        running = self._running.get(job.etag)
+        if running is None:
+            if len(self._running) >= self._capacity:
+                raise OverloadedError(
+                    "the renderer is busy; retry shortly", headers={"Retry-After": "1"}
+                )
+            running = asyncio.get_running_loop().create_task(self._render(job))
+            self._running[job.etag] = running
+            running.add_done_callback(functools.partial(self._finished, job.etag))
+        return await asyncio.shield(running)
+
+    def _finished(self, etag: str, task: asyncio.Task[Rendered]) -> None:
+        del self._running[etag]
+        if task.cancelled() or task.exception() is not None:
+            return  # each waiter re-raises it; retrieved here, so never logged
+        rendered = task.result()
+        if len(rendered.body) <= self.settings.render.cache_bytes:
+            self._cache[etag] = rendered
 
     async def _render(self, job: Job) -> Rendered:
         self.renders += 1

@@ -1,23 +1,44 @@
-"""Cloudinary's Upload API over aiohttp: upload an accepted original, destroy a deleted one."""
+"""Cloudinary's Upload API over aiohttp: upload an accepted original, destroy a deleted one.
+
+Requests are signed with the SDK's own `api_sign_request`, with the account
+passed explicitly (never the SDK's process-global config).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final, cast
+from typing import Final
 
 import aiohttp
+import cloudinary.utils
 
 from gateway.catalog import Original
 from gateway.errors import UpstreamError, UpstreamTimeoutError
-from transforms import CloudinaryAccount, CloudinaryAsset
-from transforms.cloudinary import signed_params
+from transforms import (
+    CloudinaryAccount,
+    CloudinaryAsset,
+)  # MERGE: transforms.cloudinary.account
+from transforms.claims import json_int  # MERGE
 
-__all__ = ["API_BASE", "CloudinaryUploader", "Uploaded"]
+__all__ = ["API_BASE", "CloudinaryUploader", "Uploaded", "signed_params"]
 
 API_BASE: Final = "https://api.cloudinary.com/v1_1"
+
+
+def signed_params(
+    params: Mapping[str, str], account: CloudinaryAccount
+) -> dict[str, str]:
+    """Upload API parameters with `api_key` and the SDK's request `signature`."""
+    signature = cloudinary.utils.api_sign_request(
+        dict(params), account.api_secret, "sha1"
+    )
+    if not isinstance(signature, str):  # the SDK is untyped
+        raise TypeError("the SDK's signature is not a string")
+    return {**params, "api_key": account.api_key, "signature": signature}
 
 
 class CloudinaryUploader:
@@ -54,17 +75,19 @@ class CloudinaryUploader:
             "file", data, filename=public_id, content_type="application/octet-stream"
         )
         answer = await self._post("upload", form)
-        version, width, height = (answer.get(k) for k in ("version", "width", "height"))
+        version, width, height = (
+            json_int(answer.get(k)) for k in ("version", "width", "height")
+        )
         try:
-            if not all(_is_int(v) for v in (version, width, height)):
+            if version is None or width is None or height is None:
                 raise TypeError("version, width and height must be integers")
             asset = CloudinaryAsset(
                 public_id=str(answer["public_id"]),
-                version=cast(int, version),
+                version=version,
                 format=str(answer["format"]),
                 delivery_type=str(answer.get("type", delivery_type)),
             )
-            return Uploaded(asset, cast(int, width), cast(int, height))
+            return Uploaded(asset, width, height)
         except (KeyError, TypeError, ValueError) as exc:
             raise UpstreamError(
                 f"Cloudinary's answer was not understood: {exc}"
@@ -123,10 +146,6 @@ class Uploaded:
     def onto(self, original: Original) -> Original:
         """The original as Cloudinary measured it (its answer is the record's truth)."""
         return dataclasses.replace(original, width=self.width, height=self.height)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _message(text: str) -> str:

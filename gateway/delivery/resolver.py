@@ -1,14 +1,20 @@
-"""From a token and an image id to what is delivered: verification, resolution, compilation.
+"""From a token and an image id to what is delivered: verification, ownership, compilation.
+
+The decisions are synchronous over the catalog's in-memory view
+(`CachedCatalog`): verify the token, parse its claim, find every image it
+names within its issuer, compile. When an image record is not in memory yet,
+the decision stops (`_Uncached`), the records are loaded from the store, and
+it runs again; nothing half-decided is remembered.
 
 Bounded caches keep the hot path cheap without weakening any check:
 
 - per (token, image id), the finished answer, until the token's `exp` plus
   leeway and for at most `_NO_EXP_TTL`: a page of tiles reloaded costs a
   dictionary lookup;
-- per (issuer, image id, normalised transformation), the compiled 302, since it
-  does not depend on which token asked: a fresh token for a known tiling costs
-  one verification and a parse. An entry exists only after that issuer passed
-  the ownership checks for every image it names, so a hit skips them.
+- per (issuer, image id, transformation), the compiled 302, since it does not
+  depend on which token asked: a fresh token for a known tiling costs one
+  verification and a parse. An entry exists only after that issuer passed the
+  ownership checks for every image it names, so a hit skips them.
 
 All are dropped whenever the catalog changes, so a revoked key or a deleted
 image takes effect at once.
@@ -19,32 +25,30 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, Generic, TypeVar
 
-from multidict import CIMultiDict, CIMultiDictProxy
-
-from gateway.catalog import CachedCatalog, ImageRecord
+from gateway.catalog import MISSING, CachedCatalog, ImageRecord
 from gateway.config import Settings
-from gateway.errors import ImageNotFoundError
-from gateway.headers import NO_CACHE_HEADERS, SECURITY_HEADERS, redirect_body
-from signing import VerifiedToken, verify
+from gateway.delivery.redirects import Redirect, compile_redirect
+from gateway.errors import ImageNotFoundError, OverloadedError
+from signing import TokenVerifier, VerifiedToken
 from transforms import (
-    CloudinaryAsset,
     Transformation,
     normalise_image_id,
     parse_base_chain,
-    to_cloudinary_url,
 )
 
-__all__ = ["Deliverer", "Redirect", "Resolved"]
+__all__ = ["Resolved", "Resolver"]
 
 _T = TypeVar("_T")
 
 # A token without `exp` is re-verified at least this often; key revocation
 # clears the cache at once anyway.
 _NO_EXP_TTL: Final = 300.0
+# Loads before giving up on a catalog that keeps changing under a request.
+_LOADS: Final = 3
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,15 +61,6 @@ class Resolved:
     overlays: Mapping[str, ImageRecord]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Redirect:
-    location: str
-    # Built once and copied into each response: copying a multidict is cheaper
-    # than building one from a dict on every request.
-    headers: CIMultiDictProxy[str]
-    body: bytes
-
-
 @dataclass(frozen=True, slots=True)
 class _Seen(Generic[_T]):
     """A remembered answer for one token, good until `valid_until` (epoch seconds)."""
@@ -74,39 +69,74 @@ class _Seen(Generic[_T]):
     value: _T
 
 
-class Deliverer:
+class _Uncached(Exception):  # noqa: N818 - control flow, never seen by a client
+    """These image records must be loaded before the decision can be made."""
+
+    def __init__(self, image_ids: list[str]) -> None:
+        super().__init__()
+        self.image_ids = image_ids
+
+
+_Compute = Callable[[str | None, str, int], _Seen[_T]]
+
+
+class Resolver:
     def __init__(self, settings: Settings, catalog: CachedCatalog) -> None:
         self.settings = settings
         self.catalog = catalog
-        self._base_chain = parse_base_chain(settings.base_chain)
-        # functools' LRU is implemented in C: a hit costs a dictionary lookup and an
-        # insert with eviction no more, where cachetools' pure-Python LRUCache took
-        # 2-3 µs of a fresh token's budget. Exceptions are never remembered.
-        self._redirects = functools.lru_cache(maxsize=settings.token_cache_size)(
+        tokens = settings.tokens
+        self._verifier = TokenVerifier(
+            catalog,
+            leeway=tokens.leeway,
+            audience=tokens.audience,
+            max_bytes=tokens.max_bytes,
+        )
+        self._base_chain = parse_base_chain(settings.upstream.base_chain)
+        # functools' LRU is implemented in C: a hit costs a dictionary lookup.
+        # Exceptions (refusals, `_Uncached`) are never remembered.
+        self._redirects = functools.lru_cache(maxsize=tokens.cache_size)(
             self._seen_redirect
         )
-        self._resolutions = functools.lru_cache(maxsize=settings.token_cache_size)(
+        self._resolutions = functools.lru_cache(maxsize=tokens.cache_size)(
             self._seen_resolution
         )
-        self._compiled = functools.lru_cache(maxsize=settings.url_cache_size)(
+        self._compiled = functools.lru_cache(maxsize=tokens.url_cache_size)(
             self._compile
         )
         catalog.subscribe(self._forget)
 
-    def redirect(self, token: str | None, image_id: str) -> Redirect:
+    def redirect(self, token: str | None, image_id: str) -> Awaitable[Redirect]:
         """The 302 for a token and image, from cache when this exact pair was seen."""
-        return self._remembered(self._redirects, self._seen_redirect, token, image_id)
+        return self._answer(self._redirects, self._seen_redirect, token, image_id)
 
-    def resolve(self, token: str | None, image_id: str) -> Resolved:
+    def resolve(self, token: str | None, image_id: str) -> Awaitable[Resolved]:
         """Verify, then find every image the token names, within its issuer only."""
-        return self._remembered(
-            self._resolutions, self._seen_resolution, token, image_id
+        return self._answer(self._resolutions, self._seen_resolution, token, image_id)
+
+    async def _answer(
+        self,
+        cached: _Compute[_T],
+        compute: _Compute[_T],
+        token: str | None,
+        image_id: str,
+    ) -> _T:
+        catalog = self.catalog
+        if catalog.due():
+            await catalog.refresh()
+        for _ in range(_LOADS):
+            try:
+                return self._remembered(cached, compute, token, image_id)
+            except _Uncached as uncached:
+                await catalog.load(uncached.image_ids)
+        raise OverloadedError(
+            "the catalog changed while this request was resolved; retry",
+            headers={"Retry-After": "1"},
         )
 
     def _remembered(
         self,
-        cached: Callable[[str | None, str, int], _Seen[_T]],
-        compute: Callable[[str | None, str, int], _Seen[_T]],
+        cached: _Compute[_T],
+        compute: _Compute[_T],
         token: str | None,
         image_id: str,
     ) -> _T:
@@ -116,7 +146,6 @@ class Deliverer:
         again at least every `_NO_EXP_TTL` seconds; a catalog change (a revoked
         key, a deleted image) forgets everything at once (`_forget`).
         """
-        self.catalog.poll()
         now = time.time()
         window = int(now // _NO_EXP_TTL)
         answer = cached(token, image_id, window)
@@ -129,6 +158,9 @@ class Deliverer:
         self._redirects.cache_clear()
         self._resolutions.cache_clear()
         self._compiled.cache_clear()
+        # Revoked keys must not stay in memory; the others are checked again
+        # once each, at their next token.
+        self._verifier.retain(())
 
     def _seen_redirect(
         self, token: str | None, image_id: str, window: int
@@ -141,12 +173,18 @@ class Deliverer:
         self, token: str | None, image_id: str, window: int
     ) -> _Seen[Resolved]:
         canonical, verified, transformation = self._verify(token, image_id)
-        resolved = self._resolve(canonical, verified, transformation)
+        image, overlays = self._images(verified.issuer, canonical, transformation)
+        resolved = Resolved(
+            token=verified,
+            transformation=transformation,
+            image=image,
+            overlays=overlays,
+        )
         return _Seen(self._valid_until(verified), resolved)
 
     def _valid_until(self, verified: VerifiedToken) -> float:
         expires = verified.expires_at
-        return math.inf if expires is None else expires + self.settings.token_leeway
+        return math.inf if expires is None else expires + self.settings.tokens.leeway
 
     def _verify(
         self, token: str | None, image_id: str
@@ -154,40 +192,27 @@ class Deliverer:
         canonical = normalise_image_id(image_id)
         if canonical is None:
             raise ImageNotFoundError("no such image", parameter="image_id")
-        verified = verify(
-            token,
-            self.catalog,
-            leeway=self.settings.token_leeway,
-            audience=self.settings.token_audience,
-            max_bytes=self.settings.token_max_bytes,
-        )
+        verified = self._verifier.verify(token)
         verified.ensure_subject(canonical)
-        transformation = Transformation.from_json(
+        transformation = Transformation.from_json(  # MERGE: parse_transformations
             verified.transformations, self.settings.limits
         )
         return canonical, verified, transformation
-
-    def _resolve(
-        self, canonical: str, verified: VerifiedToken, transformation: Transformation
-    ) -> Resolved:
-        image, overlays = self._images(verified.issuer, canonical, transformation)
-        return Resolved(
-            token=verified,
-            transformation=transformation,
-            image=image,
-            overlays=overlays,
-        )
 
     def _images(
         self, issuer_id: str, canonical: str, transformation: Transformation
     ) -> tuple[ImageRecord, dict[str, ImageRecord]]:
         """The image and every overlay, each of this issuer, or a 404 naming which."""
-        image = self._image(canonical, issuer_id)
+        wanted = [canonical, *transformation.overlay_steps]
+        found = {i: self.catalog.cached_image(i) for i in wanted}
+        if uncached := [i for i, record in found.items() if record is MISSING]:
+            raise _Uncached(uncached)
+        image = _own(found[canonical], issuer_id)
         if image is None:
             raise ImageNotFoundError("no such image", parameter="image_id")
         overlays: dict[str, ImageRecord] = {}
         for layer_id, index in transformation.overlay_steps.items():
-            layer = self._image(layer_id, issuer_id)
+            layer = _own(found[layer_id], issuer_id)
             if layer is None:
                 raise ImageNotFoundError(
                     "the overlay names no image of this issuer",
@@ -195,11 +220,6 @@ class Deliverer:
                 )
             overlays[layer_id] = layer
         return image, overlays
-
-    def _image(self, image_id: str, issuer_id: str) -> ImageRecord | None:
-        # Another issuer's image is answered exactly like a missing one.
-        image = self.catalog.image(image_id)
-        return image if image is not None and image.issuer_id == issuer_id else None
 
     def _compile(
         self, issuer_id: str, canonical: str, transformation: Transformation
@@ -209,39 +229,21 @@ class Deliverer:
         It is remembered only once the issuer passed the ownership checks for
         every image it names, so a hit skips them.
         """
-        account = self.settings.cloudinary
+        account = self.settings.upstream.cloudinary
         if account is None:
             raise RuntimeError("redirect delivery needs a Cloudinary account")
         image, overlays = self._images(issuer_id, canonical, transformation)
-        location = to_cloudinary_url(
+        return compile_redirect(
             transformation,
-            asset=_asset(image, None),
-            overlays={
-                layer_id: _asset(
-                    overlays[layer_id], f"/transformations/{index}/overlay"
-                )
-                for layer_id, index in transformation.overlay_steps.items()
-            },
+            image,
+            overlays,
             account=account,
             base_chain=self._base_chain,
         )
-        return Redirect(
-            location=location,
-            headers=CIMultiDictProxy(
-                CIMultiDict(
-                    {
-                        **NO_CACHE_HEADERS,
-                        "Location": location,
-                        "Content-Type": "text/html; charset=utf-8",
-                        **SECURITY_HEADERS,
-                    }
-                )
-            ),
-            body=redirect_body(location),
-        )
 
 
-def _asset(record: ImageRecord, pointer: str | None) -> CloudinaryAsset:
-    if record.cloudinary is None:
-        raise ImageNotFoundError.unusable("the image is not on Cloudinary", pointer)
-    return record.cloudinary
+def _own(record: object, issuer_id: str) -> ImageRecord | None:
+    # Another issuer's image is answered exactly like a missing one.
+    if isinstance(record, ImageRecord) and record.issuer_id == issuer_id:
+        return record
+    return None

@@ -6,21 +6,21 @@ from pathlib import Path
 
 import pytest
 
-from gateway.catalog import CachedCatalog, Catalog
+from gateway.catalog import CachedCatalog, SqliteCatalog
 
 A = "a0000000-0000-4000-8000-000000000001"
 B = "b0000000-0000-4000-8000-000000000002"
 
 
 @pytest.fixture
-def catalog(tmp_path: Path) -> Catalog:
+def catalog(tmp_path: Path) -> SqliteCatalog:
     catalog = Catalog(tmp_path / "catalog.sqlite3")
-    catalog.add_issuer(issuer_id=A, secret="a" * 40, kid="only-a")
-    catalog.add_key(A, secret="c" * 40, kid="shared")
-    catalog.add_issuer(issuer_id=B, secret="b" * 40, kid="shared")
-    catalog.add_key(B, secret="d" * 40, kid="revoked-at-b")
-    catalog.add_key(A, secret="e" * 40, kid="revoked-at-b")
-    catalog.revoke_key(B, "revoked-at-b")
+    await catalog.add_issuer(issuer_id=A, secret="a" * 40, kid="only-a")
+    await catalog.add_key(A, secret="c" * 40, kid="shared")
+    await catalog.add_issuer(issuer_id=B, secret="b" * 40, kid="shared")
+    await catalog.add_key(B, secret="d" * 40, kid="revoked-at-b")
+    await catalog.add_key(A, secret="e" * 40, kid="revoked-at-b")
+    await catalog.revoke_key(B, "revoked-at-b")
     return catalog
 
 
@@ -33,7 +33,7 @@ def catalog(tmp_path: Path) -> Catalog:
         pytest.param("nobody", None, id="unknown"),
     ],
 )
-def test_issuer_for_kid(catalog: Catalog, kid: str, owner: str | None) -> None:
+def test_issuer_for_kid(catalog: SqliteCatalog, kid: str, owner: str | None) -> None:
     found = catalog.issuer_for_kid(kid)
     assert (found.id if found else None) == owner
     if found is not None:
@@ -41,11 +41,11 @@ def test_issuer_for_kid(catalog: Catalog, kid: str, owner: str | None) -> None:
 
 
 def test_cached_lookups_follow_this_connections_changes_at_once(
-    catalog: Catalog,
+    catalog: SqliteCatalog,
 ) -> None:
     cached = CachedCatalog(catalog, size=16, poll_interval=60.0)
     assert cached.issuer_for_kid("only-a") is not None
-    catalog.revoke_key(A, "only-a")
+    await catalog.revoke_key(A, "only-a")
     assert cached.issuer_for_kid("only-a") is None
 
 
@@ -57,7 +57,7 @@ def test_cached_lookups_follow_this_connections_changes_at_once(
     ],
 )
 def test_cached_lookups_follow_other_connections_when_polled(
-    catalog: Catalog, tmp_path: Path, poll_interval: float, noticed: bool
+    catalog: SqliteCatalog, tmp_path: Path, poll_interval: float, noticed: bool
 ) -> None:
     """Another process (the CLI, another worker) is seen within `poll_interval`."""
     cached = CachedCatalog(catalog, size=16, poll_interval=poll_interval)

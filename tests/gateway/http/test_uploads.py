@@ -13,7 +13,7 @@ from PIL import Image
 from pytest_aiohttp import AiohttpClient
 
 from gateway import Settings, create_app
-from gateway.catalog import Catalog
+from gateway.catalog import SqliteCatalog
 from tests.conftest import SEED_ISSUER, Client
 from tests.gateway.api.support import (
     Keys,
@@ -56,10 +56,10 @@ async def test_requests_without_a_valid_key_are_401(
 
 
 async def test_revoked_key_is_401_at_once(
-    client: Client, keys: Keys, catalog: Catalog
+    client: Client, keys: Keys, catalog: SqliteCatalog
 ) -> None:
     assert (await client.get("/v1/images", headers=bearer(keys.mine))).status == 200
-    catalog.revoke_api_key(SEED_ISSUER, keys.mine.split("_")[1])
+    await catalog.revoke_api_key(SEED_ISSUER, keys.mine.split("_")[1])
     response = await client.get("/v1/images", headers=bearer(keys.mine))
     await assert_error(response, 401, "api_key_invalid")
 
@@ -173,26 +173,26 @@ async def test_bad_upload_is_422_and_leaves_nothing(
     client: Client,
     keys: Keys,
     settings: Settings,
-    catalog: Catalog,
+    catalog: SqliteCatalog,
     files: list[tuple[str, bytes, str, str]],
     code: str,
 ) -> None:
     data = form(*files, fields={"note": "x"})
     response = await client.post("/v1/images", data=data, headers=bearer(keys.mine))
     await assert_error(response, 422, code, pointer="/image")
-    assert catalog.images(SEED_ISSUER) == []
+    assert await catalog.images(SEED_ISSUER) == []
     assert len(stored_files(settings)) == 1  # the other issuer's only
     assert list((settings.data_dir / "uploads").iterdir()) == []
 
 
 async def test_two_files_are_refused(
-    client: Client, keys: Keys, catalog: Catalog
+    client: Client, keys: Keys, catalog: SqliteCatalog
 ) -> None:
     data = form(image_file(JPEG), image_file(PNG, "b.png", "image/png"))
     response = await client.post("/v1/images", data=data, headers=bearer(keys.mine))
     error = await assert_error(response, 422, "upload_field_invalid", pointer="/image")
     assert "exactly one" in str(error["detail"])
-    assert catalog.images(SEED_ISSUER) == []
+    assert await catalog.images(SEED_ISSUER) == []
 
 
 async def test_several_violations_give_several_errors(
@@ -216,7 +216,7 @@ async def test_several_violations_give_several_errors(
 async def test_size_limit_is_exact(
     aiohttp_client: AiohttpClient,
     settings: Settings,
-    catalog: Catalog,
+    catalog: SqliteCatalog,
     keys: Keys,
     slack: int,
     status: int,
@@ -249,7 +249,7 @@ async def test_guest_uploads_are_off_by_default(client: Client) -> None:
 
 
 async def test_guest_uploads_land_in_the_guest_issuer_with_a_smaller_limit(
-    aiohttp_client: AiohttpClient, settings: Settings, catalog: Catalog
+    aiohttp_client: AiohttpClient, settings: Settings, catalog: SqliteCatalog
 ) -> None:
     guest = replace(
         settings,
@@ -259,7 +259,7 @@ async def test_guest_uploads_land_in_the_guest_issuer_with_a_smaller_limit(
     )
     client = await aiohttp_client(create_app(guest))
     assert (await client.post("/v1/images", data=form(image_file(JPEG)))).status == 201
-    assert len(catalog.images(SEED_ISSUER)) == 1
+    assert len(await catalog.images(SEED_ISSUER)) == 1
     big = JPEG + b"\0"
     await assert_error(
         await client.post("/v1/images", data=form(image_file(big, "b.png"))),
@@ -270,7 +270,7 @@ async def test_guest_uploads_land_in_the_guest_issuer_with_a_smaller_limit(
 
 
 async def test_interrupted_upload_leaves_no_file_and_no_row(
-    client: Client, keys: Keys, settings: Settings, catalog: Catalog
+    client: Client, keys: Keys, settings: Settings, catalog: SqliteCatalog
 ) -> None:
     boundary = "cut-here"
     head = (
@@ -292,12 +292,12 @@ async def test_interrupted_upload_leaves_no_file_and_no_row(
         await eventually(lambda: any(uploads.iterdir()))  # spooling the part now
     await eventually(lambda: not any(uploads.iterdir()))  # client gone: spool too
     await asyncio.sleep(0.1)
-    assert catalog.images(SEED_ISSUER) == []
+    assert await catalog.images(SEED_ISSUER) == []
     assert len(stored_files(settings)) == 1  # the other issuer's only
 
 
 async def test_200_concurrent_uploads_lose_none_and_corrupt_none(
-    client: Client, keys: Keys, settings: Settings, catalog: Catalog
+    client: Client, keys: Keys, settings: Settings, catalog: SqliteCatalog
 ) -> None:
     originals = [
         solid((16, 16), (i, 255 - i, (7 * i) % 256), "PNG") for i in range(200)
@@ -314,7 +314,7 @@ async def test_200_concurrent_uploads_lose_none_and_corrupt_none(
 
     ids = await asyncio.gather(*(upload(d) for d in originals))
     assert len(set(ids)) == 200
-    records = {r.id: r for r in catalog.images(SEED_ISSUER)}
+    records = {r.id: r for r in await catalog.images(SEED_ISSUER)}
     assert set(records) == set(ids)
     store = settings.originals
     for image_id, data in zip(ids, originals, strict=True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import re
 import time
 import uuid
@@ -36,14 +37,25 @@ _CLIENT_ID: Final = re.compile(r"[A-Za-z0-9._:-]{8,128}")
 
 
 # Ids are UUID-shaped: a random per-process prefix (74 random bits) and a
-# counter. Unique across processes and restarts, and ten times cheaper than
-# uuid4() on the hot path; an id needs to be unique, not unpredictable.
-_PREFIX: Final = str(uuid.uuid4())[:24]
+# counter. Unique across processes and restarts, and far cheaper than uuid4()
+# on the hot path; an id needs to be unique, not unpredictable. A forked
+# process (a worker) draws a prefix of its own, never its parent's.
+_prefix = ""
 _counter = itertools.count(1)
 
 
+def _new_prefix() -> None:
+    global _prefix, _counter
+    _prefix = str(uuid.uuid4())[:24]
+    _counter = itertools.count(1)
+
+
+_new_prefix()
+os.register_at_fork(after_in_child=_new_prefix)
+
+
 def new_request_id() -> str:
-    return f"{_PREFIX}{next(_counter) & 0xFFFFFFFFFFFF:012x}"
+    return f"{_prefix}{next(_counter) & 0xFFFFFFFFFFFF:012x}"
 
 
 @web.middleware

@@ -21,7 +21,13 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
-__all__ = ["FetchError", "OriginPolicy", "check_origin", "fetch_origin"]
+__all__ = [
+    "FetchError",
+    "OriginPolicy",
+    "check_origin",
+    "fetch_origin",
+    "guarded_session",
+]
 
 MAX_REDIRECTS: Final = 5
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})

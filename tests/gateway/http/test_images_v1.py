@@ -16,10 +16,10 @@ from aioresponses import aioresponses
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from gateway import Settings, create_app
-from gateway.catalog import Catalog, ImageRecord
+from gateway.catalog import ImageRecord, SqliteCatalog
 from gateway.keys import INGESTOR
-from gateway.originals import add_original
-from gateway.storage import OriginalStore
+from gateway.originals.ingest import add_original
+from gateway.originals.store import OriginalStore
 from signing import mint
 from tests.conftest import OTHER_IMAGE, SEED_ISSUER, SEED_KEY, Client
 from tests.gateway.api.support import (
@@ -40,11 +40,11 @@ JPEG = solid((64, 48), RED, "JPEG")
 
 
 def add(
-    catalog: Catalog, settings: Settings, n: int, **kwargs: object
+    catalog: SqliteCatalog, settings: Settings, n: int, **kwargs: object
 ) -> list[ImageRecord]:
     store = OriginalStore(settings.originals)
     return [
-        add_original(
+        await add_original(
             catalog,
             store,
             settings.limits,
@@ -81,7 +81,7 @@ def ids(doc: dict[str, object]) -> list[str]:
 
 
 async def test_get_returns_every_field(
-    client: Client, keys: Keys, catalog: Catalog, settings: Settings
+    client: Client, keys: Keys, catalog: SqliteCatalog, settings: Settings
 ) -> None:
     (record,) = add(catalog, settings, 1)
     doc = await get_json(client, f"/v1/images/{record.id}", keys.mine)
@@ -98,7 +98,7 @@ async def test_get_returns_every_field(
 
 @pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
 async def test_another_issuers_image_is_always_404(
-    client: Client, keys: Keys, catalog: Catalog, method: str
+    client: Client, keys: Keys, catalog: SqliteCatalog, method: str
 ) -> None:
     response = await client.request(
         method,
@@ -107,7 +107,7 @@ async def test_another_issuers_image_is_always_404(
         json={"description": "x"},
     )
     await assert_error(response, 404, "image_not_found")
-    untouched = catalog.image(OTHER_IMAGE)
+    untouched = await catalog.image(OTHER_IMAGE)
     assert untouched is not None
     assert untouched.description == ""
 
@@ -124,7 +124,7 @@ async def test_unknown_image_is_404_like_a_foreign_one(
 
 
 async def test_list_pages_through_everything_once(
-    client: Client, keys: Keys, catalog: Catalog, settings: Settings
+    client: Client, keys: Keys, catalog: SqliteCatalog, settings: Settings
 ) -> None:
     created = add(catalog, settings, 25)
     seen: list[str] = []
@@ -143,7 +143,7 @@ async def test_list_pages_through_everything_once(
 
 
 async def test_prev_links_walk_back(
-    client: Client, keys: Keys, catalog: Catalog, settings: Settings
+    client: Client, keys: Keys, catalog: SqliteCatalog, settings: Settings
 ) -> None:
     add(catalog, settings, 12)
     first = await get_json(client, "/v1/images?page[size]=5", keys.mine)
@@ -154,7 +154,7 @@ async def test_prev_links_walk_back(
 
 
 async def test_pagination_is_stable_under_concurrent_inserts(
-    client: Client, keys: Keys, catalog: Catalog, settings: Settings
+    client: Client, keys: Keys, catalog: SqliteCatalog, settings: Settings
 ) -> None:
     created = add(catalog, settings, 6)
     first = await get_json(client, "/v1/images?page[size]=3&sort=createdAt", keys.mine)
@@ -169,7 +169,7 @@ async def test_pagination_is_stable_under_concurrent_inserts(
 async def test_sort_by_file_size(
     client: Client,
     keys: Keys,
-    catalog: Catalog,
+    catalog: SqliteCatalog,
     settings: Settings,
     sort: str,
     reverse: bool,
@@ -182,10 +182,10 @@ async def test_sort_by_file_size(
 
 
 async def test_filters(
-    client: Client, keys: Keys, catalog: Catalog, settings: Settings
+    client: Client, keys: Keys, catalog: SqliteCatalog, settings: Settings
 ) -> None:
     records = add(catalog, settings, 4)
-    catalog.update_image(
+    await catalog.update_image(
         records[1].id, {"tags": ["beach"], "description": "Sunset 100% orange"}
     )
     search = await get_json(client, "/v1/images?filter[search]=100%25", keys.mine)
@@ -233,7 +233,7 @@ async def test_bad_list_parameters_are_400(
 
 
 async def test_patch_merges_mutable_fields(
-    client: Client, keys: Keys, catalog: Catalog, settings: Settings
+    client: Client, keys: Keys, catalog: SqliteCatalog, settings: Settings
 ) -> None:
     (record,) = add(catalog, settings, 1)
     changes = {
@@ -270,7 +270,7 @@ async def test_patch_merges_mutable_fields(
 
 
 async def test_patch_refuses_unknown_read_only_and_invalid_fields_each(
-    client: Client, keys: Keys, catalog: Catalog, settings: Settings
+    client: Client, keys: Keys, catalog: SqliteCatalog, settings: Settings
 ) -> None:
     (record,) = add(catalog, settings, 1)
     body = {"width": 5, "colour": "red", "isPublic": "yes", "tags": ["ok", "bad/tag"]}
@@ -285,11 +285,11 @@ async def test_patch_refuses_unknown_read_only_and_invalid_fields_each(
         ("field_invalid", "/isPublic"),
         ("field_invalid", "/tags"),
     }
-    assert catalog.image(record.id) == record
+    assert await catalog.image(record.id) == record
 
 
 async def test_patch_needs_json(
-    client: Client, keys: Keys, catalog: Catalog, settings: Settings
+    client: Client, keys: Keys, catalog: SqliteCatalog, settings: Settings
 ) -> None:
     (record,) = add(catalog, settings, 1)
     response = await client.patch(
@@ -304,7 +304,7 @@ async def test_patch_needs_json(
 
 
 async def test_delete_removes_image_file_and_delivery_at_once(
-    client: Client, keys: Keys, catalog: Catalog, settings: Settings
+    client: Client, keys: Keys, catalog: SqliteCatalog, settings: Settings
 ) -> None:
     (record,) = add(catalog, settings, 1)
     token = mint(SEED_KEY, issuer_id=SEED_ISSUER, transformations=[{"width": 4}])
@@ -318,7 +318,7 @@ async def test_delete_removes_image_file_and_delivery_at_once(
 
 
 async def test_delete_can_preserve_the_original(
-    client: Client, keys: Keys, catalog: Catalog, settings: Settings
+    client: Client, keys: Keys, catalog: SqliteCatalog, settings: Settings
 ) -> None:
     (record,) = add(catalog, settings, 1)
     response = await client.delete(
@@ -395,7 +395,7 @@ async def ingest(client: Client, key: str, url: str) -> dict[str, Any]:
 async def test_origin_ingest_finishes(
     aiohttp_client: AiohttpClient,
     ingest_settings: Settings,
-    catalog: Catalog,
+    catalog: SqliteCatalog,
     keys: Keys,
     origin: TestServer,
 ) -> None:
@@ -421,7 +421,7 @@ async def test_origin_ingest_finishes(
 async def test_origin_ingest_errors_are_recorded(
     aiohttp_client: AiohttpClient,
     ingest_settings: Settings,
-    catalog: Catalog,
+    catalog: SqliteCatalog,
     keys: Keys,
     origin: TestServer,
     path: str,
@@ -461,19 +461,19 @@ async def test_host_resolving_to_loopback_is_refused_after_dns(
     ],
 )
 async def test_unsafe_origins_are_422_before_any_fetch(
-    client: Client, keys: Keys, catalog: Catalog, url: str
+    client: Client, keys: Keys, catalog: SqliteCatalog, url: str
 ) -> None:
     response = await client.post(
         "/v1/images", json={"origin": url}, headers=bearer(keys.mine)
     )
     await assert_error(response, 422, "origin_not_allowed", pointer="/origin")
-    assert catalog.images(SEED_ISSUER) == []
+    assert await catalog.images(SEED_ISSUER) == []
 
 
 async def test_origin_off_the_allow_list_is_422(
     aiohttp_client: AiohttpClient,
     ingest_settings: Settings,
-    catalog: Catalog,
+    catalog: SqliteCatalog,
     keys: Keys,
 ) -> None:
     client = await aiohttp_client(create_app(ingest_settings))
@@ -509,7 +509,7 @@ def cloud() -> Iterator[aioresponses]:
 
 @pytest.fixture
 async def cloud_client(
-    aiohttp_client: AiohttpClient, settings: Settings, catalog: Catalog
+    aiohttp_client: AiohttpClient, settings: Settings, catalog: SqliteCatalog
 ) -> Client:
     return await aiohttp_client(create_app(replace(settings, cloudinary=ACCOUNT)))
 
@@ -567,7 +567,7 @@ async def test_cloudinary_failure_registers_nothing(
     cloud_client: Client,
     cloud: aioresponses,
     keys: Keys,
-    catalog: Catalog,
+    catalog: SqliteCatalog,
     settings: Settings,
     mock: dict[str, Any],
     status: int,
@@ -578,12 +578,12 @@ async def test_cloudinary_failure_registers_nothing(
         "/v1/images", data=form(image_file(JPEG)), headers=bearer(keys.mine)
     )
     await assert_error(response, status, code)
-    assert catalog.images(SEED_ISSUER) == []
+    assert await catalog.images(SEED_ISSUER) == []
     assert JPEG not in [p.read_bytes() for p in stored_files(settings)]
 
 
 async def test_delete_destroys_the_cloudinary_asset_first(
-    cloud_client: Client, cloud: aioresponses, keys: Keys, catalog: Catalog
+    cloud_client: Client, cloud: aioresponses, keys: Keys, catalog: SqliteCatalog
 ) -> None:
     cloud.post(
         UPLOAD_URL,
@@ -611,14 +611,14 @@ async def test_delete_destroys_the_cloudinary_asset_first(
         f"/v1/images/{created['id']}", headers=bearer(keys.mine)
     )
     await assert_error(failed, 502, "upstream_error")
-    assert catalog.image(str(created["id"])) is not None
+    assert await catalog.image(str(created["id"])) is not None
     cloud.post(DESTROY_URL, response_class=MockedResponse, payload={"result": "ok"})
     assert (
         await cloud_client.delete(
             f"/v1/images/{created['id']}", headers=bearer(keys.mine)
         )
     ).status == 204
-    assert catalog.image(str(created["id"])) is None
+    assert await catalog.image(str(created["id"])) is None
 
 
 def test_upload_parameters_are_signed_as_cloudinary_documents() -> None:

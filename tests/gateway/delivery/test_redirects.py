@@ -14,7 +14,7 @@ from aiohttp import web
 from pytest_aiohttp import AiohttpClient
 
 from gateway import Settings, create_app
-from gateway.catalog import Catalog
+from gateway.catalog import SqliteCatalog
 from gateway.routes import add_routes
 from signing import IssuerKey, verify
 from tests.conftest import (
@@ -304,26 +304,26 @@ async def test_other_issuer_reaches_its_own_image(
 
 
 async def test_key_rotation_kid_picks_and_revocation_is_immediate(
-    client: Client, mint_token: Mint, catalog: Catalog
+    client: Client, mint_token: Mint, catalog: SqliteCatalog
 ) -> None:
     old = mint_token()
     assert (await client.get(path(old), allow_redirects=False)).status == 302
-    new_key = catalog.add_key(SEED_ISSUER, kid="seed-2")
+    new_key = await catalog.add_key(SEED_ISSUER, kid="seed-2")
     new = mint_token(key=new_key)
     assert (await client.get(path(new), allow_redirects=False)).status == 302
     assert (await client.get(path(old), allow_redirects=False)).status == 302
-    catalog.revoke_key(SEED_ISSUER, SEED_KEY.kid)
+    await catalog.revoke_key(SEED_ISSUER, SEED_KEY.kid)
     response = await client.get(path(old), allow_redirects=False)
     await assert_error(response, 401, "token_key_unknown")
     assert (await client.get(path(new), allow_redirects=False)).status == 302
 
 
 async def test_deleted_image_is_404_at_once(
-    client: Client, mint_token: Mint, catalog: Catalog
+    client: Client, mint_token: Mint, catalog: SqliteCatalog
 ) -> None:
     token = mint_token()
     assert (await client.get(path(token), allow_redirects=False)).status == 302
-    catalog.remove_image(SEED_IMAGE)
+    await catalog.remove_image(SEED_IMAGE)
     response = await client.get(path(token), allow_redirects=False)
     await assert_error(response, 404, "image_not_found")
 
@@ -331,7 +331,7 @@ async def test_deleted_image_is_404_at_once(
 async def test_expired_cached_token_is_refused(
     aiohttp_client: AiohttpClient,
     settings: Settings,
-    catalog: Catalog,
+    catalog: SqliteCatalog,
     mint_token: Mint,
 ) -> None:
     from dataclasses import replace
@@ -347,7 +347,7 @@ async def test_expired_cached_token_is_refused(
 async def test_unexpected_error_is_a_logged_json_500(
     aiohttp_client: AiohttpClient,
     settings: Settings,
-    catalog: Catalog,
+    catalog: SqliteCatalog,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     async def broken(request: web.Request) -> web.Response:
@@ -391,7 +391,7 @@ class _Clock:
 )
 def test_a_remembered_answer_is_verified_again_after_its_window(
     settings: Settings,
-    catalog: Catalog,
+    catalog: SqliteCatalog,
     mint_token: Mint,
     monkeypatch: pytest.MonkeyPatch,
     ttl: float | None,

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from gateway import Settings
-from gateway.catalog import Catalog
-from gateway.originals import add_original
-from gateway.storage import OriginalStore
+from gateway.catalog import SqliteCatalog
+from gateway.originals.ingest import add_original
+from gateway.originals.store import OriginalStore
 from tests.conftest import (
     OTHER_IMAGE,
     OTHER_ISSUER,
@@ -29,13 +29,13 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def catalog(settings: Settings) -> Iterator[Catalog]:
+def catalog(settings: Settings) -> AsyncIterator[SqliteCatalog]:
     catalog = Catalog(settings.database)
-    catalog.add_issuer(issuer_id=SEED_ISSUER, secret=SEED_KEY.secret, kid=SEED_KEY.kid)
-    catalog.add_issuer(
+    await catalog.add_issuer(issuer_id=SEED_ISSUER, secret=SEED_KEY.secret, kid=SEED_KEY.kid)
+    await catalog.add_issuer(
         issuer_id=OTHER_ISSUER, secret=OTHER_KEY.secret, kid=OTHER_KEY.kid
     )
-    add_original(
+    await add_original(
         catalog,
         OriginalStore(settings.originals),
         settings.limits,
@@ -45,9 +45,9 @@ def catalog(settings: Settings) -> Iterator[Catalog]:
         filename="others-secret-holiday.png",
     )
     yield catalog
-    catalog.close()
+    await catalog.close()
 
 
 @pytest.fixture
-def keys(catalog: Catalog) -> Keys:
-    return Keys(catalog.add_api_key(SEED_ISSUER), catalog.add_api_key(OTHER_ISSUER))
+def keys(catalog: SqliteCatalog) -> Keys:
+    return Keys(await catalog.add_api_key(SEED_ISSUER), await catalog.add_api_key(OTHER_ISSUER))

@@ -16,10 +16,10 @@ from PIL import Image
 from pytest_aiohttp import AiohttpClient
 
 from gateway import Settings, create_app
-from gateway.catalog import Catalog
+from gateway.catalog import SqliteCatalog
 from gateway.keys import RENDERER
-from gateway.originals import add_original
-from gateway.storage import OriginalStore
+from gateway.originals.ingest import add_original
+from gateway.originals.store import OriginalStore
 from tests.conftest import (
     OTHER_IMAGE,
     OTHER_ISSUER,
@@ -43,12 +43,12 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def catalog(settings: Settings) -> Iterator[Catalog]:
+def catalog(settings: Settings) -> AsyncIterator[SqliteCatalog]:
     """The seed's ids, as local 3000x2000 originals: red, green, blue."""
     catalog = Catalog(settings.database)
     store = OriginalStore(settings.originals)
-    catalog.add_issuer(issuer_id=SEED_ISSUER, secret=SEED_KEY.secret, kid=SEED_KEY.kid)
-    catalog.add_issuer(
+    await catalog.add_issuer(issuer_id=SEED_ISSUER, secret=SEED_KEY.secret, kid=SEED_KEY.kid)
+    await catalog.add_issuer(
         issuer_id=OTHER_ISSUER, secret=OTHER_KEY.secret, kid=OTHER_KEY.kid
     )
     for issuer, image_id, color in (
@@ -58,7 +58,7 @@ def catalog(settings: Settings) -> Iterator[Catalog]:
         (OTHER_ISSUER, OTHER_IMAGE, WHITE),
     ):
         data = solid((3000, 2000), color, "JPEG", quality=95)
-        add_original(
+        await add_original(
             catalog,
             store,
             settings.limits,
@@ -67,7 +67,7 @@ def catalog(settings: Settings) -> Iterator[Catalog]:
             data=data,
         )
     yield catalog
-    catalog.close()
+    await catalog.close()
 
 
 def path(token: str, image: str = SEED_IMAGE) -> str:
@@ -167,7 +167,7 @@ async def test_automatic_format_follows_accept(
 async def test_without_f_auto_there_is_no_vary_accept(
     aiohttp_client: AiohttpClient,
     settings: Settings,
-    catalog: Catalog,
+    catalog: SqliteCatalog,
     mint_token: Mint,
 ) -> None:
     client = await aiohttp_client(
@@ -183,7 +183,7 @@ async def test_without_f_auto_there_is_no_vary_accept(
 async def test_head_has_the_headers_and_renders_once(
     aiohttp_client: AiohttpClient,
     settings: Settings,
-    catalog: Catalog,
+    catalog: SqliteCatalog,
     mint_token: Mint,
 ) -> None:
     app = create_app(settings)
@@ -201,7 +201,7 @@ async def test_head_has_the_headers_and_renders_once(
 async def test_plan_over_the_pixel_budget_is_400_before_rendering(
     aiohttp_client: AiohttpClient,
     settings: Settings,
-    catalog: Catalog,
+    catalog: SqliteCatalog,
     mint_token: Mint,
 ) -> None:
     app = create_app(settings)
@@ -231,12 +231,12 @@ async def test_another_issuers_overlay_is_404_in_render_mode(
 
 
 async def test_image_without_local_original_is_404(
-    client: Client, mint_token: Mint, catalog: Catalog
+    client: Client, mint_token: Mint, catalog: SqliteCatalog
 ) -> None:
     from transforms import CloudinaryAsset
 
     remote = "aaaaaaaa-0000-4000-8000-000000000000"
-    catalog.add_image(
+    await catalog.add_image(
         issuer_id=SEED_ISSUER,
         image_id=remote,
         cloudinary=CloudinaryAsset(public_id="x"),
@@ -265,7 +265,7 @@ class HeldExecutor(ThreadPoolExecutor):
 async def test_full_render_queue_answers_503_with_retry_after(
     aiohttp_client: AiohttpClient,
     settings: Settings,
-    catalog: Catalog,
+    catalog: SqliteCatalog,
     mint_token: Mint,
 ) -> None:
     app = create_app(replace(settings, render_workers=1, render_queue=1))
@@ -286,7 +286,7 @@ async def test_full_render_queue_answers_503_with_retry_after(
 async def test_identical_concurrent_renders_run_once(
     aiohttp_client: AiohttpClient,
     settings: Settings,
-    catalog: Catalog,
+    catalog: SqliteCatalog,
     mint_token: Mint,
 ) -> None:
     app = create_app(settings)

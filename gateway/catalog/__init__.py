@@ -1,0 +1,37 @@
+"""The catalog of issuers, their keys and their images: records, the store
+contract, the SQLite store, and the cached view the hot path reads."""
+
+from gateway.catalog.cached import MISSING, CachedCatalog
+from gateway.catalog.records import (
+    EDITABLE,
+    ApiKey,
+    CatalogError,
+    Cursor,
+    ImageRecord,
+    Ingest,
+    IngestState,
+    Original,
+    Page,
+    SortKey,
+)
+from gateway.catalog.sqlite import SqliteCatalog
+from gateway.catalog.store import CatalogStore, ChangeFeed, Listener
+
+__all__ = [
+    "EDITABLE",
+    "MISSING",
+    "ApiKey",
+    "CachedCatalog",
+    "CatalogError",
+    "CatalogStore",
+    "ChangeFeed",
+    "Cursor",
+    "ImageRecord",
+    "Ingest",
+    "IngestState",
+    "Listener",
+    "Original",
+    "Page",
+    "SortKey",
+    "SqliteCatalog",
+]

@@ -1,0 +1,133 @@
+"""The hot path's view of the catalog: synchronous reads, asynchronous refills.
+
+Token verification is synchronous and pure (`signing`), and so is compiling a
+redirect; only finding what is not yet in memory needs the store. So:
+
+- every issuer with its active keys is held in memory (a `signing.KeyStore`),
+  reloaded from the store after any change: issuers are the operator's to
+  create, few, and asked for by every fresh token;
+- image records sit in a bounded LRU, misses included, filled on demand with
+  `load` (a flood of unknown ids costs one query per id, once).
+
+Any change drops both at once: this process's writes as soon as the store
+committed them (before the writer answers its client), other processes'
+when `refresh` next asks the change feed, at most every `poll_interval`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Collection, Iterable, Mapping
+from typing import Final
+
+from cachetools import LRUCache
+
+from gateway.catalog.records import ImageRecord
+from gateway.catalog.store import CatalogStore, Listener
+from signing import Issuer, IssuerKey
+
+__all__ = ["MISSING", "CachedCatalog"]
+
+
+class _Missing:
+    """Not in memory (as opposed to None: known not to exist)."""
+
+
+MISSING: Final = _Missing()
+
+
+class CachedCatalog:
+    def __init__(self, store: CatalogStore, *, size: int, poll_interval: float) -> None:
+        self.store = store
+        self._poll_interval = poll_interval
+        self._next_poll = 0.0
+        self._stale = True
+        # Bumped on every change: a load that began before it must not
+        # store what it read.
+        self._generation = 0
+        self._by_id: Mapping[str, Issuer] = {}
+        self._by_kid: Mapping[str, Issuer] = {}
+        self._images: LRUCache[str, ImageRecord | None] = LRUCache(maxsize=size)
+        self._listeners: list[Listener] = []
+        self._refreshing = asyncio.Lock()
+        store.subscribe(self._changed)
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call `listener` after every change to the catalog, as this view forgets."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        self._stale = True
+        self._generation += 1
+        self._images.clear()
+        for listener in self._listeners:
+            listener()
+
+    def due(self) -> bool:
+        """Whether `refresh` has work: keys to reload, or other writers to ask after."""
+        return self._stale or time.monotonic() >= self._next_poll
+
+    async def refresh(self) -> None:
+        """Notice other processes' changes when a poll is due; reload keys if stale."""
+        async with self._refreshing:
+            now = time.monotonic()
+            if now >= self._next_poll:
+                self._next_poll = now + self._poll_interval
+                await self.store.check()
+            while self._stale:
+                generation = self._generation
+                issuers = await self.store.issuers()
+                if generation == self._generation:
+                    self._install(issuers)
+                    self._stale = False
+
+    async def fresh(self) -> CachedCatalog:
+        """This view, once it reflects every change it knows of."""
+        if self.due():
+            await self.refresh()
+        return self
+
+    def _install(self, issuers: Iterable[Issuer]) -> None:
+        by_id: dict[str, Issuer] = {}
+        owners: dict[str, list[Issuer]] = {}
+        for issuer in issuers:
+            by_id[issuer.id] = issuer
+            for key in issuer.keys:
+                owners.setdefault(key.kid, []).append(issuer)
+        self._by_id = by_id
+        # A kid two issuers share names neither: those tokens take the slow path.
+        self._by_kid = {
+            kid: found[0] for kid, found in owners.items() if len(found) == 1
+        }
+
+    # signing.KeyStore, from memory
+
+    def issuer(self, issuer_id: str, /) -> Issuer | None:
+        return self._by_id.get(issuer_id)
+
+    def issuer_for_kid(self, kid: str, /) -> Issuer | None:
+        return self._by_kid.get(kid)
+
+    def active_keys(self) -> Collection[IssuerKey]:
+        return [key for issuer in self._by_id.values() for key in issuer.keys]
+
+    # Images
+
+    def cached_image(self, image_id: str) -> ImageRecord | _Missing | None:
+        """The record if in memory, None if known absent, else `MISSING`."""
+        return self._images.get(image_id, MISSING)
+
+    async def load(self, image_ids: Iterable[str]) -> None:
+        """Bring these image records (or their absence) into memory."""
+        await asyncio.gather(*(self.image(i) for i in dict.fromkeys(image_ids)))
+
+    async def image(self, image_id: str) -> ImageRecord | None:
+        record = self.cached_image(image_id)
+        if not isinstance(record, _Missing):
+            return record
+        generation = self._generation
+        record = await self.store.image(image_id)
+        if generation == self._generation:
+            self._images[image_id] = record
+        return record

@@ -1,0 +1,224 @@
+"""The catalog in one SQLite file: the embedded default.
+
+Two connections, each on a thread of its own: a writer, whose transactions
+may wait up to `busy_timeout` for another process's lock (the CLI, another
+worker), and a reader, which WAL mode never makes wait for a writer. Neither
+runs on the event loop, so a request is never stalled by a write; and the
+writer being a single thread, this process's writes are serialised without a
+lock of ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from gateway.catalog.records import (
+    ApiKey,
+    Cursor,
+    ImageRecord,
+    Original,
+    Page,
+    SortKey,
+)
+from gateway.catalog.sqlite import images, issuers, schema
+from gateway.catalog.store import Listener
+from signing import Issuer, IssuerKey, IssuerPolicy
+from transforms import CloudinaryAsset  # MERGE: transforms.cloudinary.account
+
+__all__ = ["SqliteCatalog"]
+
+_T = TypeVar("_T")
+
+
+class SqliteCatalog:
+    """`CatalogStore` and `ChangeFeed` over one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Secrets live here: keep the file private to the gateway's user.
+        path.touch(mode=0o600, exist_ok=True)
+        self._writer_db = schema.connect(path)
+        schema.migrate(self._writer_db)
+        self._reader_db = schema.connect(path)
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="catalog-write")
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="catalog-read")
+        self._listeners: list[Listener] = []
+        self._data_version = self._read_data_version()
+
+    @classmethod
+    async def open(cls, path: Path) -> SqliteCatalog:
+        """Open (creating and migrating) off the event loop."""
+        return await asyncio.to_thread(cls, path)
+
+    async def close(self) -> None:
+        await self._read(lambda db: db.close())
+        await self._write(lambda db: db.close())
+        self._reader.shutdown()
+        self._writer.shutdown()
+
+    async def _read(self, op: Callable[..., _T], *args: object) -> _T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reader, op, self._reader_db, *args)
+
+    async def _write(self, op: Callable[..., _T], *args: object) -> _T:
+        """Run a write on the writer thread, then tell the listeners at once.
+
+        They are told before the caller resumes, so whatever the caller does
+        next (answering the client) happens after every cache has forgotten.
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._writer, op, self._writer_db, *args)
+        finally:
+            self._changed()
+
+    # ChangeFeed
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    async def check(self) -> bool:
+        version = await self._read(schema.data_version)
+        if version == self._data_version:
+            return False
+        self._data_version = version
+        self._changed()
+        return True
+
+    def _read_data_version(self) -> int:
+        return schema.data_version(self._reader_db)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    # Issuers and keys
+
+    async def add_issuer(
+        self,
+        *,
+        issuer_id: str | None = None,
+        name: str = "",
+        secret: str | None = None,
+        kid: str | None = None,
+        algorithm: str = "HS256",
+        policy: IssuerPolicy = IssuerPolicy(),
+    ) -> tuple[Issuer, IssuerKey]:
+        return await self._write(
+            issuers.add_issuer, issuer_id, name, secret, kid, algorithm, policy
+        )
+
+    async def add_key(
+        self,
+        issuer_id: str,
+        *,
+        secret: str | None = None,
+        kid: str | None = None,
+        algorithm: str = "HS256",
+    ) -> IssuerKey:
+        return await self._write(issuers.add_key, issuer_id, secret, kid, algorithm)
+
+    async def revoke_key(self, issuer_id: str, kid: str) -> None:
+        await self._write(issuers.revoke_key, issuer_id, kid)
+
+    async def issuer(self, issuer_id: str) -> Issuer | None:
+        return await self._read(issuers.issuer, issuer_id)
+
+    async def issuers(self) -> list[Issuer]:
+        return await self._read(issuers.issuers)
+
+    # API keys
+
+    async def add_api_key(self, issuer_id: str) -> str:
+        return await self._write(issuers.add_api_key, issuer_id)
+
+    async def api_key_issuer(self, key: str) -> str | None:
+        return await self._read(issuers.api_key_issuer, key)
+
+    async def api_keys(self, issuer_id: str) -> list[ApiKey]:
+        return await self._read(issuers.api_keys, issuer_id)
+
+    async def revoke_api_key(self, issuer_id: str, prefix: str) -> None:
+        await self._write(issuers.revoke_api_key, issuer_id, prefix)
+
+    # Images
+
+    async def add_image(
+        self,
+        *,
+        issuer_id: str,
+        image_id: str | None = None,
+        cloudinary: CloudinaryAsset | None = None,
+        original: Original | None = None,
+        original_filename: str | None = None,
+        origin: str | None = None,
+    ) -> ImageRecord:
+        return await self._write(
+            images.add_image,
+            issuer_id,
+            image_id,
+            cloudinary,
+            original,
+            original_filename,
+            origin,
+        )
+
+    async def image(self, image_id: str) -> ImageRecord | None:
+        return await self._read(images.image, image_id)
+
+    async def images(self, issuer_id: str) -> list[ImageRecord]:
+        return await self._read(images.images, issuer_id)
+
+    async def page(
+        self,
+        issuer_id: str,
+        *,
+        sort: SortKey = SortKey.CREATED_AT,
+        descending: bool = True,
+        size: int = 10,
+        after: Cursor | None = None,
+        before: Cursor | None = None,
+        search: str | None = None,
+        tag: str | None = None,
+        ids: Sequence[str] | None = None,
+    ) -> Page:
+        return await self._read(
+            images.page,
+            issuer_id,
+            sort,
+            descending,
+            size,
+            after,
+            before,
+            search,
+            tag,
+            ids,
+        )
+
+    async def update_image(
+        self, image_id: str, changes: Mapping[str, object]
+    ) -> ImageRecord:
+        return await self._write(images.update_image, image_id, changes)
+
+    async def finish_ingest(
+        self,
+        image_id: str,
+        *,
+        original: Original | None = None,
+        cloudinary: CloudinaryAsset | None = None,
+        filename: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        await self._write(
+            images.finish_ingest, image_id, original, cloudinary, filename, error
+        )
+
+    async def remove_image(self, image_id: str) -> ImageRecord | None:
+        return await self._write(images.remove_image, image_id)
+
+    async def originals_in_use(self, sha256: str) -> int:
+        return await self._read(images.originals_in_use, sha256)

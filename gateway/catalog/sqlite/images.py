@@ -1,0 +1,275 @@
+"""Image records in SQLite: insert, look up, page through, edit, ingest, remove."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from typing import Final
+
+from gateway.catalog.records import (
+    EDITABLE,
+    CatalogError,
+    Cursor,
+    ImageRecord,
+    Ingest,
+    IngestState,
+    Original,
+    Page,
+    SortKey,
+)
+from gateway.catalog.sqlite import schema
+from transforms import CloudinaryAsset  # MERGE: transforms.cloudinary.account
+
+__all__ = [
+    "add_image",
+    "finish_ingest",
+    "image",
+    "images",
+    "originals_in_use",
+    "page",
+    "remove_image",
+    "update_image",
+]
+
+_SORT_COLUMNS: Final[Mapping[SortKey, str]] = {
+    SortKey.CREATED_AT: "created_at",
+    SortKey.UPDATED_AT: "updated_at",
+    SortKey.FILE_SIZE: "COALESCE(file_size, 0)",
+}
+_EDITABLE_COLUMNS: Final[Mapping[str, str]] = {name: name for name in EDITABLE}
+
+
+def add_image(
+    db: sqlite3.Connection,
+    issuer_id: str,
+    image_id: str | None,
+    asset: CloudinaryAsset | None,
+    orig: Original | None,
+    original_filename: str | None,
+    origin: str | None,
+) -> ImageRecord:
+    if asset is None and orig is None and origin is None:
+        raise CatalogError("an image needs a Cloudinary asset or a local original")
+    image_id = schema.parse_uuid(image_id)
+    now = schema.now()
+    queued = asset is None and orig is None
+    try:
+        with schema.transaction(db):
+            db.execute(
+                "INSERT INTO images (id, issuer_id, public_id, version, format,"
+                " delivery_type, sha256, media_type, file_size, width, height,"
+                " original_filename, created_at, updated_at, origin,"
+                " ingest_state, queued_at, finished_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    image_id,
+                    issuer_id,
+                    *_asset_columns(asset),
+                    *_original_columns(orig),
+                    original_filename,
+                    now,
+                    now,
+                    origin,
+                    IngestState.QUEUED if queued else IngestState.FINISHED,
+                    now if origin else None,
+                    None if queued else now,
+                ),
+            )
+    except sqlite3.IntegrityError as exc:
+        raise CatalogError(
+            f"image {image_id} exists already or issuer {issuer_id} is unknown"
+        ) from exc
+    record = image(db, image_id)
+    assert record is not None  # noqa: S101 - just written
+    return record
+
+
+def _asset_columns(asset: CloudinaryAsset | None) -> tuple[object, ...]:
+    if asset is None:
+        return (None, None, None, None)
+    return (asset.public_id, asset.version, asset.format, asset.delivery_type)
+
+
+def _original_columns(orig: Original | None) -> tuple[object, ...]:
+    if orig is None:
+        return (None, None, None, None, None)
+    return (orig.sha256, orig.media_type, orig.file_size, orig.width, orig.height)
+
+
+def image(db: sqlite3.Connection, image_id: str) -> ImageRecord | None:
+    row = db.execute("SELECT * FROM images WHERE id = ?", (image_id,)).fetchone()
+    return None if row is None else _image(row)
+
+
+def images(db: sqlite3.Connection, issuer_id: str) -> list[ImageRecord]:
+    rows = db.execute(
+        "SELECT * FROM images WHERE issuer_id = ? ORDER BY created_at, id",
+        (issuer_id,),
+    ).fetchall()
+    return [_image(r) for r in rows]
+
+
+def page(
+    db: sqlite3.Connection,
+    issuer_id: str,
+    sort: SortKey,
+    descending: bool,
+    size: int,
+    after: Cursor | None,
+    before: Cursor | None,
+    search: str | None,
+    tag: str | None,
+    ids: Sequence[str] | None,
+) -> Page:
+    key = _SORT_COLUMNS[sort]
+    where: list[str] = ["issuer_id = ?"]
+    args: list[object] = [issuer_id]
+    if search:
+        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        where.append(
+            "(original_filename LIKE ? ESCAPE '\\' OR description LIKE ? ESCAPE '\\')"
+        )
+        args += [pattern, pattern]
+    if tag:
+        where.append("EXISTS (SELECT 1 FROM json_each(images.tags) WHERE value = ?)")
+        args.append(tag)
+    if ids is not None:
+        where.append(f"id IN ({', '.join('?' * len(ids))})")
+        args += list(ids)
+    conditions = " AND ".join(where)  # fixed fragments; values are parameters
+    (total,) = db.execute(
+        f"SELECT count(*) FROM images WHERE {conditions}",  # noqa: S608
+        args,
+    ).fetchone()
+    backwards = before is not None
+    forward_desc = descending != backwards
+    cursor = before if backwards else after
+    if cursor is not None:
+        where.append(f"({key}, id) {'<' if forward_desc else '>'} (?, ?)")
+        args += [cursor[0], cursor[1]]
+    order = "DESC" if forward_desc else "ASC"
+    rows = db.execute(
+        f"SELECT * FROM images WHERE {' AND '.join(where)}"  # noqa: S608 - fixed fragments
+        f" ORDER BY {key} {order}, id {order} LIMIT ?",
+        [*args, size + 1],
+    ).fetchall()
+    found = [_image(r) for r in rows[:size]]
+    if backwards:
+        found.reverse()
+    return Page(images=tuple(found), total=total, has_more=len(rows) > size)
+
+
+def update_image(
+    db: sqlite3.Connection, image_id: str, changes: Mapping[str, object]
+) -> ImageRecord:
+    columns = [_EDITABLE_COLUMNS[name] for name in changes]
+    values = [
+        json.dumps(list(v)) if name == "tags" and isinstance(v, list | tuple) else v
+        for name, v in changes.items()
+    ]
+    with schema.transaction(db):
+        assignments = ", ".join(f"{c} = ?" for c in [*columns, "updated_at"])
+        db.execute(
+            f"UPDATE images SET {assignments} WHERE id = ?",  # noqa: S608 - fixed names
+            [*values, schema.now(), image_id],
+        )
+    record = image(db, image_id)
+    if record is None:
+        raise CatalogError(f"no image {image_id}")
+    return record
+
+
+def finish_ingest(
+    db: sqlite3.Connection,
+    image_id: str,
+    original: Original | None,
+    asset: CloudinaryAsset | None,
+    filename: str | None,
+    error: str | None,
+) -> None:
+    now = schema.now()
+    with schema.transaction(db):
+        if error is not None:
+            db.execute(
+                "UPDATE images SET ingest_state = ?, ingest_error = ?,"
+                " finished_at = ?, updated_at = ? WHERE id = ?",
+                (IngestState.ERROR, error, now, now, image_id),
+            )
+            return
+        if original is None:
+            raise CatalogError("a finished ingest needs its original")
+        db.execute(
+            "UPDATE images SET ingest_state = ?, ingest_error = NULL,"
+            " public_id = ?, version = ?, format = ?, delivery_type = ?,"
+            " sha256 = ?, media_type = ?, file_size = ?, width = ?, height = ?,"
+            " original_filename = ?, finished_at = ?, updated_at = ? WHERE id = ?",
+            (
+                IngestState.FINISHED,
+                *_asset_columns(asset),
+                *_original_columns(original),
+                filename,
+                now,
+                now,
+                image_id,
+            ),
+        )
+
+
+def remove_image(db: sqlite3.Connection, image_id: str) -> ImageRecord | None:
+    with schema.transaction(db):
+        record = image(db, image_id)
+        if record is not None:
+            db.execute("DELETE FROM images WHERE id = ?", (image_id,))
+    return record
+
+
+def originals_in_use(db: sqlite3.Connection, sha256: str) -> int:
+    (count,) = db.execute(
+        "SELECT count(*) FROM images WHERE sha256 = ?", (sha256,)
+    ).fetchone()
+    assert isinstance(count, int)  # noqa: S101 - SQLite's count
+    return count
+
+
+def _image(row: sqlite3.Row) -> ImageRecord:
+    asset = None
+    if row["public_id"] is not None and row["delivery_type"] is not None:
+        asset = CloudinaryAsset(
+            public_id=row["public_id"],
+            version=row["version"],
+            format=row["format"],
+            delivery_type=row["delivery_type"],
+        )
+    original = None
+    if row["sha256"] is not None:
+        original = Original(
+            sha256=row["sha256"],
+            media_type=row["media_type"],
+            file_size=row["file_size"],
+            width=row["width"],
+            height=row["height"],
+        )
+    return ImageRecord(
+        id=row["id"],
+        issuer_id=row["issuer_id"],
+        cloudinary=asset,
+        original=original,
+        original_filename=row["original_filename"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        description=row["description"],
+        is_public=bool(row["is_public"]),
+        tags=tuple(json.loads(row["tags"])),
+        texts=(row["text1"], row["text2"], row["text3"]),
+        numbers=(row["number1"], row["number2"], row["number3"]),
+        max_unauthorised=row["max_unauthorised"],
+        ingest=Ingest(
+            state=IngestState(row["ingest_state"]),
+            origin=row["origin"],
+            error=row["ingest_error"],
+            queued_at=row["queued_at"],
+            finished_at=row["finished_at"],
+        ),
+    )

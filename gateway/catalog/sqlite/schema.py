@@ -1,0 +1,105 @@
+"""The SQLite catalog's plumbing: connections, versioned migrations, transactions."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Final
+
+from gateway.catalog.records import CatalogError
+
+__all__ = [
+    "MIGRATIONS",
+    "connect",
+    "data_version",
+    "migrate",
+    "now",
+    "parse_uuid",
+    "transaction",
+]
+
+_BUSY_TIMEOUT_MS: Final = 5000
+
+
+def migrations() -> list[tuple[int, str]]:
+    """The versioned schema scripts shipped in `migrations/`, in order."""
+    folder = resources.files("gateway.catalog") / "migrations"
+    scripts = sorted(
+        (int(entry.name.split("_", 1)[0]), entry.read_text())
+        for entry in folder.iterdir()
+        if entry.name.endswith(".sql")
+    )
+    if [number for number, _ in scripts] != list(range(1, len(scripts) + 1)):
+        raise RuntimeError("catalog migrations must be numbered 1, 2, 3, … with no gap")
+    return scripts
+
+
+MIGRATIONS: Final = migrations()
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA foreign_keys=ON")
+    db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS:d}")
+    return db
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Bring the schema up to date, one version per transaction."""
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    if version > len(MIGRATIONS):
+        raise CatalogError(
+            f"the catalog's schema version {version} is newer than this "
+            f"release knows ({len(MIGRATIONS)}); upgrade the gateway"
+        )
+    for number, script in MIGRATIONS[version:]:
+        with transaction(db):
+            for statement in _statements(script):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version={number:d}")
+
+
+def _statements(script: str) -> list[str]:
+    lines = [line for line in script.splitlines() if not line.startswith("--")]
+    return [s for s in "\n".join(lines).split(";") if s.strip()]
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    # IMMEDIATE takes the write lock up front: no deadlock between two writers
+    # that both started by reading.
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def parse_uuid(value: str | None) -> str:
+    """The canonical form of a given UUID, or a new random one."""
+    if value is None:
+        return str(uuid.uuid4())
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise CatalogError(f"{value!r} is not a UUID") from None
+
+
+def data_version(db: sqlite3.Connection) -> int:
+    """Changes whenever another connection (any process) committed a change."""
+    (value,) = db.execute("PRAGMA data_version").fetchone()
+    assert isinstance(value, int)  # noqa: S101 - SQLite's documented type
+    return value

@@ -1,0 +1,141 @@
+"""The catalog's contract: what any store (SQLite today, PostgreSQL next) provides.
+
+Every method is a coroutine. A store does its I/O off the event loop (SQLite
+on its own threads, asyncpg natively), so a slow write, or a write waiting for
+another process's lock, never stalls the requests being served meanwhile.
+The hot path reads through `CachedCatalog`, not the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
+
+from gateway.catalog.records import (
+    ApiKey,
+    Cursor,
+    ImageRecord,
+    Original,
+    Page,
+    SortKey,
+)
+from signing import Issuer, IssuerKey, IssuerPolicy
+from transforms import CloudinaryAsset  # MERGE: transforms.cloudinary.account
+
+__all__ = ["CatalogStore", "ChangeFeed", "Listener"]
+
+Listener = Callable[[], None]
+
+
+class ChangeFeed(Protocol):
+    """Tells of every change to the catalog, this process's and others'."""
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call `listener` after every change: at once for writes made through
+        this store, and for other writers' once `check` notices them."""
+        ...
+
+    async def check(self) -> bool:
+        """Notice other writers' commits (calling the listeners); True if any."""
+        ...
+
+
+class CatalogStore(ChangeFeed, Protocol):
+    async def close(self) -> None: ...
+
+    # Issuers and their signing keys
+
+    async def add_issuer(
+        self,
+        *,
+        issuer_id: str | None = None,
+        name: str = "",
+        secret: str | None = None,
+        kid: str | None = None,
+        algorithm: str = "HS256",
+        policy: IssuerPolicy = IssuerPolicy(),
+    ) -> tuple[Issuer, IssuerKey]: ...
+
+    async def add_key(
+        self,
+        issuer_id: str,
+        *,
+        secret: str | None = None,
+        kid: str | None = None,
+        algorithm: str = "HS256",
+    ) -> IssuerKey: ...
+
+    async def revoke_key(self, issuer_id: str, kid: str) -> None: ...
+
+    async def issuer(self, issuer_id: str) -> Issuer | None: ...
+
+    async def issuers(self) -> list[Issuer]:
+        """Every issuer with its active keys, newest key first."""
+        ...
+
+    # API keys: only a hash is stored; the key is shown once, at creation.
+
+    async def add_api_key(self, issuer_id: str) -> str: ...
+
+    async def api_key_issuer(self, key: str) -> str | None:
+        """The issuer of an active key, compared in constant time; else None."""
+        ...
+
+    async def api_keys(self, issuer_id: str) -> list[ApiKey]: ...
+
+    async def revoke_api_key(self, issuer_id: str, prefix: str) -> None: ...
+
+    # Images
+
+    async def add_image(
+        self,
+        *,
+        issuer_id: str,
+        image_id: str | None = None,
+        cloudinary: CloudinaryAsset | None = None,
+        original: Original | None = None,
+        original_filename: str | None = None,
+        origin: str | None = None,
+    ) -> ImageRecord:
+        """A new image; with `origin` and nothing else it is queued for ingest."""
+        ...
+
+    async def image(self, image_id: str) -> ImageRecord | None: ...
+
+    async def images(self, issuer_id: str) -> list[ImageRecord]: ...
+
+    async def page(
+        self,
+        issuer_id: str,
+        *,
+        sort: SortKey = SortKey.CREATED_AT,
+        descending: bool = True,
+        size: int = 10,
+        after: Cursor | None = None,
+        before: Cursor | None = None,
+        search: str | None = None,
+        tag: str | None = None,
+        ids: Sequence[str] | None = None,
+    ) -> Page:
+        """One page of an issuer's images, by keyset: stable under inserts."""
+        ...
+
+    async def update_image(
+        self, image_id: str, changes: Mapping[str, object]
+    ) -> ImageRecord:
+        """Set fields named in `records.EDITABLE`; `CatalogError` if the image is gone."""
+        ...
+
+    async def finish_ingest(
+        self,
+        image_id: str,
+        *,
+        original: Original | None = None,
+        cloudinary: CloudinaryAsset | None = None,
+        filename: str | None = None,
+        error: str | None = None,
+    ) -> None: ...
+
+    async def remove_image(self, image_id: str) -> ImageRecord | None: ...
+
+    async def originals_in_use(self, sha256: str) -> int: ...

@@ -1,0 +1,39 @@
+"""Delivery URLs: the one place that knows how a token rides in a URL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from yarl import URL
+
+from signing import Issuer, mint
+
+__all__ = ["delivery_url", "signed_delivery_url"]
+
+
+def delivery_url(base_url: URL, image_id: str, token: str) -> URL:
+    """`{base}/images/{image_id}?token=…`, as frontends put it in `<img src>`."""
+    return (base_url / "images" / image_id).with_query(token=token)
+
+
+def signed_delivery_url(
+    base_url: URL,
+    issuer: Issuer,
+    image_id: str,
+    transformations: Sequence[object],
+    *,
+    ttl: int,
+    audience: str | None = None,
+) -> URL | None:
+    """A URL with a fresh token of the issuer's newest signing key; None without one."""
+    key = issuer.signing_key
+    if key is None:
+        return None
+    token = mint(
+        key,
+        issuer_id=issuer.id,
+        transformations=list(transformations),
+        ttl=ttl,
+        audience=audience,
+    )
+    return delivery_url(base_url, image_id, token)

@@ -1,0 +1,69 @@
+"""The 302 to Cloudinary: a signed URL with seed 004's exact headers and body."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from gateway.catalog import ImageRecord
+from gateway.delivery.headers import NO_CACHE_HEADERS, SECURITY_HEADERS, redirect_body
+from gateway.errors import ImageNotFoundError
+from transforms import (  # MERGE: transforms.cloudinary
+    CloudinaryAccount,
+    CloudinaryAsset,
+    Transformation,
+    to_cloudinary_url,
+)
+
+__all__ = ["Redirect", "compile_redirect"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Redirect:
+    location: str
+    # Built once and copied into each response: copying a multidict is cheaper
+    # than building one from a dict on every request.
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+
+def compile_redirect(
+    transformation: Transformation,
+    image: ImageRecord,
+    overlays: Mapping[str, ImageRecord],
+    *,
+    account: CloudinaryAccount,
+    base_chain: tuple[str, ...],
+) -> Redirect:
+    """The 302 for an image and the overlays its transformation names."""
+    location = to_cloudinary_url(
+        transformation,
+        asset=_asset(image, None),
+        overlays={
+            layer_id: _asset(overlays[layer_id], f"/transformations/{index}/overlay")
+            for layer_id, index in transformation.overlay_steps.items()
+        },
+        account=account,
+        base_chain=base_chain,
+    )
+    headers = CIMultiDict(
+        {
+            **NO_CACHE_HEADERS,
+            "Location": location,
+            "Content-Type": "text/html; charset=utf-8",
+            **SECURITY_HEADERS,
+        }
+    )
+    return Redirect(
+        location=location,
+        headers=CIMultiDictProxy(headers),
+        body=redirect_body(location),
+    )
+
+
+def _asset(record: ImageRecord, pointer: str | None) -> CloudinaryAsset:
+    if record.cloudinary is None:
+        raise ImageNotFoundError.unusable("the image is not on Cloudinary", pointer)
+    return record.cloudinary

@@ -1,0 +1,45 @@
+"""Who is calling: a `Principal` from the request's credentials.
+
+Today the only credential is an issuer's API key (`Authorization: Bearer
+sk_…`); every call made with it is scoped to that issuer (tenant).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from aiohttp import web
+
+from gateway.errors import ApiKeyInvalidError, ApiKeyMissingError
+from gateway.keys import CATALOG, SETTINGS
+
+__all__ = ["Principal", "authenticate"]
+
+# Longer than any key we issue: refused before it reaches the catalog.
+_MAX_KEY_LENGTH: Final = 200
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Principal:
+    issuer_id: str
+    guest: bool = False
+
+
+async def authenticate(
+    request: web.Request, *, guest_allowed: bool = False
+) -> Principal:
+    """The caller, or `UnauthorizedError`; guests only where the route allows them."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        ingest = request.app[SETTINGS].ingest
+        if guest_allowed and ingest.guest_uploads and ingest.guest_issuer:
+            return Principal(issuer_id=ingest.guest_issuer, guest=True)
+        raise ApiKeyMissingError("send an API key: Authorization: Bearer sk_…")
+    scheme, _, key = header.partition(" ")
+    issuer_id = None
+    if scheme.lower() == "bearer" and len(key) < _MAX_KEY_LENGTH:
+        issuer_id = await request.app[CATALOG].store.api_key_issuer(key.strip())
+    if issuer_id is None:
+        raise ApiKeyInvalidError("the API key is unknown or revoked")
+    return Principal(issuer_id=issuer_id)

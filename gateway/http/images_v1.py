@@ -1,0 +1,348 @@
+"""The image catalog API under /v1. Every call is scoped to one issuer (tenant).
+
+An issuer authenticates with one of its API keys (`Authorization: Bearer sk_…`)
+and can never see, change or learn of another issuer's images: those answer
+exactly like missing ones.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Final
+
+from aiohttp import web
+
+from gateway.catalog import CatalogError, ImageRecord
+from gateway.errors import (
+    FieldInvalidError,
+    FieldReadOnlyError,
+    FieldUnknownError,
+    ImageNotFoundError,
+    InvalidParameterError,
+    OriginNotAllowedError,
+    PublicError,
+    UnsupportedMediaTypeError,
+)
+from gateway.http import jsonapi, uploads
+from gateway.http.auth import Principal, authenticate
+from gateway.keys import CATALOG, INGESTOR, SETTINGS, STORE, UPLOADER
+from gateway.originals.ingest import discard
+from gateway.originals.origin_fetch import FetchError, check_origin
+from transforms import json_int, normalise_image_id  # MERGE: json_int
+
+__all__ = [
+    "create_image",
+    "delete_image",
+    "get_image",
+    "list_images",
+    "patch_image",
+]
+
+_READ_ONLY: Final = frozenset(
+    {
+        "id",
+        "type",
+        "originalFilename",
+        "mediaType",
+        "fileSize",
+        "width",
+        "height",
+        "createdAt",
+        "updatedAt",
+        "ingest",
+        "cloudinary",
+    }
+)
+# The fields a PATCH may change: API name -> the catalog's name.
+_EDITABLE: Final[Mapping[str, str]] = {
+    "description": "description",
+    "isPublic": "is_public",
+    "tags": "tags",
+    "text1": "text1",
+    "text2": "text2",
+    "text3": "text3",
+    "number1": "number1",
+    "number2": "number2",
+    "number3": "number3",
+    "maxUnauthorised": "max_unauthorised",
+}
+_TAG: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.:-]{0,63}")
+_MAX_TAGS: Final = 32
+# Past this a whole number has no exact float (and beyond 1e308, none at all).
+_MAX_NUMBER: Final = 2**53
+_SORT_PARAMS: Final = frozenset({*jsonapi.SORTS, *(f"-{s}" for s in jsonapi.SORTS)})
+
+
+async def _own_image(request: web.Request, principal: Principal) -> ImageRecord:
+    image_id = normalise_image_id(request.match_info["image_id"])
+    store = request.app[CATALOG].store
+    record = await store.image(image_id) if image_id else None
+    if record is None or record.issuer_id != principal.issuer_id:
+        raise ImageNotFoundError("no such image", parameter="image_id")
+    return record
+
+
+async def _document(
+    request: web.Request,
+    status: int,
+    record: ImageRecord,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
+    catalog = await request.app[CATALOG].fresh()
+    resource = jsonapi.image_resource(request.app[SETTINGS], catalog, record)
+    return jsonapi.json_response(status, {"data": resource}, headers)
+
+
+def _location(request: web.Request, record: ImageRecord) -> dict[str, str]:
+    url = request.app[SETTINGS].base_url / "v1" / "images" / record.id
+    return {"Location": str(url)}
+
+
+# Create: multipart upload or origin ingest
+
+
+async def create_image(request: web.Request) -> web.Response:
+    """`POST`/`PUT /v1/images`: a multipart upload (field `image`) or `{"origin": url}`."""
+    content_type = request.content_type
+    if content_type == "multipart/form-data":
+        return await _upload(request)
+    if content_type == "application/json":
+        return await _ingest(request)
+    raise UnsupportedMediaTypeError(
+        "send multipart/form-data with a file in 'image', or JSON with an 'origin'",
+        header="Content-Type",
+    )
+
+
+async def _upload(request: web.Request) -> web.Response:
+    principal = await authenticate(request, guest_allowed=True)
+    settings = request.app[SETTINGS]
+    limit = (
+        settings.ingest.guest_max_upload_bytes
+        if principal.guest
+        else settings.ingest.max_upload_bytes
+    )
+    received = await uploads.receive(request, limit, settings.uploads)
+    data = await uploads.read_and_remove(received)
+    record = await uploads.register(request, principal, data, received.filename)
+    return await _document(request, 201, record, _location(request, record))
+
+
+async def _ingest(request: web.Request) -> web.Response:
+    principal = await authenticate(request)  # guests may upload, never ingest
+    body = await jsonapi.json_body(request)
+    found: list[PublicError] = [
+        FieldUnknownError(f"unknown field {k!r}", pointer=f"/{k}")
+        for k in body
+        if k != "origin"
+    ]
+    origin = body.get("origin")
+    if not isinstance(origin, str):
+        found.append(FieldInvalidError("'origin' must be a URL string", pointer="/origin"))  # fmt: skip
+    else:
+        try:
+            check_origin(origin, request.app[INGESTOR].policy)
+        except FetchError as exc:
+            found.append(OriginNotAllowedError(str(exc), pointer="/origin"))
+    if found or not isinstance(origin, str):
+        raise jsonapi.violations(found)
+    record = await request.app[CATALOG].store.add_image(
+        issuer_id=principal.issuer_id, origin=origin
+    )
+    request.app[INGESTOR].start(record.id, origin)
+    return await _document(request, 202, record, _location(request, record))
+
+
+# Read, list, update, delete
+
+
+async def get_image(request: web.Request) -> web.Response:
+    """`GET /v1/images/{id}`."""
+    record = await _own_image(request, await authenticate(request))
+    return await _document(request, 200, record)
+
+
+async def list_images(request: web.Request) -> web.Response:
+    """`GET /v1/images`: keyset-paginated, sortable, filterable; `meta.total`."""
+    principal = await authenticate(request)
+    query = request.query
+    size = _page_size(query.get("page[size]"))
+    sort_param = query.get("sort", "-createdAt")
+    if sort_param not in _SORT_PARAMS:
+        raise InvalidParameterError(
+            f"sort is one of {', '.join(sorted(_SORT_PARAMS))}", parameter="sort"
+        )
+    sort = jsonapi.SORTS[sort_param.lstrip("-")]
+    after = jsonapi.decode_cursor(query.get("page[after]"), "page[after]")
+    before = jsonapi.decode_cursor(query.get("page[before]"), "page[before]")
+    if after and before:
+        raise InvalidParameterError("give page[after] or page[before], not both", parameter="page[before]")  # fmt: skip
+    search = query.get("filter[search]")
+    if search is not None and len(search) > 200:
+        raise InvalidParameterError(
+            "at most 200 characters", parameter="filter[search]"
+        )
+    ids = None
+    if (raw_ids := query.get("filter[id]")) is not None:
+        parsed = [
+            normalise_image_id(i.strip()) for i in raw_ids.split(",") if i.strip()
+        ]
+        ids = [i for i in parsed if i is not None]
+        if not ids or len(ids) > 100 or len(ids) != len(parsed):
+            raise InvalidParameterError("1 to 100 comma-separated image ids", parameter="filter[id]")  # fmt: skip
+    catalog = await request.app[CATALOG].fresh()
+    page = await catalog.store.page(
+        principal.issuer_id,
+        sort=sort,
+        descending=sort_param.startswith("-"),
+        size=size,
+        after=after,
+        before=before,
+        search=search,
+        tag=query.get("filter[tag]"),
+        ids=ids,
+    )
+    links: dict[str, str] = {"self": str(request.url.relative())}
+    if page.images:
+        last, first = page.images[-1], page.images[0]
+        # Forward, more follow when this page was cut short; backward, the page
+        # we came from follows. Mirrored for what precedes.
+        if (page.has_more and not before) or before:
+            links["next"] = _link(request, "page[after]", jsonapi.encode_cursor(last, sort))  # fmt: skip
+        if after or (before and page.has_more):
+            links["prev"] = _link(request, "page[before]", jsonapi.encode_cursor(first, sort))  # fmt: skip
+    settings = request.app[SETTINGS]
+    return jsonapi.json_response(
+        200,
+        {
+            "data": [jsonapi.image_resource(settings, catalog, r) for r in page.images],
+            "meta": {"total": page.total},
+            "links": links,
+        },
+    )
+
+
+def _link(request: web.Request, name: str, cursor: str) -> str:
+    query = {
+        k: v
+        for k, v in request.query.items()
+        if k not in ("page[after]", "page[before]")
+    }
+    query[name] = cursor
+    return str(request.rel_url.with_query(query))
+
+
+def _page_size(raw: str | None) -> int:
+    if raw is None:
+        return 10
+    # isdecimal() alone admits other scripts' digits; int() of them is not ours.
+    if not (raw.isascii() and raw.isdecimal()) or not 1 <= int(raw) <= 100:
+        raise InvalidParameterError(
+            "a whole number from 1 to 100", parameter="page[size]"
+        )
+    return int(raw)
+
+
+async def patch_image(request: web.Request) -> web.Response:
+    """`PATCH /v1/images/{id}`: a JSON merge of the mutable fields (null resets)."""
+    principal = await authenticate(request)
+    record = await _own_image(request, principal)
+    body = await jsonapi.json_body(request)
+    prefix = ""
+    attributes: object = body
+    if "data" in body:
+        data = body["data"]
+        attributes = data.get("attributes", {}) if isinstance(data, dict) else None
+        prefix = "/data/attributes"
+    if not isinstance(attributes, dict):
+        raise FieldInvalidError("attributes must be an object", pointer=prefix or "/")
+    found: list[PublicError] = []
+    changes: dict[str, object] = {}
+    for name, value in attributes.items():
+        pointer = f"{prefix}/{name}"
+        if name in _READ_ONLY:
+            found.append(FieldReadOnlyError(f"{name} is read-only", pointer=pointer))
+        elif name not in _EDITABLE:
+            found.append(FieldUnknownError(f"unknown field {name!r}", pointer=pointer))
+        else:
+            try:
+                changes[_EDITABLE[name]] = _field(name, value, pointer)
+            except FieldInvalidError as exc:
+                found.append(exc)
+    if found:
+        raise jsonapi.violations(found)
+    if changes:
+        try:
+            record = await request.app[CATALOG].store.update_image(record.id, changes)
+        except CatalogError:  # deleted meanwhile
+            raise ImageNotFoundError("no such image", parameter="image_id") from None
+    return await _document(request, 200, record)
+
+
+def _field(name: str, value: object, pointer: str) -> object:
+    """A mutable field's value, checked and normalised; None resets it."""
+    if name == "description":
+        if value is None:
+            return ""
+        if isinstance(value, str) and len(value) <= 2000:
+            return value
+        raise FieldInvalidError("a string of at most 2000 characters", pointer=pointer)
+    if name == "isPublic":
+        if value is None or isinstance(value, bool):
+            return bool(value)
+        raise FieldInvalidError("true or false", pointer=pointer)
+    if name == "tags":
+        if value is None:
+            return []
+        if (
+            isinstance(value, list)
+            and len(value) <= _MAX_TAGS
+            and all(isinstance(t, str) and _TAG.fullmatch(t) for t in value)
+        ):
+            return list(dict.fromkeys(value))
+        raise FieldInvalidError(
+            f"a list of at most {_MAX_TAGS} tags of 1-64 letters, digits, space _ . : -",
+            pointer=pointer,
+        )
+    if name.startswith("text"):
+        if value is None or (isinstance(value, str) and len(value) <= 1000):
+            return value
+        raise FieldInvalidError(
+            "a string of at most 1000 characters, or null", pointer=pointer
+        )
+    if name.startswith("number"):
+        if value is None:
+            return None
+        number = json_int(value)
+        if number is None and isinstance(value, float) and math.isfinite(value):
+            number = value
+        if number is not None and abs(number) < _MAX_NUMBER:
+            return float(number)
+        raise FieldInvalidError("a finite number, or null", pointer=pointer)
+    # maxUnauthorised: the largest size served without authorisation (seed 002)
+    pixels = json_int(value)
+    if value is None or (pixels is not None and 0 <= pixels <= 100_000):
+        return pixels
+    raise FieldInvalidError(
+        "a whole number of pixels from 0 to 100000, or null", pointer=pointer
+    )
+
+
+async def delete_image(request: web.Request) -> web.Response:
+    """`DELETE /v1/images/{id}[?preserveOnDisk=true]`: 204; delivery 404s at once."""
+    principal = await authenticate(request)
+    preserve = request.query.get("preserveOnDisk", "false")
+    if preserve not in ("true", "false"):
+        raise InvalidParameterError("true or false", parameter="preserveOnDisk")
+    record = await _own_image(request, principal)
+    app = request.app
+    if UPLOADER in app and record.cloudinary is not None:
+        # Fails first: nothing is half-deleted.
+        await app[UPLOADER].destroy(record.cloudinary)
+    store = app[CATALOG].store
+    await store.remove_image(record.id)
+    if record.original is not None and preserve == "false":
+        await discard(store, app[STORE], record.original)
+    return web.Response(status=204, headers={"Cache-Control": "no-store"})

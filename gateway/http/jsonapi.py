@@ -1,0 +1,167 @@
+"""JSON:API documents of the /v1 API: responses, image resources, keyset cursors.
+
+The API's names (`isPublic`, `createdAt`, …) live here and in the handlers;
+the catalog speaks its own (`is_public`, `SortKey.CREATED_AT`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping, Sequence
+from typing import Final
+
+from aiohttp import web
+
+from gateway.catalog import CachedCatalog, Cursor, ImageRecord, SortKey
+from gateway.config import Settings
+from gateway.delivery.links import signed_delivery_url
+from gateway.errors import (
+    JSONAPI,
+    BadRequestError,
+    FieldInvalidError,
+    InvalidParameterError,
+    PublicError,
+    ValidationFailedError,
+)
+
+__all__ = [
+    "SORTS",
+    "decode_cursor",
+    "encode_cursor",
+    "image_resource",
+    "json_body",
+    "json_response",
+    "violations",
+]
+
+# The API's sort names and the catalog's keys.
+SORTS: Final[Mapping[str, SortKey]] = {
+    "createdAt": SortKey.CREATED_AT,
+    "updatedAt": SortKey.UPDATED_AT,
+    "fileSize": SortKey.FILE_SIZE,
+}
+# Ready-signed links in each resource live this long.
+_LINK_TTL: Final = 3600
+_THUMBNAIL: Final = ({"crop": "fill", "width": 200, "height": 200},)
+
+
+def json_response(
+    status: int, doc: object, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        status=status,
+        body=json.dumps(doc).encode(),
+        content_type=JSONAPI,
+        headers={"Cache-Control": "no-store", **(headers or {})},
+    )
+
+
+async def json_body(request: web.Request) -> dict[str, object]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise BadRequestError("the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise FieldInvalidError("the body must be a JSON object", pointer="")
+    return body
+
+
+def violations(found: Sequence[PublicError]) -> PublicError:
+    """One error as itself, several as one document of several errors."""
+    return found[0] if len(found) == 1 else ValidationFailedError(list(found))
+
+
+def image_resource(
+    settings: Settings, catalog: CachedCatalog, record: ImageRecord
+) -> dict[str, object]:
+    """An image as a JSON:API resource, with ready-signed delivery links."""
+    original = record.original
+    asset = record.cloudinary
+    ingest = record.ingest
+    attributes: dict[str, object] = {
+        "originalFilename": record.original_filename,
+        "description": record.description,
+        "mediaType": original.media_type if original else None,
+        "fileSize": original.file_size if original else None,
+        "width": original.width if original else None,
+        "height": original.height if original else None,
+        "isPublic": record.is_public,
+        "tags": list(record.tags),
+        "text1": record.texts[0],
+        "text2": record.texts[1],
+        "text3": record.texts[2],
+        "number1": record.numbers[0],
+        "number2": record.numbers[1],
+        "number3": record.numbers[2],
+        "maxUnauthorised": record.max_unauthorised,
+        "createdAt": record.created_at,
+        "updatedAt": record.updated_at,
+        "ingest": {
+            "state": str(ingest.state),
+            "origin": ingest.origin,
+            "error": ingest.error,
+            "queuedAt": ingest.queued_at,
+            "finishedAt": ingest.finished_at,
+        },
+        "cloudinary": None
+        if asset is None
+        else {
+            "publicId": asset.public_id,
+            "version": asset.version,
+            "format": asset.format,
+            "deliveryType": asset.delivery_type,
+        },
+    }
+    links = {"self": str(settings.base_url / "v1" / "images" / record.id)}
+    issuer = catalog.issuer(record.issuer_id)
+    deliverable = original is not None or (
+        asset is not None and settings.upstream.delivery == "redirect"
+    )
+    if issuer is not None and deliverable:
+        # Ready-signed URLs (an hour long) to the image as is and as a thumbnail.
+        for name, steps in (("delivery", ()), ("thumbnail", _THUMBNAIL)):
+            url = signed_delivery_url(
+                settings.base_url,
+                issuer,
+                record.id,
+                steps,
+                ttl=_LINK_TTL,
+                audience=settings.tokens.audience,
+            )
+            if url is not None:
+                links[name] = str(url)
+    return {"type": "images", "id": record.id, "attributes": attributes, "links": links}
+
+
+def _sort_value(record: ImageRecord, sort: SortKey) -> object:
+    match sort:
+        case SortKey.CREATED_AT:
+            return record.created_at
+        case SortKey.UPDATED_AT:
+            return record.updated_at
+        case SortKey.FILE_SIZE:
+            return record.original.file_size if record.original else 0
+
+
+def encode_cursor(record: ImageRecord, sort: SortKey) -> str:
+    """The keyset position after (or before) `record`, opaque to clients."""
+    raw = json.dumps([_sort_value(record, sort), record.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(raw: str | None, parameter: str) -> Cursor | None:
+    if raw is None:
+        return None
+    try:
+        value, image_id = json.loads(
+            base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+        )
+        if not isinstance(value, str | int) or not isinstance(image_id, str):
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidParameterError(
+            "not a cursor this API made", parameter=parameter
+        ) from None
+    return value, image_id

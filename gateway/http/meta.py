@@ -1,0 +1,52 @@
+"""The endpoints about the gateway itself: status, the API description, the demo page."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Final
+
+from aiohttp import web
+
+from gateway.delivery.headers import SECURITY_HEADERS
+from gateway.errors import JSONAPI, RouteNotFoundError
+from gateway.keys import CATALOG, DEMO, SETTINGS
+
+__all__ = ["demo", "openapi", "status"]
+
+_OPENAPI: Final = (resources.files("gateway") / "openapi.json").read_bytes()
+
+
+async def demo(request: web.Request) -> web.Response:
+    """`GET /demo`: a page of signed demo URLs (only with `serve --demo`)."""
+    if DEMO not in request.app:
+        raise RouteNotFoundError("the demo is not enabled (serve --demo)")
+    page = request.app[DEMO].page(request.app[SETTINGS])
+    return web.Response(
+        text=page,
+        content_type="text/html",
+        headers={**SECURITY_HEADERS, "Cache-Control": "no-store"},
+    )
+
+
+async def status(request: web.Request) -> web.Response:
+    """`GET /status`: liveness plus a catalog round trip."""
+    settings = request.app[SETTINGS]
+    await request.app[CATALOG].store.check()
+    body = {
+        "data": {
+            "type": "status",
+            "id": "gateway",
+            "attributes": {"status": "ok", "delivery": settings.upstream.delivery},
+        }
+    }
+    return web.Response(
+        body=json.dumps(body).encode(),
+        content_type=JSONAPI,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """`GET /openapi.json`: the API description, kept in step with the routes by a test."""
+    return web.Response(body=_OPENAPI, content_type="application/json")

@@ -1,0 +1,44 @@
+"""The one route table.
+
+aiohttp composes the app's middlewares (request id, then errors) around
+every handler, its own 404 and 405 answers included, so every response
+carries a request id and every error is JSON:API.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.http import images_v1, meta
+from gateway.http.delivery import Delivery
+from gateway.keys import SETTINGS
+
+__all__ = ["setup_routes"]
+
+
+def setup_routes(app: web.Application, delivery: Delivery) -> None:
+    # One delivery mode per process, chosen once: no per-request branch.
+    deliver = (
+        delivery.redirect
+        if app[SETTINGS].upstream.delivery == "redirect"
+        else delivery.render
+    )
+    # web.get also answers HEAD with the same headers and no body.
+    app.router.add_routes(
+        [
+            web.get("/images/{image_id}", deliver, name="deliver"),
+            web.get("/status", meta.status, name="status"),
+            web.get("/openapi.json", meta.openapi, name="openapi"),
+            web.get("/demo", meta.demo, name="demo"),
+            web.post("/v1/images", images_v1.create_image, name="create_image"),
+            web.put("/v1/images", images_v1.create_image, name="put_image"),
+            web.get("/v1/images", images_v1.list_images, name="list_images"),
+            web.get("/v1/images/{image_id}", images_v1.get_image, name="get_image"),
+            web.patch(
+                "/v1/images/{image_id}", images_v1.patch_image, name="patch_image"
+            ),
+            web.delete(
+                "/v1/images/{image_id}", images_v1.delete_image, name="delete_image"
+            ),
+        ]
+    )

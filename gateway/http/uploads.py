@@ -1,0 +1,190 @@
+"""Multipart uploads: the one file of field `image`, spooled to disk, bounded.
+
+The body is streamed to a temporary file as it arrives, so a large upload
+costs disk, not memory, and one over the limit is refused after reading at
+most about twice the limit (enough to say how large it was).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import aiohttp
+from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
+
+from gateway.catalog import ImageRecord
+from gateway.errors import (
+    BadRequestError,
+    FileTooLargeError,
+    MediaTypeNotAllowedError,
+    PublicError,
+    UploadFieldError,
+)
+from gateway.http import jsonapi
+from gateway.http.auth import Principal
+from gateway.keys import CATALOG, EXECUTOR, SETTINGS, STORE, UPLOADER
+from gateway.originals.ingest import discard, prepare_original
+from transforms import LimitExceededError, SourceImageError
+from transforms.errors import UnsupportedFormatError
+
+__all__ = ["Received", "receive", "register"]
+
+_CHUNK: Final = 64 * 1024
+_ALLOWED_TYPES: Final = "image/jpeg, image/png, image/webp, image/gif"
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    path: Path
+    size: int
+    filename: str | None
+
+
+async def receive(request: web.Request, limit: int, directory: Path) -> Received:
+    """Stream the one file of field `image` to a temporary file, bounded by `limit`."""
+    violations: list[PublicError] = []
+    received: Received | None = None
+    try:
+        try:
+            reader = await request.multipart()
+            while (part := await reader.next()) is not None:
+                if not isinstance(part, BodyPartReader):
+                    violations.append(UploadFieldError("nested multipart bodies are not accepted", pointer="/image"))  # fmt: skip
+                    await part.release()
+                elif part.name != "image" or part.filename is None:
+                    if part.filename is not None:
+                        violations.append(UploadFieldError(f"a file came in the field {part.name!r}; send it in 'image'", pointer="/image"))  # fmt: skip
+                    elif part.name == "image":
+                        violations.append(UploadFieldError("'image' must be a file", pointer="/image"))  # fmt: skip
+                    await part.release()
+                elif received is not None:
+                    violations.append(UploadFieldError("send exactly one file in 'image'", pointer="/image"))  # fmt: skip
+                    await part.release()
+                else:
+                    received, too_large = await _spool(part, limit, directory)
+                    if too_large is not None:
+                        violations.append(too_large)
+            if received is None and not violations:
+                violations.append(UploadFieldError("no file in the field 'image'", pointer="/image"))  # fmt: skip
+            elif received is not None and received.size == 0:
+                violations.append(
+                    UploadFieldError("the file is empty", pointer="/image")
+                )
+            if violations:
+                raise jsonapi.violations(violations)
+        except (
+            aiohttp.ClientPayloadError,
+            ConnectionError,
+            asyncio.IncompleteReadError,
+        ):
+            raise BadRequestError("the upload was interrupted") from None
+        except (ValueError, HttpProcessingError) as exc:  # a malformed multipart body
+            raise BadRequestError(
+                f"the multipart body is malformed: {exc}", header="Content-Type"
+            ) from None
+    except BaseException:
+        if received is not None:  # whatever went wrong, the spool goes
+            _remove(received.path)
+        raise
+    assert received is not None  # noqa: S101 - else a violation was raised
+    return received
+
+
+async def _spool(
+    part: BodyPartReader, limit: int, directory: Path
+) -> tuple[Received, FileTooLargeError | None]:
+    # Chunks land in the page cache: writing 64 KiB on the loop costs microseconds.
+    fd, name = tempfile.mkstemp(dir=directory, prefix="upload-")
+    path = Path(name)
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while chunk := await part.read_chunk(_CHUNK):
+                size += len(chunk)
+                if size <= limit:
+                    out.write(chunk)
+                elif size > 2 * limit + _CHUNK:
+                    break  # enough counted to say it is too large; stop reading
+    except BaseException:
+        _remove(path)
+        raise
+    received = Received(path, size, part.filename)
+    if size <= limit:
+        return received, None
+    at_least = "at least " if size > 2 * limit else ""
+    return received, FileTooLargeError(
+        f"The file is too large ({at_least}{_size(size)}). "
+        f"Allowed maximum size is {_size(limit)}.",
+        pointer="/image",
+    )
+
+
+def _size(n: int) -> str:
+    return f"{n} bytes, {n / 1024 / 1024:.2f} MiB"
+
+
+def _remove(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+async def read_and_remove(received: Received) -> bytes:
+    """The spooled bytes (read off the loop); the spool file is gone afterwards."""
+    try:
+        return await asyncio.to_thread(received.path.read_bytes)
+    finally:
+        _remove(received.path)
+
+
+async def register(
+    request: web.Request, principal: Principal, data: bytes, filename: str | None
+) -> ImageRecord:
+    """Probe and store the original, upload it to Cloudinary when configured,
+    and record it; nothing is left behind if any step fails."""
+    app = request.app
+    settings, store, catalog = app[SETTINGS], app[STORE], app[CATALOG].store
+    loop = asyncio.get_running_loop()
+    try:
+        original = await loop.run_in_executor(
+            app[EXECUTOR], prepare_original, store, settings.limits, data
+        )
+    except UnsupportedFormatError as exc:
+        raise MediaTypeNotAllowedError(
+            f"The file's type is not allowed (decided from its bytes). "
+            f"Allowed types are {_ALLOWED_TYPES}.",
+            pointer="/image",
+        ) from exc
+    except (SourceImageError, LimitExceededError) as exc:
+        exc.pointer = "/image"
+        raise
+    asset = None
+    image_id = str(uuid.uuid4())
+    try:
+        if UPLOADER in app:
+            uploaded = await app[UPLOADER].upload(
+                data, public_id=image_id, delivery_type=settings.upstream.delivery_type
+            )
+            asset, original = uploaded.asset, uploaded.onto(original)
+        return await catalog.add_image(
+            issuer_id=principal.issuer_id,
+            image_id=image_id,
+            cloudinary=asset,
+            original=original,
+            original_filename=_clean_filename(filename),
+        )
+    except BaseException:
+        await discard(catalog, store, original)
+        raise
+
+
+def _clean_filename(name: str | None) -> str | None:
+    if not name:
+        return None
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    return "".join(c for c in name if c.isprintable())[:255] or None

@@ -1,0 +1,178 @@
+"""Ingest an original: decode it to learn what it is, store it, then record it.
+
+Uploads do it in the request; origin URLs in the background (`Ingestor`),
+bounded in number, each outcome recorded on its image.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import Executor
+
+import aiohttp
+
+from gateway.catalog import CatalogError, CatalogStore, ImageRecord, Original
+from gateway.cloudinary.admin import CloudinaryUploader
+from gateway.config import Settings
+from gateway.errors import ApiError
+from gateway.originals.origin_fetch import FetchError, OriginPolicy, fetch_origin
+from gateway.originals.store import OriginalStore
+from transforms import CloudinaryAsset, Limits, TransformError
+from transforms.compositor import probe  # MERGE: transforms.render.pillow
+
+__all__ = ["Ingestor", "add_original", "discard", "prepare_original"]
+
+log = logging.getLogger("gateway.ingest")
+
+
+def prepare_original(store: OriginalStore, limits: Limits, data: bytes) -> Original:
+    """Probe and store (thread-safe, CPU-bound: run it in the pool).
+
+    Raises `SourceImageError`/`LimitExceededError`. The media type, width and
+    height come from the decoded image, never a file name or declared type.
+    """
+    info = probe(data, limits)
+    return Original(
+        sha256=store.put(data),
+        media_type=info.media_type,
+        file_size=len(data),
+        width=info.width,
+        height=info.height,
+    )
+
+
+async def discard(
+    catalog: CatalogStore, store: OriginalStore, original: Original
+) -> None:
+    """Remove a stored original no image refers to (after a failed registration)."""
+    if await catalog.originals_in_use(original.sha256) == 0:
+        store.remove(original.sha256)
+
+
+async def add_original(
+    catalog: CatalogStore,
+    store: OriginalStore,
+    limits: Limits,
+    *,
+    issuer_id: str,
+    data: bytes,
+    filename: str | None = None,
+    image_id: str | None = None,
+    cloudinary: CloudinaryAsset | None = None,
+    executor: Executor | None = None,
+) -> ImageRecord:
+    """Probe, store and record in one go; nothing is left behind on failure."""
+    loop = asyncio.get_running_loop()
+    original = await loop.run_in_executor(
+        executor, prepare_original, store, limits, data
+    )
+    try:
+        return await catalog.add_image(
+            issuer_id=issuer_id,
+            image_id=image_id,
+            cloudinary=cloudinary,
+            original=original,
+            original_filename=filename,
+        )
+    except CatalogError:
+        await discard(catalog, store, original)
+        raise
+
+
+class Ingestor:
+    """Fetches origins in the background, at most `concurrency` at a time."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        session: aiohttp.ClientSession,
+        policy: OriginPolicy,
+        catalog: CatalogStore,
+        store: OriginalStore,
+        executor: Executor,
+        uploader: CloudinaryUploader | None,
+    ) -> None:
+        self.policy = policy
+        self._settings = settings
+        self._session = session
+        self._catalog = catalog
+        self._store = store
+        self._executor = executor
+        self._uploader = uploader
+        self._slots = asyncio.Semaphore(settings.ingest.concurrency)
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, image_id: str, origin: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._run(image_id, origin))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for the fetches under way (tests, and a graceful shutdown)."""
+        while self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    async def _run(self, image_id: str, origin: str) -> None:
+        async with self._slots:
+            try:
+                data, original, name = await self._fetch(origin)
+            except FetchError as exc:
+                await self._failed(image_id, str(exc))
+                return
+            except TransformError as exc:
+                await self._failed(image_id, exc.detail)
+                return
+            except Exception:
+                log.exception("ingest of %s failed", image_id)
+                await self._failed(image_id, "an unexpected error occurred")
+                return
+            try:
+                await self._record(image_id, data, original, name)
+            finally:
+                # Deleted while it was fetched, or never recorded: not kept.
+                await discard(self._catalog, self._store, original)
+
+    async def _fetch(self, origin: str) -> tuple[bytes, Original, str | None]:
+        settings = self._settings
+        data, name = await fetch_origin(
+            self._session,
+            origin,
+            self.policy,
+            max_bytes=settings.ingest.max_upload_bytes,
+            seconds=settings.ingest.timeout,
+        )
+        original = await asyncio.get_running_loop().run_in_executor(
+            self._executor, prepare_original, self._store, settings.limits, data
+        )
+        return data, original, name
+
+    async def _record(
+        self, image_id: str, data: bytes, original: Original, name: str | None
+    ) -> None:
+        try:
+            asset = None
+            if self._uploader is not None:
+                uploaded = await self._uploader.upload(
+                    data,
+                    public_id=image_id,
+                    delivery_type=self._settings.upstream.delivery_type,
+                )
+                asset, original = uploaded.asset, uploaded.onto(original)
+            await self._catalog.finish_ingest(
+                image_id, original=original, cloudinary=asset, filename=name
+            )
+        except ApiError as exc:  # Cloudinary refused or failed
+            await self._failed(image_id, exc.detail)
+        except Exception:
+            log.exception("ingest of %s failed", image_id)
+            await self._failed(image_id, "an unexpected error occurred")
+
+    async def _failed(self, image_id: str, error: str) -> None:
+        await self._catalog.finish_ingest(image_id, error=error)
