@@ -225,45 +225,30 @@ def _dump_resize(resize: Resize | None) -> dict[str, object]:
     match resize:
         case None:
             return {}
-        case Size(width=w, height=h):
-            return {"width": w, "height": h}
-        case Scale(width=w, height=h):
-            return {"crop": CropMode.SCALE.value, "width": w, "height": h}
-        case Fit(width=w, height=h):
-            return {"crop": CropMode.FIT.value, "width": w, "height": h}
-        case Limit(width=w, height=h):
-            return {"crop": CropMode.LIMIT.value, "width": w, "height": h}
-        case Fill(width=w, height=h, gravity=g):
-            return {"crop": CropMode.FILL.value, "width": w, "height": h, "gravity": g}
-        case LFill(width=w, height=h, gravity=g):
-            return {"crop": CropMode.LFILL.value, "width": w, "height": h, "gravity": g}
-        case Thumb(width=w, height=h, gravity=g):
-            return {"crop": CropMode.THUMB.value, "width": w, "height": h, "gravity": g}
-        case Pad(width=w, height=h, gravity=g, background=b):
-            return {
-                "crop": CropMode.PAD.value,
-                "width": w,
-                "height": h,
-                "gravity": g,
-                "background": b,
-            }
-        case LPad(width=w, height=h, gravity=g, background=b):
-            return {
-                "crop": CropMode.LPAD.value,
-                "width": w,
-                "height": h,
-                "gravity": g,
-                "background": b,
-            }
-        case Crop(width=w, height=h, gravity=g, x=x, y=y):
-            return {
-                "crop": CropMode.CROP.value,
-                "width": w,
-                "height": h,
-                "gravity": g,
-                "x": x,
-                "y": y,
-            }
+        case Size():
+            return _box(None, resize)
+        case Scale():
+            return _box(CropMode.SCALE, resize)
+        case Fit():
+            return _box(CropMode.FIT, resize)
+        case Limit():
+            return _box(CropMode.LIMIT, resize)
+        case Fill(gravity=g):
+            return _box(CropMode.FILL, resize, gravity=g)
+        case LFill(gravity=g):
+            return _box(CropMode.LFILL, resize, gravity=g)
+        case Thumb(gravity=g):
+            return _box(CropMode.THUMB, resize, gravity=g)
+        case Pad(gravity=g, background=b):
+            return _box(CropMode.PAD, resize, gravity=g, background=b)
+        case LPad(gravity=g, background=b):
+            return _box(CropMode.LPAD, resize, gravity=g, background=b)
+        case Crop(gravity=g, x=x, y=y):
+            return _box(CropMode.CROP, resize, gravity=g, x=x, y=y)
+
+
+def _box(crop: CropMode | None, resize: Resize, **more: object) -> dict[str, object]:
+    return {"crop": crop, "width": resize.width, "height": resize.height, **more}
 
 
 def _dump_edits(edits: tuple[Edit, ...]) -> dict[str, object]:
@@ -356,16 +341,12 @@ _KEYS: Final = frozenset(
         "y",
     }
 )
-_GRAVITY_CROPS: Final = frozenset(
-    {
-        CropMode.FILL,
-        CropMode.LFILL,
-        CropMode.PAD,
-        CropMode.LPAD,
-        CropMode.CROP,
-        CropMode.THUMB,
-    }
-)
+# The modes that choose a region: only they give gravity a meaning.
+_GRAVITY_CROPS: Final = frozenset(CropMode) - {
+    CropMode.SCALE,
+    CropMode.FIT,
+    CropMode.LIMIT,
+}
 _PAD_CROPS: Final = frozenset({CropMode.PAD, CropMode.LPAD})
 _T = TypeVar("_T")
 

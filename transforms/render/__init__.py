@@ -4,10 +4,10 @@ This package's names plan a render from sizes alone and do not load Pillow;
 decoding, composing and encoding live in `transforms.render.pillow`.
 """
 
+from transforms.render.chain import RenderChain
 from transforms.render.plan import (
     Dimensions,
     Plan,
-    RenderChain,
     Surface,
     plan,
     walk,

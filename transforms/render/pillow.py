@@ -23,14 +23,8 @@ from transforms.errors import (
     UnsupportedFormatError,
 )
 from transforms.limits import Limits
-from transforms.render.plan import (
-    CLEAR,
-    RGBA,
-    WHITE,
-    Dimensions,
-    RenderChain,
-    walk,
-)
+from transforms.render.chain import RenderChain
+from transforms.render.plan import CLEAR, RGBA, WHITE, Dimensions, walk
 
 __all__ = [
     "ALLOWED_FORMATS",

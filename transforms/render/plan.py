@@ -1,11 +1,11 @@
-"""The chain to render, and the one geometry walker that plans and composes it.
+"""The one geometry walker that plans and composes a chain, and the plan it makes.
 
 The rules are those of `shared/cloudinary-geometry.md` (R1-R24); comments cite
 them. `walk()` is written against `Surface`, a canvas with a logical size and the
 few pixel operations the rules need. Two implementations run it, so that the
 plan and the picture can never disagree:
 
-- `plan()` walks an `Outline` (sizes only): it enforces the output pixel budget
+- `plan()` walks an outline (sizes only): it enforces the output pixel budget
   before any pixel is touched and finds, for each source, the size it is first
   needed at (so big JPEGs can be decoded at reduced scale);
 - `transforms.render.pillow.compose()` walks Pillow images.
@@ -21,7 +21,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol, Self, TypeAlias, TypeVar
 
-from transforms.basechain import Delivery
 from transforms.errors import OutputTooLargeError
 from transforms.limits import Limits
 from transforms.model import (
@@ -44,15 +43,13 @@ from transforms.model import (
     Rotate,
     Scale,
     Size,
-    Step,
     Thumb,
-    Transformation,
 )
+from transforms.render.chain import RenderChain
 
 __all__ = [
     "Dimensions",
     "Plan",
-    "RenderChain",
     "Surface",
     "plan",
     "turned_size",
@@ -63,76 +60,6 @@ Dimensions: TypeAlias = tuple[int, int]
 RGBA: TypeAlias = tuple[int, int, int, int]
 WHITE: Final[RGBA] = (255, 255, 255, 255)
 CLEAR: Final[RGBA] = (0, 0, 0, 0)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RenderChain:
-    """The operator's base steps then a token's, with the delivery options.
-
-    `token_start` is the index of the token's first step: errors name the
-    token's own step, or the base chain.
-    """
-
-    steps: tuple[Step, ...]
-    delivery: Delivery
-    token_start: int = 0
-
-    @classmethod
-    def build(
-        cls,
-        base: tuple[tuple[Step, ...], Delivery],
-        transformation: Transformation,
-    ) -> RenderChain:
-        steps, delivery = base
-        chain = steps + transformation.steps
-        if delivery.dpr != 1.0:
-            chain = tuple(_scaled(step, delivery.dpr) for step in chain)
-        return cls(steps=chain, delivery=delivery, token_start=len(steps))
-
-
-def _scaled(step: Step, dpr: float) -> Step:
-    """R24: `dpr_N` multiplies the pixel dimensions of the transformation."""
-
-    def offset(value: int | None) -> int | None:
-        return None if value is None else int(value * dpr)
-
-    match step:
-        case Adjust(resize=resize):
-            return dataclasses.replace(step, resize=_scaled_resize(resize, dpr))
-        case Overlay(resize=resize, placement=Placement(x=x, y=y)):
-            placement = dataclasses.replace(step.placement, x=offset(x), y=offset(y))
-            return dataclasses.replace(
-                step, resize=_scaled_resize(resize, dpr), placement=placement
-            )
-
-
-def _scaled_resize(resize: Resize | None, dpr: float) -> Resize | None:
-    def size(value: int | None) -> int | None:
-        return None if value is None else max(1, int(value * dpr + 0.5))
-
-    match resize:
-        case None:
-            return None
-        case Crop(width=w, height=h, x=x, y=y):
-            return dataclasses.replace(
-                resize,
-                width=size(w),
-                height=size(h),
-                x=None if x is None else int(x * dpr),
-                y=None if y is None else int(y * dpr),
-            )
-        case (
-            Size(width=w, height=h)
-            | Scale(width=w, height=h)
-            | Fit(width=w, height=h)
-            | Limit(width=w, height=h)
-            | Fill(width=w, height=h)
-            | LFill(width=w, height=h)
-            | Thumb(width=w, height=h)
-            | Pad(width=w, height=h)
-            | LPad(width=w, height=h)
-        ):
-            return dataclasses.replace(resize, width=size(w), height=size(h))
 
 
 class Surface(Protocol):
