@@ -14,7 +14,7 @@ from pytest_aiohttp import AiohttpClient
 from gateway import Settings, create_app
 from gateway.catalog import Catalog
 from signing import IssuerKey, mint
-from transforms import CloudinaryAccount, CloudinaryAsset
+from transforms.cloudinary import CloudinaryAccount, CloudinaryAsset
 
 # The ids, public ids and cloud of seed 004.
 SEED_ISSUER: Final = "6b6fdb7b-65cb-4acf-97b9-d25eff795348"

@@ -484,3 +484,34 @@ def test_gif_renders_its_first_frame() -> None:
 def test_probe_reads_the_type_from_the_bytes(fmt: str, media: str) -> None:
     info = probe(solid((30, 20), RED, fmt), LIMITS)
     assert (info.media_type, info.width, info.height) == (media, 30, 20)
+
+
+def test_overlay_fill_is_anchored_by_its_placement_gravity() -> None:
+    """R12: in an overlay component, gravity both anchors its fill and places it."""
+    image = render(
+        [
+            {
+                "overlay": A,
+                "crop": "fill",
+                "width": 10,
+                "height": 10,
+                "gravity": "east",
+            }
+        ],
+        solid((100, 100), WHITE),
+        {A: halves((30, 10), RED, BLUE)},
+    )
+    assert near(pixel(image, (95, 50)), BLUE)  # the east end, placed east
+    assert pixel(image, (85, 50)) == (*WHITE, 255)
+
+
+def test_overlay_crop_takes_its_offsets_from_the_placement() -> None:
+    """R9, R12: an overlay's c_crop is cut at x/y, and placed with the same x/y."""
+    image = render(
+        [{"overlay": A, "crop": "crop", "width": 10, "height": 10, "x": 15}],
+        solid((100, 100), WHITE),
+        {A: halves((30, 10), RED, BLUE)},
+    )
+    # Cut from x=15 (the blue half); placed centred, moved 15 right: 60..70.
+    assert near(pixel(image, (65, 50)), BLUE)
+    assert pixel(image, (58, 50)) == (*WHITE, 255)
