@@ -16,7 +16,7 @@ from gateway.catalog import SqliteCatalog
 from gateway.config import CatalogSettings, ServerSettings, UpstreamSettings
 from scripts import seed004
 from signing import IssuerKey, mint
-from transforms import CloudinaryAccount, CloudinaryAsset  # MERGE: .cloudinary
+from transforms.cloudinary import CloudinaryAccount, CloudinaryAsset
 
 # The ids, public ids and cloud of seed 004.
 SEED_ISSUER: Final = seed004.ISSUER

@@ -1,11 +1,21 @@
-"""The transformation model and its compilers (Cloudinary URL, Pillow composite)."""
+"""The transformation model, the token claims that carry it, and the operator's base chain.
 
-from transforms.cloudinary import (
+The compilers are imported explicitly, so that importing this package loads
+neither the Cloudinary SDK nor Pillow: `transforms.cloudinary` (signed URLs),
+`transforms.render` (planning) and `transforms.render.pillow` (pixels).
+"""
+
+from transforms.basechain import (
     DEFAULT_BASE_CHAIN,
-    CloudinaryAccount,
-    CloudinaryAsset,
+    Delivery,
     parse_base_chain,
-    to_cloudinary_url,
+    parse_render_base,
+)
+from transforms.claims import (
+    dump_transformations,
+    json_int,
+    parse_step,
+    parse_transformations,
 )
 from transforms.errors import (
     InvalidTransformError,
@@ -15,16 +25,34 @@ from transforms.errors import (
     TooManyOverlaysError,
     TooManyStepsError,
     TransformError,
+    UnsupportedFormatError,
 )
 from transforms.limits import Limits
 from transforms.model import (
     Adjust,
     Color,
+    Crop,
     CropMode,
+    Edit,
     Effect,
+    Fill,
+    Fit,
     Gravity,
+    Grayscale,
+    LFill,
+    Limit,
+    LPad,
+    Negate,
+    Opacity,
     Overlay,
+    Pad,
+    Placement,
+    Resize,
+    Rotate,
+    Scale,
+    Size,
     Step,
+    Thumb,
     Transformation,
     normalise_image_id,
 )
@@ -32,24 +60,45 @@ from transforms.model import (
 __all__ = [
     "DEFAULT_BASE_CHAIN",
     "Adjust",
-    "CloudinaryAccount",
-    "CloudinaryAsset",
     "Color",
+    "Crop",
     "CropMode",
+    "Delivery",
+    "Edit",
     "Effect",
+    "Fill",
+    "Fit",
     "Gravity",
+    "Grayscale",
     "InvalidTransformError",
+    "LFill",
+    "LPad",
+    "Limit",
     "LimitExceededError",
     "Limits",
+    "Negate",
+    "Opacity",
     "OutputTooLargeError",
     "Overlay",
+    "Pad",
+    "Placement",
+    "Resize",
+    "Rotate",
+    "Scale",
+    "Size",
     "SourceImageError",
     "Step",
+    "Thumb",
     "TooManyOverlaysError",
     "TooManyStepsError",
     "TransformError",
     "Transformation",
+    "UnsupportedFormatError",
+    "dump_transformations",
+    "json_int",
     "normalise_image_id",
     "parse_base_chain",
-    "to_cloudinary_url",
+    "parse_render_base",
+    "parse_step",
+    "parse_transformations",
 ]

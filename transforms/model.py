@@ -1,40 +1,51 @@
-"""The typed, immutable transformation model and its strict parser.
+"""The typed, immutable transformation model: one frozen class per operation.
 
-A token's `transformations` claim is a list of flat, Cloudinary-like components
-(`{"crop": "fit", "width": 800, "overlay": "<image id>", "x": 800}`). Each becomes
-an `Adjust` (edits the current canvas) or an `Overlay` (sizes another image and
-places it on the canvas). Every string comes from an allow-list or a strict
-pattern, so nothing in a token can inject `,` `/` `:` or a layer of its own into
-a compiled Cloudinary chain.
+A step is an `Adjust` (resize and edit the current canvas) or an `Overlay` (size
+and edit another image, then place it on the canvas). A resize is one class per
+Cloudinary crop mode, carrying only the options that mode uses, so a compiler
+that `match`es on the classes is checked exhaustively by mypy: a new operation
+fails type-checking until every compiler handles it.
+
+The claims parser (`transforms.claims`) owns JSON and its pointers; the
+`__post_init__` guards here only keep impossible values out of the model.
 """
 
 from __future__ import annotations
 
-import functools
+import itertools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Final, Self, TypeAlias, TypedDict, TypeVar
-
-from transforms.errors import (
-    InvalidTransformError,
-    TooManyOverlaysError,
-    TooManyStepsError,
-)
-from transforms.limits import Limits
+from typing import Final, Self, TypeAlias
 
 __all__ = [
     "Adjust",
     "Color",
+    "Crop",
     "CropMode",
+    "Edit",
     "Effect",
+    "Fill",
+    "Fit",
     "Gravity",
+    "Grayscale",
+    "LFill",
+    "LPad",
+    "Limit",
+    "Negate",
+    "Opacity",
     "Overlay",
+    "Pad",
+    "Placement",
+    "Resize",
+    "Rotate",
+    "Scale",
+    "Size",
     "Step",
+    "Thumb",
     "Transformation",
     "normalise_image_id",
-    "parse_step",
 ]
 
 _UUID: Final = re.compile(
@@ -49,6 +60,8 @@ def normalise_image_id(value: str) -> str | None:
 
 
 class CropMode(StrEnum):
+    """The `crop` values of a token, Cloudinary's `c_` modes."""
+
     SCALE = "scale"
     FIT = "fit"
     LIMIT = "limit"
@@ -58,19 +71,6 @@ class CropMode(StrEnum):
     LPAD = "lpad"
     CROP = "crop"
     THUMB = "thumb"
-
-
-GRAVITY_CROPS: Final = frozenset(
-    {
-        CropMode.FILL,
-        CropMode.LFILL,
-        CropMode.PAD,
-        CropMode.LPAD,
-        CropMode.CROP,
-        CropMode.THUMB,
-    }
-)
-PAD_CROPS: Final = frozenset({CropMode.PAD, CropMode.LPAD})
 
 
 class Gravity(StrEnum):
@@ -86,6 +86,8 @@ class Gravity(StrEnum):
 
 
 class Effect(StrEnum):
+    """The `effect` values of a token, Cloudinary's `e_` effects."""
+
     GRAYSCALE = "grayscale"
     NEGATE = "negate"
 
@@ -122,30 +124,198 @@ class Color:
         return "#" + self.hex
 
 
+# Resizes: one class per crop mode. Every mode needs a width or a height.
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _Component:
-    crop: CropMode | None = None
+class _Box:
     width: int | None = None
     height: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.width is None and self.height is None:
+            raise ValueError("a resize needs a width or a height")
+        if any(v is not None and v < 1 for v in (self.width, self.height)):
+            raise ValueError("width and height are at least 1")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Size(_Box):
+    """A width and/or height with no crop mode: Cloudinary scales (`w_800`, no `c_`)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scale(_Box):
+    """`c_scale`: exactly w x h, or one side with the aspect ratio kept."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fit(_Box):
+    """`c_fit`: the largest size inside w x h, upscaling included."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limit(_Box):
+    """`c_limit`: `c_fit` that never upscales."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fill(_Box):
+    """`c_fill`: cover w x h, then crop at gravity."""
+
+    gravity: Gravity | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LFill(_Box):
+    """`c_lfill`: `c_fill` that never upscales."""
+
+    gravity: Gravity | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Thumb(_Box):
+    """`c_thumb`: rendered locally as `c_fill`, having no face detection."""
+
+    gravity: Gravity | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pad(_Box):
+    """`c_pad`: fit, then place on a w x h canvas of `background`."""
+
+    gravity: Gravity | None = None
+    background: Color | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LPad(_Box):
+    """`c_lpad`: `c_pad` that never upscales."""
+
+    gravity: Gravity | None = None
+    background: Color | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Crop(_Box):
+    """`c_crop`: cut out w x h without scaling, at gravity moved by x/y."""
+
     gravity: Gravity | None = None
     x: int | None = None
     y: int | None = None
-    background: Color | None = None
-    opacity: int | None = None
-    angle: int | None = None
-    effect: Effect | None = None
+
+
+Resize: TypeAlias = (
+    Size | Scale | Fit | Limit | Fill | LFill | Thumb | Pad | LPad | Crop
+)
+
+
+# Edits: applied after the resize, in the order rotate, effect, opacity.
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Adjust(_Component):
-    """Resize, crop or pad the current canvas, then apply its effects."""
+class Rotate:
+    """`a_`: turn clockwise by `angle` degrees, growing to fit."""
+
+    angle: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Overlay(_Component):
-    """Size another image with this step's options and place it at gravity + x/y."""
+class Grayscale:
+    """`e_grayscale`."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Negate:
+    """`e_negate`."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Opacity:
+    """`o_`: scale the alpha channel to `percent`."""
+
+    percent: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.percent <= 100:
+            raise ValueError("opacity is 0 to 100")
+
+
+Edit: TypeAlias = Rotate | Grayscale | Negate | Opacity
+
+
+def _rank(edit: Edit) -> int:
+    """An edit's place in a component: a flat component holds one of each kind."""
+    match edit:
+        case Rotate():
+            return 0
+        case Grayscale() | Negate():
+            return 1
+        case Opacity():
+            return 2
+
+
+def _check_edits(edits: tuple[Edit, ...]) -> None:
+    ranks = [_rank(edit) for edit in edits]
+    if any(a >= b for a, b in itertools.pairwise(ranks)):
+        raise ValueError("edits are at most one rotate, effect and opacity, in order")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Adjust:
+    """Resize the current canvas, then edit it."""
+
+    resize: Resize | None = None
+    edits: tuple[Edit, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.resize is None and not self.edits:
+            raise ValueError("a step must not be empty")
+        _check_edits(self.edits)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Placement:
+    """Where an overlay goes (R13/R14): gravity, and offsets pointing inwards."""
+
+    gravity: Gravity | None = None
+    x: int | None = None
+    y: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Overlay:
+    """Size and edit another image, then place it on the canvas.
+
+    As in one Cloudinary component (R12), `placement` also anchors the overlay's
+    own fill, pad or crop, and its x/y are a `Crop`'s offsets; so the resize
+    itself carries no gravity or offsets.
+    """
 
     image: str
+    resize: Resize | None = None
+    edits: tuple[Edit, ...] = ()
+    placement: Placement = Placement()
+
+    def __post_init__(self) -> None:
+        if normalise_image_id(self.image) != self.image:
+            raise ValueError("an overlay's image is a lower-case UUID")
+        if _anchored(self.resize):
+            raise ValueError("an overlay's gravity and offsets are its placement")
+        _check_edits(self.edits)
+
+
+def _anchored(resize: Resize | None) -> bool:
+    """Whether a resize carries its own gravity or offsets."""
+    match resize:
+        case Fill(gravity=g) | LFill(gravity=g) | Thumb(gravity=g):
+            return g is not None
+        case Pad(gravity=g) | LPad(gravity=g):
+            return g is not None
+        case Crop(gravity=g, x=x, y=y):
+            return g is not None or x is not None or y is not None
+        case None | Size() | Scale() | Fit() | Limit():
+            return False
 
 
 Step: TypeAlias = Adjust | Overlay
@@ -171,244 +341,3 @@ class Transformation:
             if isinstance(step, Overlay):
                 first.setdefault(step.image, index)
         return first
-
-    @classmethod
-    def from_json(
-        cls,
-        doc: object,
-        limits: Limits = Limits(),
-        *,
-        pointer: str = "/transformations",
-    ) -> Transformation:
-        """The model of a claim, remembered for claims made of flat steps.
-
-        Fresh tokens for one tiling carry the same claim; parsing it again was a
-        third of the cost of a new token. Failures are never remembered.
-        """
-        key = _memo_key(doc, limits)
-        if key is None:
-            return _parse(doc, limits, pointer)
-        return _parse_remembered(key, limits, pointer)
-
-    def to_json(self) -> list[dict[str, object]]:
-        """The canonical form: keys sorted, unset options omitted."""
-        return [_step_to_json(s) for s in self.steps]
-
-
-_FIELDS: Final = (
-    "angle",
-    "background",
-    "crop",
-    "effect",
-    "gravity",
-    "height",
-    "opacity",
-    "width",
-    "x",
-    "y",
-)
-
-
-def _step_to_json(step: Step) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for name in _FIELDS:
-        value = getattr(step, name)
-        if isinstance(value, Color):
-            out[name] = value.to_json()
-        elif value is not None:
-            out[name] = str(value) if isinstance(value, StrEnum) else value
-    if isinstance(step, Overlay):
-        out["overlay"] = step.image
-    return dict(sorted(out.items()))
-
-
-def _int_in(low: int, high: int) -> Callable[[object, str, Limits], int]:
-    def parse(value: object, pointer: str, limits: Limits) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise InvalidTransformError("must be an integer", pointer=pointer)
-        if not low <= value <= high:
-            raise InvalidTransformError(
-                f"must be between {low} and {high}", pointer=pointer
-            )
-        return value
-
-    return parse
-
-
-def _size(value: object, pointer: str, limits: Limits) -> int:
-    return _int_in(1, limits.max_size)(value, pointer, limits)
-
-
-def _offset(value: object, pointer: str, limits: Limits) -> int:
-    return _int_in(-limits.max_offset, limits.max_offset)(value, pointer, limits)
-
-
-_E = TypeVar("_E", CropMode, Gravity, Effect)
-
-
-def _choice(enum: type[_E]) -> Callable[[object, str, Limits], _E]:
-    allowed = ", ".join(m.value for m in enum)
-
-    def parse(value: object, pointer: str, limits: Limits) -> _E:
-        if isinstance(value, str):
-            try:
-                return enum(value)
-            except ValueError:
-                pass
-        raise InvalidTransformError(f"must be one of: {allowed}", pointer=pointer)
-
-    return parse
-
-
-def _color(value: object, pointer: str, limits: Limits) -> Color:
-    color = Color.parse(value) if isinstance(value, str) else None
-    if color is None:
-        raise InvalidTransformError(
-            "must be #rrggbb, #rrggbbaa, white, black or transparent", pointer=pointer
-        )
-    return color
-
-
-def _image_id(value: object, pointer: str, limits: Limits) -> str:
-    image_id = normalise_image_id(value) if isinstance(value, str) else None
-    if image_id is None:
-        raise InvalidTransformError("must be an image id (a UUID)", pointer=pointer)
-    return image_id
-
-
-_crop = _choice(CropMode)
-_gravity = _choice(Gravity)
-_effect = _choice(Effect)
-_opacity = _int_in(0, 100)
-_angle = _int_in(-360, 360)
-_KEYS: Final = frozenset({*_FIELDS, "overlay"})
-_T = TypeVar("_T")
-
-
-def _parse(doc: object, limits: Limits, pointer: str) -> Transformation:
-    if not isinstance(doc, list):
-        raise InvalidTransformError(
-            "transformations must be a list of objects", pointer=pointer
-        )
-    if len(doc) > limits.max_steps:
-        raise TooManyStepsError(
-            f"{len(doc)} steps; at most {limits.max_steps} are allowed",
-            pointer=pointer,
-        )
-    steps = tuple(
-        _parse_step(item, limits, f"{pointer}/{i}") for i, item in enumerate(doc)
-    )
-    overlays = sum(isinstance(s, Overlay) for s in steps)
-    if overlays > limits.max_overlays:
-        raise TooManyOverlaysError(
-            f"{overlays} overlays; at most {limits.max_overlays} are allowed",
-            pointer=pointer,
-        )
-    return Transformation(steps=steps)
-
-
-_SCALARS: Final = frozenset({str, int, float, bool})
-_MemoKey: TypeAlias = tuple[tuple[tuple[str, type, object], ...], ...]
-
-
-def _memo_key(doc: object, limits: Limits) -> _MemoKey | None:
-    """A claim of at most `max_steps` flat steps as a hashable key, else None.
-
-    The type is part of the key: True == 1 == 1.0 hash alike, and a bool must
-    never reuse the parse of an int.
-    """
-    if type(doc) is not list or len(doc) > limits.max_steps:
-        return None
-    key = []
-    for item in doc:
-        if type(item) is not dict:
-            return None
-        step = tuple((k, type(v), v) for k, v in item.items())
-        if not all(type(k) is str and t in _SCALARS for k, t, _ in step):
-            return None
-        key.append(step)
-    return tuple(key)
-
-
-@functools.lru_cache(maxsize=4096)
-def _parse_remembered(key: _MemoKey, limits: Limits, pointer: str) -> Transformation:
-    return _parse([{k: v for k, _, v in step} for step in key], limits, pointer)
-
-
-def parse_step(item: object, limits: Limits, pointer: str) -> Step:
-    """One step from its flat JSON form; errors point below `pointer`."""
-    return _parse_step(item, limits, pointer)
-
-
-def _parse_step(item: object, limits: Limits, pointer: str) -> Step:
-    if not isinstance(item, dict):
-        raise InvalidTransformError("a step must be an object", pointer=pointer)
-    if not item:
-        raise InvalidTransformError("a step must not be empty", pointer=pointer)
-    for key in item:
-        if key not in _KEYS:
-            raise InvalidTransformError(
-                f"unknown option {key!r}; allowed: {', '.join(sorted(_KEYS))}",
-                pointer=f"{pointer}/{_escape(key)}",
-            )
-
-    def get(key: str, parse: Callable[[object, str, Limits], _T]) -> _T | None:
-        return None if key not in item else parse(item[key], f"{pointer}/{key}", limits)
-
-    options = _Options(
-        crop=get("crop", _crop),
-        width=get("width", _size),
-        height=get("height", _size),
-        gravity=get("gravity", _gravity),
-        x=get("x", _offset),
-        y=get("y", _offset),
-        background=get("background", _color),
-        opacity=get("opacity", _opacity),
-        angle=get("angle", _angle),
-        effect=get("effect", _effect),
-    )
-    overlay = get("overlay", _image_id)
-    crop = options["crop"]
-    if crop is not None and options["width"] is None and options["height"] is None:
-        raise InvalidTransformError(
-            "a crop mode needs a width or a height", pointer=f"{pointer}/crop"
-        )
-    if overlay is None:
-        # Outside an overlay, gravity and x/y only mean something for the crop
-        # modes that choose a region; elsewhere Cloudinary ignores them silently.
-        if options["gravity"] is not None and crop not in GRAVITY_CROPS:
-            raise InvalidTransformError(
-                "gravity needs crop fill, lfill, pad, lpad, crop or thumb",
-                pointer=f"{pointer}/gravity",
-            )
-        for axis, value in (("x", options["x"]), ("y", options["y"])):
-            if value is not None and crop is not CropMode.CROP:
-                raise InvalidTransformError(
-                    f"{axis} needs crop 'crop' or an overlay",
-                    pointer=f"{pointer}/{axis}",
-                )
-    if options["background"] is not None and crop not in PAD_CROPS:
-        raise InvalidTransformError(
-            "background needs crop pad or lpad", pointer=f"{pointer}/background"
-        )
-    if overlay is not None:
-        return Overlay(image=overlay, **options)
-    return Adjust(**options)
-
-
-class _Options(TypedDict):
-    crop: CropMode | None
-    width: int | None
-    height: int | None
-    gravity: Gravity | None
-    x: int | None
-    y: int | None
-    background: Color | None
-    opacity: int | None
-    angle: int | None
-    effect: Effect | None
-
-
-def _escape(key: str) -> str:
-    """RFC 6901: a JSON pointer token escapes `~` and `/`."""
-    return key.replace("~", "~0").replace("/", "~1")

@@ -1,4 +1,4 @@
-"""The local renderer, rule by rule (R-numbers from shared/cloudinary-geometry.md).
+"""The Pillow renderer, rule by rule (R-numbers from shared/cloudinary-geometry.md).
 
 Sources are solid colours made in code, so a pixel's colour proves placement.
 """
@@ -24,14 +24,15 @@ from tests.images import (
 )
 from transforms import (
     DEFAULT_BASE_CHAIN,
+    Delivery,
     LimitExceededError,
     Limits,
-    OutputTooLargeError,
     SourceImageError,
-    Transformation,
+    parse_render_base,
+    parse_transformations,
 )
-from transforms.chain import Delivery, RenderChain, parse_render_base
-from transforms.compositor import Decoded, compose, decode, encode, plan, probe
+from transforms.render import RenderChain, plan
+from transforms.render.pillow import Decoded, compose, decode, encode, probe
 
 A = "b48fff71-a649-41dc-8f35-67229b3fd584"
 B = "372083d9-8179-4161-af8c-6cbfecd9219a"
@@ -41,7 +42,7 @@ NO_BASE: tuple[tuple[()], Delivery] = ((), Delivery())
 
 def chain(steps: object, base: str | None = None) -> RenderChain:
     parsed = parse_render_base(base, LIMITS) if base else NO_BASE
-    return RenderChain.build(parsed, Transformation.from_json(steps))
+    return RenderChain.build(parsed, parse_transformations(steps))
 
 
 def render(
@@ -95,7 +96,7 @@ def test_seed_tiling_renders_three_adjacent_tiles() -> None:
     assert near(pixel(image, (2399, 532)), BLUE)
 
 
-def test_geometry_notes_emulation_r21() -> None:
+def test_geometry_notes_worked_example_r21_renders_exactly() -> None:
     """R17, R18, R20, R21: the worked example with a 1000x750 base, 600x900 A, 800x400 B."""
     base = solid((1000, 750), RED)
     layers = {A: solid((600, 900), GREEN), B: solid((800, 400), BLUE)}
@@ -221,7 +222,7 @@ def test_geometry_notes_emulation_r21() -> None:
         pytest.param((100, 100), {"angle": 45}, (142, 142), id="angle-45-expands"),
     ],
 )
-def test_sizing_rules(
+def test_sizing_rule_plans_and_renders_the_documented_size(
     source: tuple[int, int], step: dict[str, object], size: tuple[int, int]
 ) -> None:
     c = chain([step])
@@ -245,7 +246,7 @@ def test_fill_crops_at_gravity(gravity: str, kept: tuple[int, int, int]) -> None
     assert near(pixel(image, (50, 50)), kept)
 
 
-def test_fill_defaults_to_centre() -> None:
+def test_fill_crops_at_the_centre_by_default() -> None:
     image = render(
         [{"crop": "fill", "width": 10, "height": 100}], halves((300, 100), RED, BLUE)
     )
@@ -274,7 +275,7 @@ def test_pad_places_at_gravity() -> None:
     assert pixel(image, (50, 90)) == (*WHITE, 255)
 
 
-def test_crop_offsets_from_top_left() -> None:
+def test_crop_offsets_count_from_the_top_left() -> None:
     """R9: x/y place the region; without gravity they count from the top left."""
     image = render(
         [{"crop": "crop", "width": 100, "height": 100, "x": 150, "y": 0}],
@@ -298,7 +299,9 @@ def test_crop_offsets_from_top_left() -> None:
         pytest.param("south_east", 85, 85, id="south_east"),
     ],
 )
-def test_overlay_placement_by_gravity(gravity: str, left: int, top: int) -> None:
+def test_overlay_is_placed_at_its_gravity_and_offsets(
+    gravity: str, left: int, top: int
+) -> None:
     image = render(
         [{"overlay": A, "gravity": gravity, "x": 5, "y": 5}],
         solid((100, 100), RED),
@@ -380,7 +383,7 @@ def test_uncovered_area_is_white_in_jpeg() -> None:
         pytest.param({"opacity": 50}, (5, 5), (255, 0, 0, 128), id="opacity"),
     ],
 )
-def test_effects(
+def test_edit_changes_the_pixel_colour(
     step: dict[str, object], xy: tuple[int, int], color: tuple[int, ...]
 ) -> None:
     assert near(pixel(render([step], solid((10, 10), RED), alpha=True), xy), color, 1)
@@ -394,7 +397,7 @@ def test_angle_turns_clockwise() -> None:
     assert near(pixel(image, (25, 90)), BLUE)
 
 
-def test_overlay_opacity_blends() -> None:
+def test_overlay_opacity_blends_with_the_canvas() -> None:
     image = render(
         [{"overlay": A, "opacity": 50}],
         solid((10, 10), WHITE),
@@ -403,38 +406,7 @@ def test_overlay_opacity_blends() -> None:
     assert near(pixel(image, (5, 5)), (128, 128, 128, 255), 2)
 
 
-def test_base_chain_fit_and_delivery_options_parse() -> None:
-    steps, delivery = parse_render_base(DEFAULT_BASE_CHAIN, LIMITS)
-    assert len(steps) == 1
-    assert delivery == Delivery(attachment=True, format="auto", quality=None, dpr=1.0)
-
-
-def test_dpr_multiplies_dimensions() -> None:
-    """R24: dpr_2 doubles the pixel dimensions."""
-    c = RenderChain.build(
-        parse_render_base("dpr_2.0", LIMITS), Transformation.from_json([{"width": 50}])
-    )
-    assert plan(c, (100, 100), {}, LIMITS, alpha_output=False).size == (100, 100)
-
-
-def test_output_budget_is_enforced_on_the_plan() -> None:
-    """A chain that would grow a 4096x4096 canvas sixteen times is refused unrendered."""
-    steps = [{"crop": "scale", "width": 4096, "height": 4096}] + [
-        {
-            "overlay": A,
-            "crop": "scale",
-            "width": 4096,
-            "height": 4096,
-            "x": 4096 * (i + 1),
-        }
-        for i in range(8)
-    ]
-    with pytest.raises(OutputTooLargeError) as caught:
-        plan(chain(steps), (10, 10), {A: (10, 10)}, LIMITS, alpha_output=False)
-    assert caught.value.pointer == "/transformations/1"
-
-
-def test_draft_decode_is_smaller_and_looks_the_same() -> None:
+def test_draft_decode_at_the_planned_hint_is_smaller_and_looks_the_same() -> None:
     big = Image.radial_gradient("L").resize((3000, 2000)).convert("RGB")
     buf = io.BytesIO()
     big.save(buf, format="JPEG", quality=90)
@@ -494,7 +466,7 @@ def test_bad_sources_are_refused(data: bytes, error: type[Exception]) -> None:
         probe(data, LIMITS)
 
 
-def test_gif_first_frame_is_used() -> None:
+def test_gif_renders_its_first_frame() -> None:
     frames = [Image.new("P", (10, 10), i) for i in (1, 2)]
     frames[0].putpalette([0, 0, 0, 255, 0, 0, 0, 0, 255] + [0] * 759)
     frames[1].putpalette([0, 0, 0, 255, 0, 0, 0, 0, 255] + [0] * 759)
@@ -512,3 +484,34 @@ def test_gif_first_frame_is_used() -> None:
 def test_probe_reads_the_type_from_the_bytes(fmt: str, media: str) -> None:
     info = probe(solid((30, 20), RED, fmt), LIMITS)
     assert (info.media_type, info.width, info.height) == (media, 30, 20)
+
+
+def test_overlay_fill_is_anchored_by_its_placement_gravity() -> None:
+    """R12: in an overlay component, gravity both anchors its fill and places it."""
+    image = render(
+        [
+            {
+                "overlay": A,
+                "crop": "fill",
+                "width": 10,
+                "height": 10,
+                "gravity": "east",
+            }
+        ],
+        solid((100, 100), WHITE),
+        {A: halves((30, 10), RED, BLUE)},
+    )
+    assert near(pixel(image, (95, 50)), BLUE)  # the east end, placed east
+    assert pixel(image, (85, 50)) == (*WHITE, 255)
+
+
+def test_overlay_crop_takes_its_offsets_from_the_placement() -> None:
+    """R9, R12: an overlay's c_crop is cut at x/y, and placed with the same x/y."""
+    image = render(
+        [{"overlay": A, "crop": "crop", "width": 10, "height": 10, "x": 15}],
+        solid((100, 100), WHITE),
+        {A: halves((30, 10), RED, BLUE)},
+    )
+    # Cut from x=15 (the blue half); placed centred, moved 15 right: 60..70.
+    assert near(pixel(image, (65, 50)), BLUE)
+    assert pixel(image, (58, 50)) == (*WHITE, 255)

@@ -1,25 +1,39 @@
-"""The whole chain to render: the operator's base chain (Cloudinary syntax) and a token's steps.
+"""The operator's base chain, in Cloudinary URL syntax, checked and parsed without the SDK.
 
-The base chain is parsed into the same typed steps as a token's, through the
-same strict parser, plus the delivery-only options that change no pixels
-(`fl_attachment`, `f_`, `q_`, `dpr_`: R22-R24 of the geometry notes).
+It is prepended to every token's steps. For redirects it is passed to Cloudinary
+as raw components; for local rendering it is parsed into the same typed steps as
+a token's, through the same strict parser, plus the delivery-only options that
+change no pixels (`fl_attachment`, `f_`, `q_`, `dpr_`: R22-R24 of the geometry
+notes).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
-from transforms.cloudinary import parse_base_chain
+from transforms.claims import parse_step
 from transforms.errors import InvalidTransformError
 from transforms.limits import Limits
-from transforms.model import Overlay, Step, Transformation, parse_step
+from transforms.model import Adjust, Overlay, Step
 
-__all__ = ["Delivery", "RenderChain", "parse_render_base"]
+__all__ = [
+    "DEFAULT_BASE_CHAIN",
+    "Delivery",
+    "parse_base_chain",
+    "parse_render_base",
+]
 
-# Cloudinary's short keys for the options a base chain may hold.
+DEFAULT_BASE_CHAIN: Final = "c_fit,h_1920,w_1920/fl_attachment/dpr_auto,q_auto,f_auto"
+
+# A base chain comes from the operator's configuration, never from a token, but it
+# is still held to Cloudinary's plain `key_value` grammar: no layers, no fetch.
+_BASE_PARAM: Final = re.compile(r"(?!l_|u_|fetch)[a-z]{1,3}_[a-z0-9_.]{1,32}")
+
+# Cloudinary's short keys for the options a rendered base chain may hold.
 _KEYS: Final[Mapping[str, str]] = {
     "c": "crop",
     "w": "width",
@@ -35,6 +49,20 @@ _FLAGS: Final = frozenset({"attachment"})
 _FORMATS: Final = frozenset({"auto", "jpg", "png", "webp", "avif"})
 
 
+def parse_base_chain(chain: str) -> tuple[str, ...]:
+    """Validate an operator's base chain (`c_fit,w_1920/fl_attachment`) into components."""
+    if not chain:
+        return ()
+    components = tuple(chain.split("/"))
+    for component in components:
+        params = component.split(",")
+        if not all(_BASE_PARAM.fullmatch(p) for p in params):
+            raise InvalidTransformError(
+                f"invalid base chain component {component!r}", parameter="base_chain"
+            )
+    return components
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Delivery:
     """How the result is delivered; none of it changes pixels (dpr aside)."""
@@ -43,42 +71,6 @@ class Delivery:
     format: str | None = None  # "auto", an extension, or None: the image's own
     quality: int | None = None  # None: automatic (the gateway's default)
     dpr: float = 1.0  # dpr_auto is 1.0 without client hints
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RenderChain:
-    steps: tuple[Step, ...]
-    delivery: Delivery
-
-    @classmethod
-    def build(
-        cls,
-        base: tuple[tuple[Step, ...], Delivery],
-        transformation: Transformation,
-    ) -> RenderChain:
-        steps, delivery = base
-        chain = steps + transformation.steps
-        if delivery.dpr != 1.0:
-            chain = tuple(_scaled(step, delivery.dpr) for step in chain)
-        return cls(steps=chain, delivery=delivery)
-
-
-def _scaled(step: Step, dpr: float) -> Step:
-    """R24: `dpr_N` multiplies the pixel dimensions of the transformation."""
-
-    def size(value: int | None) -> int | None:
-        return None if value is None else max(1, int(value * dpr + 0.5))
-
-    def offset(value: int | None) -> int | None:
-        return None if value is None else int(value * dpr)
-
-    return dataclasses.replace(
-        step,
-        width=size(step.width),
-        height=size(step.height),
-        x=offset(step.x),
-        y=offset(step.y),
-    )
 
 
 def parse_render_base(chain: str, limits: Limits) -> tuple[tuple[Step, ...], Delivery]:
@@ -115,10 +107,13 @@ def parse_render_base(chain: str, limits: Limits) -> tuple[tuple[Step, ...], Del
                     parameter="base_chain",
                 )
         if options:
-            step = parse_step(options, limits, f"/base_chain/{index}")
-            if isinstance(step, Overlay):  # pragma: no cover - no l_ passes the grammar
-                raise InvalidTransformError("no overlays in a base chain")
-            steps.append(step)
+            match parse_step(options, limits, f"/base_chain/{index}"):
+                case Adjust() as step:
+                    steps.append(step)
+                case Overlay():  # pragma: no cover - no l_ passes the grammar
+                    raise InvalidTransformError(
+                        "no overlays in a base chain", parameter="base_chain"
+                    )
     return tuple(steps), delivery
 
 

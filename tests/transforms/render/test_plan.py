@@ -1,0 +1,119 @@
+"""Planning a render from sizes alone: budgets, decode hints, dpr, error pointers."""
+
+from __future__ import annotations
+
+import pytest
+
+from transforms import (
+    DEFAULT_BASE_CHAIN,
+    Delivery,
+    Limits,
+    OutputTooLargeError,
+    parse_render_base,
+    parse_transformations,
+)
+from transforms.render import RenderChain, plan
+
+A = "b48fff71-a649-41dc-8f35-67229b3fd584"
+B = "372083d9-8179-4161-af8c-6cbfecd9219a"
+LIMITS = Limits()
+NO_BASE: tuple[tuple[()], Delivery] = ((), Delivery())
+# A 4096x4096 canvas, then overlays that each widen it by 4096 pixels.
+OVER_BUDGET = [{"crop": "scale", "width": 4096, "height": 4096}] + [
+    {"overlay": A, "crop": "scale", "width": 4096, "height": 4096, "x": 4096 * (i + 1)}
+    for i in range(8)
+]
+
+
+def chain(steps: object, base: str | None = None) -> RenderChain:
+    parsed = parse_render_base(base, LIMITS) if base else NO_BASE
+    return RenderChain.build(parsed, parse_transformations(steps))
+
+
+def test_output_budget_is_enforced_on_the_plan() -> None:
+    """A chain that would grow a 4096x4096 canvas sixteen times is refused unrendered."""
+    with pytest.raises(OutputTooLargeError) as caught:
+        plan(chain(OVER_BUDGET), (10, 10), {A: (10, 10)}, LIMITS, alpha_output=False)
+    assert caught.value.pointer == "/transformations/1"
+
+
+def test_over_budget_token_step_is_named_by_its_own_index_after_a_base_chain() -> None:
+    """The base chain's steps come first, but the pointer names the token's step."""
+    c = chain(OVER_BUDGET, DEFAULT_BASE_CHAIN)
+    with pytest.raises(OutputTooLargeError) as caught:
+        plan(c, (10, 10), {A: (10, 10)}, LIMITS, alpha_output=False)
+    assert caught.value.pointer == "/transformations/1"
+    assert caught.value.parameter is None
+
+
+def test_over_budget_base_chain_step_names_the_base_chain() -> None:
+    c = chain([], "c_scale,h_200,w_200")
+    with pytest.raises(OutputTooLargeError) as caught:
+        plan(c, (10, 10), {}, Limits(max_output_pixels=100), alpha_output=False)
+    assert caught.value.parameter == "base_chain"
+    assert caught.value.pointer is None
+
+
+def test_over_budget_overlay_is_refused_before_its_placement() -> None:
+    steps = [{"overlay": A, "crop": "scale", "width": 20, "height": 20}]
+    with pytest.raises(OutputTooLargeError) as caught:
+        plan(
+            chain(steps),
+            (5, 5),
+            {A: (5, 5)},
+            Limits(max_output_pixels=399),
+            alpha_output=False,
+        )
+    assert caught.value.pointer == "/transformations/0"
+
+
+@pytest.mark.parametrize(
+    ("steps", "hints"),
+    [
+        pytest.param(
+            [{"crop": "fit", "width": 400}], {"": (400, 267)}, id="resize-then-output"
+        ),
+        pytest.param(
+            [{"crop": "fit", "width": 400}, {"crop": "fit", "width": 100}],
+            {"": (100, 67)},
+            id="consecutive-resizes-need-the-last",
+        ),
+        pytest.param(
+            [{"crop": "fit", "width": 400}, {"angle": 30}, {"width": 100}],
+            {"": (400, 267)},
+            id="an-edit-needs-pixels-at-its-size",
+        ),
+        pytest.param(
+            [{"overlay": A, "crop": "fit", "width": 30}],
+            {"": (3000, 2000), A: (30, 20)},
+            id="overlay-needed-at-its-placed-size",
+        ),
+        pytest.param(
+            [{"overlay": A, "width": 30}, {"overlay": A, "width": 60}],
+            {"": (3000, 2000), A: None},
+            id="overlay-used-twice-gets-no-hint",
+        ),
+    ],
+)
+def test_plan_hints_the_size_each_source_is_first_needed_at(
+    steps: object, hints: dict[str, tuple[int, int] | None]
+) -> None:
+    p = plan(chain(steps), (3000, 2000), {A: (300, 200)}, LIMITS, alpha_output=False)
+    assert dict(p.hints) == hints
+
+
+def test_plan_of_an_overlay_grows_the_canvas_r21() -> None:
+    """R17, R21: the worked example's sizes, planned without pixels."""
+    steps = [
+        {"crop": "fit", "width": 800},
+        {"overlay": A, "crop": "fit", "width": 800, "x": 800},
+        {"overlay": B, "crop": "fit", "width": 800, "x": 1200},
+    ]
+    p = plan(
+        chain(steps),
+        (1000, 750),
+        {A: (600, 900), B: (800, 400)},
+        LIMITS,
+        alpha_output=False,
+    )
+    assert p.size == (2400, 1200)

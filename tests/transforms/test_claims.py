@@ -1,0 +1,301 @@
+"""The token claim: strict parsing into the model, pointers, limits, canonical form."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from transforms import (
+    Adjust,
+    Color,
+    Crop,
+    Fit,
+    Gravity,
+    Grayscale,
+    InvalidTransformError,
+    Limits,
+    Negate,
+    Opacity,
+    Overlay,
+    Pad,
+    Placement,
+    Rotate,
+    Size,
+    TooManyOverlaysError,
+    TooManyStepsError,
+    dump_transformations,
+    json_int,
+    parse_transformations,
+)
+
+A = "b48fff71-a649-41dc-8f35-67229b3fd584"
+B = "372083d9-8179-4161-af8c-6cbfecd9219a"
+SEED = [
+    {"crop": "fit", "width": 800},
+    {"overlay": A, "crop": "fit", "width": 800, "x": 800},
+    {"overlay": B, "crop": "fit", "width": 800, "x": 1200},
+]
+
+
+def test_seed_steps_parse_into_typed_steps() -> None:
+    t = parse_transformations(SEED)
+    assert t.steps == (
+        Adjust(resize=Fit(width=800)),
+        Overlay(image=A, resize=Fit(width=800), placement=Placement(x=800)),
+        Overlay(image=B, resize=Fit(width=800), placement=Placement(x=1200)),
+    )
+    assert dict(t.overlay_steps) == {A: 1, B: 2}
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        pytest.param(SEED, id="seed"),
+        pytest.param([], id="empty"),
+        pytest.param(
+            [
+                {
+                    "crop": "pad",
+                    "width": 10,
+                    "height": 20,
+                    "gravity": "south_east",
+                    "background": "#ff000080",
+                    "opacity": 50,
+                    "angle": 90,
+                    "effect": "grayscale",
+                }
+            ],
+            id="every-option",
+        ),
+        pytest.param(
+            [{"crop": "crop", "width": 5, "x": -3, "y": 0}], id="crop-offsets"
+        ),
+        pytest.param([{"overlay": A, "gravity": "north", "y": -10}], id="overlay-only"),
+        pytest.param(
+            [
+                {"crop": mode, "width": 3, "height": 4}
+                for mode in ("scale", "fit", "limit", "fill", "lfill", "thumb", "lpad")
+            ],
+            id="every-crop-mode",
+        ),
+        pytest.param(
+            [
+                {"overlay": A, "crop": "crop", "width": 5, "gravity": "east", "x": 2},
+                {"overlay": B, "crop": "lpad", "height": 5, "background": "black"},
+                {"overlay": B, "effect": "negate", "angle": -90, "opacity": 0},
+            ],
+            id="overlay-resizes-and-edits",
+        ),
+    ],
+)
+def test_canonical_json_round_trips(doc: list[dict[str, object]]) -> None:
+    t = parse_transformations(doc)
+    assert parse_transformations(dump_transformations(t)) == t
+    assert all(list(step) == sorted(step) for step in dump_transformations(t))
+
+
+def test_canonical_form_omits_unset_options_and_normalises() -> None:
+    t = parse_transformations([{"width": 8, "overlay": A.upper()}])
+    assert dump_transformations(t) == [{"overlay": A, "width": 8}]
+
+
+@pytest.mark.parametrize(
+    ("doc", "step"),
+    [
+        pytest.param({"width": 8}, Adjust(resize=Size(width=8)), id="size-no-crop"),
+        pytest.param(
+            {"crop": "crop", "height": 5, "x": 1, "gravity": "south"},
+            Adjust(resize=Crop(height=5, x=1, gravity=Gravity.SOUTH)),
+            id="crop-region",
+        ),
+        pytest.param(
+            {"crop": "pad", "width": 2, "background": "white"},
+            Adjust(resize=Pad(width=2, background=Color((255, 255, 255, 255)))),
+            id="pad-background",
+        ),
+        pytest.param(
+            {"opacity": 40, "effect": "grayscale", "angle": 30},
+            Adjust(edits=(Rotate(angle=30), Grayscale(), Opacity(percent=40))),
+            id="edits-in-order",
+        ),
+        pytest.param(
+            {"overlay": A, "crop": "crop", "width": 5, "gravity": "east", "x": 2},
+            Overlay(
+                image=A,
+                resize=Crop(width=5),
+                placement=Placement(gravity=Gravity.EAST, x=2),
+            ),
+            id="overlay-gravity-and-offsets-are-placement",
+        ),
+        pytest.param(
+            {"overlay": A, "effect": "negate"},
+            Overlay(image=A, edits=(Negate(),)),
+            id="overlay-edit",
+        ),
+    ],
+)
+def test_step_parses_into_its_operation_classes(
+    doc: dict[str, object], step: Adjust | Overlay
+) -> None:
+    assert parse_transformations([doc]).steps == (step,)
+
+
+def test_canonical_form_is_plain_json() -> None:
+    doc = [{"crop": "fill", "gravity": "north", "height": 2, "width": 2}]
+    dumped = dump_transformations(parse_transformations(doc))
+    assert json.loads(json.dumps(dumped)) == doc
+    assert type(dumped[0]["crop"]) is str
+    assert type(dumped[0]["gravity"]) is str
+
+
+@pytest.mark.parametrize(
+    ("value", "number"),
+    [
+        pytest.param(7, 7, id="int"),
+        pytest.param(-1, -1, id="negative"),
+        pytest.param(True, None, id="bool-is-not-int"),
+        pytest.param(7.0, None, id="float"),
+        pytest.param("7", None, id="string"),
+        pytest.param(None, None, id="null"),
+    ],
+)
+def test_json_int_accepts_only_integers(value: object, number: int | None) -> None:
+    assert json_int(value) == number
+
+
+def test_equal_transformations_hash_alike() -> None:
+    reordered = [{k: step[k] for k in reversed(list(step))} for step in SEED]
+    first, second = parse_transformations(SEED), parse_transformations(reordered)
+    assert first == second
+    assert hash(first) == hash(second)
+
+
+@pytest.mark.parametrize(
+    ("doc", "pointer"),
+    [
+        pytest.param({"crop": "fit"}, "/transformations", id="not-a-list"),
+        pytest.param(["fit"], "/transformations/0", id="step-not-an-object"),
+        pytest.param([{}], "/transformations/0", id="empty-step"),
+        pytest.param([{"bogus": 1}], "/transformations/0/bogus", id="unknown-key"),
+        pytest.param(
+            [{"a/b~c": 1}], "/transformations/0/a~1b~0c", id="unknown-key-escaped"
+        ),
+        pytest.param(
+            [{"width": True}], "/transformations/0/width", id="bool-is-not-int"
+        ),
+        pytest.param([{"width": 8.5}], "/transformations/0/width", id="float-width"),
+        pytest.param([{"width": "800"}], "/transformations/0/width", id="string-width"),
+        pytest.param([{"width": 0}], "/transformations/0/width", id="zero-width"),
+        pytest.param(
+            [{"width": 4097}], "/transformations/0/width", id="width-over-max"
+        ),
+        pytest.param(
+            [{"height": -1}], "/transformations/0/height", id="negative-height"
+        ),
+        pytest.param(
+            [{"crop": "stretch", "width": 1}], "/transformations/0/crop", id="crop"
+        ),
+        pytest.param(
+            [{"crop": "fit"}], "/transformations/0/crop", id="crop-without-size"
+        ),
+        pytest.param(
+            [{"crop": "fit,l_fetch:aHR0cA", "width": 1}],
+            "/transformations/0/crop",
+            id="crop-smuggles-a-fetch-layer",
+        ),
+        pytest.param(
+            [{"crop": "fill", "width": 1, "gravity": "center/fl_x"}],
+            "/transformations/0/gravity",
+            id="gravity-smuggles-a-component",
+        ),
+        pytest.param(
+            [{"crop": "fit", "width": 1, "gravity": "north"}],
+            "/transformations/0/gravity",
+            id="gravity-without-region-crop",
+        ),
+        pytest.param(
+            [{"width": 1, "x": 5}], "/transformations/0/x", id="x-without-crop"
+        ),
+        pytest.param(
+            [{"crop": "fill", "width": 1, "y": 5}],
+            "/transformations/0/y",
+            id="y-on-fill",
+        ),
+        pytest.param(
+            [{"overlay": A, "x": 32769}], "/transformations/0/x", id="offset-over-max"
+        ),
+        pytest.param(
+            [{"overlay": "fetch:http://evil"}],
+            "/transformations/0/overlay",
+            id="overlay-not-an-id",
+        ),
+        pytest.param(
+            [{"overlay": "3bc669b21d8e"}],
+            "/transformations/0/overlay",
+            id="overlay-public-id",
+        ),
+        pytest.param([{"overlay": 7}], "/transformations/0/overlay", id="overlay-int"),
+        pytest.param(
+            [{"crop": "pad", "width": 1, "background": "rgb:ff0000"}],
+            "/transformations/0/background",
+            id="background-raw-cloudinary",
+        ),
+        pytest.param(
+            [{"crop": "fit", "width": 1, "background": "white"}],
+            "/transformations/0/background",
+            id="background-without-pad",
+        ),
+        pytest.param([{"opacity": 101}], "/transformations/0/opacity", id="opacity"),
+        pytest.param([{"angle": 361}], "/transformations/0/angle", id="angle"),
+        pytest.param(
+            [{"effect": "sepia:50"}], "/transformations/0/effect", id="effect"
+        ),
+        pytest.param(
+            [{"width": 1}, {"width": 1}, {"width": None}],
+            "/transformations/2/width",
+            id="points-at-the-right-step",
+        ),
+    ],
+)
+def test_invalid_step_is_refused_with_pointer(doc: object, pointer: str) -> None:
+    with pytest.raises(InvalidTransformError) as caught:
+        parse_transformations(doc)
+    assert caught.value.pointer == pointer
+
+
+@pytest.mark.parametrize(
+    ("good", "bad"),
+    [
+        pytest.param(1, True, id="bool-after-int"),
+        pytest.param(2, 2.0, id="float-after-int"),
+    ],
+)
+def test_a_remembered_parse_never_serves_another_type(good: int, bad: object) -> None:
+    parse_transformations([{"width": good}])
+    with pytest.raises(InvalidTransformError):
+        parse_transformations([{"width": bad}])
+
+
+def test_too_many_steps_is_refused() -> None:
+    parse_transformations([{"width": 1}] * 16)
+    with pytest.raises(TooManyStepsError) as caught:
+        parse_transformations([{"width": 1}] * 17)
+    assert caught.value.pointer == "/transformations"
+
+
+def test_too_many_overlays_is_refused() -> None:
+    parse_transformations([{"overlay": A}] * 8)
+    with pytest.raises(TooManyOverlaysError):
+        parse_transformations([{"overlay": A}] * 9)
+
+
+def test_limits_are_configurable() -> None:
+    limits = Limits(max_size=100, max_steps=2, max_overlays=1)
+    parse_transformations([{"width": 100}], limits)
+    with pytest.raises(InvalidTransformError):
+        parse_transformations([{"width": 101}], limits)
+    with pytest.raises(TooManyStepsError):
+        parse_transformations([{"width": 1}] * 3, limits)
+    with pytest.raises(TooManyOverlaysError):
+        parse_transformations([{"overlay": A}, {"overlay": B}], limits)

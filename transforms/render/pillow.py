@@ -1,0 +1,313 @@
+"""Decode, compose and encode with Pillow: the pixel side of the local renderer.
+
+`compose()` runs the geometry walker of `transforms.render.plan` over `_Raster`,
+the Pillow implementation of its `Surface`. Resizes are lazy: a raster carries
+its logical size and is resampled only when an operation needs its pixels, so
+consecutive proportional resizes (the base chain's fit-to-1920 then a
+fit-to-800) cost one high-quality resample from the decoded source. Only this
+module of `transforms` imports Pillow.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
+
+from transforms.errors import (
+    LimitExceededError,
+    SourceImageError,
+    UnsupportedFormatError,
+)
+from transforms.limits import Limits
+from transforms.render.chain import RenderChain
+from transforms.render.plan import CLEAR, RGBA, WHITE, Dimensions, walk
+
+__all__ = [
+    "ALLOWED_FORMATS",
+    "MEDIA_TYPES",
+    "OUTPUT_FORMATS",
+    "Decoded",
+    "SourceInfo",
+    "compose",
+    "decode",
+    "encode",
+    "probe",
+    "sample_image",
+]
+
+# Pillow opens only these (never EPS, PDF, PSD, …): `Image.open(formats=…)`.
+ALLOWED_FORMATS: Final = ("JPEG", "PNG", "WEBP", "GIF")
+MEDIA_TYPES: Final[Mapping[str, str]] = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+}
+# Output extension -> (Pillow format, media type, keeps alpha).
+OUTPUT_FORMATS: Final[Mapping[str, tuple[str, str, bool]]] = {
+    "jpg": ("JPEG", "image/jpeg", False),
+    "png": ("PNG", "image/png", True),
+    "webp": ("WEBP", "image/webp", True),
+    "avif": ("AVIF", "image/avif", True),
+}
+_SWAPPED_ORIENTATIONS: Final = frozenset({5, 6, 7, 8})  # EXIF: width and height swap
+_EXIF_ORIENTATION: Final = 0x0112
+_TRANSPOSES: Final[Mapping[int, Image.Transpose]] = {
+    90: Image.Transpose.ROTATE_270,
+    180: Image.Transpose.ROTATE_180,
+    270: Image.Transpose.ROTATE_90,
+}
+RGB = tuple[int, int, int]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceInfo:
+    """What ingest records of an original: decoded facts, not the file name's."""
+
+    format: str
+    media_type: str
+    width: int  # after EXIF orientation
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """A decoded source image, opaque outside this module."""
+
+    image: Image.Image
+    size: Dimensions  # the logical (oriented, full-resolution) size
+
+
+def _open(data: bytes, limits: Limits) -> Image.Image:
+    try:
+        image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+    except Image.DecompressionBombError as exc:
+        raise LimitExceededError(str(exc)) from exc
+    except UnidentifiedImageError as exc:
+        raise UnsupportedFormatError(
+            "not a JPEG, PNG, WebP or GIF image (decided from its bytes)"
+        ) from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise SourceImageError(f"the image cannot be read: {exc}") from exc
+    except Image.DecompressionBombWarning as exc:  # raised when warnings are errors
+        raise LimitExceededError(str(exc)) from exc
+    width, height = image.size
+    if width * height > limits.max_source_pixels:
+        # Refused from the header alone, before any pixel is decoded.
+        raise LimitExceededError(
+            f"the image has {width}x{height} = {width * height} pixels; "
+            f"at most {limits.max_source_pixels} are accepted"
+        )
+    return image
+
+
+def _oriented(image: Image.Image) -> Dimensions:
+    width, height = image.size
+    orientation = image.getexif().get(_EXIF_ORIENTATION)
+    return (height, width) if orientation in _SWAPPED_ORIENTATIONS else (width, height)
+
+
+def probe(data: bytes, limits: Limits) -> SourceInfo:
+    """Identify and fully decode an original once, at ingest: truncation shows here."""
+    image = _open(data, limits)
+    fmt = image.format or ""
+    size = _oriented(image)
+    try:
+        image.load()
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise SourceImageError(f"the image cannot be decoded: {exc}") from exc
+    return SourceInfo(
+        format=fmt, media_type=MEDIA_TYPES[fmt], width=size[0], height=size[1]
+    )
+
+
+def decode(data: bytes, limits: Limits, hint: Dimensions | None = None) -> Decoded:
+    """Decode a source, and size it to `hint` when the plan knows it.
+
+    A JPEG needed at `hint` pixels is decoded at reduced scale (1/2 to 1/8, never
+    below `hint`), then resampled to `hint` here, in the decoding thread: the
+    sources of one render are decoded, and resized, in parallel.
+    """
+    image = _open(data, limits)
+    size = _oriented(image)
+    try:
+        if hint is not None and image.format == "JPEG":
+            swapped = size != image.size
+            draft = (hint[1], hint[0]) if swapped else hint
+            # Scales by 1/2, 1/4 or 1/8 while staying at least `draft` in size.
+            image.draft("RGB", draft)
+        image.load()
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise SourceImageError(f"the image cannot be decoded: {exc}") from exc
+    image = ImageOps.exif_transpose(image)  # a new image, upright
+    if image.mode not in ("RGB", "RGBA"):
+        image = image.convert("RGBA" if _has_alpha(image) else "RGB")
+    if hint is not None and image.size != hint:
+        image = image.resize(hint, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    # Pillow carries `info` (EXIF, comments, XMP) through resize and copy, and
+    # writes some of it back on save: metadata must never reach an output.
+    image.info = {}
+    return Decoded(image, size)
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+
+
+@dataclass(frozen=True, slots=True)
+class _Raster:
+    """The Pillow `Surface`: `image` may still await its resample to `size`."""
+
+    size: Dimensions
+    image: Image.Image
+
+    def pixels(self) -> Image.Image:
+        """RGBA pixels at the logical size, resampled once from the source."""
+        image = self.image
+        if image.size != self.size:
+            image = image.resize(self.size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        if image.mode != "RGBA":
+            image = image.convert("RGBA")
+        return image
+
+    def resized(self, size: Dimensions) -> _Raster:
+        return _Raster(size, self.image)
+
+    def cut(self, region: Dimensions, at: Dimensions) -> _Raster:
+        box = (at[0], at[1], at[0] + region[0], at[1] + region[1])
+        return _Raster(region, self.pixels().crop(box))
+
+    def padded(self, size: Dimensions, at: Dimensions, color: RGBA) -> _Raster:
+        padded = Image.new("RGBA", size, color)
+        padded.alpha_composite(self.pixels(), at)
+        return _Raster(size, padded)
+
+    def turned(self, degrees: int) -> _Raster:
+        image = self.pixels()
+        if degrees in _TRANSPOSES:
+            image = image.transpose(_TRANSPOSES[degrees])
+        else:
+            # Negative: Pillow turns counter-clockwise, Cloudinary clockwise.
+            image = image.rotate(
+                -degrees, Image.Resampling.BICUBIC, expand=True, fillcolor=CLEAR
+            )
+        return _Raster(image.size, image)
+
+    def grayscale(self) -> _Raster:
+        image = self.pixels()
+        gray = image.convert("L")
+        return self._same(
+            Image.merge("RGBA", (gray, gray, gray, image.getchannel("A")))
+        )
+
+    def negated(self) -> _Raster:
+        image = self.pixels()
+        r, g, b = ImageOps.invert(image.convert("RGB")).split()
+        return self._same(Image.merge("RGBA", (r, g, b, image.getchannel("A"))))
+
+    def faded(self, percent: int) -> _Raster:
+        image = self.pixels()
+        factor = percent / 100
+        alpha = image.getchannel("A").point(lambda a: round(a * factor))
+        image = image.copy()
+        image.putalpha(alpha)
+        return self._same(image)
+
+    def placed(
+        self, layer: _Raster, size: Dimensions, at: Dimensions, layer_at: Dimensions
+    ) -> _Raster:
+        image = self.pixels()
+        overlay = layer.pixels()
+        if size != image.size:
+            # R18/R19: transparent where nothing was placed. Onto a transparent
+            # canvas, a plain copy is exactly what compositing would give.
+            canvas = Image.new("RGBA", size, CLEAR)
+            canvas.paste(image, at)
+        else:
+            canvas = image.copy()
+        if _opaque(overlay):
+            canvas.paste(overlay, layer_at)
+        else:
+            canvas.alpha_composite(overlay, layer_at)
+        return _Raster(size, canvas)
+
+    def _same(self, image: Image.Image) -> _Raster:
+        return _Raster(self.size, image)
+
+
+def _opaque(image: Image.Image) -> bool:
+    return image.getchannel("A").getextrema() == (255, 255)
+
+
+def compose(
+    chain: RenderChain,
+    base: Decoded,
+    overlays: Mapping[str, Decoded],
+    limits: Limits,
+    *,
+    alpha_output: bool,
+) -> Decoded:
+    """The chain rendered over decoded sources, by the walker that planned it."""
+
+    def layer(key: str) -> _Raster:
+        return _Raster(overlays[key].size, overlays[key].image)
+
+    raster = walk(
+        chain,
+        _Raster(base.size, base.image),
+        layer,
+        limits,
+        alpha_output=alpha_output,
+    )
+    return Decoded(raster.pixels(), raster.size)
+
+
+def encode(rendered: Decoded, extension: str, quality: int) -> bytes:
+    """Encode without metadata: no EXIF, GPS or comments reach the output."""
+    pillow_format, _, keeps_alpha = OUTPUT_FORMATS[extension]
+    image = rendered.image
+    if not keeps_alpha and image.mode == "RGBA":
+        if not _opaque(image):
+            # R19: flatten onto white where nothing was placed.
+            flat = Image.new("RGBA", image.size, WHITE)
+            flat.alpha_composite(image)
+            image = flat
+        image = image.convert("RGB")
+    out = io.BytesIO()
+    options: dict[str, object] = {}
+    if pillow_format == "JPEG":
+        options = {"quality": quality, "progressive": True}
+    elif pillow_format in ("WEBP", "AVIF"):
+        options = {"quality": quality}
+    image.save(out, format=pillow_format, **options)
+    return out.getvalue()
+
+
+def sample_image(width: int, height: int, colors: tuple[RGB, RGB]) -> bytes:
+    """A generated JPEG (a diagonal gradient and a disc), for demos and benchmarks."""
+    top, bottom = colors
+    gradient = Image.linear_gradient("L").resize((width, height))
+    image = Image.composite(
+        Image.new("RGB", (width, height), bottom),
+        Image.new("RGB", (width, height), top),
+        gradient,
+    )
+    disc = Image.new("L", (width, height), 0)
+    radius = min(width, height) // 4
+    ImageDraw.Draw(disc).ellipse(
+        (
+            width // 2 - radius,
+            height // 2 - radius,
+            width // 2 + radius,
+            height // 2 + radius,
+        ),
+        fill=200,
+    )
+    image.paste((255, 255, 255), mask=disc)
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=90)
+    return out.getvalue()
