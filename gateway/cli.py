@@ -25,8 +25,8 @@ from gateway.keys import DEMO, SETTINGS
 from gateway.originals.ingest import add_original, discard
 from gateway.originals.store import OriginalStore
 from signing import ALLOWED_ALGORITHMS, IssuerPolicy, mint
-from transforms import CloudinaryAsset, Transformation, TransformError  # MERGE
-from transforms.cloudinary import DELIVERY_TYPES, FORMATS  # MERGE: .account
+from transforms import TransformError, parse_transformations
+from transforms.cloudinary import DELIVERY_TYPES, FORMATS, CloudinaryAsset
 
 __all__ = ["main"]
 
@@ -292,7 +292,7 @@ async def _token_mint(
     except json.JSONDecodeError as exc:
         raise CommandError(f"--transformations is not JSON: {exc}") from exc
     try:
-        Transformation.from_json(transformations, settings.limits)  # MERGE
+        parse_transformations(transformations, settings.limits)
     except TransformError as exc:
         raise CommandError(f"{exc.pointer}: {exc.detail}") from exc
     issuer = await catalog.issuer(args.issuer)

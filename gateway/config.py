@@ -20,13 +20,12 @@ from yarl import URL
 
 from transforms import (
     DEFAULT_BASE_CHAIN,
-    CloudinaryAccount,  # MERGE: transforms.cloudinary.account
     Limits,
     TransformError,
     parse_base_chain,
+    parse_render_base,
 )
-from transforms.chain import parse_render_base  # MERGE: transforms.basechain
-from transforms.cloudinary import DELIVERY_TYPES  # MERGE: .account
+from transforms.cloudinary import DELIVERY_TYPES, CloudinaryAccount
 
 __all__ = [
     "CatalogSettings",

@@ -19,7 +19,7 @@ from gateway.delivery.links import signed_delivery_url
 from gateway.originals.ingest import add_original
 from gateway.originals.store import OriginalStore
 from signing import Issuer
-from transforms.compositor import sample_image  # MERGE: transforms.render.pillow
+from transforms.render.pillow import sample_image
 
 __all__ = ["DEMO_ISSUER", "Demo", "seed_demo"]
 

@@ -28,16 +28,8 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway import Settings, create_app
-from scripts.bench_redirect import (
-    CLOUDINARY_URL,
-    GENERATED,
-    ISSUER,
-    KEY,
-    floor_app,
-    path,
-    seed,
-    tiling,
-)
+from scripts.bench_redirect import CLOUDINARY_URL, GENERATED, KEY, floor_app, path, seed
+from scripts.seed004 import ISSUER, tiling
 from signing import mint
 
 
@@ -164,7 +156,7 @@ async def _compare(
 
 
 async def _run(args: argparse.Namespace, work: Path) -> None:
-    seed(work)
+    await seed(work)
     settings = Settings.from_env(
         {"GATEWAY_DATA_DIR": str(work), "CLOUDINARY_URL": CLOUDINARY_URL}
     )

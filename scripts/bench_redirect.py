@@ -15,6 +15,7 @@ Usage: python scripts/bench_redirect.py [--seconds 3] [--rounds 5]
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.client
 import json
 import sys
@@ -24,52 +25,35 @@ from pathlib import Path
 from statistics import median
 
 from aiohttp import web
+from yarl import URL
 
 from gateway import Settings
-from gateway.catalog import Catalog
+from gateway.catalog import SqliteCatalog
+from gateway.delivery.links import delivery_url
 from scripts._bench import Load, free_port, ratio, require_wrk, server, summarise, wrk
+from scripts.seed004 import CLOUD_NAME, IMAGE, ISSUER, add_assets, tiling
 from signing import IssuerKey, mint
-from transforms import CloudinaryAsset
 
-ISSUER = "6b6fdb7b-65cb-4acf-97b9-d25eff795348"
-IMAGE = "133398b5-c4e1-4488-bbe1-81afd70546ae"
-LAYER_1 = "b48fff71-a649-41dc-8f35-67229b3fd584"
-LAYER_2 = "372083d9-8179-4161-af8c-6cbfecd9219a"
 KEY = IssuerKey(kid="bench", secret="b" * 48)
-CLOUDINARY_URL = "cloudinary://1234:bench-api-secret@sadaasdasd"
+CLOUDINARY_URL = f"cloudinary://1234:bench-api-secret@{CLOUD_NAME}"
 TARGETS = {"warm": 0.85, "cold": 0.25}
 # Headers aiohttp writes itself on every response: not part of a captured 302.
 GENERATED = frozenset({"content-length", "date", "server"})
 
 
-def tiling(width: int = 800, x: int = 0) -> list[dict[str, object]]:
-    return [
-        {"crop": "fit", "width": width},
-        {"overlay": LAYER_1, "crop": "fit", "width": width, "x": width + x},
-        {"overlay": LAYER_2, "crop": "fit", "width": width, "x": width * 3 // 2 + x},
-    ]
-
-
-def seed(data_dir: Path) -> None:
-    catalog = Catalog(Settings(data_dir=data_dir).database)
-    catalog.add_issuer(issuer_id=ISSUER, secret=KEY.secret, kid=KEY.kid)
-    for image_id, public_id, version in (
-        (LAYER_1, "3bc669b21d8e", None),
-        (LAYER_2, "e199b75435bf", None),
-        (IMAGE, "f7332109c6c5", 123123),
-    ):
-        catalog.add_image(
-            issuer_id=ISSUER,
-            image_id=image_id,
-            cloudinary=CloudinaryAsset(
-                public_id=public_id, version=version, format="jpg"
-            ),
-        )
-    catalog.close()
+async def seed(data_dir: Path) -> None:
+    """Seed 004's issuer (with the bench key) and its three Cloudinary assets."""
+    catalog = await SqliteCatalog.open(Settings(data_dir=data_dir).database)
+    try:
+        await catalog.add_issuer(issuer_id=ISSUER, secret=KEY.secret, kid=KEY.kid)
+        await add_assets(catalog)
+    finally:
+        await catalog.close()
 
 
 def path(token: str) -> str:
-    return f"/images/{IMAGE}?token={token}"
+    """The delivery path of seed 004's image for `token` (as the gateway builds it)."""
+    return str(delivery_url(URL("/"), IMAGE, token))
 
 
 def write_paths(file: Path, count: int, steps: Callable[[int], object]) -> Path:
@@ -131,7 +115,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-redirect-") as tmp:
         work = Path(tmp)
-        seed(work)
+        asyncio.run(seed(work))
         gw_port, floor_port = free_port(), free_port()
         gw_env = {
             "GATEWAY_DATA_DIR": str(work),

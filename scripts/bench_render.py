@@ -28,43 +28,42 @@ from pathlib import Path
 
 import aiohttp
 from PIL import Image
+from yarl import URL
 
 from gateway import Settings
-from gateway.catalog import Catalog
-from gateway.originals import add_original
-from gateway.storage import OriginalStore
+from gateway.catalog import SqliteCatalog
+from gateway.delivery.links import delivery_url
+from gateway.originals import OriginalStore, add_original
 from scripts._bench import free_port, server
+from scripts.seed004 import IMAGE, ISSUER, LAYER_1, LAYER_2, tiling
 from signing import IssuerKey, mint
 from transforms import Limits
-from transforms.compositor import sample_image
+from transforms.render.pillow import sample_image
 
-ISSUER = "6b6fdb7b-65cb-4acf-97b9-d25eff795348"
+# Seed 004's three images, each with its own generated original's colours.
 IMAGES = (
-    ("133398b5-c4e1-4488-bbe1-81afd70546ae", ((255, 183, 77), (183, 28, 28))),
-    ("b48fff71-a649-41dc-8f35-67229b3fd584", ((174, 213, 129), (27, 94, 32))),
-    ("372083d9-8179-4161-af8c-6cbfecd9219a", ((129, 212, 250), (13, 71, 161))),
+    (IMAGE, ((255, 183, 77), (183, 28, 28))),
+    (LAYER_1, ((174, 213, 129), (27, 94, 32))),
+    (LAYER_2, ((129, 212, 250), (13, 71, 161))),
 )
 KEY = IssuerKey(kid="bench", secret="r" * 48)
-STEPS = [
-    {"crop": "fit", "width": 800},
-    {"overlay": IMAGES[1][0], "crop": "fit", "width": 800, "x": 800},
-    {"overlay": IMAGES[2][0], "crop": "fit", "width": 800, "x": 1200},
-]
 
 
-def seed(data_dir: Path) -> list[bytes]:
+async def seed(data_dir: Path) -> list[bytes]:
     layout = Settings(data_dir=data_dir)  # where the gateway will look
-    catalog = Catalog(layout.database)
+    catalog = await SqliteCatalog.open(layout.database)
     store = OriginalStore(layout.originals)
-    catalog.add_issuer(issuer_id=ISSUER, secret=KEY.secret, kid=KEY.kid)
     originals = []
-    for image_id, colors in IMAGES:
-        data = sample_image(3000, 2000, colors)
-        add_original(
-            catalog, store, Limits(), issuer_id=ISSUER, image_id=image_id, data=data
-        )
-        originals.append(data)
-    catalog.close()
+    try:
+        await catalog.add_issuer(issuer_id=ISSUER, secret=KEY.secret, kid=KEY.kid)
+        for image_id, colors in IMAGES:
+            data = sample_image(3000, 2000, colors)
+            await add_original(
+                catalog, store, Limits(), issuer_id=ISSUER, image_id=image_id, data=data
+            )
+            originals.append(data)
+    finally:
+        await catalog.close()
     return originals
 
 
@@ -109,7 +108,7 @@ def per_second(fn: Callable[[], object], seconds: float, threads: int) -> float:
 
 
 async def fetch_times(
-    url: str, n: int, headers: dict[str, str] | None = None
+    url: URL, n: int, headers: dict[str, str] | None = None
 ) -> list[float]:
     times = []
     async with aiohttp.ClientSession() as session:
@@ -122,20 +121,14 @@ async def fetch_times(
     return times
 
 
-def tiling(width: int) -> list[dict[str, object]]:
-    return [
-        {"crop": "fit", "width": width},
-        {"overlay": IMAGES[1][0], "crop": "fit", "width": width, "x": width},
-        {"overlay": IMAGES[2][0], "crop": "fit", "width": width, "x": width * 3 // 2},
-    ]
-
-
-async def load(base: str, seconds: float, clients: int) -> float:
+async def load(base: URL, seconds: float, clients: int) -> float:
     """Renders per second; every request a different tiling, so none is shared."""
     done = 0
     deadline = time.monotonic() + seconds
     urls = [
-        f"{base}?token={mint(KEY, issuer_id=ISSUER, transformations=tiling(w))}"
+        delivery_url(
+            base, IMAGE, mint(KEY, issuer_id=ISSUER, transformations=tiling(w))
+        )
         for w in range(700, 900)
     ]
     async with aiohttp.ClientSession() as session:
@@ -167,9 +160,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-render-") as tmp:
         work = Path(tmp)
-        originals = seed(work)
-        token = mint(KEY, issuer_id=ISSUER, transformations=STEPS)
-        path = f"/images/{IMAGES[0][0]}?token={token}"
+        originals = asyncio.run(seed(work))
+        token = mint(KEY, issuer_id=ISSUER, transformations=tiling())
         env = {"GATEWAY_DATA_DIR": str(work), "GATEWAY_DELIVERY": "render",
                "GATEWAY_ACCESS_LOG": "false", "GATEWAY_LOG_LEVEL": "WARNING"}  # fmt: skip
         command = [sys.executable, "-m", "gateway", "serve"]
@@ -183,14 +175,14 @@ def main() -> None:
             "GATEWAY_RENDER_CACHE_BYTES": "1",
         }
         with server(command, cold_port, cold_env):
-            url = f"http://127.0.0.1:{cold_port}{path}"
+            base = URL(f"http://127.0.0.1:{cold_port}")
+            url = delivery_url(base, IMAGE, token)
             asyncio.run(fetch_times(url, 2))  # first-use costs (imports, page cache)
             gw_cold = asyncio.run(fetch_times(url, args.cold))
-            image_url = f"http://127.0.0.1:{cold_port}/images/{IMAGES[0][0]}"
-            gw_rate = asyncio.run(load(image_url, args.seconds, clients=4))
+            gw_rate = asyncio.run(load(base, args.seconds, clients=4))
         naive_rate = per_second(lambda: naive(originals), args.seconds, threads=2)
         with server(command, warm_port, {**env, "GATEWAY_PORT": str(warm_port)}):
-            url = f"http://127.0.0.1:{warm_port}{path}"
+            url = delivery_url(URL(f"http://127.0.0.1:{warm_port}"), IMAGE, token)
             asyncio.run(fetch_times(url, 1))
             gw_warm = asyncio.run(fetch_times(url, args.warm))
 

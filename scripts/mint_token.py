@@ -15,8 +15,9 @@ import sys
 
 from yarl import URL
 
+from gateway.delivery.links import delivery_url
 from signing import ALLOWED_ALGORITHMS, IssuerKey, mint
-from transforms import Transformation, TransformError
+from transforms import Limits, TransformError, parse_transformations
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         steps = json.loads(args.transformations)
-        Transformation.from_json(steps)
+        parse_transformations(steps, Limits())
         key = IssuerKey(
             kid=args.kid or "default", secret=args.secret, algorithm=args.algorithm
         )
@@ -53,8 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     doc: dict[str, str] = {"token": token}
     if args.image:
-        url = URL(args.base_url) / "images" / args.image
-        doc["url"] = str(url.with_query(token=token))
+        doc["url"] = str(delivery_url(URL(args.base_url), args.image, token))
     print(json.dumps(doc, indent=2))
     return 0
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from gateway.catalog import CatalogStore
-from transforms import CloudinaryAsset  # MERGE: transforms.cloudinary.account
+from transforms.cloudinary import CloudinaryAsset
 
 __all__ = [
     "ASSETS",
@@ -51,4 +51,6 @@ def tiling(
 async def add_assets(catalog: CatalogStore, issuer_id: str = ISSUER) -> None:
     """Register the seed's three images as Cloudinary assets of `issuer_id`."""
     for image_id, asset in ASSETS.items():
-        await catalog.add_image(issuer_id=issuer_id, image_id=image_id, cloudinary=asset)
+        await catalog.add_image(
+            issuer_id=issuer_id, image_id=image_id, cloudinary=asset
+        )

@@ -67,8 +67,6 @@ def make_settings(
     )
 
 
-
-
 def render_settings(data_dir: Path) -> Settings:
     """Local rendering, no Cloudinary: what a fresh install runs."""
     return make_settings(data_dir)

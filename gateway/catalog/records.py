@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final, TypeAlias
 
-from transforms import CloudinaryAsset  # MERGE: transforms.cloudinary.account
+from transforms.cloudinary import CloudinaryAsset
 
 __all__ = [
     "EDITABLE",

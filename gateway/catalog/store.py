@@ -20,7 +20,7 @@ from gateway.catalog.records import (
     SortKey,
 )
 from signing import Issuer, IssuerKey, IssuerPolicy
-from transforms import CloudinaryAsset  # MERGE: transforms.cloudinary.account
+from transforms.cloudinary import CloudinaryAsset
 
 __all__ = ["CatalogStore", "ChangeFeed", "Listener"]
 

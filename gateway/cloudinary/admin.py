@@ -18,11 +18,8 @@ import cloudinary.utils
 
 from gateway.catalog import Original
 from gateway.errors import UpstreamError, UpstreamTimeoutError
-from transforms import (
-    CloudinaryAccount,
-    CloudinaryAsset,
-)  # MERGE: transforms.cloudinary.account
-from transforms.claims import json_int  # MERGE
+from transforms import json_int
+from transforms.cloudinary import CloudinaryAccount, CloudinaryAsset
 
 __all__ = ["API_BASE", "CloudinaryUploader", "Uploaded", "signed_params"]
 

@@ -10,12 +10,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from gateway.catalog import ImageRecord
 from gateway.delivery.headers import NO_CACHE_HEADERS, SECURITY_HEADERS, redirect_body
 from gateway.errors import ImageNotFoundError
-from transforms import (  # MERGE: transforms.cloudinary
-    CloudinaryAccount,
-    CloudinaryAsset,
-    Transformation,
-    to_cloudinary_url,
-)
+from transforms import Transformation
+from transforms.cloudinary import CloudinaryAccount, CloudinaryAsset, to_cloudinary_url
 
 __all__ = ["Redirect", "compile_redirect"]
 

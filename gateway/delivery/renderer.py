@@ -33,15 +33,9 @@ from gateway.delivery.headers import SECURITY_HEADERS
 from gateway.delivery.resolver import Resolved
 from gateway.errors import ImageNotFoundError, OverloadedError
 from gateway.originals.store import OriginalStore
-from transforms.chain import RenderChain, parse_render_base  # MERGE
-from transforms.compositor import (  # MERGE
-    OUTPUT_FORMATS,
-    Decoded,
-    compose,
-    decode,
-    encode,
-    plan,
-)
+from transforms import dump_transformations, parse_render_base
+from transforms.render import RenderChain, plan
+from transforms.render.pillow import OUTPUT_FORMATS, Decoded, compose, decode, encode
 
 __all__ = ["Job", "Rendered", "Renderer", "negotiate"]
 
@@ -145,7 +139,7 @@ class Renderer:
             [
                 RENDER_VERSION,
                 self.settings.upstream.base_chain,
-                resolved.transformation.to_json(),  # MERGE: dump_transformations
+                dump_transformations(resolved.transformation),
                 sorted(sources.items()),
                 extension,
                 quality,

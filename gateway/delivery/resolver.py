@@ -38,6 +38,7 @@ from transforms import (
     Transformation,
     normalise_image_id,
     parse_base_chain,
+    parse_transformations,
 )
 
 __all__ = ["Resolved", "Resolver"]
@@ -194,7 +195,7 @@ class Resolver:
             raise ImageNotFoundError("no such image", parameter="image_id")
         verified = self._verifier.verify(token)
         verified.ensure_subject(canonical)
-        transformation = Transformation.from_json(  # MERGE: parse_transformations
+        transformation = parse_transformations(
             verified.transformations, self.settings.limits
         )
         return canonical, verified, transformation

@@ -30,7 +30,7 @@ from gateway.http.auth import Principal, authenticate
 from gateway.keys import CATALOG, INGESTOR, SETTINGS, STORE, UPLOADER
 from gateway.originals.ingest import discard
 from gateway.originals.origin_fetch import FetchError, check_origin
-from transforms import json_int, normalise_image_id  # MERGE: json_int
+from transforms import json_int, normalise_image_id
 
 __all__ = [
     "create_image",
@@ -70,8 +70,6 @@ _EDITABLE: Final[Mapping[str, str]] = {
 }
 _TAG: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.:-]{0,63}")
 _MAX_TAGS: Final = 32
-# Past this a whole number has no exact float (and beyond 1e308, none at all).
-_MAX_NUMBER: Final = 2**53
 _SORT_PARAMS: Final = frozenset({*jsonapi.SORTS, *(f"-{s}" for s in jsonapi.SORTS)})
 
 
@@ -315,11 +313,14 @@ def _field(name: str, value: object, pointer: str) -> object:
     if name.startswith("number"):
         if value is None:
             return None
-        number = json_int(value)
-        if number is None and isinstance(value, float) and math.isfinite(value):
-            number = value
-        if number is not None and abs(number) < _MAX_NUMBER:
-            return float(number)
+        real = value if isinstance(value, float) else json_int(value)
+        if real is not None:
+            try:
+                number = float(real)
+            except OverflowError:  # an integer of hundreds of digits
+                number = math.inf
+            if math.isfinite(number):
+                return number
         raise FieldInvalidError("a finite number, or null", pointer=pointer)
     # maxUnauthorised: the largest size served without authorisation (seed 002)
     pixels = json_int(value)

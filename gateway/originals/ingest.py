@@ -18,8 +18,9 @@ from gateway.config import Settings
 from gateway.errors import ApiError
 from gateway.originals.origin_fetch import FetchError, OriginPolicy, fetch_origin
 from gateway.originals.store import OriginalStore
-from transforms import CloudinaryAsset, Limits, TransformError
-from transforms.compositor import probe  # MERGE: transforms.render.pillow
+from transforms import Limits, TransformError
+from transforms.cloudinary import CloudinaryAsset
+from transforms.render.pillow import probe
 
 __all__ = ["Ingestor", "add_original", "discard", "prepare_original"]
 

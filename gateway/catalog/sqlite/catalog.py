@@ -27,7 +27,7 @@ from gateway.catalog.records import (
 from gateway.catalog.sqlite import images, issuers, schema
 from gateway.catalog.store import Listener
 from signing import Issuer, IssuerKey, IssuerPolicy
-from transforms import CloudinaryAsset  # MERGE: transforms.cloudinary.account
+from transforms.cloudinary import CloudinaryAsset
 
 __all__ = ["SqliteCatalog"]
 

@@ -19,7 +19,7 @@ from gateway.catalog.records import (
     SortKey,
 )
 from gateway.catalog.sqlite import schema
-from transforms import CloudinaryAsset  # MERGE: transforms.cloudinary.account
+from transforms.cloudinary import CloudinaryAsset
 
 __all__ = [
     "add_image",

@@ -1,27 +1,36 @@
-"""The catalog's key lookups, straight and through the cache that fronts them."""
+"""The hot path's view of the catalog: keys in memory, images cached, changes followed."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from gateway.catalog import CachedCatalog, SqliteCatalog
+from gateway.catalog import MISSING, CachedCatalog, SqliteCatalog
+from tests.conftest import SEED_IMAGE, SEED_ISSUER
 
 A = "a0000000-0000-4000-8000-000000000001"
 B = "b0000000-0000-4000-8000-000000000002"
 
 
 @pytest.fixture
-def catalog(tmp_path: Path) -> SqliteCatalog:
-    catalog = Catalog(tmp_path / "catalog.sqlite3")
-    await catalog.add_issuer(issuer_id=A, secret="a" * 40, kid="only-a")
-    await catalog.add_key(A, secret="c" * 40, kid="shared")
-    await catalog.add_issuer(issuer_id=B, secret="b" * 40, kid="shared")
-    await catalog.add_key(B, secret="d" * 40, kid="revoked-at-b")
-    await catalog.add_key(A, secret="e" * 40, kid="revoked-at-b")
-    await catalog.revoke_key(B, "revoked-at-b")
-    return catalog
+async def store(tmp_path: Path) -> AsyncIterator[SqliteCatalog]:
+    store = await SqliteCatalog.open(tmp_path / "catalog.sqlite3")
+    await store.add_issuer(issuer_id=A, secret="a" * 40, kid="only-a")
+    await store.add_key(A, secret="c" * 40, kid="shared")
+    await store.add_issuer(issuer_id=B, secret="b" * 40, kid="shared")
+    await store.add_key(B, secret="d" * 40, kid="revoked-at-b")
+    await store.add_key(A, secret="e" * 40, kid="revoked-at-b")
+    await store.revoke_key(B, "revoked-at-b")
+    yield store
+    await store.close()
+
+
+async def _view(store: SqliteCatalog, poll_interval: float) -> CachedCatalog:
+    view = CachedCatalog(store, size=16, poll_interval=poll_interval)
+    await view.refresh()
+    return view
 
 
 @pytest.mark.parametrize(
@@ -33,20 +42,23 @@ def catalog(tmp_path: Path) -> SqliteCatalog:
         pytest.param("nobody", None, id="unknown"),
     ],
 )
-def test_issuer_for_kid(catalog: SqliteCatalog, kid: str, owner: str | None) -> None:
-    found = catalog.issuer_for_kid(kid)
+async def test_issuer_for_kid_names_the_one_active_owner(
+    store: SqliteCatalog, kid: str, owner: str | None
+) -> None:
+    view = await _view(store, 60.0)
+    found = view.issuer_for_kid(kid)
     assert (found.id if found else None) == owner
     if found is not None:
         assert found.key(kid) is not None
 
 
-def test_cached_lookups_follow_this_connections_changes_at_once(
-    catalog: SqliteCatalog,
-) -> None:
-    cached = CachedCatalog(catalog, size=16, poll_interval=60.0)
-    assert cached.issuer_for_kid("only-a") is not None
-    await catalog.revoke_key(A, "only-a")
-    assert cached.issuer_for_kid("only-a") is None
+async def test_a_write_through_this_store_is_seen_at_once(store: SqliteCatalog) -> None:
+    view = await _view(store, 60.0)
+    assert view.issuer_for_kid("only-a") is not None
+    await store.revoke_key(A, "only-a")
+    assert view.due()
+    await view.refresh()
+    assert view.issuer_for_kid("only-a") is None
 
 
 @pytest.mark.parametrize(
@@ -56,18 +68,53 @@ def test_cached_lookups_follow_this_connections_changes_at_once(
         pytest.param(60.0, False, id="poll-not-yet-due"),
     ],
 )
-def test_cached_lookups_follow_other_connections_when_polled(
-    catalog: SqliteCatalog, tmp_path: Path, poll_interval: float, noticed: bool
+async def test_another_processs_write_is_seen_when_a_poll_is_due(
+    store: SqliteCatalog, tmp_path: Path, poll_interval: float, noticed: bool
 ) -> None:
     """Another process (the CLI, another worker) is seen within `poll_interval`."""
-    cached = CachedCatalog(catalog, size=16, poll_interval=poll_interval)
-    cached.poll()
-    assert cached.issuer_for_kid("only-a") is not None
-    other = Catalog(tmp_path / "catalog.sqlite3")
+    view = await _view(store, poll_interval)
+    assert view.issuer_for_kid("only-a") is not None
+    other = await SqliteCatalog.open(tmp_path / "catalog.sqlite3")
     try:
-        other.revoke_key(A, "only-a")
+        await other.revoke_key(A, "only-a")
     finally:
-        other.close()
-    assert cached.issuer_for_kid("only-a") is not None  # not polled yet
-    cached.poll()
-    assert (cached.issuer_for_kid("only-a") is None) is noticed
+        await other.close()
+    assert view.issuer_for_kid("only-a") is not None  # not refreshed yet
+    if view.due():
+        await view.refresh()
+    assert (view.issuer_for_kid("only-a") is None) is noticed
+
+
+async def test_image_records_and_their_absence_are_cached_until_a_change(
+    store: SqliteCatalog,
+) -> None:
+    view = await _view(store, 60.0)
+    await store.add_issuer(issuer_id=SEED_ISSUER, secret="s" * 40, kid="seed")
+    assert view.cached_image(SEED_IMAGE) is MISSING
+    assert await view.image(SEED_IMAGE) is None
+    assert view.cached_image(SEED_IMAGE) is None  # known absent, not asked again
+    await store.add_image(
+        issuer_id=SEED_ISSUER, image_id=SEED_IMAGE, origin="https://example.org/a.jpg"
+    )
+    assert view.cached_image(SEED_IMAGE) is MISSING  # forgotten at once
+    record = await view.image(SEED_IMAGE)
+    assert record is not None
+    assert view.cached_image(SEED_IMAGE) == record
+
+
+async def test_a_load_that_raced_a_change_stores_nothing(store: SqliteCatalog) -> None:
+    """A record read before a change must not be cached after it."""
+    view = await _view(store, 60.0)
+    await store.add_issuer(issuer_id=SEED_ISSUER, secret="s" * 40, kid="seed")
+    real_image = store.image
+
+    async def image_then_change(image_id: str) -> object:
+        found = await real_image(image_id)
+        await store.add_image(
+            issuer_id=SEED_ISSUER, image_id=image_id, origin="https://example.org/"
+        )
+        return found
+
+    store.image = image_then_change  # type: ignore[method-assign, assignment]
+    assert await view.image(SEED_IMAGE) is None
+    assert view.cached_image(SEED_IMAGE) is MISSING

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -43,11 +43,13 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def catalog(settings: Settings) -> AsyncIterator[SqliteCatalog]:
+async def catalog(settings: Settings) -> AsyncIterator[SqliteCatalog]:
     """The seed's ids, as local 3000x2000 originals: red, green, blue."""
-    catalog = Catalog(settings.database)
+    catalog = await SqliteCatalog.open(settings.database)
     store = OriginalStore(settings.originals)
-    await catalog.add_issuer(issuer_id=SEED_ISSUER, secret=SEED_KEY.secret, kid=SEED_KEY.kid)
+    await catalog.add_issuer(
+        issuer_id=SEED_ISSUER, secret=SEED_KEY.secret, kid=SEED_KEY.kid
+    )
     await catalog.add_issuer(
         issuer_id=OTHER_ISSUER, secret=OTHER_KEY.secret, kid=OTHER_KEY.kid
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from tests.conftest import (
     SEED_KEY,
     render_settings,
 )
-from tests.gateway.api.support import Keys
+from tests.gateway.http.support import Keys
 from tests.images import GREEN, solid
 
 
@@ -29,9 +29,11 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def catalog(settings: Settings) -> AsyncIterator[SqliteCatalog]:
-    catalog = Catalog(settings.database)
-    await catalog.add_issuer(issuer_id=SEED_ISSUER, secret=SEED_KEY.secret, kid=SEED_KEY.kid)
+async def catalog(settings: Settings) -> AsyncIterator[SqliteCatalog]:
+    catalog = await SqliteCatalog.open(settings.database)
+    await catalog.add_issuer(
+        issuer_id=SEED_ISSUER, secret=SEED_KEY.secret, kid=SEED_KEY.kid
+    )
     await catalog.add_issuer(
         issuer_id=OTHER_ISSUER, secret=OTHER_KEY.secret, kid=OTHER_KEY.kid
     )
@@ -49,5 +51,7 @@ def catalog(settings: Settings) -> AsyncIterator[SqliteCatalog]:
 
 
 @pytest.fixture
-def keys(catalog: SqliteCatalog) -> Keys:
-    return Keys(await catalog.add_api_key(SEED_ISSUER), await catalog.add_api_key(OTHER_ISSUER))
+async def keys(catalog: SqliteCatalog) -> Keys:
+    return Keys(
+        await catalog.add_api_key(SEED_ISSUER), await catalog.add_api_key(OTHER_ISSUER)
+    )

@@ -22,7 +22,7 @@ from gateway.originals.ingest import add_original
 from gateway.originals.store import OriginalStore
 from signing import mint
 from tests.conftest import OTHER_IMAGE, SEED_ISSUER, SEED_KEY, Client
-from tests.gateway.api.support import (
+from tests.gateway.http.support import (
     Keys,
     MockedResponse,
     bearer,
@@ -39,7 +39,7 @@ from transforms.cloudinary import signed_params
 JPEG = solid((64, 48), RED, "JPEG")
 
 
-def add(
+async def add(
     catalog: SqliteCatalog, settings: Settings, n: int, **kwargs: object
 ) -> list[ImageRecord]:
     store = OriginalStore(settings.originals)

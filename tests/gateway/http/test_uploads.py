@@ -15,7 +15,7 @@ from pytest_aiohttp import AiohttpClient
 from gateway import Settings, create_app
 from gateway.catalog import SqliteCatalog
 from tests.conftest import SEED_ISSUER, Client
-from tests.gateway.api.support import (
+from tests.gateway.http.support import (
     Keys,
     bearer,
     document,

@@ -1,0 +1,127 @@
+"""The SQLite store: versioned migrations, upgrades in place, writes off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway.catalog import CatalogError, IngestState, SqliteCatalog
+from gateway.catalog.sqlite import MIGRATIONS
+from signing import InMemoryKeyStore, TokenVerifier, mint
+
+DATA = Path(__file__).parent / "data"
+LEGACY_ISSUER = "6b6fdb7b-65cb-4acf-97b9-d25eff795348"
+HS512_ISSUER = "0b6a4b55-7cc4-4a4f-9e0e-8f1a3f2f6f10"
+
+
+def test_migrations_are_numbered_from_one_without_gaps() -> None:
+    assert [number for number, _ in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
+    assert all(script.strip() for _, script in MIGRATIONS)
+
+
+async def test_a_catalog_of_the_previous_release_upgrades_in_place(
+    tmp_path: Path,
+) -> None:
+    """`catalog-v3.sqlite3` was written by the release before this layout (0f09670)."""
+    path = tmp_path / "catalog.sqlite3"
+    shutil.copy(DATA / "catalog-v3.sqlite3", path)
+    store = await SqliteCatalog.open(path)
+    try:
+        (_, legacy) = sorted(await store.issuers(), key=lambda i: i.name)
+        assert legacy.id == LEGACY_ISSUER
+        assert [k.kid for k in legacy.keys] == ["legacy-1"]  # the revoked one is not
+        record = await store.image("b48fff71-a649-41dc-8f35-67229b3fd584")
+        assert record is not None
+        assert record.description == "kept"
+        assert record.is_public
+        assert record.tags == ("a", "b")
+        assert record.texts[0] == "t1"
+        assert record.numbers[1] == 2.5
+        assert record.max_unauthorised == 200
+        assert record.original is not None
+        assert record.original.width == 40
+        queued = await store.image("372083d9-8179-4161-af8c-6cbfecd9219a")
+        assert queued is not None
+        assert queued.ingest.state is IngestState.QUEUED
+        api_key = (DATA / "catalog-v3.api-key.txt").read_text().strip()
+        assert await store.api_key_issuer(api_key) == LEGACY_ISSUER
+        added = await store.add_image(issuer_id=LEGACY_ISSUER, origin="https://x.org/")
+        assert await store.image(added.id) == added
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
+
+
+async def test_a_short_hs512_key_of_the_previous_release_verifies_but_signs_nothing(
+    tmp_path: Path,
+) -> None:
+    """The previous release gave HS512 keys 43-byte secrets (RFC 7518 asks 64)."""
+    path = tmp_path / "catalog.sqlite3"
+    shutil.copy(DATA / "catalog-v3.sqlite3", path)
+    store = await SqliteCatalog.open(path)
+    try:
+        issuer = await store.issuer(HS512_ISSUER)
+    finally:
+        await store.close()
+    assert issuer is not None
+    (key,) = issuer.keys
+    assert key.verify_only
+    assert issuer.signing_key is None
+    # A token its backend signed before the upgrade still verifies.
+    token = mint_legacy(key.secret, key.kid)
+    keys = InMemoryKeyStore({HS512_ISSUER: issuer})
+    assert TokenVerifier(keys).verify(token).issuer == HS512_ISSUER
+    with pytest.raises(ValueError, match="verify"):
+        mint(key, issuer_id=HS512_ISSUER, transformations=[])
+
+
+def mint_legacy(secret: str, kid: str) -> str:
+    import warnings
+
+    import jwt
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pyjwt warns of the short key, as it did
+        return jwt.encode(
+            {"iss": HS512_ISSUER, "transformations": []},
+            secret,
+            algorithm="HS512",
+            headers={"kid": kid},
+        )
+
+
+async def test_a_catalog_newer_than_this_release_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")
+    with pytest.raises(CatalogError, match="newer than this release"):
+        await SqliteCatalog.open(path)
+
+
+async def test_a_write_waiting_for_another_process_does_not_stall_the_loop(
+    tmp_path: Path,
+) -> None:
+    """Another process (the CLI) holds the write lock: our write waits on its
+    thread while the event loop goes on serving."""
+    path = tmp_path / "catalog.sqlite3"
+    store = await SqliteCatalog.open(path)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        write = asyncio.ensure_future(store.add_issuer(name="waits"))
+        started = time.perf_counter()
+        await asyncio.sleep(0.2)
+        assert time.perf_counter() - started < 0.5  # the loop was never blocked
+        assert not write.done()
+        other.execute("COMMIT")
+        issuer, _ = await asyncio.wait_for(write, 5)
+        assert issuer.name == "waits"
+    finally:
+        other.close()
+        await store.close()
