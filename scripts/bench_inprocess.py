@@ -27,6 +27,10 @@ from pathlib import Path
 
 from aiohttp import web
 
+# Run as `python scripts/NAME.py`, only scripts/ is on sys.path: add the project
+# root so that the `scripts` package imports.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from gateway import Settings, create_app
 from scripts.bench_redirect import CLOUDINARY_URL, GENERATED, KEY, floor_app, path, seed
 from scripts.seed004 import ISSUER, tiling

@@ -30,6 +30,10 @@ import aiohttp
 from PIL import Image
 from yarl import URL
 
+# Run as `python scripts/NAME.py`, only scripts/ is on sys.path: add the project
+# root so that the `scripts` package imports.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from gateway import Settings
 from gateway.catalog import SqliteCatalog
 from gateway.delivery.links import delivery_url

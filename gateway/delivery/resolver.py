@@ -22,10 +22,11 @@ image takes effect at once.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Final, Generic, TypeVar
 
@@ -70,12 +71,16 @@ class _Seen(Generic[_T]):
     value: _T
 
 
+_Verified = tuple[str, VerifiedToken, Transformation]
+
+
 class _Uncached(Exception):  # noqa: N818 - control flow, never seen by a client
     """These image records must be loaded before the decision can be made."""
 
     def __init__(self, image_ids: list[str]) -> None:
         super().__init__()
         self.image_ids = image_ids
+        self.verified: _Verified | None = None
 
 
 _Compute = Callable[[str | None, str, int], _Seen[_T]]
@@ -104,6 +109,9 @@ class Resolver:
         self._compiled = functools.lru_cache(maxsize=tokens.url_cache_size)(
             self._compile
         )
+        # Tokens verified by a request that is loading image records, for its
+        # retry; one entry per request in flight at most, dropped on any change.
+        self._verified: dict[tuple[str | None, str], _Verified] = {}
         catalog.subscribe(self._forget)
 
     def redirect(self, token: str | None, image_id: str) -> Awaitable[Redirect]:
@@ -124,11 +132,18 @@ class Resolver:
         catalog = self.catalog
         if catalog.due():
             await catalog.refresh()
-        for _ in range(_LOADS):
-            try:
-                return self._remembered(cached, compute, token, image_id)
-            except _Uncached as uncached:
-                await catalog.load(uncached.image_ids)
+        try:
+            for _ in range(_LOADS):
+                try:
+                    return self._remembered(cached, compute, token, image_id)
+                except _Uncached as uncached:
+                    # The retry after loading takes up the token as verified
+                    # here, rather than verifying it again.
+                    if uncached.verified is not None:
+                        self._verified[(token, image_id)] = uncached.verified
+                    await catalog.load(uncached.image_ids)
+        finally:
+            self._verified.pop((token, image_id), None)
         raise OverloadedError(
             "the catalog changed while this request was resolved; retry",
             headers={"Retry-After": "1"},
@@ -159,6 +174,7 @@ class Resolver:
         self._redirects.cache_clear()
         self._resolutions.cache_clear()
         self._compiled.cache_clear()
+        self._verified.clear()
         # Revoked keys must not stay in memory; the others are checked again
         # once each, at their next token.
         self._verifier.retain(())
@@ -166,15 +182,17 @@ class Resolver:
     def _seen_redirect(
         self, token: str | None, image_id: str, window: int
     ) -> _Seen[Redirect]:
-        canonical, verified, transformation = self._verify(token, image_id)
-        redirect = self._compiled(verified.issuer, canonical, transformation)
+        known = canonical, verified, transformation = self._verify(token, image_id)
+        with _resumable(known):
+            redirect = self._compiled(verified.issuer, canonical, transformation)
         return _Seen(self._valid_until(verified), redirect)
 
     def _seen_resolution(
         self, token: str | None, image_id: str, window: int
     ) -> _Seen[Resolved]:
-        canonical, verified, transformation = self._verify(token, image_id)
-        image, overlays = self._images(verified.issuer, canonical, transformation)
+        known = canonical, verified, transformation = self._verify(token, image_id)
+        with _resumable(known):
+            image, overlays = self._images(verified.issuer, canonical, transformation)
         resolved = Resolved(
             token=verified,
             transformation=transformation,
@@ -187,9 +205,9 @@ class Resolver:
         expires = verified.expires_at
         return math.inf if expires is None else expires + self.settings.tokens.leeway
 
-    def _verify(
-        self, token: str | None, image_id: str
-    ) -> tuple[str, VerifiedToken, Transformation]:
+    def _verify(self, token: str | None, image_id: str) -> _Verified:
+        if (known := self._verified.pop((token, image_id), None)) is not None:
+            return known
         canonical = normalise_image_id(image_id)
         if canonical is None:
             raise ImageNotFoundError("no such image", parameter="image_id")
@@ -241,6 +259,16 @@ class Resolver:
             account=account,
             base_chain=self._base_chain,
         )
+
+
+@contextlib.contextmanager
+def _resumable(verified: _Verified) -> Iterator[None]:
+    """Attach what was verified to an `_Uncached` leaving the block."""
+    try:
+        yield
+    except _Uncached as uncached:
+        uncached.verified = verified
+        raise
 
 
 def _own(record: object, issuer_id: str) -> ImageRecord | None:

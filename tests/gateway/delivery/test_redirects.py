@@ -15,8 +15,7 @@ from pytest_aiohttp import AiohttpClient
 
 from gateway import Settings, create_app
 from gateway.catalog import SqliteCatalog
-from gateway.routes import add_routes
-from signing import IssuerKey, verify
+from signing import IssuerKey, TokenVerifier, VerifiedToken
 from tests.conftest import (
     API_SECRET,
     OTHER_IMAGE,
@@ -336,7 +335,7 @@ async def test_expired_cached_token_is_refused(
 ) -> None:
     from dataclasses import replace
 
-    client = await aiohttp_client(create_app(replace(settings, token_leeway=0)))
+    client = await aiohttp_client(create_app(replace(settings, tokens=replace(settings.tokens, leeway=0))))
     token = mint_token(ttl=1)
     assert (await client.get(path(token), allow_redirects=False)).status == 302
     await asyncio.sleep(2.05)
@@ -354,7 +353,7 @@ async def test_unexpected_error_is_a_logged_json_500(
         raise RuntimeError("secret internals")
 
     app = create_app(settings)
-    add_routes(app, [web.get("/broken", broken)])
+    app.router.add_get("/broken", broken)
     client = await aiohttp_client(app)
     response = await client.get("/broken")
     error = await assert_error(response, 500, "internal_error")
@@ -372,7 +371,7 @@ async def test_status_reports_ok(client: Client) -> None:
 
 
 class _Clock:
-    """Stands in for the `time` module inside `gateway.delivery`."""
+    """Stands in for the `time` module inside `gateway.delivery.resolver`."""
 
     def __init__(self, now: float) -> None:
         self.now = now
@@ -389,7 +388,7 @@ class _Clock:
         pytest.param(600, 1.0, False, id="exp-same-window"),
     ],
 )
-def test_a_remembered_answer_is_verified_again_after_its_window(
+async def test_a_remembered_answer_is_verified_again_after_its_window(
     settings: Settings,
     catalog: SqliteCatalog,
     mint_token: Mint,
@@ -399,24 +398,26 @@ def test_a_remembered_answer_is_verified_again_after_its_window(
     verified_again: bool,
 ) -> None:
     """A token without `exp` is remembered for at most one 300-second window."""
-    from gateway import delivery
     from gateway.catalog import CachedCatalog
+    from gateway.delivery import resolver
 
     clock = _Clock(time.time() // 300 * 300 + 10)  # early in a window
-    monkeypatch.setattr(delivery, "time", clock)
+    monkeypatch.setattr(resolver, "time", clock)
     verifications = 0
+    real_verify = TokenVerifier.verify
 
-    def counting_verify(*args: object, **kwargs: object) -> object:
+    def counting_verify(
+        self: TokenVerifier, token: str | None, *, now: float | None = None
+    ) -> VerifiedToken:
         nonlocal verifications
         verifications += 1
-        return verify(*args, **kwargs)  # type: ignore[arg-type]
+        return real_verify(self, token, now=now)
 
-    monkeypatch.setattr(delivery, "verify", counting_verify)
-    deliverer = delivery.Deliverer(
-        settings, CachedCatalog(catalog, size=16, poll_interval=60.0)
-    )
+    monkeypatch.setattr(TokenVerifier, "verify", counting_verify)
+    view = CachedCatalog(catalog, size=16, poll_interval=60.0)
+    deliverer = resolver.Resolver(settings, view)
     token = mint_token(ttl=ttl)
-    first = deliverer.redirect(token, SEED_IMAGE)
+    first = await deliverer.redirect(token, SEED_IMAGE)
     clock.now += later
-    assert deliverer.redirect(token, SEED_IMAGE) == first
+    assert await deliverer.redirect(token, SEED_IMAGE) == first
     assert verifications == (2 if verified_again else 1)
