@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -18,7 +24,9 @@ CLOUD = "cloudinary://1234:cli-api-secret@sadaasdasd"
 def run(
     capsys: pytest.CaptureFixture[str], environ: dict[str, str], *argv: str
 ) -> dict[str, object]:
-    assert main(list(argv), environ) == 0
+    """Run a command as the shell would: on a thread with no event loop of its own."""
+    with ThreadPoolExecutor(1) as thread:
+        assert thread.submit(main, list(argv), environ).result() == 0
     doc = json.loads(capsys.readouterr().out)
     assert isinstance(doc, dict)
     return doc
@@ -190,3 +198,61 @@ def test_api_keys_are_printed_once_listed_by_prefix_and_revoked(
     )
     assert main(["issuer", "key", "list", "--issuer", str(issuer["id"])], env) == 0
     assert json.loads(capsys.readouterr().out)[0]["revokedAt"] is not None
+
+
+@pytest.mark.parametrize("algorithm", ["HS256", "HS384", "HS512"])
+def test_a_new_key_is_as_long_as_its_algorithm_asks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], algorithm: str
+) -> None:
+    """RFC 7518 §3.2: at least the hash size; pyjwt warns (an error here) below it."""
+    env = {"GATEWAY_DATA_DIR": str(tmp_path)}
+    issuer = run(capsys, env, "issuer", "add", "--algorithm", algorithm)
+    hash_bytes = int(algorithm[2:]) // 8
+    assert len(str(issuer["secret"]).encode()) >= hash_bytes
+    image = run(
+        capsys, env, "image", "add", "--issuer", str(issuer["id"]),
+        "--public-id", "shop/shoe",
+    )  # fmt: skip
+    minted = run(
+        capsys, env, "token", "mint", "--issuer", str(issuer["id"]),
+        "--image", str(image["id"]),
+    )  # fmt: skip
+    assert minted["token"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_serve_demo_prints_a_page_and_a_signed_url_that_renders(
+    tmp_path: Path,
+) -> None:
+    """The README's first command, as a newcomer runs it."""
+    port = _free_port()
+    env = {**os.environ, "GATEWAY_DATA_DIR": str(tmp_path), "GATEWAY_PORT": str(port)}
+    env.pop("CLOUDINARY_URL", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve", "--demo"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        printed: dict[str, str] = {}
+        for line in server.stdout:
+            name, _, value = line.partition(": ")
+            printed[name.strip()] = value.strip()
+            if line.startswith("image-gateway listening on"):
+                break
+        assert printed["demo page"] == f"http://127.0.0.1:{port}/demo"
+        with urllib.request.urlopen(printed["signed tiling URL"], timeout=10) as answer:  # noqa: S310 - loopback
+            assert answer.status == 200
+            assert answer.headers["Content-Type"] == "image/jpeg"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -117,7 +117,7 @@ def test_readme_documents_every_variable() -> None:
 
 def test_every_variable_is_read_into_its_field() -> None:
     """Each variable reaches the field whose metadata names it (none ignored)."""
-    environ = {name: "7" for name in variables()}
+    environ = dict.fromkeys(variables(), "7")
     environ |= {
         "GATEWAY_HOST": "0.0.0.0",  # noqa: S104 - a value, not a bind
         "GATEWAY_PUBLIC_URL": "https://img.example.com",

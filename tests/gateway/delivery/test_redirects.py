@@ -335,7 +335,9 @@ async def test_expired_cached_token_is_refused(
 ) -> None:
     from dataclasses import replace
 
-    client = await aiohttp_client(create_app(replace(settings, tokens=replace(settings.tokens, leeway=0))))
+    client = await aiohttp_client(
+        create_app(replace(settings, tokens=replace(settings.tokens, leeway=0)))
+    )
     token = mint_token(ttl=1)
     assert (await client.get(path(token), allow_redirects=False)).status == 302
     await asyncio.sleep(2.05)

@@ -173,7 +173,12 @@ async def test_without_f_auto_there_is_no_vary_accept(
     mint_token: Mint,
 ) -> None:
     client = await aiohttp_client(
-        create_app(replace(settings, base_chain="c_fit,w_1000"))
+        create_app(
+            replace(
+                settings,
+                upstream=replace(settings.upstream, base_chain="c_fit,w_1000"),
+            )
+        )
     )
     response = await client.get(path(mint_token([])), headers={"Accept": "image/webp"})
     assert response.content_type == "image/jpeg"
@@ -219,7 +224,7 @@ async def test_plan_over_the_pixel_budget_is_400_before_rendering(
         for i in range(8)
     ]
     response = await client.get(path(mint_token(steps)))
-    await assert_error(response, 400, "output_too_large", pointer="/transformations/2")
+    await assert_error(response, 400, "output_too_large", pointer="/transformations/1")
     assert app[RENDERER].renders == 0
 
 
@@ -235,7 +240,7 @@ async def test_another_issuers_overlay_is_404_in_render_mode(
 async def test_image_without_local_original_is_404(
     client: Client, mint_token: Mint, catalog: SqliteCatalog
 ) -> None:
-    from transforms import CloudinaryAsset
+    from transforms.cloudinary import CloudinaryAsset
 
     remote = "aaaaaaaa-0000-4000-8000-000000000000"
     await catalog.add_image(
@@ -270,7 +275,9 @@ async def test_full_render_queue_answers_503_with_retry_after(
     catalog: SqliteCatalog,
     mint_token: Mint,
 ) -> None:
-    app = create_app(replace(settings, render_workers=1, render_queue=1))
+    app = create_app(
+        replace(settings, render=replace(settings.render, workers=1, queue=1))
+    )
     client = await aiohttp_client(app)
     held = HeldExecutor()
     app[RENDERER].executor = held
@@ -301,13 +308,11 @@ async def test_identical_concurrent_renders_run_once(
 
 
 async def test_demo_page_shows_signed_images(
-    aiohttp_client: AiohttpClient,
-    settings: Settings,
-    capsys: pytest.CaptureFixture[str],
+    aiohttp_client: AiohttpClient, settings: Settings
 ) -> None:
-    client = await aiohttp_client(create_app(replace(settings, demo=True)))
-    printed = capsys.readouterr().out
-    assert "demo page:" in printed
+    client = await aiohttp_client(
+        create_app(replace(settings, server=replace(settings.server, demo=True)))
+    )
     page = await client.get("/demo")
     assert page.status == 200
     html = await page.text()
@@ -319,9 +324,8 @@ async def test_demo_page_shows_signed_images(
         response = await client.get(url.removeprefix(str(settings.base_url)))
         assert response.status == 200, await response.text()
         assert response.content_type == "image/jpeg"
-    tiling_url = printed.split("signed tiling URL: ")[1].strip()
-    response = await client.get(tiling_url.removeprefix(str(settings.base_url)))
-    assert picture(await response.read()).size == (1200, 267)
+    tiling = await client.get(sources[0].removeprefix(str(settings.base_url)))
+    assert picture(await tiling.read()).size == (1200, 267)
 
 
 async def test_demo_is_absent_unless_enabled(client: Client) -> None:

@@ -17,6 +17,7 @@ from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from gateway import Settings, create_app
 from gateway.catalog import ImageRecord, SqliteCatalog
+from gateway.cloudinary.admin import signed_params
 from gateway.keys import INGESTOR
 from gateway.originals.ingest import add_original
 from gateway.originals.store import OriginalStore
@@ -33,8 +34,7 @@ from tests.gateway.http.support import (
 )
 from tests.helpers import assert_error
 from tests.images import RED, solid
-from transforms import CloudinaryAccount
-from transforms.cloudinary import signed_params
+from transforms.cloudinary import CloudinaryAccount
 
 JPEG = solid((64, 48), RED, "JPEG")
 
@@ -83,7 +83,7 @@ def ids(doc: dict[str, object]) -> list[str]:
 async def test_get_returns_every_field(
     client: Client, keys: Keys, catalog: SqliteCatalog, settings: Settings
 ) -> None:
-    (record,) = add(catalog, settings, 1)
+    (record,) = await add(catalog, settings, 1)
     doc = await get_json(client, f"/v1/images/{record.id}", keys.mine)
     data = doc["data"]
     assert isinstance(data, dict)
@@ -126,7 +126,7 @@ async def test_unknown_image_is_404_like_a_foreign_one(
 async def test_list_pages_through_everything_once(
     client: Client, keys: Keys, catalog: SqliteCatalog, settings: Settings
 ) -> None:
-    created = add(catalog, settings, 25)
+    created = await add(catalog, settings, 25)
     seen: list[str] = []
     path: str | None = "/v1/images?page[size]=10"
     pages = 0
@@ -145,7 +145,7 @@ async def test_list_pages_through_everything_once(
 async def test_prev_links_walk_back(
     client: Client, keys: Keys, catalog: SqliteCatalog, settings: Settings
 ) -> None:
-    add(catalog, settings, 12)
+    await add(catalog, settings, 12)
     first = await get_json(client, "/v1/images?page[size]=5", keys.mine)
     second = await get_json(client, first["links"]["next"], keys.mine)
     back = await get_json(client, second["links"]["prev"], keys.mine)
@@ -156,9 +156,9 @@ async def test_prev_links_walk_back(
 async def test_pagination_is_stable_under_concurrent_inserts(
     client: Client, keys: Keys, catalog: SqliteCatalog, settings: Settings
 ) -> None:
-    created = add(catalog, settings, 6)
+    created = await add(catalog, settings, 6)
     first = await get_json(client, "/v1/images?page[size]=3&sort=createdAt", keys.mine)
-    add(catalog, settings, 2)  # newer rows arrive between the pages
+    await add(catalog, settings, 2)  # newer rows arrive between the pages
     second = await get_json(client, first["links"]["next"], keys.mine)
     assert ids(first) + ids(second)[:3] == [r.id for r in created]
 
@@ -174,7 +174,7 @@ async def test_sort_by_file_size(
     sort: str,
     reverse: bool,
 ) -> None:
-    records = add(catalog, settings, 5)
+    records = await add(catalog, settings, 5)
     doc = await get_json(client, f"/v1/images?sort={sort}", keys.mine)
     sizes = {r.id: r.original.file_size for r in records if r.original}
     expected = sorted(records, key=lambda r: (sizes[r.id], r.id), reverse=reverse)
@@ -184,7 +184,7 @@ async def test_sort_by_file_size(
 async def test_filters(
     client: Client, keys: Keys, catalog: SqliteCatalog, settings: Settings
 ) -> None:
-    records = add(catalog, settings, 4)
+    records = await add(catalog, settings, 4)
     await catalog.update_image(
         records[1].id, {"tags": ["beach"], "description": "Sunset 100% orange"}
     )
@@ -235,7 +235,7 @@ async def test_bad_list_parameters_are_400(
 async def test_patch_merges_mutable_fields(
     client: Client, keys: Keys, catalog: SqliteCatalog, settings: Settings
 ) -> None:
-    (record,) = add(catalog, settings, 1)
+    (record,) = await add(catalog, settings, 1)
     changes = {
         "description": "a cat",
         "isPublic": True,
@@ -272,7 +272,7 @@ async def test_patch_merges_mutable_fields(
 async def test_patch_refuses_unknown_read_only_and_invalid_fields_each(
     client: Client, keys: Keys, catalog: SqliteCatalog, settings: Settings
 ) -> None:
-    (record,) = add(catalog, settings, 1)
+    (record,) = await add(catalog, settings, 1)
     body = {"width": 5, "colour": "red", "isPublic": "yes", "tags": ["ok", "bad/tag"]}
     response = await client.patch(
         f"/v1/images/{record.id}", json=body, headers=bearer(keys.mine)
@@ -291,7 +291,7 @@ async def test_patch_refuses_unknown_read_only_and_invalid_fields_each(
 async def test_patch_needs_json(
     client: Client, keys: Keys, catalog: SqliteCatalog, settings: Settings
 ) -> None:
-    (record,) = add(catalog, settings, 1)
+    (record,) = await add(catalog, settings, 1)
     response = await client.patch(
         f"/v1/images/{record.id}",
         data=b"{nope",
@@ -306,7 +306,7 @@ async def test_patch_needs_json(
 async def test_delete_removes_image_file_and_delivery_at_once(
     client: Client, keys: Keys, catalog: SqliteCatalog, settings: Settings
 ) -> None:
-    (record,) = add(catalog, settings, 1)
+    (record,) = await add(catalog, settings, 1)
     token = mint(SEED_KEY, issuer_id=SEED_ISSUER, transformations=[{"width": 4}])
     delivery = f"/images/{record.id}?token={token}"
     assert (await client.get(delivery)).status == 200
@@ -320,7 +320,7 @@ async def test_delete_removes_image_file_and_delivery_at_once(
 async def test_delete_can_preserve_the_original(
     client: Client, keys: Keys, catalog: SqliteCatalog, settings: Settings
 ) -> None:
-    (record,) = add(catalog, settings, 1)
+    (record,) = await add(catalog, settings, 1)
     response = await client.delete(
         f"/v1/images/{record.id}?preserveOnDisk=true", headers=bearer(keys.mine)
     )
@@ -371,10 +371,13 @@ async def origin(aiohttp_server: AiohttpServer) -> TestServer:
 def ingest_settings(settings: Settings) -> Settings:
     return replace(
         settings,
-        ingest_allow_private=True,  # the test origin is on loopback
-        ingest_allowed_hosts=frozenset({"127.0.0.1"}),
-        ingest_timeout=1.0,
-        max_upload_bytes=4000,
+        ingest=replace(
+            settings.ingest,
+            allow_private=True,  # the test origin is on loopback
+            allowed_hosts=frozenset({"127.0.0.1"}),
+            timeout=1.0,
+            max_upload_bytes=4000,
+        ),
     )
 
 
@@ -511,7 +514,11 @@ def cloud() -> Iterator[aioresponses]:
 async def cloud_client(
     aiohttp_client: AiohttpClient, settings: Settings, catalog: SqliteCatalog
 ) -> Client:
-    return await aiohttp_client(create_app(replace(settings, cloudinary=ACCOUNT)))
+    return await aiohttp_client(
+        create_app(
+            replace(settings, upstream=replace(settings.upstream, cloudinary=ACCOUNT))
+        )
+    )
 
 
 async def test_upload_also_goes_to_cloudinary(

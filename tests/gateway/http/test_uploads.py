@@ -222,7 +222,12 @@ async def test_size_limit_is_exact(
     status: int,
 ) -> None:
     client = await aiohttp_client(
-        create_app(replace(settings, max_upload_bytes=len(JPEG) + slack))
+        create_app(
+            replace(
+                settings,
+                ingest=replace(settings.ingest, max_upload_bytes=len(JPEG) + slack),
+            )
+        )
     )
     response = await client.post(
         "/v1/images", data=form(image_file(JPEG)), headers=bearer(keys.mine)
@@ -253,9 +258,12 @@ async def test_guest_uploads_land_in_the_guest_issuer_with_a_smaller_limit(
 ) -> None:
     guest = replace(
         settings,
-        guest_uploads=True,
-        guest_issuer=SEED_ISSUER,
-        guest_max_upload_bytes=len(JPEG),
+        ingest=replace(
+            settings.ingest,
+            guest_uploads=True,
+            guest_issuer=SEED_ISSUER,
+            guest_max_upload_bytes=len(JPEG),
+        ),
     )
     client = await aiohttp_client(create_app(guest))
     assert (await client.post("/v1/images", data=form(image_file(JPEG)))).status == 201
