@@ -255,4 +255,4 @@ def test_serve_demo_prints_a_page_and_a_signed_url_that_renders(
             assert answer.headers["Content-Type"] == "image/jpeg"
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        server.communicate(timeout=10)  # waits, and closes its stdout
