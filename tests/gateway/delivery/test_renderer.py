@@ -17,7 +17,7 @@ from pytest_aiohttp import AiohttpClient
 
 from gateway import Settings, create_app
 from gateway.catalog import SqliteCatalog
-from gateway.keys import RENDERER
+from gateway.keys import RENDERER, RESOLVER
 from gateway.originals.ingest import add_original
 from gateway.originals.store import OriginalStore
 from tests.conftest import (
@@ -305,6 +305,33 @@ async def test_identical_concurrent_renders_run_once(
     )
     assert {r.status for r in responses} == {200}
     assert app[RENDERER].renders == 1
+
+
+async def test_a_render_outlives_the_request_that_started_it(
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+    catalog: SqliteCatalog,
+    mint_token: Mint,
+) -> None:
+    """The client that started a render goes away: those who joined it still
+    get the image, not the leader's cancellation."""
+    app = create_app(settings)
+    await aiohttp_client(app)
+    renderer = app[RENDERER]
+    held = HeldExecutor()
+    renderer.executor = held
+    job = renderer.prepare(await app[RESOLVER].resolve(mint_token(), SEED_IMAGE), None)
+    leader = asyncio.ensure_future(renderer.render(job))
+    await eventually(lambda: renderer.in_flight == 1)
+    joiner = asyncio.ensure_future(renderer.render(job))
+    await asyncio.sleep(0)
+    leader.cancel()
+    held.release.set()
+    rendered = await joiner
+    assert picture(rendered.body).size == (2400, 533)
+    assert leader.cancelled()
+    assert renderer.renders == 1
+    held.shutdown()
 
 
 async def test_demo_page_shows_signed_images(

@@ -638,3 +638,28 @@ def test_upload_parameters_are_signed_as_cloudinary_documents() -> None:
     expected = hashlib.sha1(to_sign).hexdigest()  # noqa: S324 - Cloudinary's scheme
     assert params["signature"] == expected
     assert params["api_key"] == "k1"
+
+
+async def test_an_origin_cloudinary_refuses_leaves_no_stored_original(
+    aiohttp_client: AiohttpClient,
+    ingest_settings: Settings,
+    settings: Settings,
+    catalog: SqliteCatalog,
+    keys: Keys,
+    origin: TestServer,
+    cloud: aioresponses,
+) -> None:
+    cloud.post(
+        UPLOAD_URL,
+        response_class=MockedResponse,
+        status=500,
+        payload={"error": {"message": "boom"}},
+    )
+    upstream = replace(ingest_settings.upstream, cloudinary=ACCOUNT)
+    client = await aiohttp_client(
+        create_app(replace(ingest_settings, upstream=upstream))
+    )
+    data = await ingest(client, keys.mine, str(origin.make_url("/photo.jpg")))
+    assert attrs(data)["ingest"]["state"] == "error"
+    assert "boom" in attrs(data)["ingest"]["error"]
+    assert JPEG not in [p.read_bytes() for p in stored_files(settings)]
