@@ -133,15 +133,33 @@ class Resolver:
         if catalog.due():
             await catalog.refresh()
         try:
+            return self._remembered(cached, compute, token, image_id)
+        except _Uncached as uncached:
+            missing = uncached
+        return await self._loaded(missing, cached, compute, token, image_id)
+
+    async def _loaded(
+        self,
+        missing: _Uncached,
+        cached: _Compute[_T],
+        compute: _Compute[_T],
+        token: str | None,
+        image_id: str,
+    ) -> _T:
+        """Load the image records a decision stopped for, and decide again.
+
+        The retry takes up the token as already verified rather than
+        verifying it twice; a catalog that keeps changing meanwhile is a 503.
+        """
+        try:
             for _ in range(_LOADS):
+                if missing.verified is not None:
+                    self._verified[(token, image_id)] = missing.verified
+                await self.catalog.load(missing.image_ids)
                 try:
                     return self._remembered(cached, compute, token, image_id)
                 except _Uncached as uncached:
-                    # The retry after loading takes up the token as verified
-                    # here, rather than verifying it again.
-                    if uncached.verified is not None:
-                        self._verified[(token, image_id)] = uncached.verified
-                    await catalog.load(uncached.image_ids)
+                    missing = uncached
         finally:
             self._verified.pop((token, image_id), None)
         raise OverloadedError(
