@@ -24,17 +24,23 @@ def test_migrations_are_numbered_from_one_without_gaps() -> None:
     assert all(script.strip() for _, script in MIGRATIONS)
 
 
-async def test_a_catalog_of_the_previous_release_upgrades_in_place(
-    tmp_path: Path,
-) -> None:
-    """`catalog-v3.sqlite3` was written by the release before this layout (0f09670)."""
+@pytest.fixture
+def legacy(tmp_path: Path) -> Path:
+    """A copy of `catalog-v3.sqlite3`, written by the release before this layout
+    (0f09670): issuers, a revoked key, a 43-byte HS512 key, images with metadata."""
     path = tmp_path / "catalog.sqlite3"
     shutil.copy(DATA / "catalog-v3.sqlite3", path)
-    store = await SqliteCatalog.open(path)
+    return path
+
+
+async def test_a_catalog_of_the_previous_release_upgrades_in_place(
+    legacy: Path,
+) -> None:
+    store = await SqliteCatalog.open(legacy)
     try:
-        (_, legacy) = sorted(await store.issuers(), key=lambda i: i.name)
-        assert legacy.id == LEGACY_ISSUER
-        assert [k.kid for k in legacy.keys] == ["legacy-1"]  # the revoked one is not
+        (_, first) = sorted(await store.issuers(), key=lambda i: i.name)
+        assert first.id == LEGACY_ISSUER
+        assert [k.kid for k in first.keys] == ["legacy-1"]  # the revoked one is not
         record = await store.image("b48fff71-a649-41dc-8f35-67229b3fd584")
         assert record is not None
         assert record.description == "kept"
@@ -54,17 +60,15 @@ async def test_a_catalog_of_the_previous_release_upgrades_in_place(
         assert await store.image(added.id) == added
     finally:
         await store.close()
-    with sqlite3.connect(path) as db:
+    with sqlite3.connect(legacy) as db:
         assert db.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
 
 
 async def test_a_short_hs512_key_of_the_previous_release_verifies_but_signs_nothing(
-    tmp_path: Path,
+    legacy: Path,
 ) -> None:
     """The previous release gave HS512 keys 43-byte secrets (RFC 7518 asks 64)."""
-    path = tmp_path / "catalog.sqlite3"
-    shutil.copy(DATA / "catalog-v3.sqlite3", path)
-    store = await SqliteCatalog.open(path)
+    store = await SqliteCatalog.open(legacy)
     try:
         issuer = await store.issuer(HS512_ISSUER)
     finally:
