@@ -99,7 +99,7 @@ def test_codes_are_unique() -> None:
         ("UnsupportedFormatError", 422),
     ],
 )
-def test_status_table(name: str, status: int) -> None:
+def test_each_error_class_answers_its_status(name: str, status: int) -> None:
     (error,) = (e for e in ERRORS if e.__name__ == name)
     assert status_of(make(error)) == status
 

@@ -111,7 +111,9 @@ def test_overlay_placement_is_separate_from_its_resize() -> None:
         pytest.param("#ff800080", (255, 128, 0, 128), id="hex-alpha"),
     ],
 )
-def test_colors_parse(text: str, rgba: tuple[int, int, int, int]) -> None:
+def test_colors_parse_from_names_and_hex(
+    text: str, rgba: tuple[int, int, int, int]
+) -> None:
     color = Color.parse(text)
     assert color is not None
     assert color.rgba == rgba

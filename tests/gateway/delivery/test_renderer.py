@@ -104,7 +104,9 @@ async def test_seed_token_renders_the_tiling(client: Client, mint_token: Mint) -
         assert near(at(image, (x, 266)), color, 12), (x, at(image, (x, 266)))
 
 
-async def test_render_headers(client: Client, mint_token: Mint) -> None:
+async def test_a_render_has_an_etag_private_caching_and_no_no_cache_trio(
+    client: Client, mint_token: Mint
+) -> None:
     response = await client.get(path(mint_token()))
     headers = response.headers
     assert headers["Content-Disposition"] == f'attachment; filename="{SEED_IMAGE}.jpg"'

@@ -181,7 +181,7 @@ async def test_sort_by_file_size(
     assert ids(doc) == [r.id for r in expected]
 
 
-async def test_filters(
+async def test_search_tag_and_id_filters_find_only_the_callers_matches(
     client: Client, keys: Keys, catalog: SqliteCatalog, settings: Settings
 ) -> None:
     records = await add(catalog, settings, 4)
