@@ -68,11 +68,14 @@ async def _catalog(app: web.Application) -> AsyncIterator[None]:
         )
         app[RESOLVER] = Resolver(settings, catalog)
         originals = app[STORE] = OriginalStore(settings.originals)
-        app[RENDERER] = Renderer(settings, originals, app[EXECUTOR])
+        renderer = app[RENDERER] = Renderer(settings, originals, app[EXECUTOR])
         if settings.server.demo:
             app[DEMO] = await seed_demo(store, originals, settings)
         await catalog.refresh()
-        yield
+        try:
+            yield
+        finally:
+            await renderer.close()
     finally:
         await store.close()
 

@@ -25,6 +25,7 @@ from cachetools import LRUCache
 
 from gateway.catalog.records import ImageRecord
 from gateway.catalog.store import CatalogStore, Listener
+from gateway.errors import OverloadedError
 from signing import Issuer, IssuerKey
 
 __all__ = ["MISSING", "CachedCatalog"]
@@ -35,6 +36,8 @@ class _Missing:
 
 
 MISSING: Final = _Missing()
+# Reads of the keys before a catalog that keeps changing is refused.
+_RELOADS: Final = 5
 
 
 class CachedCatalog:
@@ -69,18 +72,35 @@ class CachedCatalog:
         return self._stale or time.monotonic() >= self._next_poll
 
     async def refresh(self) -> None:
-        """Notice other processes' changes when a poll is due; reload keys if stale."""
+        """Notice other processes' changes when a poll is due; reload keys if stale.
+
+        Keys read while another change landed are not installed: they are read
+        again, a few times, then the request is refused (503) rather than
+        verified against keys that may already be revoked.
+        """
         async with self._refreshing:
             now = time.monotonic()
             if now >= self._next_poll:
                 self._next_poll = now + self._poll_interval
                 await self.store.check()
-            while self._stale:
+            for _ in range(_RELOADS):
+                if not self._stale:
+                    return
                 generation = self._generation
                 issuers = await self.store.issuers()
                 if generation == self._generation:
                     self._install(issuers)
                     self._stale = False
+                    return
+            raise OverloadedError(
+                "the catalog is changing faster than it can be read; retry",
+                headers={"Retry-After": "1"},
+            )
+
+    @property
+    def generation(self) -> int:
+        """Bumped on every change this view is told of."""
+        return self._generation
 
     async def fresh(self) -> CachedCatalog:
         """This view, once it reflects every change it knows of."""
@@ -118,9 +138,11 @@ class CachedCatalog:
         """The record if in memory, None if known absent, else `MISSING`."""
         return self._images.get(image_id, MISSING)
 
-    async def load(self, image_ids: Iterable[str]) -> None:
-        """Bring these image records (or their absence) into memory."""
-        await asyncio.gather(*(self.image(i) for i in dict.fromkeys(image_ids)))
+    async def load(self, image_ids: Iterable[str]) -> dict[str, ImageRecord | None]:
+        """These image records (None: no such image), now also in memory."""
+        wanted = list(dict.fromkeys(image_ids))
+        found = await asyncio.gather(*(self.image(i) for i in wanted))
+        return dict(zip(wanted, found, strict=True))
 
     async def image(self, image_id: str) -> ImageRecord | None:
         record = self.cached_image(image_id)

@@ -39,6 +39,11 @@ class ChangeFeed(Protocol):
         """Notice other writers' commits (calling the listeners); True if any."""
         ...
 
+    @property
+    def revision(self) -> int:
+        """A number that changes whenever the feed has seen a change."""
+        ...
+
 
 class CatalogStore(ChangeFeed, Protocol):
     async def close(self) -> None: ...

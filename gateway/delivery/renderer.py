@@ -190,6 +190,13 @@ class Renderer:
             running.add_done_callback(functools.partial(self._finished, job.etag))
         return await asyncio.shield(running)
 
+    async def close(self) -> None:
+        """Stop the renders under way (on shutdown, before their threads go)."""
+        running = list(self._running.values())
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+
     def _finished(self, etag: str, task: asyncio.Task[Rendered]) -> None:
         del self._running[etag]
         if task.cancelled() or task.exception() is not None:

@@ -112,6 +112,7 @@ class Resolver:
         # Tokens verified by a request that is loading image records, for its
         # retry; one entry per request in flight at most, dropped on any change.
         self._verified: dict[tuple[str | None, str], _Verified] = {}
+        self._loaded_records: Mapping[str, ImageRecord | None] = {}
         catalog.subscribe(self._forget)
 
     def redirect(self, token: str | None, image_id: str) -> Awaitable[Redirect]:
@@ -148,18 +149,30 @@ class Resolver:
     ) -> _T:
         """Load the image records a decision stopped for, and decide again.
 
-        The retry takes up the token as already verified rather than
-        verifying it twice; a catalog that keeps changing meanwhile is a 503.
+        The retry takes up the token as already verified, and the records as
+        loaded, unless the catalog changed meanwhile: then the keys are read
+        again and the token verified again, so a key revoked during the load
+        is never accepted. A catalog that keeps changing is a 503.
         """
+        catalog = self.catalog
         try:
             for _ in range(_LOADS):
+                generation = catalog.generation
                 if missing.verified is not None:
                     self._verified[(token, image_id)] = missing.verified
-                await self.catalog.load(missing.image_ids)
+                records = await catalog.load(missing.image_ids)
+                if catalog.due():
+                    await catalog.refresh()
+                if catalog.generation == generation:
+                    # Used by this synchronous retry only: no other request
+                    # runs before it ends.
+                    self._loaded_records = records
                 try:
                     return self._remembered(cached, compute, token, image_id)
                 except _Uncached as uncached:
                     missing = uncached
+                finally:
+                    self._loaded_records = {}
         finally:
             self._verified.pop((token, image_id), None)
         raise OverloadedError(
@@ -241,7 +254,11 @@ class Resolver:
     ) -> tuple[ImageRecord, dict[str, ImageRecord]]:
         """The image and every overlay, each of this issuer, or a 404 naming which."""
         wanted = [canonical, *transformation.overlay_steps]
-        found = {i: self.catalog.cached_image(i) for i in wanted}
+        loaded = self._loaded_records
+        found = {
+            i: loaded[i] if i in loaded else self.catalog.cached_image(i)
+            for i in wanted
+        }
         if uncached := [i for i, record in found.items() if record is MISSING]:
             raise _Uncached(uncached)
         image = _own(found[canonical], issuer_id)

@@ -160,6 +160,8 @@ def decode_cursor(raw: str | None, parameter: str) -> Cursor | None:
         )
         if not isinstance(value, str | int) or not isinstance(image_id, str):
             raise ValueError
+        if isinstance(value, int) and not -(2**63) <= value < 2**63:
+            raise ValueError  # beyond SQLite's integers
     except (ValueError, TypeError, binascii.Error):
         raise InvalidParameterError(
             "not a cursor this API made", parameter=parameter

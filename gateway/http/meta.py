@@ -32,12 +32,19 @@ async def demo(request: web.Request) -> web.Response:
 async def status(request: web.Request) -> web.Response:
     """`GET /status`: liveness plus a catalog round trip."""
     settings = request.app[SETTINGS]
-    await request.app[CATALOG].store.check()
+    catalog = await request.app[CATALOG].fresh()
+    await catalog.store.check()
     body = {
         "data": {
             "type": "status",
             "id": "gateway",
-            "attributes": {"status": "ok", "delivery": settings.upstream.delivery},
+            "attributes": {
+                "status": "ok",
+                "delivery": settings.upstream.delivery,
+                # Changes this process has seen, and the store's own revision:
+                # both move whenever the catalog changes.
+                "catalogRevision": [catalog.generation, catalog.store.revision],
+            },
         }
     }
     return web.Response(

@@ -55,8 +55,9 @@ class SqliteCatalog:
         return await asyncio.to_thread(cls, path)
 
     async def close(self) -> None:
-        await self._read(lambda db: db.close())
-        await self._write(lambda db: db.close())
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._writer, self._writer_db.close)
+        await loop.run_in_executor(self._reader, self._reader_db.close)
         self._reader.shutdown()
         self._writer.shutdown()
 
@@ -69,17 +70,47 @@ class SqliteCatalog:
 
         They are told before the caller resumes, so whatever the caller does
         next (answering the client) happens after every cache has forgotten.
+        A caller cancelled meanwhile cannot stop the thread: its cancellation
+        waits for the write to end, so that its clean-up (removing a stored
+        original, say) sees the write committed, and so do the caches.
         """
         loop = asyncio.get_running_loop()
+        work = loop.run_in_executor(self._writer, self._commit, op, args)
+        cancelled = False
+        while not work.done():
+            try:
+                await asyncio.wait([work])
+            except asyncio.CancelledError:
+                cancelled = True
         try:
-            return await loop.run_in_executor(self._writer, op, self._writer_db, *args)
+            result, self._data_version = work.result()
+            return result
         finally:
             self._changed()
+            if cancelled:
+                raise asyncio.CancelledError
+
+    def _commit(
+        self, op: Callable[..., _T], args: tuple[object, ...]
+    ) -> tuple[_T, int]:
+        """On the writer thread: the write, then the reader's view of its version.
+
+        Our own commit moves the reader connection's `data_version` too; noting
+        it here keeps `check` from taking it for another writer's change.
+        """
+        result = op(self._writer_db, *args)
+        version = self._reader.submit(schema.data_version, self._reader_db).result()
+        return result, version
 
     # ChangeFeed
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
+
+    @property
+    def revision(self) -> int:
+        """SQLite's `data_version` as this store last saw it."""
+        return self._data_version
 
     async def check(self) -> bool:
         version = await self._read(schema.data_version)

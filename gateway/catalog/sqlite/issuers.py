@@ -132,14 +132,16 @@ def issuer(db: sqlite3.Connection, issuer_id: str) -> Issuer | None:
 
 
 def issuers(db: sqlite3.Connection) -> list[Issuer]:
-    """Every issuer and its active keys, in two queries whatever their number."""
+    """Every issuer and its active keys: two queries whatever their number, in
+    one read transaction so that they agree."""
     keys: dict[str, list[sqlite3.Row]] = {}
-    for key in db.execute(
-        "SELECT issuer_id, kid, secret, algorithm FROM issuer_keys"
-        " WHERE revoked_at IS NULL ORDER BY created_at DESC, rowid DESC"
-    ):
-        keys.setdefault(key["issuer_id"], []).append(key)
-    rows = db.execute("SELECT * FROM issuers ORDER BY created_at, id").fetchall()
+    with schema.snapshot(db):
+        for key in db.execute(
+            "SELECT issuer_id, kid, secret, algorithm FROM issuer_keys"
+            " WHERE revoked_at IS NULL ORDER BY created_at DESC, rowid DESC"
+        ):
+            keys.setdefault(key["issuer_id"], []).append(key)
+        rows = db.execute("SELECT * FROM issuers ORDER BY created_at, id").fetchall()
     return [_issuer(row, keys.get(row["id"], [])) for row in rows]
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "migrate",
     "now",
     "parse_uuid",
+    "snapshot",
     "transaction",
 ]
 
@@ -82,6 +83,16 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+@contextmanager
+def snapshot(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A read transaction: its statements all see one state of the file (WAL)."""
+    db.execute("BEGIN")
+    try:
+        yield db
+    finally:
+        db.execute("COMMIT")
 
 
 def now() -> str:

@@ -129,3 +129,53 @@ async def test_a_write_waiting_for_another_process_does_not_stall_the_loop(
     finally:
         other.close()
         await store.close()
+
+
+async def test_a_cancelled_write_ends_committed_before_the_cancellation_arrives(
+    tmp_path: Path,
+) -> None:
+    """The thread cannot be stopped: the caller's clean-up must see the row, or
+    it would remove the original of a committed image (a shutdown mid-upload)."""
+    path = tmp_path / "catalog.sqlite3"
+    store = await SqliteCatalog.open(path)
+    issuer, _ = await store.add_issuer()
+    told = 0
+
+    def listener() -> None:
+        nonlocal told
+        told += 1
+
+    store.subscribe(listener)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another process mid-write
+        write = asyncio.ensure_future(
+            store.add_image(issuer_id=issuer.id, origin="https://example.org/a.jpg")
+        )
+        await asyncio.sleep(0.05)
+        write.cancel()
+        await asyncio.sleep(0.05)
+        assert not write.done()  # waiting for the write, not abandoning it
+        other.execute("COMMIT")
+        with pytest.raises(asyncio.CancelledError):
+            await write
+        assert len(await store.images(issuer.id)) == 1
+        assert told == 1  # the caches were told, after the commit
+    finally:
+        other.close()
+        await store.close()
+
+
+async def test_this_stores_own_write_is_not_taken_for_another_writers(
+    tmp_path: Path,
+) -> None:
+    store = await SqliteCatalog.open(tmp_path / "catalog.sqlite3")
+    try:
+        await store.add_issuer()
+        assert not await store.check()
+        other = await SqliteCatalog.open(tmp_path / "catalog.sqlite3")
+        await other.add_issuer()
+        await other.close()
+        assert await store.check()
+    finally:
+        await store.close()

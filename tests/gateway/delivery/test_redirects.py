@@ -372,6 +372,19 @@ async def test_status_reports_ok(client: Client) -> None:
     assert doc["data"]["attributes"]["delivery"] == "redirect"
 
 
+async def test_status_catalog_revision_moves_when_the_catalog_changes(
+    client: Client, catalog: SqliteCatalog
+) -> None:
+    async def revision() -> object:
+        doc = await (await client.get("/status")).json(content_type=None)
+        return doc["data"]["attributes"]["catalogRevision"]
+
+    before = await revision()
+    assert await revision() == before
+    await catalog.add_issuer(name="another process's write")
+    assert await revision() != before
+
+
 class _Clock:
     """Stands in for the `time` module inside `gateway.delivery.resolver`."""
 

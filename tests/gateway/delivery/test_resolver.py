@@ -1,0 +1,88 @@
+"""The resolver's decisions over a catalog that changes and loads while it decides."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from gateway.catalog import CachedCatalog, ImageRecord, SqliteCatalog
+from gateway.config import Settings, UpstreamSettings
+from gateway.delivery.resolver import Resolver
+from signing import IssuerKey, UnknownKeyError, mint
+from transforms.cloudinary import CloudinaryAccount, CloudinaryAsset
+
+ACCOUNT = CloudinaryAccount(cloud_name="c", api_key="k", api_secret="s")
+SETTINGS = Settings(upstream=UpstreamSettings(cloudinary=ACCOUNT, delivery="redirect"))
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteCatalog]:
+    store = await SqliteCatalog.open(tmp_path / "catalog.sqlite3")
+    yield store
+    await store.close()
+
+
+async def _issuer_with_images(
+    store: SqliteCatalog, count: int
+) -> tuple[str, IssuerKey, list[ImageRecord]]:
+    issuer, key = await store.add_issuer(kid="k1")
+    images = [
+        await store.add_image(
+            issuer_id=issuer.id, cloudinary=CloudinaryAsset(public_id=f"p{i}")
+        )
+        for i in range(count)
+    ]
+    return issuer.id, key, images
+
+
+async def test_a_key_revoked_while_images_load_is_refused_and_not_remembered(
+    store: SqliteCatalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process revokes the key while a request loads its image records;
+    a poll notices it meanwhile. The key must not be accepted, then or later."""
+    issuer_id, key, (image,) = await _issuer_with_images(store, 1)
+    catalog = CachedCatalog(store, size=100, poll_interval=3600)
+    resolver = Resolver(SETTINGS, catalog)
+    await catalog.refresh()
+    token = mint(key, issuer_id=issuer_id, transformations=[], ttl=3600)
+    real_image, real_issuers = store.image, store.issuers
+
+    async def slow_image(image_id: str) -> ImageRecord | None:
+        await asyncio.sleep(0.2)
+        return await real_image(image_id)
+
+    async def slow_issuers() -> object:
+        await asyncio.sleep(0.3)
+        return await real_issuers()
+
+    monkeypatch.setattr(store, "image", slow_image)
+    monkeypatch.setattr(store, "issuers", slow_issuers)
+    loading = asyncio.ensure_future(resolver.redirect(token, image.id))
+    await asyncio.sleep(0.05)
+    cli = await SqliteCatalog.open(tmp_path / "catalog.sqlite3")
+    await cli.revoke_key(issuer_id, "k1")
+    await cli.close()
+    monkeypatch.setattr(catalog, "_next_poll", 0.0)  # a poll falls due
+    noticing = asyncio.ensure_future(catalog.refresh())  # another request's
+    with pytest.raises(UnknownKeyError):
+        await loading
+    await noticing
+    with pytest.raises(UnknownKeyError):
+        await resolver.redirect(token, image.id)
+
+
+async def test_a_cache_smaller_than_a_tiling_still_resolves_it(
+    store: SqliteCatalog,
+) -> None:
+    """Records loaded for a decision are used by it, whatever the LRU kept."""
+    issuer_id, key, (image, layer) = await _issuer_with_images(store, 2)
+    catalog = CachedCatalog(store, size=1, poll_interval=3600)
+    resolver = Resolver(SETTINGS, catalog)
+    await catalog.refresh()
+    token = mint(key, issuer_id=issuer_id, transformations=[{"overlay": layer.id}])
+    found = await resolver.redirect(token, image.id)
+    assert "/l_authenticated:p1/" in found.location
+    assert found.location.endswith("/p0")
