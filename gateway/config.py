@@ -10,13 +10,29 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Self
 
 from yarl import URL
+
+from gateway.env import (
+    ConfigError,
+    Delivery,
+    as_bool,
+    as_cloudinary,
+    as_delivery,
+    as_hosts,
+    as_http_url,
+    as_log_level,
+    as_path,
+    as_port,
+    as_positive,
+    as_seconds,
+    as_str,
+    as_uuid,
+)
 
 from transforms import (
     DEFAULT_BASE_CHAIN,
@@ -26,6 +42,9 @@ from transforms import (
     parse_render_base,
 )
 from transforms.cloudinary import DELIVERY_TYPES, CloudinaryAccount
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = [
     "CatalogSettings",
@@ -40,13 +59,7 @@ __all__ = [
     "variables",
 ]
 
-Delivery = Literal["redirect", "render"]
-_T = TypeVar("_T")
 Cast = Callable[[str, str], Any]
-
-
-class ConfigError(Exception):
-    """A setting is missing or malformed; the message names the variable."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,162 +72,50 @@ def _var(name: str, cast: Cast) -> dict[str, _Var]:
     return {"var": _Var(name, cast)}
 
 
-# Casts: each names the variable in its error.
-
-
-def _str(name: str, raw: str) -> str:
-    return raw
-
-
-def _uuid(name: str, raw: str) -> str:
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        raise ConfigError(f"{name} must be a UUID") from None
-
-
-def _hosts(name: str, raw: str) -> frozenset[str]:
-    hosts = frozenset(h.strip().lower() for h in raw.split(",") if h.strip())
-    for host in hosts:
-        if not all(
-            part.isalnum() or "-" in part for part in host.strip(".").split(".")
-        ):
-            raise ConfigError(f"{name}: {host!r} is not a host name")
-    return hosts
-
-
-def _path(name: str, raw: str) -> Path:
-    return Path(raw)
-
-
-def _positive(name: str, raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
-    if value < 1:
-        raise ConfigError(f"{name} must be at least 1")
-    return value
-
-
-def _port(name: str, raw: str) -> int:
-    value = _positive(name, raw)
-    if value > 65535:
-        raise ConfigError(f"{name} must be a TCP port (1-65535)")
-    return value
-
-
-def _seconds(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
-    if not 0 <= value < 86_400:
-        raise ConfigError(f"{name} must be between 0 and 86400 seconds")
-    return value
-
-
-def _bool(name: str, raw: str) -> bool:
-    match raw.lower():
-        case "1" | "true":
-            return True
-        case "0" | "false":
-            return False
-        case _:
-            raise ConfigError(f"{name} must be one of 1, true, 0, false")
-
-
-def _delivery(name: str, raw: str) -> Delivery:
-    if raw == "redirect":
-        return "redirect"
-    if raw == "render":
-        return "render"
-    raise ConfigError(f"{name} must be 'redirect' or 'render'")
-
-
-_LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
-
-
-def _log_level(name: str, raw: str) -> str:
-    if raw.upper() not in _LOG_LEVELS:
-        raise ConfigError(f"{name} must be one of {', '.join(_LOG_LEVELS)}")
-    return raw.upper()
-
-
-def _http_url(name: str, raw: str) -> str:
-    url = URL(raw)
-    if url.scheme not in {"http", "https"} or not url.host:
-        raise ConfigError(f"{name} must be an absolute http(s) URL")
-    return str(url).rstrip("/")
-
-
-def _cloudinary(name: str, raw: str) -> CloudinaryAccount:
-    """`cloudinary://api_key:api_secret@cloud_name[?secure_distribution=…&private_cdn=true]`."""
-    try:
-        url = URL(raw)
-    except ValueError:
-        raise ConfigError(f"{name} is not a URL") from None
-    if (
-        url.scheme != "cloudinary"
-        or not url.raw_host
-        or not url.user
-        or not url.password
-    ):
-        raise ConfigError(
-            f"{name} must look like cloudinary://api_key:api_secret@cloud_name"
-        )
-    private_cdn = url.query.get("private_cdn", "false")
-    return CloudinaryAccount(
-        cloud_name=url.raw_host,
-        api_key=url.user,
-        api_secret=url.password,
-        secure_distribution=url.query.get("secure_distribution") or None,
-        private_cdn=_bool(f"{name} private_cdn", private_cdn),
-    )
-
-
 # Sections
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServerSettings:
-    host: str = field(default="127.0.0.1", metadata=_var("GATEWAY_HOST", _str))
-    port: int = field(default=8080, metadata=_var("GATEWAY_PORT", _port))
+    host: str = field(default="127.0.0.1", metadata=_var("GATEWAY_HOST", as_str))
+    port: int = field(default=8080, metadata=_var("GATEWAY_PORT", as_port))
     # How clients reach us; default http://host:port.
     public_url: str | None = field(
-        default=None, metadata=_var("GATEWAY_PUBLIC_URL", _http_url)
+        default=None, metadata=_var("GATEWAY_PUBLIC_URL", as_http_url)
     )
-    access_log: bool = field(default=True, metadata=_var("GATEWAY_ACCESS_LOG", _bool))
+    access_log: bool = field(default=True, metadata=_var("GATEWAY_ACCESS_LOG", as_bool))
     log_level: str = field(
-        default="INFO", metadata=_var("GATEWAY_LOG_LEVEL", _log_level)
+        default="INFO", metadata=_var("GATEWAY_LOG_LEVEL", as_log_level)
     )
-    demo: bool = field(default=False, metadata=_var("GATEWAY_DEMO", _bool))
+    demo: bool = field(default=False, metadata=_var("GATEWAY_DEMO", as_bool))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TokenSettings:
-    leeway: float = field(default=30.0, metadata=_var("GATEWAY_TOKEN_LEEWAY", _seconds))
+    leeway: float = field(
+        default=30.0, metadata=_var("GATEWAY_TOKEN_LEEWAY", as_seconds)
+    )
     max_bytes: int = field(
-        default=4096, metadata=_var("GATEWAY_TOKEN_MAX_BYTES", _positive)
+        default=4096, metadata=_var("GATEWAY_TOKEN_MAX_BYTES", as_positive)
     )
     audience: str | None = field(
-        default=None, metadata=_var("GATEWAY_TOKEN_AUDIENCE", _str)
+        default=None, metadata=_var("GATEWAY_TOKEN_AUDIENCE", as_str)
     )
     cache_size: int = field(
-        default=10_000, metadata=_var("GATEWAY_TOKEN_CACHE_SIZE", _positive)
+        default=10_000, metadata=_var("GATEWAY_TOKEN_CACHE_SIZE", as_positive)
     )
     url_cache_size: int = field(
-        default=10_000, metadata=_var("GATEWAY_URL_CACHE_SIZE", _positive)
+        default=10_000, metadata=_var("GATEWAY_URL_CACHE_SIZE", as_positive)
     )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CatalogSettings:
     cache_size: int = field(
-        default=10_000, metadata=_var("GATEWAY_CATALOG_CACHE_SIZE", _positive)
+        default=10_000, metadata=_var("GATEWAY_CATALOG_CACHE_SIZE", as_positive)
     )
     poll_interval: float = field(
-        default=1.0, metadata=_var("GATEWAY_CATALOG_POLL_INTERVAL", _seconds)
+        default=1.0, metadata=_var("GATEWAY_CATALOG_POLL_INTERVAL", as_seconds)
     )
 
 
@@ -222,19 +123,20 @@ class CatalogSettings:
 class RenderSettings:
     workers: int = field(
         default_factory=lambda: os.cpu_count() or 2,
-        metadata=_var("GATEWAY_RENDER_WORKERS", _positive),
+        metadata=_var("GATEWAY_RENDER_WORKERS", as_positive),
     )
     # Renders waiting for a worker before 503s.
-    queue: int = field(default=16, metadata=_var("GATEWAY_RENDER_QUEUE", _positive))
+    queue: int = field(default=16, metadata=_var("GATEWAY_RENDER_QUEUE", as_positive))
     cache_bytes: int = field(
-        default=64 * 1024 * 1024, metadata=_var("GATEWAY_RENDER_CACHE_BYTES", _positive)
+        default=64 * 1024 * 1024,
+        metadata=_var("GATEWAY_RENDER_CACHE_BYTES", as_positive),
     )
     max_age: int = field(
-        default=3600, metadata=_var("GATEWAY_RENDER_MAX_AGE", _positive)
+        default=3600, metadata=_var("GATEWAY_RENDER_MAX_AGE", as_positive)
     )
     # Also WebP/AVIF quality, when the chain says q_auto.
     jpeg_quality: int = field(
-        default=82, metadata=_var("GATEWAY_JPEG_QUALITY", _positive)
+        default=82, metadata=_var("GATEWAY_JPEG_QUALITY", as_positive)
     )
 
 
@@ -242,31 +144,31 @@ class RenderSettings:
 class IngestSettings:
     max_upload_bytes: int = field(
         default=10 * 1024 * 1024,
-        metadata=_var("GATEWAY_MAX_UPLOAD_BYTES", _positive),
+        metadata=_var("GATEWAY_MAX_UPLOAD_BYTES", as_positive),
     )
     guest_uploads: bool = field(
-        default=False, metadata=_var("GATEWAY_GUEST_UPLOADS", _bool)
+        default=False, metadata=_var("GATEWAY_GUEST_UPLOADS", as_bool)
     )
     guest_issuer: str | None = field(
-        default=None, metadata=_var("GATEWAY_GUEST_ISSUER", _uuid)
+        default=None, metadata=_var("GATEWAY_GUEST_ISSUER", as_uuid)
     )
     guest_max_upload_bytes: int = field(
         default=2 * 1024 * 1024,
-        metadata=_var("GATEWAY_GUEST_MAX_UPLOAD_BYTES", _positive),
+        metadata=_var("GATEWAY_GUEST_MAX_UPLOAD_BYTES", as_positive),
     )
     # Empty: any public host.
     allowed_hosts: frozenset[str] = field(
-        default=frozenset(), metadata=_var("GATEWAY_INGEST_ALLOWED_HOSTS", _hosts)
+        default=frozenset(), metadata=_var("GATEWAY_INGEST_ALLOWED_HOSTS", as_hosts)
     )
     # Development and tests only.
     allow_private: bool = field(
-        default=False, metadata=_var("GATEWAY_INGEST_ALLOW_PRIVATE", _bool)
+        default=False, metadata=_var("GATEWAY_INGEST_ALLOW_PRIVATE", as_bool)
     )
     timeout: float = field(
-        default=20.0, metadata=_var("GATEWAY_INGEST_TIMEOUT", _seconds)
+        default=20.0, metadata=_var("GATEWAY_INGEST_TIMEOUT", as_seconds)
     )
     concurrency: int = field(
-        default=4, metadata=_var("GATEWAY_INGEST_CONCURRENCY", _positive)
+        default=4, metadata=_var("GATEWAY_INGEST_CONCURRENCY", as_positive)
     )
 
 
@@ -275,38 +177,38 @@ class UpstreamSettings:
     """Cloudinary, and how delivery uses it."""
 
     cloudinary: CloudinaryAccount | None = field(
-        default=None, repr=False, metadata=_var("CLOUDINARY_URL", _cloudinary)
+        default=None, repr=False, metadata=_var("CLOUDINARY_URL", as_cloudinary)
     )
     # Default: redirect with CLOUDINARY_URL, else render (see `from_env`).
     delivery: Delivery = field(
-        default="render", metadata=_var("GATEWAY_DELIVERY", _delivery)
+        default="render", metadata=_var("GATEWAY_DELIVERY", as_delivery)
     )
     base_chain: str = field(
-        default=DEFAULT_BASE_CHAIN, metadata=_var("GATEWAY_BASE_CHAIN", _str)
+        default=DEFAULT_BASE_CHAIN, metadata=_var("GATEWAY_BASE_CHAIN", as_str)
     )
     delivery_type: str = field(
-        default="authenticated", metadata=_var("GATEWAY_DELIVERY_TYPE", _str)
+        default="authenticated", metadata=_var("GATEWAY_DELIVERY_TYPE", as_str)
     )
     timeout: float = field(
-        default=30.0, metadata=_var("GATEWAY_UPSTREAM_TIMEOUT", _seconds)
+        default=30.0, metadata=_var("GATEWAY_UPSTREAM_TIMEOUT", as_seconds)
     )
 
 
 # `transforms.Limits` is pure and knows no environment: its variables live here.
 _LIMIT_VARS: Final[Mapping[str, _Var]] = {
-    "max_size": _Var("GATEWAY_MAX_SIZE", _positive),
-    "max_offset": _Var("GATEWAY_MAX_OFFSET", _positive),
-    "max_steps": _Var("GATEWAY_MAX_STEPS", _positive),
-    "max_overlays": _Var("GATEWAY_MAX_OVERLAYS", _positive),
-    "max_source_pixels": _Var("GATEWAY_MAX_SOURCE_PIXELS", _positive),
-    "max_output_pixels": _Var("GATEWAY_MAX_OUTPUT_PIXELS", _positive),
+    "max_size": _Var("GATEWAY_MAX_SIZE", as_positive),
+    "max_offset": _Var("GATEWAY_MAX_OFFSET", as_positive),
+    "max_steps": _Var("GATEWAY_MAX_STEPS", as_positive),
+    "max_overlays": _Var("GATEWAY_MAX_OVERLAYS", as_positive),
+    "max_source_pixels": _Var("GATEWAY_MAX_SOURCE_PIXELS", as_positive),
+    "max_output_pixels": _Var("GATEWAY_MAX_OUTPUT_PIXELS", as_positive),
 }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     data_dir: Path = field(
-        default=Path("var"), metadata=_var("GATEWAY_DATA_DIR", _path)
+        default=Path("var"), metadata=_var("GATEWAY_DATA_DIR", as_path)
     )
     server: ServerSettings = ServerSettings()
     tokens: TokenSettings = TokenSettings()
@@ -360,45 +262,53 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Self:
         """Build from `GATEWAY_*` variables and the SDK's own `CLOUDINARY_URL`."""
-
-        def read(section: type[_T]) -> _T:
-            values = {}
-            for f in dataclasses.fields(section):  # type: ignore[arg-type]
-                var = f.metadata.get("var")
-                raw = environ.get(var.name) if var is not None else None
-                if raw:
-                    values[f.name] = var.cast(var.name, raw)  # type: ignore[union-attr]
-            return section(**values)
-
-        upstream = read(UpstreamSettings)
-        if "GATEWAY_DELIVERY" not in environ or not environ["GATEWAY_DELIVERY"]:
+        upstream = UpstreamSettings(**_values(_vars(UpstreamSettings), environ))
+        if not environ.get("GATEWAY_DELIVERY"):
             delivery: Delivery = "redirect" if upstream.cloudinary else "render"
             upstream = dataclasses.replace(upstream, delivery=delivery)
-        limits = Limits(
-            **{
-                name: var.cast(var.name, environ[var.name])
-                for name, var in _LIMIT_VARS.items()
-                if environ.get(var.name)
-            }
-        )
-        data_dir = environ.get("GATEWAY_DATA_DIR")
         return cls(
-            **({"data_dir": _path("GATEWAY_DATA_DIR", data_dir)} if data_dir else {}),
-            server=read(ServerSettings),
-            tokens=read(TokenSettings),
-            catalog=read(CatalogSettings),
-            render=read(RenderSettings),
-            ingest=read(IngestSettings),
+            **_values(_vars(cls), environ),
+            server=ServerSettings(**_values(_vars(ServerSettings), environ)),
+            tokens=TokenSettings(**_values(_vars(TokenSettings), environ)),
+            catalog=CatalogSettings(**_values(_vars(CatalogSettings), environ)),
+            render=RenderSettings(**_values(_vars(RenderSettings), environ)),
+            ingest=IngestSettings(**_values(_vars(IngestSettings), environ)),
             upstream=upstream,
-            limits=limits,
+            limits=Limits(**_values(_LIMIT_VARS.items(), environ)),
         )
+
+
+_SECTIONS: Final = (
+    Settings,
+    ServerSettings,
+    TokenSettings,
+    CatalogSettings,
+    RenderSettings,
+    IngestSettings,
+    UpstreamSettings,
+)
+
+
+def _vars(section: type[DataclassInstance]) -> Iterator[tuple[str, _Var]]:
+    """Each field of a section that is read from a variable, with its variable."""
+    for f in dataclasses.fields(section):
+        if isinstance(var := f.metadata.get("var"), _Var):
+            yield f.name, var
+
+
+def _values(
+    fields: Iterable[tuple[str, _Var]], environ: Mapping[str, str]
+) -> dict[str, Any]:
+    """The fields whose variable is set (and not empty), cast."""
+    return {
+        name: var.cast(var.name, environ[var.name])
+        for name, var in fields
+        if environ.get(var.name)
+    }
 
 
 def variables() -> Iterator[str]:
     """Every environment variable a setting is read from (for the README check)."""
-    yield from (v.name for v in _LIMIT_VARS.values())
-    for section in (Settings, ServerSettings, TokenSettings, CatalogSettings,
-                    RenderSettings, IngestSettings, UpstreamSettings):  # fmt: skip
-        for f in dataclasses.fields(section):
-            if (var := f.metadata.get("var")) is not None:
-                yield var.name
+    for section in _SECTIONS:
+        yield from (var.name for _, var in _vars(section))
+    yield from (var.name for var in _LIMIT_VARS.values())
