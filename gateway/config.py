@@ -33,7 +33,6 @@ from gateway.env import (
     as_str,
     as_uuid,
 )
-
 from transforms import (
     DEFAULT_BASE_CHAIN,
     Limits,

@@ -15,7 +15,7 @@ from gateway.catalog.records import (
     SortKey,
 )
 from gateway.catalog.sqlite import SqliteCatalog
-from gateway.catalog.store import CatalogStore, ChangeFeed, Listener
+from gateway.catalog.store import CatalogStore, Change, ChangeFeed, Listener
 
 __all__ = [
     "EDITABLE",
@@ -24,6 +24,7 @@ __all__ = [
     "CachedCatalog",
     "CatalogError",
     "CatalogStore",
+    "Change",
     "ChangeFeed",
     "Cursor",
     "ImageRecord",

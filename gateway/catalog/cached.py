@@ -4,12 +4,13 @@ Token verification is synchronous and pure (`signing`), and so is compiling a
 redirect; only finding what is not yet in memory needs the store. So:
 
 - every issuer with its active keys is held in memory (a `signing.KeyStore`),
-  reloaded from the store after any change: issuers are the operator's to
-  create, few, and asked for by every fresh token;
+  reloaded from the store after any change but this process's image writes:
+  issuers are the operator's to create, few, and asked for by every fresh
+  token, while uploads come by the hundred;
 - image records sit in a bounded LRU, misses included, filled on demand with
   `load` (a flood of unknown ids costs one query per id, once).
 
-Any change drops both at once: this process's writes as soon as the store
+Any change drops what it may have touched at once: this process's writes as soon as the store
 committed them (before the writer answers its client), other processes'
 when `refresh` next asks the change feed, at most every `poll_interval`.
 """
@@ -18,13 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Final
 
 from cachetools import LRUCache
 
 from gateway.catalog.records import ImageRecord
-from gateway.catalog.store import CatalogStore, Listener
+from gateway.catalog.store import CatalogStore, Change
 from gateway.errors import OverloadedError
 from signing import Issuer, IssuerKey
 
@@ -47,22 +48,26 @@ class CachedCatalog:
         self._next_poll = 0.0
         self._stale = True
         # Bumped on every change: a load that began before it must not
-        # store what it read.
+        # store what it read. The keys have a generation of their own, which
+        # image writes (uploads, edits) leave alone.
         self._generation = 0
+        self._key_generation = 0
         self._by_id: Mapping[str, Issuer] = {}
         self._by_kid: Mapping[str, Issuer] = {}
         self._images: LRUCache[str, ImageRecord | None] = LRUCache(maxsize=size)
-        self._listeners: list[Listener] = []
+        self._listeners: list[Callable[[], None]] = []
         self._refreshing = asyncio.Lock()
         store.subscribe(self._changed)
 
-    def subscribe(self, listener: Listener) -> None:
+    def subscribe(self, listener: Callable[[], None]) -> None:
         """Call `listener` after every change to the catalog, as this view forgets."""
         self._listeners.append(listener)
 
-    def _changed(self) -> None:
-        self._stale = True
+    def _changed(self, change: Change) -> None:
         self._generation += 1
+        if change is not Change.IMAGES:
+            self._key_generation += 1
+            self._stale = True
         self._images.clear()
         for listener in self._listeners:
             listener()
@@ -86,9 +91,9 @@ class CachedCatalog:
             for _ in range(_RELOADS):
                 if not self._stale:
                     return
-                generation = self._generation
+                generation = self._key_generation
                 issuers = await self.store.issuers()
-                if generation == self._generation:
+                if generation == self._key_generation:
                     self._install(issuers)
                     self._stale = False
                     return

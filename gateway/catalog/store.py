@@ -9,6 +9,7 @@ The hot path reads through `CachedCatalog`, not the store.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from enum import Enum
 from typing import Protocol
 
 from gateway.catalog.records import (
@@ -22,9 +23,17 @@ from gateway.catalog.records import (
 from signing import Issuer, IssuerKey, IssuerPolicy
 from transforms.cloudinary import CloudinaryAsset
 
-__all__ = ["CatalogStore", "ChangeFeed", "Listener"]
+__all__ = ["CatalogStore", "Change", "ChangeFeed", "Listener"]
 
-Listener = Callable[[], None]
+
+class Change(Enum):
+    """What a change may have touched, as far as the feed can tell."""
+
+    IMAGES = "images"  # image records only (this process's image writes)
+    EVERYTHING = "everything"  # issuers, keys, anything (and others' commits)
+
+
+Listener = Callable[[Change], None]
 
 
 class ChangeFeed(Protocol):

@@ -25,7 +25,7 @@ from gateway.catalog.records import (
     SortKey,
 )
 from gateway.catalog.sqlite import images, issuers, schema
-from gateway.catalog.store import Listener
+from gateway.catalog.store import Change, Listener
 from signing import Issuer, IssuerKey, IssuerPolicy
 from transforms.cloudinary import CloudinaryAsset
 
@@ -65,7 +65,7 @@ class SqliteCatalog:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._reader, op, self._reader_db, *args)
 
-    async def _write(self, op: Callable[..., _T], *args: object) -> _T:
+    async def _write(self, change: Change, op: Callable[..., _T], *args: object) -> _T:
         """Run a write on the writer thread, then tell the listeners at once.
 
         They are told before the caller resumes, so whatever the caller does
@@ -86,7 +86,7 @@ class SqliteCatalog:
             result, self._data_version = work.result()
             return result
         finally:
-            self._changed()
+            self._changed(change)
             if cancelled:
                 raise asyncio.CancelledError
 
@@ -117,15 +117,15 @@ class SqliteCatalog:
         if version == self._data_version:
             return False
         self._data_version = version
-        self._changed()
+        self._changed(Change.EVERYTHING)
         return True
 
     def _read_data_version(self) -> int:
         return schema.data_version(self._reader_db)
 
-    def _changed(self) -> None:
+    def _changed(self, change: Change) -> None:
         for listener in self._listeners:
-            listener()
+            listener(change)
 
     # Issuers and keys
 
@@ -140,7 +140,14 @@ class SqliteCatalog:
         policy: IssuerPolicy = IssuerPolicy(),
     ) -> tuple[Issuer, IssuerKey]:
         return await self._write(
-            issuers.add_issuer, issuer_id, name, secret, kid, algorithm, policy
+            Change.EVERYTHING,
+            issuers.add_issuer,
+            issuer_id,
+            name,
+            secret,
+            kid,
+            algorithm,
+            policy,
         )
 
     async def add_key(
@@ -151,10 +158,12 @@ class SqliteCatalog:
         kid: str | None = None,
         algorithm: str = "HS256",
     ) -> IssuerKey:
-        return await self._write(issuers.add_key, issuer_id, secret, kid, algorithm)
+        return await self._write(
+            Change.EVERYTHING, issuers.add_key, issuer_id, secret, kid, algorithm
+        )
 
     async def revoke_key(self, issuer_id: str, kid: str) -> None:
-        await self._write(issuers.revoke_key, issuer_id, kid)
+        await self._write(Change.EVERYTHING, issuers.revoke_key, issuer_id, kid)
 
     async def issuer(self, issuer_id: str) -> Issuer | None:
         return await self._read(issuers.issuer, issuer_id)
@@ -165,7 +174,7 @@ class SqliteCatalog:
     # API keys
 
     async def add_api_key(self, issuer_id: str) -> str:
-        return await self._write(issuers.add_api_key, issuer_id)
+        return await self._write(Change.EVERYTHING, issuers.add_api_key, issuer_id)
 
     async def api_key_issuer(self, key: str) -> str | None:
         return await self._read(issuers.api_key_issuer, key)
@@ -174,7 +183,7 @@ class SqliteCatalog:
         return await self._read(issuers.api_keys, issuer_id)
 
     async def revoke_api_key(self, issuer_id: str, prefix: str) -> None:
-        await self._write(issuers.revoke_api_key, issuer_id, prefix)
+        await self._write(Change.EVERYTHING, issuers.revoke_api_key, issuer_id, prefix)
 
     # Images
 
@@ -189,6 +198,7 @@ class SqliteCatalog:
         origin: str | None = None,
     ) -> ImageRecord:
         return await self._write(
+            Change.IMAGES,
             images.add_image,
             issuer_id,
             image_id,
@@ -233,7 +243,7 @@ class SqliteCatalog:
     async def update_image(
         self, image_id: str, changes: Mapping[str, object]
     ) -> ImageRecord:
-        return await self._write(images.update_image, image_id, changes)
+        return await self._write(Change.IMAGES, images.update_image, image_id, changes)
 
     async def finish_ingest(
         self,
@@ -245,11 +255,17 @@ class SqliteCatalog:
         error: str | None = None,
     ) -> None:
         await self._write(
-            images.finish_ingest, image_id, original, cloudinary, filename, error
+            Change.IMAGES,
+            images.finish_ingest,
+            image_id,
+            original,
+            cloudinary,
+            filename,
+            error,
         )
 
     async def remove_image(self, image_id: str) -> ImageRecord | None:
-        return await self._write(images.remove_image, image_id)
+        return await self._write(Change.IMAGES, images.remove_image, image_id)
 
     async def originals_in_use(self, sha256: str) -> int:
         return await self._read(images.originals_in_use, sha256)

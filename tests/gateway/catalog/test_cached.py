@@ -118,3 +118,15 @@ async def test_a_load_that_raced_a_change_stores_nothing(store: SqliteCatalog) -
     store.image = image_then_change  # type: ignore[method-assign, assignment]
     assert await view.image(SEED_IMAGE) is None
     assert view.cached_image(SEED_IMAGE) is MISSING
+
+
+async def test_an_image_write_leaves_the_keys_in_memory(store: SqliteCatalog) -> None:
+    """Uploads by the hundred must not make every request reload the issuers."""
+    view = await _view(store, 60.0)
+    await store.add_issuer(issuer_id=SEED_ISSUER, secret="s" * 40, kid="seed")
+    await view.refresh()
+    await store.add_image(
+        issuer_id=SEED_ISSUER, image_id=SEED_IMAGE, origin="https://example.org/a.jpg"
+    )
+    assert not view.due()
+    assert view.cached_image(SEED_IMAGE) is MISSING  # the image cache forgot

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.catalog import CatalogError, IngestState, SqliteCatalog
+from gateway.catalog import CatalogError, Change, IngestState, SqliteCatalog
 from gateway.catalog.sqlite import MIGRATIONS
 from signing import InMemoryKeyStore, TokenVerifier, mint
 
@@ -141,7 +141,7 @@ async def test_a_cancelled_write_ends_committed_before_the_cancellation_arrives(
     issuer, _ = await store.add_issuer()
     told = 0
 
-    def listener() -> None:
+    def listener(change: Change) -> None:
         nonlocal told
         told += 1
 
