@@ -37,7 +37,14 @@ __all__ = ["create_app"]
 
 def create_app(settings: Settings) -> web.Application:
     """Build the app; all I/O happens in its cleanup contexts, on startup."""
-    app = web.Application(middlewares=[request_id, errors], client_max_size=1024 * 1024)
+    app = web.Application(
+        middlewares=[request_id, errors],
+        client_max_size=1024 * 1024,
+        # Never inflate a request body: a small gzip can inflate to gigabytes,
+        # on the event loop, before any handler (or login) has looked at it.
+        # No route accepts a compressed body (`jsonapi.refuse_encoded`).
+        handler_args={"auto_decompress": False},
+    )
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_executor)
     app.cleanup_ctx.append(_catalog)

@@ -211,7 +211,15 @@ class Renderer:
         limits = self.settings.limits
 
         def load(key: str) -> Decoded:
-            return decode(self.store.read(job.sources[key]), limits, job.hints.get(key))
+            try:
+                data = self.store.read(job.sources[key])
+            except FileNotFoundError:  # deleted while this render waited
+                if key == "":
+                    raise ImageNotFoundError.unusable(
+                        "the image was deleted", None
+                    ) from None
+                raise ImageNotFoundError("an overlay's image was deleted") from None
+            return decode(data, limits, job.hints.get(key))
 
         keys = list(job.sources)
         decoded = await asyncio.gather(

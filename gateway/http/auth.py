@@ -38,7 +38,9 @@ async def authenticate(
         raise ApiKeyMissingError("send an API key: Authorization: Bearer sk_…")
     scheme, _, key = header.partition(" ")
     issuer_id = None
-    if scheme.lower() == "bearer" and len(key) < _MAX_KEY_LENGTH:
+    # Keys we issue are ASCII; anything else (aiohttp hands undecodable
+    # header bytes over as surrogates) is no key, and must not reach SQL.
+    if scheme.lower() == "bearer" and len(key) < _MAX_KEY_LENGTH and key.isascii():
         issuer_id = await request.app[CATALOG].store.api_key_issuer(key.strip())
     if issuer_id is None:
         raise ApiKeyInvalidError("the API key is unknown or revoked")

@@ -23,6 +23,7 @@ from gateway.errors import (
     FieldInvalidError,
     InvalidParameterError,
     PublicError,
+    UnsupportedMediaTypeError,
     ValidationFailedError,
 )
 
@@ -33,6 +34,7 @@ __all__ = [
     "image_resource",
     "json_body",
     "json_response",
+    "refuse_encoded",
     "violations",
 ]
 
@@ -58,11 +60,34 @@ def json_response(
     )
 
 
+def refuse_encoded(request: web.Request) -> None:
+    """Bodies come as sent, never compressed: inflating one is a bomb's fuse."""
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding != "identity":
+        raise UnsupportedMediaTypeError(
+            "send the body without Content-Encoding", header="Content-Encoding"
+        )
+
+
 async def json_body(request: web.Request) -> dict[str, object]:
+    """The body as a JSON object: UTF-8 (RFC 8259), no lone surrogates, bounded depth."""
+    refuse_encoded(request)
+    charset = request.charset
+    if charset is not None and charset.lower().replace("_", "-") not in (
+        "utf-8",
+        "utf8",
+    ):
+        raise UnsupportedMediaTypeError(
+            "JSON is UTF-8: send charset=utf-8 or none", header="Content-Type"
+        )
+    raw = await request.read()
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BadRequestError("the body is not JSON") from None
+        body = json.loads(raw.decode("utf-8"))
+        # A lone surrogate (`"\ud800"`) parses, but is no text: refuse it
+        # here, not where storage would fail to encode it.
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeError, RecursionError):
+        raise BadRequestError("the body is not JSON text (UTF-8)") from None
     if not isinstance(body, dict):
         raise FieldInvalidError("the body must be a JSON object", pointer="")
     return body
@@ -162,7 +187,10 @@ def decode_cursor(raw: str | None, parameter: str) -> Cursor | None:
             raise ValueError
         if isinstance(value, int) and not -(2**63) <= value < 2**63:
             raise ValueError  # beyond SQLite's integers
-    except (ValueError, TypeError, binascii.Error):
+        for text in (value, image_id):
+            if isinstance(text, str):
+                text.encode()  # a lone surrogate raises: not a cursor of ours
+    except (ValueError, TypeError, binascii.Error, RecursionError, UnicodeError):
         raise InvalidParameterError(
             "not a cursor this API made", parameter=parameter
         ) from None

@@ -53,6 +53,7 @@ async def receive(request: web.Request, limit: int, directory: Path) -> Received
     received: Received | None = None
     try:
         try:
+            jsonapi.refuse_encoded(request)
             reader = await request.multipart()
             while (part := await reader.next()) is not None:
                 if not isinstance(part, BodyPartReader):

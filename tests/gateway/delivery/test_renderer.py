@@ -336,6 +336,27 @@ async def test_a_render_outlives_the_request_that_started_it(
     held.shutdown()
 
 
+async def test_an_image_deleted_while_its_render_waits_is_404(
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+    catalog: SqliteCatalog,
+    mint_token: Mint,
+) -> None:
+    app = create_app(settings)
+    client = await aiohttp_client(app)
+    held = HeldExecutor()
+    app[RENDERER].executor = held
+    rendering = asyncio.ensure_future(client.get(path(mint_token())))
+    await eventually(lambda: app[RENDERER].in_flight == 1)
+    record = await catalog.image(SEED_IMAGE)
+    assert record is not None
+    assert record.original is not None
+    OriginalStore(settings.originals).remove(record.original.sha256)
+    held.release.set()
+    await assert_error(await rendering, 404, "image_not_found")
+    held.shutdown()
+
+
 async def test_demo_page_shows_signed_images(
     aiohttp_client: AiohttpClient, settings: Settings
 ) -> None:

@@ -1,0 +1,181 @@
+"""Hostile input to the /v1 API: each is a clear 4xx, never a 500, never inflated."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import gzip
+import json
+import zlib
+
+import pytest
+
+from gateway import Settings
+from gateway.catalog import ImageRecord, SqliteCatalog
+from gateway.originals.ingest import add_original
+from gateway.originals.store import OriginalStore
+from tests.conftest import SEED_ISSUER, Client
+from tests.gateway.http.support import Keys, bearer
+from tests.helpers import assert_error
+from tests.images import RED, solid
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.fixture
+async def mine(catalog: SqliteCatalog, settings: Settings) -> ImageRecord:
+    return await add_original(
+        catalog,
+        OriginalStore(settings.originals),
+        settings.limits,
+        issuer_id=SEED_ISSUER,
+        data=solid((8, 8), RED, "PNG"),
+    )
+
+
+def _gzip_bomb(inflated: int) -> bytes:
+    """`inflated` zero bytes, gzip-compressed about a thousandfold."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    chunk = b"\0" * (1 << 20)
+    parts = [packer.compress(chunk) for _ in range(inflated >> 20)]
+    return b"".join(parts) + packer.flush()
+
+
+async def test_a_compressed_body_is_never_inflated(
+    client: Client, keys: Keys, mine: ImageRecord
+) -> None:
+    """Inflating is a bomb's fuse: a compressed body is refused, not decoded."""
+    body = gzip.compress(json.dumps({"description": "zipped"}).encode())
+    response = await client.patch(
+        f"/v1/images/{mine.id}",
+        data=body,
+        headers={
+            **bearer(keys.mine),
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+        },
+    )
+    error = await assert_error(response, 415, "content_type_unsupported")
+    assert error["source"] == {"header": "Content-Encoding"}
+
+
+async def test_a_gzip_bomb_sent_to_status_is_not_inflated(client: Client) -> None:
+    bomb = _gzip_bomb(64 << 20)
+    response = await client.get(
+        "/status", data=bomb, headers={"Content-Encoding": "gzip"}
+    )
+    assert response.status == 200
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "status", "code"),
+    [
+        pytest.param(
+            "application/json; charset=x-no-such-charset",
+            b"{}",
+            415,
+            "content_type_unsupported",
+            id="unknown-charset",
+        ),
+        pytest.param(
+            "application/json; charset=latin-1",
+            b"{}",
+            415,
+            "content_type_unsupported",
+            id="not-utf-8",
+        ),
+        pytest.param(
+            "application/json",
+            b'{"description": "\\ud800"}',
+            400,
+            "bad_request",
+            id="lone-surrogate",
+        ),
+        pytest.param(
+            "application/json", DEEP.encode(), 400, "bad_request", id="deep-nesting"
+        ),
+        pytest.param(
+            "application/json", b"\xff\xfe{}", 400, "bad_request", id="not-utf-8-bytes"
+        ),
+        pytest.param(
+            "application/json",
+            b'{"number1": ' + b"9" * 5000 + b"}",
+            400,  # past Python's 4300-digit limit: not a number we read
+            "bad_request",
+            id="five-thousand-digits",
+        ),
+        pytest.param(
+            "application/json",
+            b'{"number1": ' + b"9" * 400 + b"}",
+            422,
+            "field_invalid",
+            id="four-hundred-digits",
+        ),
+        pytest.param(
+            "application/json",
+            b'{"maxUnauthorised": ' + b"9" * 400 + b"}",
+            422,
+            "field_invalid",
+            id="huge-pixels",
+        ),
+        pytest.param(
+            "application/json",
+            b'{"number2": NaN}',
+            422,
+            "field_invalid",
+            id="nan",
+        ),
+    ],
+)
+async def test_hostile_patch_bodies_are_4xx(
+    client: Client,
+    keys: Keys,
+    mine: ImageRecord,
+    content_type: str,
+    body: bytes,
+    status: int,
+    code: str,
+) -> None:
+    response = await client.patch(
+        f"/v1/images/{mine.id}",
+        data=body,
+        headers={**bearer(keys.mine), "Content-Type": content_type},
+    )
+    await assert_error(response, status, code)
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        # As deep as a URL aiohttp reads can hold, far past json's recursion.
+        pytest.param("[" * 2500 + "]" * 2500, id="deep-nesting"),
+        pytest.param('["\\ud800", "x"]', id="lone-surrogate"),
+        pytest.param("[" + "9" * 400 + ', "x"]', id="four-hundred-digits"),
+        pytest.param('[1e999, "x"]', id="float-infinity"),
+    ],
+)
+async def test_hostile_cursors_are_400(client: Client, keys: Keys, cursor: str) -> None:
+    raw = base64.urlsafe_b64encode(cursor.encode()).decode().rstrip("=")
+    response = await client.get(
+        f"/v1/images?page[after]={raw}", headers=bearer(keys.mine)
+    )
+    await assert_error(response, 400, "parameter_invalid", parameter="page[after]")
+
+
+async def _raw_request(client: Client, head: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(head + b"Host: x\r\nConnection: close\r\n\r\n")
+    answer = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    return answer
+
+
+async def test_non_ascii_bytes_in_authorization_are_401(client: Client) -> None:
+    answer = await _raw_request(
+        client,
+        b"GET /v1/images HTTP/1.1\r\nAuthorization: Bearer sk_\xff\xfe_\xc3\x28x\r\n",
+    )
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 401 "), head
+    assert json.loads(body)["errors"][0]["code"] == "api_key_invalid"
