@@ -256,3 +256,23 @@ def test_serve_demo_prints_a_page_and_a_signed_url_that_renders(
     finally:
         server.terminate()
         server.communicate(timeout=10)  # waits, and closes its stdout
+
+
+def test_serve_refuses_an_empty_catalog_file_in_one_line(tmp_path: Path) -> None:
+    """A zero-byte catalog is not a new one: start-up stops, naming the file."""
+    (tmp_path / "catalog.sqlite3").write_bytes(b"")
+    env = {**os.environ, "GATEWAY_DATA_DIR": str(tmp_path)}
+    env["GATEWAY_PORT"] = str(_free_port())
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("image-gateway: ")
+    assert str(tmp_path / "catalog.sqlite3") in line
+    assert (tmp_path / "catalog.sqlite3").read_bytes() == b""

@@ -11,6 +11,7 @@ lock of ours.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import TypeVar
 
 from gateway.catalog.records import (
     ApiKey,
+    CatalogError,
     Cursor,
     ImageRecord,
     Original,
@@ -38,11 +40,21 @@ class SqliteCatalog:
     """`CatalogStore` and `ChangeFeed` over one SQLite file."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Secrets live here: keep the file private to the gateway's user.
-        path.touch(mode=0o600, exist_ok=True)
-        self._writer_db = schema.connect(path)
-        schema.migrate(self._writer_db)
+        new = not path.exists()
+        if new:
+            schema.create(path)
+        try:
+            if not new:
+                schema.check(path)
+            self._writer_db = schema.connect(path)
+            try:
+                schema.migrate(self._writer_db)
+            except BaseException:
+                self._writer_db.close()
+                raise
+        except sqlite3.DatabaseError as exc:
+            # Not a database at all, or one SQLite cannot read.
+            raise CatalogError(f"{path} is not a readable catalog: {exc}") from exc
         self._reader_db = schema.connect(path)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="catalog-write")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="catalog-read")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -14,8 +15,11 @@ from typing import Final
 from gateway.catalog.records import CatalogError
 
 __all__ = [
+    "APPLICATION_ID",
     "MIGRATIONS",
+    "check",
     "connect",
+    "create",
     "data_version",
     "migrate",
     "now",
@@ -43,6 +47,20 @@ def migrations() -> list[tuple[int, str]]:
 MIGRATIONS: Final = migrations()
 
 
+# "IGWC": set by migration 4, so that a file of another program is told apart.
+APPLICATION_ID: Final = 0x49475743
+
+
+def create(path: Path) -> None:
+    """A new, empty catalog file, private to the gateway's user (it holds secrets).
+
+    Only where no file exists: an existing file, even an empty one, is never
+    taken for a new catalog, which would silently lose every issuer and image.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
 def connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     db.row_factory = sqlite3.Row
@@ -50,6 +68,33 @@ def connect(path: Path) -> sqlite3.Connection:
     db.execute("PRAGMA foreign_keys=ON")
     db.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS:d}")
     return db
+
+
+def check(path: Path) -> None:
+    """Refuse, naming the file, what is not an intact catalog of ours.
+
+    Read-only, before any connection of ours touches the file (switching to
+    WAL rewrites its header): what is refused is left exactly as found.
+    """
+    if path.stat().st_size == 0:
+        raise CatalogError(
+            f"{path} is empty, not a catalog: restore it from a backup, or remove "
+            "it to start a new, empty catalog"
+        )
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        (result,) = db.execute("PRAGMA quick_check").fetchone()
+        if result != "ok":
+            raise CatalogError(f"{path} is damaged (SQLite's quick_check: {result})")
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+        (application,) = db.execute("PRAGMA application_id").fetchone()
+        (tables,) = db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    finally:
+        db.close()
+    # Versions 1-3 predate the application id.
+    ours = application == APPLICATION_ID or (application == 0 and 0 < version < 4)
+    if (version == 0 and tables) or (version and not ours):
+        raise CatalogError(f"{path} is a database of another program, not a catalog")
 
 
 def migrate(db: sqlite3.Connection) -> None:

@@ -6,12 +6,14 @@ import asyncio
 import shutil
 import sqlite3
 import time
+from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from gateway.catalog import CatalogError, Change, IngestState, SqliteCatalog
-from gateway.catalog.sqlite import MIGRATIONS
+from gateway.catalog.sqlite.schema import APPLICATION_ID, MIGRATIONS
 from signing import InMemoryKeyStore, TokenVerifier, mint
 
 DATA = Path(__file__).parent / "data"
@@ -103,6 +105,7 @@ def mint_legacy(secret: str, kid: str) -> str:
 async def test_a_catalog_newer_than_this_release_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "catalog.sqlite3"
     with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA application_id={APPLICATION_ID}")
         db.execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")
     with pytest.raises(CatalogError, match="newer than this release"):
         await SqliteCatalog.open(path)
@@ -179,3 +182,52 @@ async def test_this_stores_own_write_is_not_taken_for_another_writers(
         assert await store.check()
     finally:
         await store.close()
+
+
+def _foreign(path: Path) -> None:
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("CREATE TABLE other (x)")
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        pytest.param(lambda path: path.write_bytes(b""), "is empty", id="empty"),
+        pytest.param(
+            lambda path: path.write_bytes(b"not a database at all, " * 100),
+            "not a readable catalog",
+            id="not-sqlite",
+        ),
+        pytest.param(_foreign, "another program", id="foreign"),
+    ],
+)
+async def test_a_file_that_is_not_a_catalog_is_refused_naming_it(
+    tmp_path: Path, make: Callable[[Path], object], says: str
+) -> None:
+    """Never taken for a new, empty catalog: every issuer and image would be gone."""
+    path = tmp_path / "catalog.sqlite3"
+    await asyncio.to_thread(make, path)
+    before = await asyncio.to_thread(path.read_bytes)
+    with pytest.raises(CatalogError, match=says) as refused:
+        await SqliteCatalog.open(path)
+    assert str(path) in str(refused.value)
+    assert await asyncio.to_thread(path.read_bytes) == before  # left as found
+
+
+async def test_a_damaged_catalog_is_refused_naming_it(legacy: Path) -> None:
+    with sqlite3.connect(legacy) as db:
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    data = bytearray(await asyncio.to_thread(legacy.read_bytes))
+    # Scribble over the tables' pages, past the header and the schema.
+    for offset in range(2 * page_size, len(data) - page_size, 7):
+        data[offset] ^= 0x5A
+    await asyncio.to_thread(legacy.write_bytes, bytes(data))
+    with pytest.raises(CatalogError, match=str(legacy)):
+        await SqliteCatalog.open(legacy)
+
+
+async def test_a_new_catalog_is_private_to_the_gateways_user(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "catalog.sqlite3"
+    store = await SqliteCatalog.open(path)
+    await store.close()
+    assert path.stat().st_mode & 0o777 == 0o600
