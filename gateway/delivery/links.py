@@ -25,7 +25,11 @@ def signed_delivery_url(
     ttl: int,
     audience: str | None = None,
 ) -> URL | None:
-    """A URL with a fresh token of the issuer's newest signing key; None without one."""
+    """A URL with a fresh token of the issuer's newest signing key; None without one.
+
+    The token is bound to its image (`sub`): handed out for one image, it
+    opens no other of the issuer's.
+    """
     key = issuer.signing_key
     if key is None:
         return None
@@ -34,6 +38,7 @@ def signed_delivery_url(
         issuer_id=issuer.id,
         transformations=list(transformations),
         ttl=ttl,
+        subject=image_id,
         audience=audience,
     )
     return delivery_url(base_url, image_id, token)

@@ -107,6 +107,26 @@ async def test_upload_creates_the_image(
     assert Image.open(io.BytesIO(await thumb.read())).size == (200, 200)
 
 
+@pytest.mark.parametrize("link", ["delivery", "thumbnail"])
+async def test_an_image_documents_links_open_that_image_only(
+    client: Client, keys: Keys, link: str
+) -> None:
+    """The ready-signed tokens are bound (`sub`): image A's opens no image B."""
+    first, second = [
+        await document(
+            await client.post(
+                "/v1/images", data=form(image_file(JPEG)), headers=bearer(keys.mine)
+            )
+        )
+        for _ in range(2)
+    ]
+    token = str(first["links"][link]).split("token=")[1]
+    own = await client.get(f"/images/{first['id']}?token={token}")
+    assert own.status == 200
+    other = await client.get(f"/images/{second['id']}?token={token}")
+    await assert_error(other, 403, "token_subject_mismatch")
+
+
 async def test_put_uploads_too(client: Client, keys: Keys) -> None:
     response = await client.put(
         "/v1/images",
