@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -112,5 +113,8 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
             executor=app[EXECUTOR],
             uploader=uploader,
         )
+        keeper = asyncio.get_running_loop().create_task(ingestor.keep())
         yield
+        keeper.cancel()
+        await asyncio.gather(keeper, return_exceptions=True)
         await ingestor.close()

@@ -153,3 +153,26 @@ class CatalogStore(ChangeFeed, Protocol):
     async def remove_image(self, image_id: str) -> ImageRecord | None: ...
 
     async def originals_in_use(self, sha256: str) -> int: ...
+
+    # Ingest leases: which process runs an origin ingest, until when (ISO 8601,
+    # UTC). A lease that ran out belongs to a process that died.
+
+    async def claim_ingest(self, image_id: str, *, owner: str, until: str) -> bool:
+        """Own this queued ingest unless another live owner does."""
+        ...
+
+    async def claim_abandoned_ingests(
+        self, *, owner: str, until: str, limit: int
+    ) -> list[tuple[str, str]]:
+        """Own queued ingests whose lease ran out: (image id, origin) each."""
+        ...
+
+    async def renew_ingests(self, *, owner: str, until: str) -> None: ...
+
+    async def release_ingest(self, image_id: str, *, owner: str, note: str) -> None:
+        """Hand an unfinished ingest back, still queued, saying why."""
+        ...
+
+    async def originals(self) -> set[str]:
+        """The SHA-256 of every original an image refers to."""
+        ...

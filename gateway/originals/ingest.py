@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from concurrent.futures import Executor
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 
@@ -16,7 +18,12 @@ from gateway.catalog import CatalogError, CatalogStore, ImageRecord, Original
 from gateway.cloudinary.admin import CloudinaryUploader
 from gateway.config import Settings
 from gateway.errors import ApiError
-from gateway.originals.origin_fetch import FetchError, OriginPolicy, fetch_origin
+from gateway.originals.origin_fetch import (
+    FetchError,
+    OriginPolicy,
+    check_origin,
+    fetch_origin,
+)
 from gateway.originals.store import OriginalStore
 from transforms import Limits, TransformError
 from transforms.cloudinary import CloudinaryAsset
@@ -82,7 +89,14 @@ async def add_original(
 
 
 class Ingestor:
-    """Fetches origins in the background, at most `concurrency` at a time."""
+    """Fetches origins in the background, at most `concurrency` at a time.
+
+    Each ingest is owned through a lease in the catalog, renewed while this
+    process lives (`keep`). An ingest whose owner died (a kill, a crash) has
+    a lease that runs out and is resumed by the next process that looks, this
+    one included; one this process stops (a shutdown) is handed back at once,
+    still queued, with the reason recorded.
+    """
 
     def __init__(
         self,
@@ -104,6 +118,10 @@ class Ingestor:
         self._uploader = uploader
         self._slots = asyncio.Semaphore(settings.ingest.concurrency)
         self.tasks: set[asyncio.Task[None]] = set()
+        self.owner = uuid.uuid4().hex
+        # Longer than one ingest can take (fetch, then upload), renewed at a
+        # third of it: a live owner's lease never runs out.
+        self.lease = 2 * (settings.ingest.timeout + settings.upstream.timeout) + 60
 
     def start(self, image_id: str, origin: str) -> None:
         task = asyncio.get_running_loop().create_task(self._run(image_id, origin))
@@ -115,30 +133,67 @@ class Ingestor:
         while self.tasks:
             await asyncio.gather(*self.tasks, return_exceptions=True)
 
+    async def keep(self) -> None:
+        """Renew this process's leases and resume abandoned ingests, until cancelled."""
+        while True:
+            await self.resume_abandoned()
+            await asyncio.sleep(self.lease / 3)
+            await self._catalog.renew_ingests(owner=self.owner, until=self._until())
+
+    async def resume_abandoned(self) -> None:
+        """Claim queued ingests whose owner died, and run them here."""
+        limit = 4 * self._settings.ingest.concurrency
+        for image_id, origin in await self._catalog.claim_abandoned_ingests(
+            owner=self.owner, until=self._until(), limit=limit
+        ):
+            self.start(image_id, origin)
+
     async def close(self) -> None:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
+    def _until(self) -> str:
+        until = datetime.now(UTC) + timedelta(seconds=self.lease)
+        return until.isoformat(timespec="microseconds")
+
     async def _run(self, image_id: str, origin: str) -> None:
-        async with self._slots:
-            try:
-                data, original, name = await self._fetch(origin)
-            except FetchError as exc:
-                await self._failed(image_id, str(exc))
-                return
-            except TransformError as exc:
-                await self._failed(image_id, exc.detail)
-                return
-            except Exception:
-                log.exception("ingest of %s failed", image_id)
-                await self._failed(image_id, "an unexpected error occurred")
-                return
-            try:
-                await self._record(image_id, data, original, name)
-            finally:
-                # Deleted while it was fetched, or never recorded: not kept.
-                await discard(self._catalog, self._store, original)
+        catalog = self._catalog
+        if not await catalog.claim_ingest(
+            image_id, owner=self.owner, until=self._until()
+        ):
+            return  # another live process runs it
+        try:
+            async with self._slots:
+                await self._ingest(image_id, origin)
+        except asyncio.CancelledError:
+            when = datetime.now(UTC).isoformat(timespec="seconds")
+            await catalog.release_ingest(
+                image_id,
+                owner=self.owner,
+                note=f"interrupted by a shutdown at {when}; resumed at the next start",
+            )
+            raise
+
+    async def _ingest(self, image_id: str, origin: str) -> None:
+        try:
+            check_origin(origin, self.policy)  # again: a resumed one may be old
+            data, original, name = await self._fetch(origin)
+        except FetchError as exc:
+            await self._failed(image_id, str(exc))
+            return
+        except TransformError as exc:
+            await self._failed(image_id, exc.detail)
+            return
+        except Exception:
+            log.exception("ingest of %s failed", image_id)
+            await self._failed(image_id, "an unexpected error occurred")
+            return
+        try:
+            await self._record(image_id, data, original, name)
+        finally:
+            # Deleted while it was fetched, or never recorded: not kept.
+            await discard(self._catalog, self._store, original)
 
     async def _fetch(self, origin: str) -> tuple[bytes, Original, str | None]:
         settings = self._settings

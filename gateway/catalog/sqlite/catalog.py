@@ -26,7 +26,7 @@ from gateway.catalog.records import (
     Page,
     SortKey,
 )
-from gateway.catalog.sqlite import images, issuers, schema
+from gateway.catalog.sqlite import images, ingests, issuers, schema
 from gateway.catalog.store import Change, Listener
 from signing import Issuer, IssuerKey, IssuerPolicy
 from transforms.cloudinary import CloudinaryAsset
@@ -77,7 +77,9 @@ class SqliteCatalog:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._reader, op, self._reader_db, *args)
 
-    async def _write(self, change: Change, op: Callable[..., _T], *args: object) -> _T:
+    async def _write(
+        self, change: Change | None, op: Callable[..., _T], *args: object
+    ) -> _T:
         """Run a write on the writer thread, then tell the listeners at once.
 
         They are told before the caller resumes, so whatever the caller does
@@ -98,7 +100,8 @@ class SqliteCatalog:
             result, self._data_version = work.result()
             return result
         finally:
-            self._changed(change)
+            if change is not None:  # None: bookkeeping no reader sees
+                self._changed(change)
             if cancelled:
                 raise asyncio.CancelledError
 
@@ -281,3 +284,24 @@ class SqliteCatalog:
 
     async def originals_in_use(self, sha256: str) -> int:
         return await self._read(images.originals_in_use, sha256)
+
+    # Ingest leases
+
+    async def claim_ingest(self, image_id: str, *, owner: str, until: str) -> bool:
+        return await self._write(None, ingests.claim_ingest, image_id, owner, until)
+
+    async def claim_abandoned_ingests(
+        self, *, owner: str, until: str, limit: int
+    ) -> list[tuple[str, str]]:
+        return await self._write(
+            None, ingests.claim_abandoned_ingests, owner, until, limit
+        )
+
+    async def renew_ingests(self, *, owner: str, until: str) -> None:
+        await self._write(None, ingests.renew_ingests, owner, until)
+
+    async def release_ingest(self, image_id: str, *, owner: str, note: str) -> None:
+        await self._write(Change.IMAGES, ingests.release_ingest, image_id, owner, note)
+
+    async def originals(self) -> set[str]:
+        return await self._read(ingests.originals)

@@ -194,6 +194,7 @@ def finish_ingest(
         if error is not None:
             db.execute(
                 "UPDATE images SET ingest_state = ?, ingest_error = ?,"
+                " ingest_owner = NULL, ingest_lease_until = NULL,"
                 " finished_at = ?, updated_at = ? WHERE id = ?",
                 (IngestState.ERROR, error, now, now, image_id),
             )
@@ -202,7 +203,7 @@ def finish_ingest(
             raise CatalogError("a finished ingest needs its original")
         db.execute(
             "UPDATE images SET ingest_state = ?, ingest_error = NULL,"
-            " public_id = ?, version = ?, format = ?, delivery_type = ?,"
+            " ingest_owner = NULL, ingest_lease_until = NULL, public_id = ?, version = ?, format = ?, delivery_type = ?,"
             " sha256 = ?, media_type = ?, file_size = ?, width = ?, height = ?,"
             " original_filename = ?, finished_at = ?, updated_at = ? WHERE id = ?",
             (
