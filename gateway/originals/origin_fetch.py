@@ -6,15 +6,20 @@
   link-local, multicast and reserved ranges are refused *after* resolution, by
   the resolver aiohttp connects through, so DNS rebinding cannot slip past;
   IP-literal hosts (which aiohttp does not resolve) are checked up front;
+- an IPv6 address that carries an IPv4 one is judged by where packets go:
+  mapped, NAT64 and 6to4 by the IPv4 they embed; the rest refused outright;
+- a name that does not resolve and a name with a non-public address fail with
+  the same words, so a tenant cannot map internal DNS through ingest errors;
 - redirects are followed by hand, each hop checked again; bytes and time bounded.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Collection
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -22,7 +27,9 @@ from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
 __all__ = [
+    "UNREACHABLE",
     "FetchError",
+    "GuardedResolver",
     "OriginPolicy",
     "check_origin",
     "fetch_origin",
@@ -31,6 +38,84 @@ __all__ = [
 
 MAX_REDIRECTS: Final = 5
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
+
+# One reason for "no such name" and "a name for an internal address": told
+# apart, they would let a tenant probe which internal names exist.
+UNREACHABLE: Final = (
+    "the origin's host cannot be reached from here"
+    " (an unknown name, or a non-public address)"
+)
+
+_Address: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _networks(*cidrs: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(c) for c in cidrs)
+
+
+# The IANA special-purpose registries, written out rather than left to
+# `is_global` alone: the stdlib's tables changed between patch releases
+# (3.11.10, 3.12.4, 3.13), and a guard must not move with the interpreter.
+_NOT_PUBLIC_V4: Final = _networks(
+    "0.0.0.0/8",  # "this network": 0.0.0.0 reaches the local host on Linux
+    "10.0.0.0/8",
+    "100.64.0.0/10",  # carrier-grade NAT, the provider's side of it
+    "127.0.0.0/8",
+    "169.254.0.0/16",  # link-local, where cloud metadata lives
+    "172.16.0.0/12",
+    "192.0.0.0/24",  # IETF protocol assignments
+    "192.0.2.0/24",  # documentation
+    "192.88.99.0/24",  # 6to4 relay anycast, deprecated (RFC 7526)
+    "192.168.0.0/16",
+    "198.18.0.0/15",  # benchmarking
+    "198.51.100.0/24",  # documentation
+    "203.0.113.0/24",  # documentation
+    "224.0.0.0/4",  # multicast
+    "240.0.0.0/4",  # reserved, and the broadcast address
+)
+# Only 2000::/3 is global unicast; the rest of the space is loopback, ULA
+# (fc00::/7), link- and site-local (fe80::/10, fec0::/10), multicast, discard,
+# local-use NAT64 and unallocated blocks.
+_GLOBAL_UNICAST_V6: Final = ipaddress.ip_network("2000::/3")
+_NOT_PUBLIC_V6: Final = _networks(
+    "2001::/23",  # IETF protocol assignments: Teredo, benchmarking, ORCHID
+    "2001:db8::/32",  # documentation
+    "3fff::/20",  # documentation (RFC 9637)
+)
+_NAT64: Final = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052 well-known prefix
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 host that packets to `ip` are delivered to, when it says which.
+
+    Unwrapped: IPv4-mapped (a dual-stack socket connects to the IPv4 address),
+    NAT64 64:ff9b::/96 (a translator connects to it; DNS64 hands these out for
+    every IPv4-only origin on an IPv6-only host) and 6to4 2002::/16 (the
+    IPv4 address is the site's router). Refused outright, by not being global
+    unicast: IPv4-compatible ::/96 (deprecated, RFC 4291 2.5.5.1, and ::,
+    ::1), IPv4-translated ::ffff:0:0:0/96 (obsolete SIIT), local-use NAT64
+    64:ff9b:1::/48 (where the IPv4 sits depends on the operator's prefix
+    length) and Teredo 2001::/32 (the client address is obfuscated, the relay
+    anyone's).
+    """
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip.sixtofour
+
+
+def _public(ip: _Address) -> bool:
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            return _public(embedded)
+        if ip not in _GLOBAL_UNICAST_V6 or any(ip in n for n in _NOT_PUBLIC_V6):
+            return False
+    elif any(ip in n for n in _NOT_PUBLIC_V4):
+        return False
+    # The stdlib's view as a second opinion: refused when either says so.
+    return ip.is_global and not ip.is_multicast
 
 
 class FetchError(Exception):
@@ -52,10 +137,20 @@ class OriginPolicy:
         )
 
     def address_allowed(self, address: str) -> bool:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        return self.allow_private or (ip.is_global and not ip.is_multicast)
+        """Whether `address` (as a resolver reports it, maybe with a zone) is fetched."""
+        if self.allow_private:
+            return True
+        try:
+            ip = ipaddress.ip_address(address.split("%")[0])
+        except ValueError:
+            return False
+        return _public(ip)
+
+
+# WHATWG's "ends in a number": a host whose last label is decimal or 0x-hex is
+# an IPv4 address however it is spelled (2130706433, 0x7f.1, 0177.0.0.1,
+# 127.1); getaddrinfo's inet_aton maps every such spelling onto an address.
+_NUMERIC_LABEL: Final = re.compile(r"0x[0-9a-f]*|[0-9]+", re.IGNORECASE)
 
 
 def check_origin(raw: str, policy: OriginPolicy) -> URL:
@@ -64,33 +159,67 @@ def check_origin(raw: str, policy: OriginPolicy) -> URL:
         url = URL(raw)
     except (ValueError, TypeError):
         raise FetchError("not a URL") from None
-    if url.scheme not in ("http", "https") or not url.host:
+    if url.scheme not in ("http", "https") or not url.host or not url.raw_host:
         raise FetchError("only absolute http and https URLs can be ingested")
     if not _valid_host(url.host):
         raise FetchError("the host is not a valid name or address")
     if url.user is not None or url.password is not None:
         raise FetchError("credentials in the URL are not accepted")
+    # The literal checks read raw_host: it is what aiohttp hands the socket.
+    literal = _literal(url.raw_host)
     if not policy.host_allowed(url.host):
         raise FetchError(f"host {url.host!r} is not on the ingest allow-list")
-    try:
-        literal = ipaddress.ip_address(url.host)
-    except ValueError:
-        return url
-    if not policy.address_allowed(str(literal)):
-        raise FetchError("the address is private, loopback or link-local")
+    if literal is not None and not policy.address_allowed(str(literal)):
+        raise FetchError(
+            "the address is not a public one (private, loopback, link-local,"
+            " multicast or reserved, or an IPv6 address carrying such an IPv4)"
+        )
     return url
+
+
+def _literal(host: str) -> _Address | None:
+    """The address an IP-literal host names; None for a DNS name.
+
+    aiohttp connects to IP literals without calling the resolver, so every
+    host it would take for one must be parsed here, or refused.
+    """
+    if ":" in host:
+        if "%" in host:
+            # A zone names one of our interfaces: only meaningful for
+            # link-local addresses, which are never fetched.
+            raise FetchError("IPv6 zone ids are not accepted")
+        try:
+            return ipaddress.IPv6Address(host)
+        except ValueError:
+            raise FetchError("the host is not a valid name or address") from None
+    last = host.removesuffix(".").rpartition(".")[2]
+    if not _NUMERIC_LABEL.fullmatch(last):
+        return None
+    try:
+        return ipaddress.IPv4Address(host)  # refuses leading zeros and short forms
+    except ValueError:
+        raise FetchError(
+            "an IPv4 address must be written as four decimal numbers (a.b.c.d)"
+        ) from None
 
 
 def _valid_host(host: str) -> bool:
     """RFC 1035 lengths, checked on the IDNA form that DNS would see."""
     if host.startswith("[") or ":" in host:
-        return True  # an IPv6 literal; checked as an address below
+        return True  # an IPv6 literal; `_literal` parses it
     try:
         ascii_host = host.encode("idna").decode("ascii")
     except UnicodeError:
         return False
     labels = ascii_host.rstrip(".").split(".")
     return len(ascii_host) <= 253 and all(0 < len(label) <= 63 for label in labels)
+
+
+class _UnreachableError(OSError):
+    """A host that failed resolution or the address policy (the same to tenants)."""
+
+    def __init__(self) -> None:
+        super().__init__(UNREACHABLE)
 
 
 class GuardedResolver(AbstractResolver):
@@ -103,12 +232,15 @@ class GuardedResolver(AbstractResolver):
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
-        results = await self._resolver.resolve(host, port, family)
-        refused = [
-            r["host"] for r in results if not self._policy.address_allowed(r["host"])
-        ]
-        if refused:
-            raise OSError(f"{host} resolves to a non-public address")
+        try:
+            results = await self._resolver.resolve(host, port, family)
+        except OSError:  # socket.gaierror included: "no such name"
+            raise _UnreachableError from None
+        # Any one non-public address refuses the host: aiohttp tries them all.
+        if not results or not all(
+            self._policy.address_allowed(r["host"]) for r in results
+        ):
+            raise _UnreachableError
         return results
 
     async def close(self) -> None:
@@ -118,7 +250,11 @@ class GuardedResolver(AbstractResolver):
 def guarded_session(policy: OriginPolicy) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(resolver=GuardedResolver(policy), limit=16)
     return aiohttp.ClientSession(
-        connector=connector, headers={"User-Agent": "image-gateway ingest"}
+        connector=connector,
+        headers={"User-Agent": "image-gateway ingest"},
+        # A proxy from HTTP(S)_PROXY would be the only address resolved and
+        # checked, and would then fetch any host it is asked for.
+        trust_env=False,
     )
 
 
@@ -149,6 +285,15 @@ async def fetch_origin(
                 return await _read(response, max_bytes), url.name or "origin"
         except TimeoutError:
             raise FetchError(f"the origin took longer than {seconds:g} s") from None
+        except aiohttp.ClientConnectorError as exc:
+            # The resolver's own wording ("Name or service not known") would
+            # tell the two cases apart again; os_error, unlike aiohttp 3.11's
+            # ClientConnectorDNSError, is there in every aiohttp we accept.
+            if isinstance(exc.os_error, _UnreachableError):
+                raise FetchError(UNREACHABLE) from None
+            raise FetchError(
+                f"the origin could not be reached: {_reason(exc)}"
+            ) from None
         except aiohttp.ClientError as exc:
             raise FetchError(
                 f"the origin could not be reached: {_reason(exc)}"
