@@ -20,17 +20,14 @@ __all__ = [
     "renew_ingests",
 ]
 
-_CLAIMABLE = (
-    "ingest_state = ? AND (ingest_owner IS NULL OR ingest_owner = ?"
-    " OR ingest_lease_until IS NULL OR ingest_lease_until < ?)"
-)
-
 
 def claim_ingest(db: sqlite3.Connection, image_id: str, owner: str, until: str) -> bool:
     with schema.transaction(db):
         cursor = db.execute(
             "UPDATE images SET ingest_owner = ?, ingest_lease_until = ?"
-            f" WHERE id = ? AND {_CLAIMABLE}",
+            " WHERE id = ? AND ingest_state = ? AND (ingest_owner IS NULL"
+            " OR ingest_owner = ? OR ingest_lease_until IS NULL"
+            " OR ingest_lease_until < ?)",
             (owner, until, image_id, IngestState.QUEUED, owner, schema.now()),
         )
         return cursor.rowcount == 1
