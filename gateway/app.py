@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Final
 
 import aiohttp
 from aiohttp import web
@@ -34,6 +36,12 @@ from gateway.originals.origin_fetch import OriginPolicy, guarded_session
 from gateway.originals.store import OriginalStore
 
 __all__ = ["create_app"]
+
+log = logging.getLogger("gateway")
+# An original stored but not yet registered is this young at most (a probe,
+# then a Cloudinary upload of up to GATEWAY_UPSTREAM_TIMEOUT): older, and no
+# image refers to it, it was left by a crash.
+_ORIGINALS_GRACE: Final = 3600.0
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -76,6 +84,12 @@ async def _catalog(app: web.Application) -> AsyncIterator[None]:
         )
         app[RESOLVER] = Resolver(settings, catalog)
         originals = app[STORE] = OriginalStore(settings.originals)
+        in_use = await store.originals()
+        swept = await asyncio.to_thread(
+            originals.sweep, in_use, older_than=_ORIGINALS_GRACE
+        )
+        if swept:
+            log.info("removed %d stored originals no image refers to", swept)
         renderer = app[RENDERER] = Renderer(settings, originals, app[EXECUTOR])
         if settings.server.demo:
             app[DEMO] = await seed_demo(store, originals, settings)

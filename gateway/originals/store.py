@@ -12,6 +12,8 @@ import hashlib
 import os
 import re
 import tempfile
+import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Final
 
@@ -38,7 +40,10 @@ class OriginalStore:
         sha256 = hashlib.sha256(data).hexdigest()
         target = self.path(sha256)
         if target.exists():
-            return sha256
+            # Fresh again: a sweep spares what is about to be registered.
+            with contextlib.suppress(FileNotFoundError):
+                os.utime(target)
+                return sha256
         target.parent.mkdir(exist_ok=True)
         fd, name = tempfile.mkstemp(dir=self._incoming, prefix="put-")
         try:
@@ -51,6 +56,22 @@ class OriginalStore:
             Path(name).unlink(missing_ok=True)
             raise
         return sha256
+
+    def sweep(self, in_use: Collection[str], *, older_than: float) -> int:
+        """Remove originals no image refers to, last written over `older_than`
+        seconds ago (younger ones may be on their way into the catalog, from
+        this process or another); say how many went."""
+        cutoff = time.time() - older_than
+        removed = 0
+        for path in self.root.glob("??/*"):
+            name = path.name
+            if not _SHA256.fullmatch(name) or name in in_use:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+        return removed
 
     def read(self, sha256: str) -> bytes:
         return self.path(sha256).read_bytes()
