@@ -18,6 +18,7 @@ from gateway.delivery.renderer import Renderer
 from gateway.delivery.resolver import Resolver
 from gateway.demo import seed_demo
 from gateway.http.delivery import Delivery
+from gateway.http.limits import UploadGate
 from gateway.http.middlewares import errors, request_id
 from gateway.http.routes import setup_routes
 from gateway.keys import (
@@ -29,6 +30,7 @@ from gateway.keys import (
     RESOLVER,
     SETTINGS,
     STORE,
+    UPLOAD_GATE,
     UPLOADER,
 )
 from gateway.originals.ingest import Ingestor
@@ -55,6 +57,7 @@ def create_app(settings: Settings) -> web.Application:
         handler_args={"auto_decompress": False},
     )
     app[SETTINGS] = settings
+    app[UPLOAD_GATE] = UploadGate(settings.ingest)
     app.cleanup_ctx.append(_executor)
     app.cleanup_ctx.append(_catalog)
     delivery = Delivery()

@@ -169,6 +169,17 @@ class IngestSettings:
     concurrency: int = field(
         default=4, metadata=_var("GATEWAY_INGEST_CONCURRENCY", as_positive)
     )
+    # Seconds a request body may take to arrive, whole: a client that sends
+    # a byte a second holds no slot, spool file or lock for longer.
+    body_timeout: float = field(
+        default=60.0, metadata=_var("GATEWAY_BODY_TIMEOUT", as_seconds)
+    )
+    uploads_per_key: int = field(
+        default=4, metadata=_var("GATEWAY_UPLOADS_PER_KEY", as_positive)
+    )
+    uploads_in_flight: int = field(
+        default=32, metadata=_var("GATEWAY_UPLOADS_IN_FLIGHT", as_positive)
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -12,6 +12,8 @@
     │   └── RouteNotFoundError
     ├── MethodNotAllowedError
     ├── PayloadTooLargeError
+    ├── RequestTimeoutError
+    ├── TooManyRequestsError
     ├── UnsupportedMediaTypeError
     ├── UnprocessableError
     │   ├── FileTooLargeError
@@ -71,7 +73,9 @@ __all__ = [
     "OverloadedError",
     "PayloadTooLargeError",
     "PublicError",
+    "RequestTimeoutError",
     "RouteNotFoundError",
+    "TooManyRequestsError",
     "UnauthorizedError",
     "UnprocessableError",
     "UnsupportedMediaTypeError",
@@ -174,6 +178,16 @@ class PayloadTooLargeError(ApiError):
     title = "Payload too large"
 
 
+class RequestTimeoutError(ApiError):
+    code = "request_timeout"
+    title = "Request body too slow"
+
+
+class TooManyRequestsError(ApiError):
+    code = "too_many_requests"
+    title = "Too many requests at once"
+
+
 class UnsupportedMediaTypeError(ApiError):
     code = "content_type_unsupported"
     title = "Unsupported request content type"
@@ -266,6 +280,8 @@ STATUS_BY_ERROR: Final[Mapping[type[Exception], int]] = {
     NotFoundError: 404,
     MethodNotAllowedError: 405,
     PayloadTooLargeError: 413,
+    RequestTimeoutError: 408,
+    TooManyRequestsError: 429,
     UnauthorizedError: 401,
     UnsupportedMediaTypeError: 415,
     UnprocessableError: 422,

@@ -12,6 +12,7 @@ from gateway.config import Settings
 from gateway.delivery.renderer import Renderer
 from gateway.delivery.resolver import Resolver
 from gateway.demo import Demo
+from gateway.http.limits import UploadGate
 from gateway.originals.ingest import Ingestor
 from gateway.originals.store import OriginalStore
 
@@ -26,6 +27,7 @@ __all__ = [
     "SETTINGS",
     "STORE",
     "UPLOADER",
+    "UPLOAD_GATE",
 ]
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -39,4 +41,5 @@ RENDERER = web.AppKey("renderer", Renderer)
 DEMO = web.AppKey("demo", Demo)
 UPLOADER = web.AppKey("uploader", CloudinaryUploader)  # only with CLOUDINARY_URL
 INGESTOR = web.AppKey("ingestor", Ingestor)
+UPLOAD_GATE = web.AppKey("upload_gate", UploadGate)
 REQUEST_ID = web.RequestKey("request_id", str)

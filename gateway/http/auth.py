@@ -6,7 +6,7 @@ sk_…`); every call made with it is scoped to that issuer (tenant).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from aiohttp import web
@@ -14,7 +14,7 @@ from aiohttp import web
 from gateway.errors import ApiKeyInvalidError, ApiKeyMissingError
 from gateway.keys import CATALOG, SETTINGS
 
-__all__ = ["Principal", "authenticate"]
+__all__ = ["Principal", "authenticate", "still_authorised"]
 
 # Longer than any key we issue: refused before it reaches the catalog.
 _MAX_KEY_LENGTH: Final = 200
@@ -24,6 +24,13 @@ _MAX_KEY_LENGTH: Final = 200
 class Principal:
     issuer_id: str
     guest: bool = False
+    # The API key it came with, to check again before a slow write commits.
+    credential: str | None = field(default=None, repr=False)
+
+    @property
+    def caller(self) -> str:
+        """Who counts against per-caller bounds: the key, or all guests as one."""
+        return self.credential or "guest"
 
 
 async def authenticate(
@@ -44,4 +51,13 @@ async def authenticate(
         issuer_id = await request.app[CATALOG].store.api_key_issuer(key.strip())
     if issuer_id is None:
         raise ApiKeyInvalidError("the API key is unknown or revoked")
-    return Principal(issuer_id=issuer_id)
+    return Principal(issuer_id=issuer_id, credential=key.strip())
+
+
+async def still_authorised(request: web.Request, principal: Principal) -> None:
+    """Check the key again: a key revoked while a slow upload arrived writes nothing."""
+    if principal.credential is None:
+        return
+    store = request.app[CATALOG].store
+    if await store.api_key_issuer(principal.credential) != principal.issuer_id:
+        raise ApiKeyInvalidError("the API key was revoked during the request")

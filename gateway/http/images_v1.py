@@ -27,7 +27,8 @@ from gateway.errors import (
 )
 from gateway.http import jsonapi, uploads
 from gateway.http.auth import Principal, authenticate
-from gateway.keys import CATALOG, INGESTOR, SETTINGS, STORE, UPLOADER
+from gateway.http.limits import within_body_timeout
+from gateway.keys import CATALOG, INGESTOR, SETTINGS, STORE, UPLOAD_GATE, UPLOADER
 from gateway.originals.ingest import discard
 from gateway.originals.origin_fetch import FetchError, check_origin
 from transforms import json_int, normalise_image_id
@@ -122,9 +123,13 @@ async def _upload(request: web.Request) -> web.Response:
         if principal.guest
         else settings.ingest.max_upload_bytes
     )
-    received = await uploads.receive(request, limit, settings.uploads)
-    data = await uploads.read_and_remove(received)
-    record = await uploads.register(request, principal, data, received.filename)
+    async with request.app[UPLOAD_GATE].admitted(principal.caller):
+        received = await within_body_timeout(
+            settings.ingest.body_timeout,
+            uploads.receive(request, limit, settings.uploads),
+        )
+        data = await uploads.read_and_remove(received)
+        record = await uploads.register(request, principal, data, received.filename)
     return await _document(request, 201, record, _location(request, record))
 
 

@@ -23,9 +23,12 @@ from gateway.errors import (
     FieldInvalidError,
     InvalidParameterError,
     PublicError,
+    UnprocessableError,
     UnsupportedMediaTypeError,
     ValidationFailedError,
 )
+from gateway.http.limits import within_body_timeout
+from gateway.keys import SETTINGS
 
 __all__ = [
     "SORTS",
@@ -46,6 +49,7 @@ SORTS: Final[Mapping[str, SortKey]] = {
 }
 # Ready-signed links in each resource live this long.
 _LINK_TTL: Final = 3600
+_MAX_ERRORS: Final = 20
 _THUMBNAIL: Final = ({"crop": "fill", "width": 200, "height": 200},)
 
 
@@ -80,7 +84,8 @@ async def json_body(request: web.Request) -> dict[str, object]:
         raise UnsupportedMediaTypeError(
             "JSON is UTF-8: send charset=utf-8 or none", header="Content-Type"
         )
-    raw = await request.read()
+    timeout = request.app[SETTINGS].ingest.body_timeout
+    raw = await within_body_timeout(timeout, request.read())
     try:
         body = json.loads(raw.decode("utf-8"))
         # A lone surrogate (`"\ud800"`) parses, but is no text: refuse it
@@ -94,8 +99,17 @@ async def json_body(request: web.Request) -> dict[str, object]:
 
 
 def violations(found: Sequence[PublicError]) -> PublicError:
-    """One error as itself, several as one document of several errors."""
-    return found[0] if len(found) == 1 else ValidationFailedError(list(found))
+    """One error as itself, several as one document of several errors (bounded:
+    a body of thousands of bad fields gets `_MAX_ERRORS` objects, not thousands)."""
+    if len(found) == 1:
+        return found[0]
+    if len(found) > _MAX_ERRORS:
+        more = len(found) - _MAX_ERRORS + 1
+        found = [
+            *found[: _MAX_ERRORS - 1],
+            UnprocessableError(f"and {more} more violations, not listed"),
+        ]
+    return ValidationFailedError(list(found))
 
 
 def image_resource(

@@ -28,7 +28,7 @@ from gateway.errors import (
     UploadFieldError,
 )
 from gateway.http import jsonapi
-from gateway.http.auth import Principal
+from gateway.http.auth import Principal, still_authorised
 from gateway.keys import CATALOG, EXECUTOR, SETTINGS, STORE, UPLOADER
 from gateway.originals.ingest import discard, prepare_original
 from transforms import LimitExceededError, SourceImageError
@@ -37,6 +37,9 @@ from transforms.errors import UnsupportedFormatError
 __all__ = ["Received", "receive", "register"]
 
 _CHUNK: Final = 64 * 1024
+# Room for a multipart body's boundaries and part headers around the file.
+_ENVELOPE: Final = 64 * 1024
+_MAX_PARTS: Final = 8
 _ALLOWED_TYPES: Final = "image/jpeg, image/png, image/webp, image/gif"
 
 
@@ -48,30 +51,53 @@ class Received:
 
 
 async def receive(request: web.Request, limit: int, directory: Path) -> Received:
-    """Stream the one file of field `image` to a temporary file, bounded by `limit`."""
+    """Stream the one file of field `image` to a temporary file, bounded by `limit`.
+
+    Bounded whatever the body holds: at most `_MAX_PARTS` parts, and no more
+    than about twice `limit` read in all (enough to say by how much a file is
+    too large); a declared length past that is refused before reading.
+    """
     violations: list[PublicError] = []
     received: Received | None = None
+    budget = 2 * limit + _ENVELOPE
+    declared = request.content_length
+    if declared is not None and declared > budget:
+        raise FileTooLargeError(
+            f"The file is too large (at least {_size(declared - _ENVELOPE)}). "
+            f"Allowed maximum size is {_size(limit)}.",
+            pointer="/image",
+        )
     try:
         try:
             jsonapi.refuse_encoded(request)
             reader = await request.multipart()
+            parts = 0
             while (part := await reader.next()) is not None:
+                parts += 1
+                if parts > _MAX_PARTS:
+                    violations.append(UploadFieldError(f"at most {_MAX_PARTS} parts", pointer="/image"))  # fmt: skip
+                    break
                 if not isinstance(part, BodyPartReader):
                     violations.append(UploadFieldError("nested multipart bodies are not accepted", pointer="/image"))  # fmt: skip
-                    await part.release()
-                elif part.name != "image" or part.filename is None:
+                    break
+                if part.name != "image" or part.filename is None:
                     if part.filename is not None:
                         violations.append(UploadFieldError(f"a file came in the field {part.name!r}; send it in 'image'", pointer="/image"))  # fmt: skip
                     elif part.name == "image":
                         violations.append(UploadFieldError("'image' must be a file", pointer="/image"))  # fmt: skip
-                    await part.release()
+                    budget -= await _skip(part, budget)
                 elif received is not None:
                     violations.append(UploadFieldError("send exactly one file in 'image'", pointer="/image"))  # fmt: skip
-                    await part.release()
+                    budget -= await _skip(part, budget)
                 else:
                     received, too_large = await _spool(part, limit, directory)
+                    budget -= received.size
                     if too_large is not None:
                         violations.append(too_large)
+                        break
+                if budget <= 0:
+                    violations.append(FileTooLargeError(f"The body is too large. Allowed maximum size is {_size(limit)}.", pointer="/image"))  # fmt: skip
+                    break
             if received is None and not violations:
                 violations.append(UploadFieldError("no file in the field 'image'", pointer="/image"))  # fmt: skip
             elif received is not None and received.size == 0:
@@ -96,6 +122,14 @@ async def receive(request: web.Request, limit: int, directory: Path) -> Received
         raise
     assert received is not None  # noqa: S101 - else a violation was raised
     return received
+
+
+async def _skip(part: BodyPartReader, budget: int) -> int:
+    """Read past a part we do not keep, at most `budget` bytes; say how many."""
+    read = 0
+    while read <= budget and (chunk := await part.read_chunk(_CHUNK)):
+        read += len(chunk)
+    return read
 
 
 async def _spool(
@@ -167,6 +201,7 @@ async def register(
     asset = None
     image_id = str(uuid.uuid4())
     try:
+        await still_authorised(request, principal)
         if UPLOADER in app:
             uploaded = await app[UPLOADER].upload(
                 data, public_id=image_id, delivery_type=settings.upstream.delivery_type

@@ -6,9 +6,11 @@ import asyncio
 import hashlib
 import io
 import socket
+from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
+from aiohttp import ClientResponse
 from PIL import Image
 from pytest_aiohttp import AiohttpClient
 
@@ -325,8 +327,17 @@ async def test_interrupted_upload_leaves_no_file_and_no_row(
 
 
 async def test_200_concurrent_uploads_lose_none_and_corrupt_none(
-    client: Client, keys: Keys, settings: Settings, catalog: SqliteCatalog
+    aiohttp_client: AiohttpClient,
+    keys: Keys,
+    settings: Settings,
+    catalog: SqliteCatalog,
 ) -> None:
+    """With room for all of them at once (the in-flight bounds are tested apart)."""
+    roomy = replace(
+        settings,
+        ingest=replace(settings.ingest, uploads_per_key=200, uploads_in_flight=200),
+    )
+    client = await aiohttp_client(create_app(roomy))
     originals = [
         solid((16, 16), (i, 255 - i, (7 * i) % 256), "PNG") for i in range(200)
     ]
@@ -376,3 +387,142 @@ async def test_malformed_multipart_is_400(
     response = await client.post("/v1/images", data=body, headers=headers)
     await assert_error(response, 400, "bad_request")
     assert list((settings.data_dir / "uploads").iterdir()) == []
+
+
+async def test_uploads_in_flight_are_bounded_per_key_and_in_all(
+    aiohttp_client: AiohttpClient, keys: Keys, settings: Settings
+) -> None:
+    """Stalled uploads hold their places: past a key's bound 429, past all 503."""
+    bounded = replace(
+        settings,
+        ingest=replace(settings.ingest, uploads_per_key=2, uploads_in_flight=3),
+    )
+    client = await aiohttp_client(create_app(bounded))
+    release = asyncio.Event()
+
+    async def stalled() -> AsyncIterator[bytes]:
+        yield b"--x\r\nContent-Disposition: form-data; name=image; filename=a\r\n\r\n"
+        await release.wait()
+        yield JPEG + b"\r\n--x--\r\n"
+
+    def start(key: str) -> asyncio.Future[ClientResponse]:
+        return asyncio.ensure_future(
+            client.post(
+                "/v1/images",
+                data=stalled(),
+                headers={
+                    **bearer(key),
+                    "Content-Type": "multipart/form-data; boundary=x",
+                },
+            )
+        )
+
+    held = [start(keys.mine), start(keys.mine)]
+    await asyncio.sleep(0.2)
+    third = await client.post(
+        "/v1/images", data=form(image_file(JPEG)), headers=bearer(keys.mine)
+    )
+    await assert_error(third, 429, "too_many_requests")
+    assert third.headers["Retry-After"] == "1"
+    held.append(start(keys.other))
+    await asyncio.sleep(0.2)
+    fourth = await client.post(
+        "/v1/images", data=form(image_file(JPEG)), headers=bearer(keys.other)
+    )
+    await assert_error(fourth, 503, "overloaded")
+    release.set()
+    assert [r.status for r in await asyncio.gather(*held)] == [201, 201, 201]
+
+
+async def test_a_body_slower_than_the_timeout_is_408_and_leaves_nothing(
+    aiohttp_client: AiohttpClient,
+    keys: Keys,
+    settings: Settings,
+    catalog: SqliteCatalog,
+) -> None:
+    impatient = replace(settings, ingest=replace(settings.ingest, body_timeout=0.3))
+    client = await aiohttp_client(create_app(impatient))
+
+    async def trickle() -> AsyncIterator[bytes]:
+        yield b"--x\r\nContent-Disposition: form-data; name=image; filename=a\r\n\r\n"
+        for byte in JPEG[:50]:
+            await asyncio.sleep(0.05)
+            yield bytes([byte])
+
+    response = await client.post(
+        "/v1/images",
+        data=trickle(),
+        headers={
+            **bearer(keys.mine),
+            "Content-Type": "multipart/form-data; boundary=x",
+        },
+    )
+    await assert_error(response, 408, "request_timeout")
+    assert await catalog.images(SEED_ISSUER) == []
+    assert list(settings.uploads.iterdir()) == []
+
+
+async def test_an_upload_whose_key_is_revoked_meanwhile_lands_nowhere(
+    client: Client, keys: Keys, settings: Settings, catalog: SqliteCatalog
+) -> None:
+    release = asyncio.Event()
+
+    async def stalled() -> AsyncIterator[bytes]:
+        yield b"--x\r\nContent-Disposition: form-data; name=image; filename=a\r\n\r\n"
+        await release.wait()
+        yield JPEG + b"\r\n--x--\r\n"
+
+    uploading = asyncio.ensure_future(
+        client.post(
+            "/v1/images",
+            data=stalled(),
+            headers={
+                **bearer(keys.mine),
+                "Content-Type": "multipart/form-data; boundary=x",
+            },
+        )
+    )
+    await asyncio.sleep(0.2)
+    await catalog.revoke_api_key(SEED_ISSUER, keys.mine.split("_")[1])
+    release.set()
+    await assert_error(await uploading, 401, "api_key_invalid")
+    assert await catalog.images(SEED_ISSUER) == []
+    assert JPEG not in [p.read_bytes() for p in stored_files(settings)]
+
+
+async def test_a_body_of_many_parts_is_refused_after_a_few(
+    client: Client, keys: Keys
+) -> None:
+    fields = {f"note{i}": "x" for i in range(20_000)}
+    response = await client.post(
+        "/v1/images",
+        data=form(image_file(JPEG), fields=fields),
+        headers=bearer(keys.mine),
+    )
+    assert response.status == 422
+    errors = (await response.json(content_type=None))["errors"]
+    assert len(errors) <= 20
+    assert len(await response.read()) < 10_000
+
+
+async def test_a_declared_length_far_past_the_limit_is_refused_unread(
+    client: Client, keys: Keys, settings: Settings
+) -> None:
+    huge = 50 * settings.ingest.max_upload_bytes
+
+    async def endless() -> AsyncIterator[bytes]:
+        yield b"--x\r\nContent-Disposition: form-data; name=image; filename=a\r\n\r\n"
+        while True:
+            await asyncio.sleep(0.01)
+            yield b"\0" * 65536
+
+    response = await client.post(
+        "/v1/images",
+        data=endless(),
+        headers={
+            **bearer(keys.mine),
+            "Content-Type": "multipart/form-data; boundary=x",
+            "Content-Length": str(huge),
+        },
+    )
+    await assert_error(response, 422, "file_too_large", pointer="/image")
