@@ -54,7 +54,13 @@ def create_app(settings: Settings) -> web.Application:
         # Never inflate a request body: a small gzip can inflate to gigabytes,
         # on the event loop, before any handler (or login) has looked at it.
         # No route accepts a compressed body (`jsonapi.refuse_encoded`).
-        handler_args={"auto_decompress": False},
+        handler_args={
+            "auto_decompress": False,
+            # Room for the longest token we take and then some, so that our own
+            # checks answer a long one (400 token_too_large), not aiohttp's
+            # parser, whose plain-text 400 quotes the request line.
+            "max_line_size": max(8190, 4 * settings.tokens.max_bytes),
+        },
     )
     app[SETTINGS] = settings
     app[UPLOAD_GATE] = UploadGate(settings.ingest)

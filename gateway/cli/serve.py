@@ -13,6 +13,7 @@ from yarl import URL
 
 from gateway.app import create_app
 from gateway.config import Settings
+from gateway.http.middlewares import ParserErrorsInOneLine
 from gateway.keys import DEMO, SETTINGS
 
 __all__ = ["serve"]
@@ -27,6 +28,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
         level=settings.server.log_level,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    logging.getLogger("aiohttp.server").addFilter(ParserErrorsInOneLine())
     host = args.host or settings.server.host
     port = args.port or settings.server.port
     app = create_app(settings)

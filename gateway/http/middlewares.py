@@ -12,6 +12,7 @@ import uuid
 from typing import Final
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 
 from gateway.errors import (
@@ -27,13 +28,14 @@ from gateway.keys import REQUEST_ID
 from signing import SigningError
 from transforms import TransformError
 
-__all__ = ["errors", "new_request_id", "request_id"]
+__all__ = ["SERVER", "ParserErrorsInOneLine", "errors", "new_request_id", "request_id"]
 
 log = logging.getLogger("gateway")
 
 # A caller's own request id is kept when it is plainly an id (a proxy's, a
 # client's), so logs join up; anything else is replaced, never echoed.
 _CLIENT_ID: Final = re.compile(r"[A-Za-z0-9._:-]{8,128}")
+SERVER: Final = "image-gateway"
 
 
 # Ids are UUID-shaped: a random per-process prefix (74 random bits) and a
@@ -68,6 +70,8 @@ async def request_id(request: web.Request, handler: Handler) -> web.StreamRespon
     headers = response.headers
     headers["X-Request-Id"] = rid
     headers["X-Runtime"] = f"{time.perf_counter() - started:.6f}"
+    # aiohttp would name itself, its version and Python's: no map for an attacker.
+    headers["Server"] = SERVER
     return response
 
 
@@ -107,3 +111,22 @@ def _from_http(exc: web.HTTPException) -> ApiError:
             return BadRequestError(exc.reason)
         case _:
             return InternalError("an unexpected error occurred; quote the error id")
+
+
+class ParserErrorsInOneLine(logging.Filter):
+    """aiohttp's log of a request its parser refused, as one line without input.
+
+    aiohttp logs each such request (a request line over its limit, bytes that
+    are no HTTP) with a full traceback that quotes the input: a flood of them
+    would flood the log, and carry what a client sent into it. `serve` adds
+    this filter to aiohttp's `aiohttp.server` logger.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], HttpProcessingError):
+            refused = record.exc_info[1]
+            record.msg = "refused a request aiohttp could not parse: %s (%s)"
+            record.args = (type(refused).__name__, refused.code)
+            record.exc_info = None
+            record.exc_text = None
+        return True

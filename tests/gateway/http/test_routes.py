@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 
 import pytest
 
+from gateway.http.middlewares import ParserErrorsInOneLine
 from tests.conftest import SEED_IMAGE, Client
 from tests.helpers import assert_error
 
@@ -89,3 +91,36 @@ async def test_connect_is_json_404(client: Client) -> None:
     assert head.startswith("HTTP/1.1 404 "), head
     assert "\r\nX-Request-Id: " in head
     assert json.loads(body)["errors"][0]["code"] == "route_not_found"
+
+
+async def test_answers_name_no_server_versions(client: Client) -> None:
+    for path in ("/status", "/nope", f"{IMAGE}?token=x"):
+        response = await client.get(path, allow_redirects=False)
+        assert response.headers["Server"] == "image-gateway", path
+
+
+async def test_a_token_longer_than_aiohttps_default_line_gets_our_400(
+    client: Client,
+) -> None:
+    """Past 8190 bytes aiohttp's parser would answer, quoting the line."""
+    head, body = await _raw(client, f"GET {IMAGE}?token={'A' * 12_000} HTTP/1.1")
+    assert head.startswith("HTTP/1.1 400 "), head
+    assert "\r\nX-Request-Id: " in head
+    assert json.loads(body)["errors"][0]["code"] == "token_too_large"
+
+
+async def test_a_request_aiohttp_refuses_is_logged_in_one_line_without_input(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    logger = logging.getLogger("aiohttp.server")
+    quiet = ParserErrorsInOneLine()
+    logger.addFilter(quiet)
+    try:
+        head, _ = await _raw(client, f"GET /{'<script>' * 10_000} HTTP/1.1")
+    finally:
+        logger.removeFilter(quiet)
+    assert " 400 " in head.split("\r\n")[0]
+    (record,) = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert record.exc_info is None
+    assert "<script>" not in record.getMessage()
+    assert "\n" not in record.getMessage()
