@@ -60,3 +60,25 @@ def pixel_bomb(width: int, height: int) -> bytes:
         + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
         + chunk(b"IEND", b"")
     )
+
+
+def zero_png(width: int, height: int) -> bytes:
+    """A valid RGBA PNG of `width` x `height` transparent pixels, built without
+    holding them: a few hundred KB that decode to width * height * 4 bytes."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    packer = zlib.compressobj(9)
+    row = b"\0" * (1 + 4 * width)  # filter byte, then the row
+    data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", data)
+        + chunk(b"IEND", b"")
+    )

@@ -11,6 +11,7 @@ module of `transforms` imports Pillow.
 from __future__ import annotations
 
 import io
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -111,14 +112,48 @@ def _oriented(image: Image.Image) -> Dimensions:
     return (height, width) if orientation in _SWAPPED_ORIENTATIONS else (width, height)
 
 
+def _oriented_unloaded(image: Image.Image, data: bytes) -> Dimensions:
+    """`_oriented`, from EXIF read with the header: without decoding the pixels.
+
+    Pillow's `getexif` decodes a whole PNG to look for an eXIf chunk after the
+    pixels; only a PNG that has one (rare) pays for that.
+    """
+    raw = image.info.get("exif")
+    if raw is None and image.format == "PNG" and b"eXIf" in data:
+        return _oriented(image)
+    width, height = image.size
+    exif = Image.Exif()
+    if isinstance(raw, bytes):
+        exif.load(raw)
+    orientation = exif.get(_EXIF_ORIENTATION)
+    return (height, width) if orientation in _SWAPPED_ORIENTATIONS else (width, height)
+
+
 def probe(data: bytes, limits: Limits) -> SourceInfo:
-    """Identify and fully decode an original once, at ingest: truncation shows here."""
+    """Identify an original at ingest, reading it to its end without its pixels.
+
+    Size and format come from the header (refused there when too large); the
+    rest of the file is still read, so that a truncated or corrupt one is
+    refused now, not at its first render: a PNG's chunks and their checksums
+    (`verify`), a JPEG decoded at an eighth of its size. A small upload can
+    declare a huge image (a 190 KB PNG of 7000x7000 zeros): decoding it in
+    full here would cost 200 MB for a check.
+    """
     image = _open(data, limits)
     fmt = image.format or ""
-    size = _oriented(image)
     try:
-        image.load()
-    except (OSError, ValueError, SyntaxError) as exc:
+        size = _oriented_unloaded(image, data)
+        match fmt:
+            case "PNG":
+                # `verify` must come first after opening: open the bytes again.
+                Image.open(io.BytesIO(data), formats=("PNG",)).verify()
+            case "JPEG":
+                width, height = image.size
+                image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+                image.load()
+            case _:
+                image.load()
+    except (OSError, ValueError, SyntaxError, struct.error) as exc:
         raise SourceImageError(f"the image cannot be decoded: {exc}") from exc
     return SourceInfo(
         format=fmt, media_type=MEDIA_TYPES[fmt], width=size[0], height=size[1]

@@ -6,6 +6,10 @@ Sources are solid colours made in code, so a pixel's colour proves placement.
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -21,6 +25,7 @@ from tests.images import (
     near,
     pixel_bomb,
     solid,
+    zero_png,
 )
 from transforms import (
     DEFAULT_BASE_CHAIN,
@@ -33,6 +38,8 @@ from transforms import (
 )
 from transforms.render import RenderChain, plan
 from transforms.render.pillow import Decoded, compose, decode, encode, probe
+
+ROOT = Path(__file__).resolve().parents[3]
 
 A = "b48fff71-a649-41dc-8f35-67229b3fd584"
 B = "372083d9-8179-4161-af8c-6cbfecd9219a"
@@ -515,3 +522,36 @@ def test_overlay_crop_takes_its_offsets_from_the_placement() -> None:
     # Cut from x=15 (the blue half); placed centred, moved 15 right: 60..70.
     assert near(pixel(image, (65, 50)), BLUE)
     assert pixel(image, (58, 50)) == (*WHITE, 255)
+
+
+def test_probing_a_huge_declared_image_does_not_decode_it(tmp_path: Path) -> None:
+    """A 7000x7000 PNG of zeros is a few hundred KB and 196 MB decoded: probing
+    reads it to its end (truncation shows) without holding its pixels."""
+    png = tmp_path / "zeros.png"
+    png.write_bytes(zero_png(7000, 7000))
+    script = (
+        "import resource, sys; from pathlib import Path; "
+        "from transforms.limits import Limits; "
+        "from transforms.render.pillow import probe; "
+        "data = Path(sys.argv[1]).read_bytes(); "
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
+        "info = probe(data, Limits()); "
+        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
+        "print(info.width, info.height, (after - before) // 1024)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(png)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    width, height, grown_mb = map(int, result.stdout.split())
+    assert (width, height) == (7000, 7000)
+    assert grown_mb < 32, f"probing grew the process by {grown_mb} MB"
+
+
+def test_a_truncated_png_is_still_refused_by_the_probe() -> None:
+    whole = zero_png(300, 200)
+    with pytest.raises(SourceImageError):
+        probe(whole[: len(whole) // 2], Limits())
