@@ -289,11 +289,16 @@ def _verify(
 ) -> VerifiedToken:
     if not token:
         raise MissingTokenError("a token is required")
-    if len(token) > max_bytes or not token.isascii():
-        # Refused before any decoding: bounded work for hostile input.
+    # Refused before any decoding: bounded work for hostile input. The limit
+    # counts characters, never encoding the token (a lone surrogate has no
+    # UTF-8); only ASCII goes on, so every token decoded has as many bytes.
+    if len(token) > max_bytes:
         raise TokenTooLargeError(
-            f"the token is {len(token.encode())} bytes; at most {max_bytes} are accepted"
+            f"the token is {len(token)} characters; at most {max_bytes} are accepted"
         )
+    if not token.isascii():
+        # A JWS in compact form is base64url and dots only (RFC 7515 §7.1).
+        raise MalformedTokenError("the token may contain only ASCII characters")
     algorithm, kid = _header(token.partition(".")[0])
     if algorithm not in ALLOWED_ALGORITHMS:
         raise AlgorithmNotAllowedError(

@@ -93,7 +93,10 @@ def test_each_minted_token_is_distinct() -> None:
         pytest.param("not-a-jwt", MalformedTokenError, id="not-a-jwt"),
         pytest.param("a.b.c", MalformedTokenError, id="garbage-segments"),
         pytest.param("x" * 4097, TokenTooLargeError, id="over-4-KiB"),
-        pytest.param("é" * 10, TokenTooLargeError, id="non-ascii"),
+        pytest.param("é" * 10, MalformedTokenError, id="non-ascii"),
+        pytest.param("\ud800" * 10, MalformedTokenError, id="lone-surrogates"),
+        pytest.param("é" * 4097, TokenTooLargeError, id="non-ascii-over-4-KiB"),
+        pytest.param("\ud800" * 4097, TokenTooLargeError, id="surrogates-over-4-KiB"),
         pytest.param(
             unsigned({"iss": ISSUER, "transformations": STEPS}),
             AlgorithmNotAllowedError,
