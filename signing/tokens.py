@@ -420,7 +420,7 @@ def _verified(
 
 
 @functools.lru_cache(maxsize=256)
-def _header(segment: str) -> tuple[object, str | None]:
+def _header(segment: str) -> tuple[str | None, str | None]:
     """The unverified JOSE header's `alg` and `kid`, only to choose the keys.
 
     An issuer's tokens share one header (`{"alg":…,"kid":…,"typ":"JWT"}`), so it
@@ -430,10 +430,13 @@ def _header(segment: str) -> tuple[object, str | None]:
     header = _segment_json(segment)
     if not isinstance(header, dict):
         raise MalformedTokenError("the token's header must be a JSON object")
-    kid = header.get("kid")
+    alg, kid = header.get("alg"), header.get("kid")
+    if "alg" in header and not isinstance(alg, str):
+        # Also keeps an unhashable `alg` (a list, an object) from the set lookup.
+        raise MalformedTokenError("the token's 'alg' must be a string")
     if "kid" in header and not isinstance(kid, str):
         raise MalformedTokenError("the token's 'kid' must be a string")
-    return header.get("alg"), kid
+    return alg, kid
 
 
 def _peek_issuer(token: str) -> object:

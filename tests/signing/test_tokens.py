@@ -134,6 +134,15 @@ def test_each_minted_token_is_distinct() -> None:
             raw({"iss": ISSUER}, kid=None), MalformedTokenError, id="kid-null"
         ),
         pytest.param(
+            raw({"iss": ISSUER}, alg=["HS256"]), MalformedTokenError, id="alg-a-list"
+        ),
+        pytest.param(
+            raw({"iss": ISSUER}, alg={}), MalformedTokenError, id="alg-an-object"
+        ),
+        pytest.param(
+            raw({"iss": ISSUER}, alg=256), MalformedTokenError, id="alg-a-number"
+        ),
+        pytest.param(
             raw({"iss": ISSUER, "exp": int(time.time()) - 3600}),
             ExpiredTokenError,
             id="expired",
