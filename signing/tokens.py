@@ -9,7 +9,8 @@ import threading
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Final
+from datetime import UTC, datetime
+from typing import Any, Final
 
 import jwt
 from jwt.algorithms import HMACAlgorithm
@@ -45,6 +46,9 @@ __all__ = [
 MAX_TOKEN_BYTES: Final = 4096
 DEFAULT_LEEWAY: Final = 30.0
 _BAD_SIGNATURE: Final = "the token's signature does not match its issuer's key"
+_TIME_CLAIMS: Final = ("exp", "nbf", "iat")
+_EARLIEST: Final = datetime(1, 1, 1, tzinfo=UTC).timestamp()
+_LATEST: Final = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
 _HASHES: Final[dict[str, HashlibHash]] = {
     "HS256": HMACAlgorithm.SHA256,
     "HS384": HMACAlgorithm.SHA384,
@@ -118,6 +122,38 @@ class _HMAC(HMACAlgorithm):
         return None
 
 
+class _ClaimsLayer(jwt.PyJWT):
+    """pyjwt's claims layer, refusing time claims that are not NumericDates.
+
+    pyjwt takes `int()` of `exp`, `nbf` and `iat`: it accepts numeric strings
+    and booleans, and calls `null` or an object a malformed token. The check
+    runs between pyjwt's payload decoding (after the signature) and its claim
+    validation; `_decode_payload` is pyjwt's hook for subclasses.
+    """
+
+    def _decode_payload(self, decoded: dict[str, Any]) -> dict[str, Any]:
+        payload = super()._decode_payload(decoded)
+        for claim in _TIME_CLAIMS:
+            if claim in payload:
+                _check_numeric_date(claim, payload[claim])
+        return payload
+
+
+def _check_numeric_date(claim: str, value: object) -> None:
+    """A NumericDate (RFC 7519 §2) is a JSON number: never a string, bool or null.
+
+    It must also be finite and fall within the years 1 to 9999, the dates a
+    `datetime` holds: `json.loads` reads `NaN`, `Infinity` and `1e400` (as
+    infinity), and ints of up to 4300 digits, which `float()` cannot convert.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidClaimError(f"the {claim!r} claim must be a number")
+    if not _EARLIEST <= value <= _LATEST:  # False for NaN
+        raise InvalidClaimError(
+            f"the {claim!r} claim must be a date from year 1 to 9999, in seconds since 1970"
+        )
+
+
 def _jwt(memo: _KeyMemo | None) -> jwt.PyJWT:
     """A private PyJWT that knows only our HMAC algorithms.
 
@@ -130,7 +166,7 @@ def _jwt(memo: _KeyMemo | None) -> jwt.PyJWT:
     jws = jwt.PyJWS(algorithms=[])
     for name, hash_alg in _HASHES.items():
         jws.register_algorithm(name, _HMAC(hash_alg, memo))
-    claims_layer = jwt.PyJWT()
+    claims_layer = _ClaimsLayer()
     claims_layer._jws = jws
     return claims_layer
 
