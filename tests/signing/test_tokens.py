@@ -547,3 +547,40 @@ def test_a_fractional_time_claim_is_a_number(
     now = time.time()
     token = raw({"iss": ISSUER, "exp": now + 60.5, "iat": now - 0.25}, **headers)
     assert check(token).expires_at == now + 60.5
+
+
+# `json.loads` raises RecursionError on deep nesting; both our reads of the
+# unverified segments and pyjwt's of the verified payload must call it malformed.
+
+DEEP: Final = 100_000
+NESTED = pytest.mark.parametrize(
+    "nested",
+    [
+        pytest.param("[" * DEEP + "]" * DEEP, id="arrays"),
+        pytest.param('{"a":' * DEEP + "1" + "}" * DEEP, id="objects"),
+    ],
+)
+
+
+@NESTED
+def test_deeply_nested_header_is_malformed(check: Check, nested: str) -> None:
+    token = f"{_part(nested.encode())}.{_part(b'{}')}.{_part(b'sig')}"
+    with pytest.raises(MalformedTokenError):
+        check(token)
+
+
+@NESTED
+def test_deeply_nested_payload_is_malformed(
+    check: Check, headers: dict[str, str], nested: str
+) -> None:
+    token = raw_text(f'{{"iss": "{ISSUER}", "transformations": {nested}}}', **headers)
+    assert len(token) < LARGE
+    with pytest.raises(MalformedTokenError):
+        check(token)
+
+
+def test_deeply_nested_payload_without_an_object_is_malformed(
+    check: Check, headers: dict[str, str]
+) -> None:
+    with pytest.raises(MalformedTokenError):
+        check(raw_text("[" * DEEP + "]" * DEEP, **headers))
