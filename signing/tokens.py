@@ -526,5 +526,11 @@ def _translate(exc: jwt.PyJWTError) -> SigningError:
             return InvalidClaimError(f"a claim is invalid: {exc}")
         case jwt.DecodeError():
             return MalformedTokenError("the token is not a well-formed JWT")
+        case jwt.InvalidTokenError():
+            # pyjwt raises the base class itself only for the header: a `crit`
+            # (RFC 7515 §4.1.11) or `b64` (RFC 7797) it does not accept.
+            return MalformedTokenError(
+                "the token's 'crit' or 'b64' header is not supported"
+            )
         case _:
             return SigningError("the token is invalid")

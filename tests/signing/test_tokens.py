@@ -145,6 +145,24 @@ def test_each_minted_token_is_distinct() -> None:
             raw({"iss": ISSUER}, alg=["HS256"]), MalformedTokenError, id="alg-a-list"
         ),
         pytest.param(
+            raw({"iss": ISSUER}, crit=["x"], x=1),
+            MalformedTokenError,
+            id="unsupported-critical-extension",
+        ),
+        pytest.param(
+            raw({"iss": ISSUER}, crit="b64"), MalformedTokenError, id="crit-not-a-list"
+        ),
+        pytest.param(
+            raw({"iss": ISSUER}, b64=False),
+            MalformedTokenError,
+            id="unencoded-payload-not-declared-critical",
+        ),
+        pytest.param(
+            raw({"iss": ISSUER}, b64=False, crit=["b64"]),
+            MalformedTokenError,
+            id="unencoded-payload",
+        ),
+        pytest.param(
             raw({"iss": ISSUER}, alg={}), MalformedTokenError, id="alg-an-object"
         ),
         pytest.param(
