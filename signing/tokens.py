@@ -9,7 +9,8 @@ import threading
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Final
+from datetime import UTC, datetime
+from typing import Any, Final
 
 import jwt
 from jwt.algorithms import HMACAlgorithm
@@ -45,6 +46,9 @@ __all__ = [
 MAX_TOKEN_BYTES: Final = 4096
 DEFAULT_LEEWAY: Final = 30.0
 _BAD_SIGNATURE: Final = "the token's signature does not match its issuer's key"
+_TIME_CLAIMS: Final = ("exp", "nbf", "iat")
+_EARLIEST: Final = datetime(1, 1, 1, tzinfo=UTC).timestamp()
+_LATEST: Final = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
 _HASHES: Final[dict[str, HashlibHash]] = {
     "HS256": HMACAlgorithm.SHA256,
     "HS384": HMACAlgorithm.SHA384,
@@ -118,6 +122,38 @@ class _HMAC(HMACAlgorithm):
         return None
 
 
+class _ClaimsLayer(jwt.PyJWT):
+    """pyjwt's claims layer, refusing time claims that are not NumericDates.
+
+    pyjwt takes `int()` of `exp`, `nbf` and `iat`: it accepts numeric strings
+    and booleans, and calls `null` or an object a malformed token. The check
+    runs between pyjwt's payload decoding (after the signature) and its claim
+    validation; `_decode_payload` is pyjwt's hook for subclasses.
+    """
+
+    def _decode_payload(self, decoded: dict[str, Any]) -> dict[str, Any]:
+        payload = super()._decode_payload(decoded)
+        for claim in _TIME_CLAIMS:
+            if claim in payload:
+                _check_numeric_date(claim, payload[claim])
+        return payload
+
+
+def _check_numeric_date(claim: str, value: object) -> None:
+    """A NumericDate (RFC 7519 §2) is a JSON number: never a string, bool or null.
+
+    It must also be finite and fall within the years 1 to 9999, the dates a
+    `datetime` holds: `json.loads` reads `NaN`, `Infinity` and `1e400` (as
+    infinity), and ints of up to 4300 digits, which `float()` cannot convert.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidClaimError(f"the {claim!r} claim must be a number")
+    if not _EARLIEST <= value <= _LATEST:  # False for NaN
+        raise InvalidClaimError(
+            f"the {claim!r} claim must be a date from year 1 to 9999, in seconds since 1970"
+        )
+
+
 def _jwt(memo: _KeyMemo | None) -> jwt.PyJWT:
     """A private PyJWT that knows only our HMAC algorithms.
 
@@ -130,7 +166,7 @@ def _jwt(memo: _KeyMemo | None) -> jwt.PyJWT:
     jws = jwt.PyJWS(algorithms=[])
     for name, hash_alg in _HASHES.items():
         jws.register_algorithm(name, _HMAC(hash_alg, memo))
-    claims_layer = jwt.PyJWT()
+    claims_layer = _ClaimsLayer()
     claims_layer._jws = jws
     return claims_layer
 
@@ -289,11 +325,16 @@ def _verify(
 ) -> VerifiedToken:
     if not token:
         raise MissingTokenError("a token is required")
-    if len(token) > max_bytes or not token.isascii():
-        # Refused before any decoding: bounded work for hostile input.
+    # Refused before any decoding: bounded work for hostile input. The limit
+    # counts characters, never encoding the token (a lone surrogate has no
+    # UTF-8); only ASCII goes on, so every token decoded has as many bytes.
+    if len(token) > max_bytes:
         raise TokenTooLargeError(
-            f"the token is {len(token.encode())} bytes; at most {max_bytes} are accepted"
+            f"the token is {len(token)} characters; at most {max_bytes} are accepted"
         )
+    if not token.isascii():
+        # A JWS in compact form is base64url and dots only (RFC 7515 §7.1).
+        raise MalformedTokenError("the token may contain only ASCII characters")
     algorithm, kid = _header(token.partition(".")[0])
     if algorithm not in ALLOWED_ALGORITHMS:
         raise AlgorithmNotAllowedError(
@@ -415,7 +456,7 @@ def _verified(
 
 
 @functools.lru_cache(maxsize=256)
-def _header(segment: str) -> tuple[object, str | None]:
+def _header(segment: str) -> tuple[str | None, str | None]:
     """The unverified JOSE header's `alg` and `kid`, only to choose the keys.
 
     An issuer's tokens share one header (`{"alg":…,"kid":…,"typ":"JWT"}`), so it
@@ -425,10 +466,13 @@ def _header(segment: str) -> tuple[object, str | None]:
     header = _segment_json(segment)
     if not isinstance(header, dict):
         raise MalformedTokenError("the token's header must be a JSON object")
-    kid = header.get("kid")
+    alg, kid = header.get("alg"), header.get("kid")
+    if "alg" in header and not isinstance(alg, str):
+        # Also keeps an unhashable `alg` (a list, an object) from the set lookup.
+        raise MalformedTokenError("the token's 'alg' must be a string")
     if "kid" in header and not isinstance(kid, str):
         raise MalformedTokenError("the token's 'kid' must be a string")
-    return header.get("alg"), kid
+    return alg, kid
 
 
 def _peek_issuer(token: str) -> object:
@@ -482,5 +526,11 @@ def _translate(exc: jwt.PyJWTError) -> SigningError:
             return InvalidClaimError(f"a claim is invalid: {exc}")
         case jwt.DecodeError():
             return MalformedTokenError("the token is not a well-formed JWT")
+        case jwt.InvalidTokenError():
+            # pyjwt raises the base class itself only for the header: a `crit`
+            # (RFC 7515 §4.1.11) or `b64` (RFC 7797) it does not accept.
+            return MalformedTokenError(
+                "the token's 'crit' or 'b64' header is not supported"
+            )
         case _:
             return SigningError("the token is invalid")

@@ -7,6 +7,8 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Callable
+from typing import Final, TypeAlias
 
 import jwt
 import pytest
@@ -31,6 +33,7 @@ from signing import (
     TokenVerifier,
     UnknownIssuerError,
     UnknownKeyError,
+    VerifiedToken,
     WrongSubjectError,
     mint,
     verify,
@@ -55,8 +58,13 @@ def _part(data: bytes) -> str:
 
 def raw(claims: dict[str, object], key: str = NEW.secret, **headers: object) -> str:
     """Signs any JSON, as a hostile client would (pyjwt refuses to make some of these)."""
+    return raw_text(json.dumps(claims), key, **headers)
+
+
+def raw_text(payload: str, key: str = NEW.secret, **headers: object) -> str:
+    """Signs any payload text, even what `json.dumps` cannot write (5000 digits)."""
     head = _part(json.dumps({"alg": "HS256", "typ": "JWT", **headers}).encode())
-    body = _part(json.dumps(claims).encode())
+    body = _part(payload.encode())
     mac = hmac.new(key.encode(), f"{head}.{body}".encode(), hashlib.sha256)
     return f"{head}.{body}.{_part(mac.digest())}"
 
@@ -93,7 +101,10 @@ def test_each_minted_token_is_distinct() -> None:
         pytest.param("not-a-jwt", MalformedTokenError, id="not-a-jwt"),
         pytest.param("a.b.c", MalformedTokenError, id="garbage-segments"),
         pytest.param("x" * 4097, TokenTooLargeError, id="over-4-KiB"),
-        pytest.param("é" * 10, TokenTooLargeError, id="non-ascii"),
+        pytest.param("é" * 10, MalformedTokenError, id="non-ascii"),
+        pytest.param("\ud800" * 10, MalformedTokenError, id="lone-surrogates"),
+        pytest.param("é" * 4097, TokenTooLargeError, id="non-ascii-over-4-KiB"),
+        pytest.param("\ud800" * 4097, TokenTooLargeError, id="surrogates-over-4-KiB"),
         pytest.param(
             unsigned({"iss": ISSUER, "transformations": STEPS}),
             AlgorithmNotAllowedError,
@@ -131,6 +142,33 @@ def test_each_minted_token_is_distinct() -> None:
             raw({"iss": ISSUER}, kid=None), MalformedTokenError, id="kid-null"
         ),
         pytest.param(
+            raw({"iss": ISSUER}, alg=["HS256"]), MalformedTokenError, id="alg-a-list"
+        ),
+        pytest.param(
+            raw({"iss": ISSUER}, crit=["x"], x=1),
+            MalformedTokenError,
+            id="unsupported-critical-extension",
+        ),
+        pytest.param(
+            raw({"iss": ISSUER}, crit="b64"), MalformedTokenError, id="crit-not-a-list"
+        ),
+        pytest.param(
+            raw({"iss": ISSUER}, b64=False),
+            MalformedTokenError,
+            id="unencoded-payload-not-declared-critical",
+        ),
+        pytest.param(
+            raw({"iss": ISSUER}, b64=False, crit=["b64"]),
+            MalformedTokenError,
+            id="unencoded-payload",
+        ),
+        pytest.param(
+            raw({"iss": ISSUER}, alg={}), MalformedTokenError, id="alg-an-object"
+        ),
+        pytest.param(
+            raw({"iss": ISSUER}, alg=256), MalformedTokenError, id="alg-a-number"
+        ),
+        pytest.param(
             raw({"iss": ISSUER, "exp": int(time.time()) - 3600}),
             ExpiredTokenError,
             id="expired",
@@ -144,9 +182,6 @@ def test_each_minted_token_is_distinct() -> None:
             raw({"iss": ISSUER, "iat": int(time.time()) + 3600}),
             ImmatureTokenError,
             id="issued-in-the-future",
-        ),
-        pytest.param(
-            raw({"iss": ISSUER, "exp": "soon"}), MalformedTokenError, id="exp-nan"
         ),
         pytest.param(
             raw({"iss": ISSUER, "sub": 5}), InvalidClaimError, id="sub-not-str"
@@ -426,3 +461,144 @@ def test_a_pem_secret_is_refused_every_time() -> None:
         with pytest.raises(SigningError):
             verify(token, store(IssuerPolicy(), pem))
     assert not verifier.remembers(pem)
+
+
+# Time claims are NumericDates (RFC 7519 §2): JSON numbers of seconds since 1970.
+# pyjwt would take `int()` of anything, numeric strings and booleans included.
+# Each is refused on both paths (a `kid` one issuer owns, or `iss` peeked) and
+# by both entry points; tokens here may be larger than the gateway allows.
+
+Check: TypeAlias = Callable[[str], VerifiedToken]
+LARGE: Final = 1 << 20
+
+
+@pytest.fixture(
+    params=[
+        pytest.param({"kid": NEW.kid}, id="kid-path"),
+        pytest.param({}, id="iss-path"),
+    ]
+)
+def headers(request: pytest.FixtureRequest) -> dict[str, str]:
+    found: dict[str, str] = request.param
+    return found
+
+
+@pytest.fixture(params=["verify", "TokenVerifier"])
+def check(request: pytest.FixtureRequest) -> Check:
+    if request.param == "verify":
+        return lambda token: verify(token, store(), max_bytes=LARGE)
+    return TokenVerifier(store(), max_bytes=LARGE).verify
+
+
+TIME_CLAIMS = pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+
+
+@TIME_CLAIMS
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("9999999999", id="numeric-string"),
+        pytest.param("soon", id="word"),
+        pytest.param(True, id="true"),
+        pytest.param(False, id="false"),
+        pytest.param(None, id="null"),
+        pytest.param({"seconds": 1}, id="object"),
+        pytest.param([1], id="array"),
+    ],
+)
+def test_time_claim_that_is_not_a_number_is_an_invalid_claim(
+    check: Check, headers: dict[str, str], claim: str, value: object
+) -> None:
+    token = raw({"iss": ISSUER, claim: value}, **headers)
+    with pytest.raises(InvalidClaimError, match=f"'{claim}' claim must be a number"):
+        check(token)
+
+
+@TIME_CLAIMS
+@pytest.mark.parametrize(
+    "number",
+    [
+        pytest.param("NaN", id="nan"),
+        pytest.param("Infinity", id="infinity"),
+        pytest.param("-Infinity", id="minus-infinity"),
+        pytest.param("1e400", id="float-overflowing-to-infinity"),
+        pytest.param("1e300", id="huge-float"),
+        pytest.param(str(10**400), id="401-digit-int"),
+        pytest.param(str(-(10**400)), id="minus-401-digit-int"),
+        pytest.param("253402300800", id="year-10000"),
+        pytest.param("-62135596801", id="before-year-1"),
+    ],
+)
+def test_time_claim_beyond_years_1_to_9999_is_an_invalid_claim(
+    check: Check, headers: dict[str, str], claim: str, number: str
+) -> None:
+    token = raw_text(f'{{"iss": "{ISSUER}", "{claim}": {number}}}', **headers)
+    with pytest.raises(InvalidClaimError, match=f"'{claim}' claim must be a date"):
+        check(token)
+
+
+@TIME_CLAIMS
+def test_time_claim_too_long_for_the_json_parser_is_malformed(
+    check: Check, headers: dict[str, str], claim: str
+) -> None:
+    # Python's int parsing stops at 4300 digits (CVE-2020-10735), and so does
+    # `json.loads`: the payload is not JSON we can read.
+    token = raw_text(f'{{"iss": "{ISSUER}", "{claim}": {"9" * 5000}}}', **headers)
+    with pytest.raises(MalformedTokenError):
+        check(token)
+
+
+def test_time_claims_at_the_ends_of_years_1_to_9999_verify(
+    check: Check, headers: dict[str, str]
+) -> None:
+    first, last = (
+        -62135596800,
+        253402300799,
+    )  # 0001-01-01T00:00:00Z, 9999-12-31T23:59:59Z
+    token = raw({"iss": ISSUER, "exp": last, "nbf": first, "iat": first}, **headers)
+    assert check(token).expires_at == last
+
+
+def test_a_fractional_time_claim_is_a_number(
+    check: Check, headers: dict[str, str]
+) -> None:
+    now = time.time()
+    token = raw({"iss": ISSUER, "exp": now + 60.5, "iat": now - 0.25}, **headers)
+    assert check(token).expires_at == now + 60.5
+
+
+# `json.loads` raises RecursionError on deep nesting; both our reads of the
+# unverified segments and pyjwt's of the verified payload must call it malformed.
+
+DEEP: Final = 100_000
+NESTED = pytest.mark.parametrize(
+    "nested",
+    [
+        pytest.param("[" * DEEP + "]" * DEEP, id="arrays"),
+        pytest.param('{"a":' * DEEP + "1" + "}" * DEEP, id="objects"),
+    ],
+)
+
+
+@NESTED
+def test_deeply_nested_header_is_malformed(check: Check, nested: str) -> None:
+    token = f"{_part(nested.encode())}.{_part(b'{}')}.{_part(b'sig')}"
+    with pytest.raises(MalformedTokenError):
+        check(token)
+
+
+@NESTED
+def test_deeply_nested_payload_is_malformed(
+    check: Check, headers: dict[str, str], nested: str
+) -> None:
+    token = raw_text(f'{{"iss": "{ISSUER}", "transformations": {nested}}}', **headers)
+    assert len(token) < LARGE
+    with pytest.raises(MalformedTokenError):
+        check(token)
+
+
+def test_deeply_nested_payload_without_an_object_is_malformed(
+    check: Check, headers: dict[str, str]
+) -> None:
+    with pytest.raises(MalformedTokenError):
+        check(raw_text("[" * DEEP + "]" * DEEP, **headers))
