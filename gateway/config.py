@@ -133,6 +133,11 @@ class RenderSettings:
     max_age: int = field(
         default=3600, metadata=_var("GATEWAY_RENDER_MAX_AGE", as_positive)
     )
+    # Pixels the renders in flight may hold in all (4 bytes each: 150 M is
+    # 600 MB); renders past it wait their turn.
+    pixel_budget: int = field(
+        default=150_000_000, metadata=_var("GATEWAY_RENDER_PIXEL_BUDGET", as_positive)
+    )
     # Also WebP/AVIF quality, when the chain says q_auto.
     jpeg_quality: int = field(
         default=82, metadata=_var("GATEWAY_JPEG_QUALITY", as_positive)

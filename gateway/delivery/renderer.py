@@ -16,11 +16,13 @@ neither the render nor the requests that joined it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import functools
 import hashlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Final
@@ -63,6 +65,7 @@ class Job:
     hints: Mapping[str, tuple[int, int] | None]
     quality: int
     expires_at: float | None
+    pixels: int  # what the render holds at its peak, at most (`_peak_pixels`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +105,7 @@ class Renderer:
         self._capacity = settings.render.workers + settings.render.queue
         self.renders = 0  # renders actually run (not cache hits or joins)
         self._running: dict[str, asyncio.Task[Rendered]] = {}
+        self._memory = _PixelBudget(settings.render.pixel_budget)
         self._cache: LRUCache[str, Rendered] = LRUCache(
             maxsize=settings.render.cache_bytes, getsizeof=lambda r: len(r.body)
         )
@@ -122,12 +126,15 @@ class Renderer:
         quality = chain.delivery.quality or self.settings.render.jpeg_quality
         sizes = {"": (image.width, image.height)}
         sources = {"": image.sha256}
+        jpegs = {""} if image.media_type == "image/jpeg" else set()
         for layer_id, index in resolved.transformation.overlay_steps.items():
             layer = _original(
                 resolved.overlays[layer_id], f"/transformations/{index}/overlay"
             )
             sizes[layer_id] = (layer.width, layer.height)
             sources[layer_id] = layer.sha256
+            if layer.media_type == "image/jpeg":
+                jpegs.add(layer_id)
         planned = plan(
             chain,
             sizes[""],
@@ -156,6 +163,7 @@ class Renderer:
             chain=chain,
             sources=sources,
             hints=planned.hints,
+            pixels=_peak_pixels(sizes, jpegs, planned.hints, planned.size),
             quality=quality,
             expires_at=resolved.token.expires_at,
         )
@@ -199,6 +207,11 @@ class Renderer:
 
     def _finished(self, etag: str, task: asyncio.Task[Rendered]) -> None:
         del self._running[etag]
+        if not self._running:
+            # The storm is over: hand the freed decode buffers back to the
+            # system rather than keep the peak for good.
+            with contextlib.suppress(RuntimeError):  # shutting down: no matter
+                self.executor.submit(_give_back_memory)
         if task.cancelled() or task.exception() is not None:
             return  # each waiter re-raises it; retrieved here, so never logged
         rendered = task.result()
@@ -206,6 +219,10 @@ class Renderer:
             self._cache[etag] = rendered
 
     async def _render(self, job: Job) -> Rendered:
+        async with self._memory.reserved(job.pixels):
+            return await self._rendered(job)
+
+    async def _rendered(self, job: Job) -> Rendered:
         self.renders += 1
         loop = asyncio.get_running_loop()
         limits = self.settings.limits
@@ -243,3 +260,67 @@ def _original(record: ImageRecord, pointer: str | None) -> Original:
             "the image has no local original to render", pointer
         )
     return record.original
+
+
+def _peak_pixels(
+    sizes: Mapping[str, tuple[int, int]],
+    jpegs: Collection[str],
+    hints: Mapping[str, tuple[int, int] | None],
+    output: tuple[int, int],
+) -> int:
+    """An upper bound of the pixels a render holds at once.
+
+    Each source decoded (a JPEG with a hint at reduced scale: at most twice the
+    hint each way), its resampled copy, and the output twice (the canvas and
+    the composite that replaces it).
+    """
+    total = 2 * output[0] * output[1]
+    for key, (width, height) in sizes.items():
+        hint = hints.get(key)
+        decoded = width * height
+        if hint is not None:
+            if key in jpegs:
+                decoded = min(decoded, 4 * hint[0] * hint[1])
+            decoded += hint[0] * hint[1]
+        total += decoded
+    return total
+
+
+class _PixelBudget:
+    """Pixels the renders in flight may hold together; the rest wait their turn.
+
+    A render larger than the whole budget still runs, alone: the per-image
+    limits (`GATEWAY_MAX_SOURCE_PIXELS`, `GATEWAY_MAX_OUTPUT_PIXELS`) bound it.
+    """
+
+    def __init__(self, budget: int) -> None:
+        self._budget = budget
+        self._used = 0
+        self._freed = asyncio.Condition()
+
+    @contextlib.asynccontextmanager
+    async def reserved(self, pixels: int) -> AsyncIterator[None]:
+        async with self._freed:
+            await self._freed.wait_for(
+                lambda: self._used == 0 or self._used + pixels <= self._budget
+            )
+            self._used += pixels
+        try:
+            yield
+        finally:
+            async with self._freed:
+                self._used -= pixels
+                self._freed.notify_all()
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc: nothing to trim
+        return None
+
+
+def _give_back_memory() -> None:
+    if (libc := _libc()) is not None:
+        libc.malloc_trim(0)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -380,3 +383,45 @@ async def test_demo_page_shows_signed_images(
 
 async def test_demo_is_absent_unless_enabled(client: Client) -> None:
     await assert_error(await client.get("/demo"), 404, "route_not_found")
+
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _peak_growth_mb(pixel_budget: int) -> int:
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.gateway.delivery.rss_renders", str(pixel_budget)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    return int(result.stdout.strip())
+
+
+def test_the_pixel_budget_bounds_the_memory_of_renders_in_flight() -> None:
+    """Four renders of 3000x3000 PNGs (36 MB each decoded) at once: with room
+    for one, the process grows by about one; with room for all, by all four."""
+    bounded = _peak_growth_mb(10_000_000)
+    unbounded = _peak_growth_mb(1_000_000_000)
+    assert bounded < 120, bounded
+    assert unbounded > bounded + 60, (bounded, unbounded)
+
+
+async def test_a_render_larger_than_the_whole_budget_runs_alone(
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+    catalog: SqliteCatalog,
+    mint_token: Mint,
+) -> None:
+    tight = replace(settings, render=replace(settings.render, pixel_budget=1))
+    client = await aiohttp_client(create_app(tight))
+    responses = await asyncio.gather(
+        *(
+            client.get(path(mint_token([{"crop": "fit", "width": 50 + i}])))
+            for i in range(3)
+        )
+    )
+    assert [r.status for r in responses] == [200, 200, 200]
