@@ -118,15 +118,20 @@ class Ingestor:
         self._uploader = uploader
         self._slots = asyncio.Semaphore(settings.ingest.concurrency)
         self.tasks: set[asyncio.Task[None]] = set()
+        self._active: set[str] = set()
         self.owner = uuid.uuid4().hex
         # Longer than one ingest can take (fetch, then upload), renewed at a
         # third of it: a live owner's lease never runs out.
         self.lease = 2 * (settings.ingest.timeout + settings.upstream.timeout) + 60
 
     def start(self, image_id: str, origin: str) -> None:
+        if image_id in self._active:
+            return  # already running here (the API's start, and a resumption)
+        self._active.add(image_id)
         task = asyncio.get_running_loop().create_task(self._run(image_id, origin))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(lambda _: self._active.discard(image_id))
 
     async def drain(self) -> None:
         """Wait for the fetches under way (tests, and a graceful shutdown)."""
