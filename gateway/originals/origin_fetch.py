@@ -157,7 +157,7 @@ def check_origin(raw: str, policy: OriginPolicy) -> URL:
     """The URL, or `FetchError` saying why it may not be fetched."""
     try:
         url = URL(raw)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, IndexError):  # yarl: IndexError for `http://[]@`
         raise FetchError("not a URL") from None
     if url.scheme not in ("http", "https") or not url.host or not url.raw_host:
         raise FetchError("only absolute http and https URLs can be ingested")

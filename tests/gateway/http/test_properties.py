@@ -31,7 +31,6 @@ import jwt
 import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
-from yarl import URL
 
 from gateway import Settings
 from gateway.catalog import ImageRecord, SqliteCatalog
@@ -547,29 +546,9 @@ async def test_origin_bodies_never_5xx(
         [bearer(keys.mine), ("Content-Type", content_type)],
         body.encode("utf-8", "surrogatepass"),
     )
-    if answer.status == 500 and known_origin_5xx(body):
-        return  # reported; pinned by the xfail test below
     check(answer)
 
 
-def known_origin_5xx(body: str) -> bool:
-    """An origin yarl fails to parse with IndexError, not ValueError."""
-    try:
-        origin = json.loads(body).get("origin")
-        URL(origin)
-    except IndexError:
-        return True
-    except (ValueError, TypeError, AttributeError, RecursionError):
-        pass
-    return False
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway/originals/origin_fetch.py:64 check_origin catches ValueError and "
-    "TypeError from URL(raw), but yarl 1.25 raises IndexError for a bracketed host "
-    "followed by '@' with nothing after it: 500",
-)
 @pytest.mark.parametrize("origin", ["http://[]@", "http://[::1]@"])
 async def test_an_origin_yarl_cannot_split_is_422(
     client: Client, keys: Keys, origin: str
@@ -989,38 +968,12 @@ async def test_delivery_never_5xx(
     if if_none_match is not None:
         headers.append(("If-None-Match", if_none_match))
     answer = await send(client, "GET", target, headers)
-    if answer.status == 500 and token is not None and known_token_5xx(token):
-        return  # reported; pinned by the xfail tests below
     check(answer)
 
 
-def _segment(segment: str) -> object:
-    try:
-        return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (ValueError, RecursionError):
-        return None
+# The 500s this suite found, reduced to their smallest input, each fixed.
 
 
-def known_token_5xx(token: str) -> bool:
-    """A token of one of the two 500s found here (see the xfail tests below)."""
-    header, payload, *_ = [*token.split("."), "", ""]
-    fields = _segment(header)
-    if isinstance(fields, dict) and isinstance(fields.get("alg"), list | dict):
-        return True  # an unhashable `alg`
-    claims = _segment(payload)
-    exp = claims.get("exp") if isinstance(claims, dict) else None
-    return isinstance(exp, int) and not isinstance(exp, bool) and exp > 2**1024
-
-
-# The 500s this suite found, reduced to their smallest input; strict xfails, so
-# the fix turns them into failures to be removed.
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="signing/tokens.py _verify: `algorithm not in ALLOWED_ALGORITHMS` with an "
-    "unhashable `alg` (a JSON array or object in the unverified header) raises TypeError: 500",
-)
 @pytest.mark.parametrize("alg", ["[]", "{}"])
 async def test_a_token_whose_alg_is_not_a_string_is_401(
     client: Client, mine: ImageRecord, alg: str
@@ -1029,11 +982,6 @@ async def test_a_token_whose_alg_is_not_a_string_is_401(
     check(await send(client, "GET", f"/images/{mine.id}?token={token}"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="signing/tokens.py _number: float() of an `exp` past float's range raises "
-    "OverflowError in _verified, after pyjwt accepted the token: 500",
-)
 @pytest.mark.parametrize("kid", [True, False], ids=["kid", "no-kid"])
 async def test_a_signed_token_with_an_exp_past_float_is_not_5xx(
     client: Client, mine: ImageRecord, kid: bool
