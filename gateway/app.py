@@ -60,6 +60,8 @@ def create_app(settings: Settings) -> web.Application:
             # checks answer a long one (400 token_too_large), not aiohttp's
             # parser, whose plain-text 400 quotes the request line.
             "max_line_size": max(8190, 4 * settings.tokens.max_bytes),
+            # aiohttp's default keeps an idle connection for an hour.
+            "keepalive_timeout": settings.server.idle_timeout,
         },
     )
     app[SETTINGS] = settings

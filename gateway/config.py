@@ -87,6 +87,18 @@ class ServerSettings:
         default="INFO", metadata=_var("GATEWAY_LOG_LEVEL", as_log_level)
     )
     demo: bool = field(default=False, metadata=_var("GATEWAY_DEMO", as_bool))
+    # Connections open at once; past it, a new one is answered 503 and closed.
+    max_connections: int = field(
+        default=1024, metadata=_var("GATEWAY_MAX_CONNECTIONS", as_positive)
+    )
+    # Seconds a new connection may take to send its first request's head.
+    header_timeout: float = field(
+        default=10.0, metadata=_var("GATEWAY_HEADER_TIMEOUT", as_seconds)
+    )
+    # Seconds a kept-alive connection may sit idle between requests.
+    idle_timeout: float = field(
+        default=30.0, metadata=_var("GATEWAY_IDLE_TIMEOUT", as_seconds)
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

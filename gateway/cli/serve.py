@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import gc
 import logging
+import signal
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -15,6 +17,7 @@ from gateway.app import create_app
 from gateway.config import Settings
 from gateway.http.middlewares import ParserErrorsInOneLine
 from gateway.keys import DEMO, SETTINGS
+from gateway.ops.connections import ConnectionGuard
 
 __all__ = ["serve"]
 
@@ -35,17 +38,39 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
     # After create_app's own contexts: the demo is seeded by then.
     app.cleanup_ctx.append(_announce)
     app.cleanup_ctx.append(_frozen_heap)
-    web.run_app(
-        app,
-        host=host,
-        port=port,
-        access_log=logging.getLogger("aiohttp.access")
-        if settings.server.access_log
-        else None,
-        print=lambda _: print(
-            f"image-gateway listening on {URL.build(scheme='http', host=host, port=port)}"
-        ),
+    asyncio.run(_run(app, settings, host, port))
+
+
+async def _run(app: web.Application, settings: Settings, host: str, port: int) -> None:
+    """Serve until SIGINT or SIGTERM, behind the connection guard.
+
+    Not `web.run_app`: its sites hand connections to aiohttp's protocol
+    directly, and the guard (`gateway.ops.ConnectionGuard`) must stand between.
+    """
+    access_log = logging.getLogger("aiohttp.access")
+    runner = web.AppRunner(
+        app, access_log=access_log if settings.server.access_log else None
     )
+    await runner.setup()  # start-up: the catalog opens, the demo is seeded
+    try:
+        assert runner.server is not None  # noqa: S101 - set up above
+        loop = asyncio.get_running_loop()
+        guard = ConnectionGuard(
+            runner.server,
+            max_connections=settings.server.max_connections,
+            header_timeout=settings.server.header_timeout,
+        )
+        server = await loop.create_server(guard, host, port, reuse_address=True)
+        stop = asyncio.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        bound = server.sockets[0].getsockname()[1]
+        url = URL.build(scheme="http", host=host, port=bound)
+        print(f"image-gateway listening on {url}", flush=True)
+        await stop.wait()
+        server.close()  # no new connections; the runner finishes the open ones
+    finally:
+        await runner.cleanup()
 
 
 async def _announce(app: web.Application) -> AsyncIterator[None]:
@@ -69,6 +94,3 @@ async def _frozen_heap(app: web.Application) -> AsyncIterator[None]:
     gc.freeze()
     yield
     gc.unfreeze()
-
-
-# Catalog commands: each opens the catalog, does one thing, and closes it.

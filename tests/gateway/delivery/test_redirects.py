@@ -9,6 +9,7 @@ import json
 import re
 import time
 
+import jwt
 import pytest
 from aiohttp import web
 from pytest_aiohttp import AiohttpClient
@@ -191,6 +192,54 @@ async def test_bad_token_is_refused(
         token = mint_token(**token)
     response = await client.get(path(str(token)), allow_redirects=False)
     await assert_error(response, status, code, parameter="token")
+
+
+def _signed_claims(claims: str) -> str:
+    """A token of the seed's key whose payload is exactly `claims` (raw JSON)."""
+    return jwt.api_jws.encode(
+        claims.encode(),
+        SEED_KEY.secret,
+        algorithm="HS256",
+        headers={"kid": SEED_KEY.kid},
+    )
+
+
+@pytest.mark.parametrize(
+    ("claims", "code"),
+    [
+        pytest.param(
+            f'{{"iss": "{SEED_ISSUER}", "exp": "9999999999"}}',
+            "token_claim_invalid",
+            id="exp-a-numeric-string",
+        ),
+        pytest.param(
+            f'{{"iss": "{SEED_ISSUER}", "nbf": true}}',
+            "token_claim_invalid",
+            id="nbf-a-bool",
+        ),
+        pytest.param(
+            f'{{"iss": "{SEED_ISSUER}", "exp": 1{"0" * 400}}}',
+            "token_claim_invalid",
+            id="exp-400-digits",
+        ),
+        pytest.param(
+            f'{{"iss": "{SEED_ISSUER}", "iat": NaN}}',
+            "token_claim_invalid",
+            id="iat-nan",
+        ),
+    ],
+)
+async def test_time_claims_must_be_numeric_dates(
+    client: Client, claims: str, code: str
+) -> None:
+    """RFC 7519 NumericDate: a JSON number of a real date, or the token is refused."""
+    response = await client.get(path(_signed_claims(claims)), allow_redirects=False)
+    await assert_error(response, 401, code, parameter="token")
+
+
+async def test_a_token_with_non_ascii_characters_is_malformed(client: Client) -> None:
+    response = await client.get(path("eyJ\u00e9.e30.x"), allow_redirects=False)
+    await assert_error(response, 401, "token_malformed", parameter="token")
 
 
 async def test_missing_token_is_401(client: Client) -> None:
