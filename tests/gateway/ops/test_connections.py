@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,13 +22,16 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Callable[..., int]]:
-    """Start `python -m gateway serve` with extra environment; yields its port."""
-    started: list[subprocess.Popen[str]] = []
+class Served:
+    """`python -m gateway serve` processes started by a test, stopped after it."""
 
-    def start(**environ: str) -> int:
-        env = {**os.environ, "GATEWAY_DATA_DIR": str(tmp_path)}
+    def __init__(self, data_dir: Path) -> None:
+        self._data_dir = data_dir
+        self.processes: list[subprocess.Popen[str]] = []
+
+    def __call__(self, **environ: str) -> int:
+        """Start one with extra environment; its port once it listens."""
+        env = {**os.environ, "GATEWAY_DATA_DIR": str(self._data_dir)}
         env["GATEWAY_PORT"] = str(_free_port())
         env.pop("CLOUDINARY_URL", None)
         env.update(environ)
@@ -39,16 +42,21 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., int]]:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        started.append(server)
+        self.processes.append(server)
         assert server.stdout is not None
         for line in server.stdout:
             if line.startswith("image-gateway listening on"):
                 return int(line.rsplit(":", 1)[1])
         raise AssertionError("the gateway did not start")
 
-    yield start
-    for server in started:
-        server.terminate()
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Served]:
+    served = Served(tmp_path)
+    yield served
+    for server in served.processes:
+        if server.returncode is None:
+            server.terminate()
         server.communicate(timeout=10)
 
 
@@ -62,7 +70,7 @@ async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bytes:
 
 
 async def test_connections_past_the_bound_are_503_and_closed(
-    serve: Callable[..., int],
+    serve: Served,
 ) -> None:
     port = serve(GATEWAY_MAX_CONNECTIONS="2")
     held = [await _connect(port) for _ in range(2)]
@@ -82,7 +90,7 @@ async def test_connections_past_the_bound_are_503_and_closed(
 
 
 async def test_a_request_head_slower_than_the_timeout_is_cut(
-    serve: Callable[..., int],
+    serve: Served,
 ) -> None:
     port = serve(GATEWAY_HEADER_TIMEOUT="0.5")
     reader, writer = await _connect(port)
@@ -97,7 +105,7 @@ async def test_a_request_head_slower_than_the_timeout_is_cut(
 
 
 async def test_an_idle_kept_alive_connection_is_closed(
-    serve: Callable[..., int],
+    serve: Served,
 ) -> None:
     port = serve(GATEWAY_IDLE_TIMEOUT="0.5", GATEWAY_HEADER_TIMEOUT="5")
     reader, writer = await _connect(port)
@@ -111,19 +119,9 @@ async def test_an_idle_kept_alive_connection_is_closed(
     writer.close()
 
 
-def test_sigterm_stops_the_server_cleanly(tmp_path: Path) -> None:
-    env = {**os.environ, "GATEWAY_DATA_DIR": str(tmp_path)}
-    env["GATEWAY_PORT"] = str(_free_port())
-    env.pop("CLOUDINARY_URL", None)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert server.stdout is not None
-    assert server.stdout.readline().startswith("image-gateway listening on")
+def test_sigterm_stops_the_server_cleanly(serve: Served) -> None:
+    serve()
+    (server,) = serve.processes
     server.send_signal(signal.SIGTERM)
     output, _ = server.communicate(timeout=10)
     assert server.returncode == 0, output
