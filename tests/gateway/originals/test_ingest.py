@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Final
 
 import pytest
 from aiohttp import web
@@ -17,7 +18,7 @@ from gateway import Settings, create_app
 from gateway.catalog import ImageRecord, IngestState, SqliteCatalog
 from gateway.keys import INGESTOR
 from tests.conftest import SEED_ISSUER, SEED_KEY, render_settings
-from tests.helpers import eventually
+from tests.helpers import assert_error, eventually
 from tests.images import RED, solid
 
 JPEG = solid((64, 48), RED, "JPEG")
@@ -148,3 +149,63 @@ async def test_a_shutdown_hands_a_running_ingest_back_saying_why(
     assert await store.claim_abandoned_ingests(
         owner="next", until=_in(60), limit=5
     ) == [(record.id, str(server.make_url("/hang.jpg")))]
+
+
+INTERNAL: Final = {"internal.example": ("10.0.0.1",)}
+
+
+@pytest.fixture
+def dns() -> Mapping[str, Sequence[str]]:
+    return INTERNAL
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        pytest.param(
+            "http://[64:ff9b::a9fe:a9fe]/latest/meta-data", id="nat64-metadata"
+        ),
+        pytest.param("http://[2002:7f00:1::1]/x.jpg", id="6to4-loopback"),
+        pytest.param("http://[::10.0.0.1]/x.jpg", id="ipv4-compatible"),
+        pytest.param("http://0x7f.1/x.jpg", id="hex-loopback"),
+    ],
+)
+async def test_an_origin_embedding_a_private_ipv4_is_refused_at_once(
+    aiohttp_client: AiohttpClient, store: SqliteCatalog, tmp_path: Path, origin: str
+) -> None:
+    key = await store.add_api_key(SEED_ISSUER)
+    client = await aiohttp_client(
+        create_app(render_settings(tmp_path))
+    )  # no allow-list
+    response = await client.post(
+        "/v1/images",
+        json={"origin": origin},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    await assert_error(response, 422, "origin_not_allowed", pointer="/origin")
+
+
+@pytest.mark.usefixtures("fake_dns")
+async def test_an_unknown_and_an_internal_name_fail_alike(
+    aiohttp_client: AiohttpClient, store: SqliteCatalog, tmp_path: Path
+) -> None:
+    """A tenant learns nothing of the internal DNS from its ingests' errors."""
+    key = await store.add_api_key(SEED_ISSUER)
+    client = await aiohttp_client(
+        create_app(render_settings(tmp_path))
+    )  # no allow-list
+    errors = []
+    for host in ("internal.example", "unknown.example"):
+        response = await client.post(
+            "/v1/images",
+            json={"origin": f"http://{host}/a.jpg"},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        assert response.status == 202, await response.text()
+        image_id = (await response.json(content_type=None))["data"]["id"]
+        await client.app[INGESTOR].drain()
+        record = await _settled(store, image_id)
+        assert record.ingest.state is IngestState.ERROR
+        errors.append(record.ingest.error)
+    first, second = errors
+    assert first == second

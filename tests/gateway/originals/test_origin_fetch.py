@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import pytest
-from aiohttp.resolver import ThreadedResolver
 
 from gateway.originals import origin_fetch
 from gateway.originals.origin_fetch import (
@@ -22,13 +20,6 @@ from gateway.originals.origin_fetch import (
 
 PUBLIC = OriginPolicy((), allow_private=False)
 
-_AddrInfo = tuple[
-    socket.AddressFamily,
-    socket.SocketKind,
-    int,
-    str,
-    tuple[str, int] | tuple[str, int, int, int],
-]
 
 # The IPv4 addresses each embedding carries: what a tenant would aim at.
 TARGETS: Mapping[str, str] = {
@@ -224,40 +215,8 @@ DNS: Mapping[str, Sequence[str]] = {
 
 
 @pytest.fixture
-async def fake_dns(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Answer from `DNS`, and refuse every other name as a resolver would."""
-
-    async def getaddrinfo(
-        host: str,
-        port: int,
-        *,
-        family: int = 0,
-        type: int = 0,
-        proto: int = 0,
-        flags: int = 0,
-    ) -> list[_AddrInfo]:
-        if host not in DNS:
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        infos: list[_AddrInfo] = []
-        for address in DNS[host]:
-            if ":" in address:
-                sockaddr: tuple[str, int] | tuple[str, int, int, int] = (
-                    address,
-                    port,
-                    0,
-                    0,
-                )
-                infos.append((socket.AF_INET6, socket.SOCK_STREAM, 6, "", sockaddr))
-            else:
-                infos.append(
-                    (socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))
-                )
-        return infos
-
-    # The thread-pool resolver (not c-ares, should aiodns be installed) calls
-    # the loop's getaddrinfo, which is what the fake replaces.
-    monkeypatch.setattr(origin_fetch, "DefaultResolver", ThreadedResolver)
-    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo)
+def dns() -> Mapping[str, Sequence[str]]:
+    return DNS
 
 
 @pytest.mark.usefixtures("fake_dns")
