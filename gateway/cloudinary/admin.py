@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Final
 
 import aiohttp
-import cloudinary.utils
 
 from gateway.catalog import Original
 from gateway.errors import UpstreamError, UpstreamTimeoutError
@@ -30,6 +29,9 @@ def signed_params(
     params: Mapping[str, str], account: CloudinaryAccount
 ) -> dict[str, str]:
     """Upload API parameters with `api_key` and the SDK's request `signature`."""
+    # Imported here: the SDK reads (and may refuse) CLOUDINARY_URL when imported.
+    import cloudinary.utils
+
     signature = cloudinary.utils.api_sign_request(
         dict(params), account.api_secret, "sha1"
     )

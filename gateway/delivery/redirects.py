@@ -11,7 +11,7 @@ from gateway.catalog import ImageRecord
 from gateway.delivery.headers import NO_CACHE_HEADERS, SECURITY_HEADERS, redirect_body
 from gateway.errors import ImageNotFoundError
 from transforms import Transformation
-from transforms.cloudinary import CloudinaryAccount, CloudinaryAsset, to_cloudinary_url
+from transforms.cloudinary import CloudinaryAccount, CloudinaryAsset
 
 __all__ = ["Redirect", "compile_redirect"]
 
@@ -34,6 +34,11 @@ def compile_redirect(
     base_chain: tuple[str, ...],
 ) -> Redirect:
     """The 302 for an image and the overlays its transformation names."""
+    # Imported here, not with this module: the SDK reads CLOUDINARY_URL when
+    # imported, and refuses a malformed one with a traceback; by the time a
+    # redirect is compiled, `Settings` has checked it (one line, exit 2).
+    from transforms.cloudinary.compile import to_cloudinary_url
+
     location = to_cloudinary_url(
         transformation,
         asset=_asset(image, None),

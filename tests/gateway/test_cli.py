@@ -276,3 +276,35 @@ def test_serve_refuses_an_empty_catalog_file_in_one_line(tmp_path: Path) -> None
     assert line.startswith("image-gateway: ")
     assert str(tmp_path / "catalog.sqlite3") in line
     assert (tmp_path / "catalog.sqlite3").read_bytes() == b""
+
+
+@pytest.mark.parametrize(
+    ("argv", "status"),
+    [
+        pytest.param(["--help"], 0, id="help"),
+        pytest.param(["issuer", "list"], 2, id="a-command"),
+        pytest.param(["serve"], 2, id="serve"),
+    ],
+)
+def test_a_malformed_cloudinary_url_is_one_line_never_a_traceback(
+    tmp_path: Path, argv: list[str], status: int
+) -> None:
+    """The SDK refuses a bad CLOUDINARY_URL at import: it is not imported first."""
+    env = {
+        **os.environ,
+        "GATEWAY_DATA_DIR": str(tmp_path),
+        "CLOUDINARY_URL": "https://x",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == status, result.stderr
+    assert "Traceback" not in result.stderr
+    if status:
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith("image-gateway: CLOUDINARY_URL")

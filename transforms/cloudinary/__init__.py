@@ -1,4 +1,9 @@
-"""Compile a transformation into a signed Cloudinary delivery URL (loads the SDK)."""
+"""Cloudinary: where an image lives (`account`), and its delivery URLs (`compile`).
+
+This package's names are the account types only. `transforms.cloudinary.compile`
+loads the SDK, which reads (and may refuse) `CLOUDINARY_URL` the moment it is
+imported: its users import it explicitly, when they need it.
+"""
 
 from transforms.cloudinary.account import (
     DELIVERY_TYPES,
@@ -7,7 +12,6 @@ from transforms.cloudinary.account import (
     CloudinaryAccount,
     CloudinaryAsset,
 )
-from transforms.cloudinary.compile import to_cloudinary_url
 
 __all__ = [
     "DELIVERY_TYPES",
@@ -15,5 +19,4 @@ __all__ = [
     "PUBLIC_ID",
     "CloudinaryAccount",
     "CloudinaryAsset",
-    "to_cloudinary_url",
 ]

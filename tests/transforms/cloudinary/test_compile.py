@@ -21,7 +21,8 @@ from transforms import (
     parse_base_chain,
     parse_transformations,
 )
-from transforms.cloudinary import CloudinaryAccount, CloudinaryAsset, to_cloudinary_url
+from transforms.cloudinary import CloudinaryAccount, CloudinaryAsset
+from transforms.cloudinary.compile import to_cloudinary_url
 
 A = "b48fff71-a649-41dc-8f35-67229b3fd584"
 B = "372083d9-8179-4161-af8c-6cbfecd9219a"
