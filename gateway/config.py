@@ -9,6 +9,7 @@ names are a public contract: sections group them, never rename them.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from gateway.env import (
     as_hosts,
     as_http_url,
     as_log_level,
+    as_networks,
     as_path,
     as_port,
     as_positive,
@@ -83,6 +85,10 @@ class ServerSettings:
         default=None, metadata=_var("GATEWAY_PUBLIC_URL", as_http_url)
     )
     access_log: bool = field(default=True, metadata=_var("GATEWAY_ACCESS_LOG", as_bool))
+    # Proxies whose X-Forwarded-For the access log believes.
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
+        default=(), metadata=_var("GATEWAY_TRUSTED_PROXIES", as_networks)
+    )
     log_level: str = field(
         default="INFO", metadata=_var("GATEWAY_LOG_LEVEL", as_log_level)
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from pathlib import Path
 from typing import Final, Literal
@@ -19,6 +20,7 @@ __all__ = [
     "as_hosts",
     "as_http_url",
     "as_log_level",
+    "as_networks",
     "as_path",
     "as_port",
     "as_positive",
@@ -53,6 +55,20 @@ def as_hosts(name: str, raw: str) -> frozenset[str]:
         ):
             raise ConfigError(f"{name}: {host!r} is not a host name")
     return hosts
+
+
+def as_networks(
+    name: str, raw: str
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated addresses or networks (`10.0.0.0/8, ::1`)."""
+    try:
+        return tuple(
+            ipaddress.ip_network(part.strip(), strict=False)
+            for part in raw.split(",")
+            if part.strip()
+        )
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
 
 
 def as_path(name: str, raw: str) -> Path:

@@ -21,6 +21,7 @@ __all__ = [
     "DEMO",
     "EXECUTOR",
     "INGESTOR",
+    "ISSUER",
     "RENDERER",
     "REQUEST_ID",
     "RESOLVER",
@@ -43,3 +44,5 @@ UPLOADER = web.AppKey("uploader", CloudinaryUploader)  # only with CLOUDINARY_UR
 INGESTOR = web.AppKey("ingestor", Ingestor)
 UPLOAD_GATE = web.AppKey("upload_gate", UploadGate)
 REQUEST_ID = web.RequestKey("request_id", str)
+# The issuer a request acts for, once known: for the access log.
+ISSUER = web.RequestKey("issuer", str)

@@ -8,6 +8,7 @@ import dataclasses
 import gc
 import logging
 import signal
+import sys
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -17,7 +18,9 @@ from gateway.app import create_app
 from gateway.config import Settings
 from gateway.http.middlewares import ParserErrorsInOneLine
 from gateway.keys import DEMO, SETTINGS
+from gateway.ops.access_log import JsonAccessLogger
 from gateway.ops.connections import ConnectionGuard
+from gateway.ops.logs import JsonFormatter
 
 __all__ = ["serve"]
 
@@ -27,10 +30,9 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
         settings = dataclasses.replace(
             settings, server=dataclasses.replace(settings.server, demo=True)
         )
-    logging.basicConfig(
-        level=settings.server.log_level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=settings.server.log_level, handlers=[handler])
     logging.getLogger("aiohttp.server").addFilter(ParserErrorsInOneLine())
     host = args.host or settings.server.host
     port = args.port or settings.server.port
@@ -47,9 +49,15 @@ async def _run(app: web.Application, settings: Settings, host: str, port: int) -
     Not `web.run_app`: its sites hand connections to aiohttp's protocol
     directly, and the guard (`gateway.ops.ConnectionGuard`) must stand between.
     """
-    access_log = logging.getLogger("aiohttp.access")
+    JsonAccessLogger.configure(
+        trusted_proxies=settings.server.trusted_proxies, stream=sys.stdout
+    )
     runner = web.AppRunner(
-        app, access_log=access_log if settings.server.access_log else None
+        app,
+        access_log_class=JsonAccessLogger,
+        access_log=logging.getLogger("aiohttp.access")
+        if settings.server.access_log
+        else None,
     )
     await runner.setup()  # start-up: the catalog opens, the demo is seeded
     try:
@@ -71,6 +79,7 @@ async def _run(app: web.Application, settings: Settings, host: str, port: int) -
         server.close()  # no new connections; the runner finishes the open ones
     finally:
         await runner.cleanup()
+        JsonAccessLogger.flush()
 
 
 async def _announce(app: web.Application) -> AsyncIterator[None]:

@@ -18,6 +18,7 @@ __all__ = ["Redirect", "compile_redirect"]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Redirect:
+    issuer: str  # whose images these are (for the access log)
     location: str
     # Built once and copied into each response: copying a multidict is cheaper
     # than building one from a dict on every request.
@@ -26,6 +27,7 @@ class Redirect:
 
 
 def compile_redirect(
+    issuer: str,
     transformation: Transformation,
     image: ImageRecord,
     overlays: Mapping[str, ImageRecord],
@@ -58,6 +60,7 @@ def compile_redirect(
         }
     )
     return Redirect(
+        issuer=issuer,
         location=location,
         headers=CIMultiDictProxy(headers),
         body=redirect_body(location),

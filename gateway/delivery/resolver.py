@@ -288,6 +288,7 @@ class Resolver:
             raise RuntimeError("redirect delivery needs a Cloudinary account")
         image, overlays = self._images(issuer_id, canonical, transformation)
         return compile_redirect(
+            issuer_id,
             transformation,
             image,
             overlays,

@@ -12,7 +12,7 @@ from typing import Final
 from aiohttp import web
 
 from gateway.errors import ApiKeyInvalidError, ApiKeyMissingError
-from gateway.keys import CATALOG, SETTINGS
+from gateway.keys import CATALOG, ISSUER, SETTINGS
 
 __all__ = ["Principal", "authenticate", "still_authorised"]
 
@@ -51,6 +51,7 @@ async def authenticate(
         issuer_id = await request.app[CATALOG].store.api_key_issuer(key.strip())
     if issuer_id is None:
         raise ApiKeyInvalidError("the API key is unknown or revoked")
+    request[ISSUER] = issuer_id
     return Principal(issuer_id=issuer_id, credential=key.strip())
 
 

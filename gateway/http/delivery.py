@@ -8,7 +8,7 @@ from aiohttp import web
 
 from gateway.delivery import Renderer, Resolver
 from gateway.errors import AmbiguousParameterError
-from gateway.keys import RENDERER, RESOLVER
+from gateway.keys import ISSUER, RENDERER, RESOLVER
 
 __all__ = ["Delivery"]
 
@@ -42,6 +42,7 @@ class Delivery:
         found = await self._resolver.redirect(
             _token(request), request.match_info["image_id"]
         )
+        request[ISSUER] = found.issuer
         return web.Response(status=302, body=found.body, headers=found.headers)
 
     async def render(self, request: web.Request) -> web.Response:
@@ -50,6 +51,7 @@ class Delivery:
         resolved = await self._resolver.resolve(
             _token(request), request.match_info["image_id"]
         )
+        request[ISSUER] = resolved.token.issuer
         job = renderer.prepare(resolved, request.headers.get("Accept"))
         headers = renderer.headers(job)
         if _matches(request.headers.get("If-None-Match"), job.etag):

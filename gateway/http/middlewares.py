@@ -25,6 +25,7 @@ from gateway.errors import (
     error_response,
 )
 from gateway.keys import REQUEST_ID
+from gateway.ops.logs import CURRENT_REQUEST_ID
 from signing import SigningError
 from transforms import TransformError
 
@@ -66,6 +67,7 @@ async def request_id(request: web.Request, handler: Handler) -> web.StreamRespon
     incoming = request.headers.get("X-Request-Id")
     rid = incoming if incoming and _CLIENT_ID.fullmatch(incoming) else new_request_id()
     request[REQUEST_ID] = rid
+    CURRENT_REQUEST_ID.set(rid)
     response = await handler(request)
     headers = response.headers
     headers["X-Request-Id"] = rid

@@ -131,6 +131,7 @@ def test_every_variable_is_read_into_its_field() -> None:
         "GATEWAY_GUEST_ISSUER": "6b6fdb7b-65cb-4acf-97b9-d25eff795348",
         "GATEWAY_INGEST_ALLOWED_HOSTS": "example.org",
         "GATEWAY_INGEST_ALLOW_PRIVATE": "true",
+        "GATEWAY_TRUSTED_PROXIES": "10.0.0.0/8, ::1",
         "GATEWAY_ACCESS_LOG": "false",
         "GATEWAY_LOG_LEVEL": "debug",
         "GATEWAY_DEMO": "true",

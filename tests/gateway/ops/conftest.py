@@ -1,0 +1,57 @@
+"""`python -m gateway serve` in a process of its own, as an operator runs it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Served:
+    """`python -m gateway serve` processes started by a test, stopped after it."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self._data_dir = data_dir
+        self.processes: list[subprocess.Popen[str]] = []
+
+    def __call__(self, **environ: str) -> int:
+        """Start one with extra environment; its port once it listens."""
+        env = {**os.environ, "GATEWAY_DATA_DIR": str(self._data_dir)}
+        env["GATEWAY_PORT"] = str(_free_port())
+        env.pop("CLOUDINARY_URL", None)
+        env.update(environ)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "serve"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.processes.append(server)
+        assert server.stdout is not None
+        for line in server.stdout:
+            if line.startswith("image-gateway listening on"):
+                return int(line.rsplit(":", 1)[1])
+        raise AssertionError("the gateway did not start")
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Served]:
+    served = Served(tmp_path)
+    yield served
+    for server in served.processes:
+        if server.returncode is None:
+            server.terminate()
+        server.communicate(timeout=10)

@@ -1,0 +1,110 @@
+"""The access log: one JSON line per request, no secret in any of them."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from gateway.ops.access_log import client_address, redacted_query
+from tests.gateway.ops.conftest import Served
+
+
+@pytest.mark.parametrize(
+    ("query", "logged"),
+    [
+        pytest.param("token=eyJ.abc.def", "token=…", id="token"),
+        pytest.param("a=1&token=x&b=2", "a=1&token=…&b=2", id="among-others"),
+        pytest.param("TOKEN=x&api_key=y", "TOKEN=…&api_key=…", id="any-case-and-keys"),
+        pytest.param("mytoken=x", "mytoken=x", id="only-whole-names"),
+        pytest.param("sort=-createdAt", "sort=-createdAt", id="harmless"),
+    ],
+)
+def test_secret_parameters_are_redacted(query: str, logged: str) -> None:
+    assert redacted_query(query) == logged
+
+
+class _Request:
+    def __init__(self, remote: str, forwarded: str | None) -> None:
+        self.remote = remote
+        self.headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+
+
+PROXIES = (ipaddress.ip_network("10.0.0.0/8"),)
+
+
+@pytest.mark.parametrize(
+    ("remote", "forwarded", "client"),
+    [
+        pytest.param("203.0.113.9", "1.2.3.4", "203.0.113.9", id="untrusted-peer"),
+        pytest.param("10.0.0.2", "1.2.3.4", "1.2.3.4", id="trusted-proxy"),
+        pytest.param(
+            "10.0.0.2",
+            "6.6.6.6, 1.2.3.4, 10.0.0.3",
+            "1.2.3.4",
+            id="rightmost-untrusted",
+        ),
+        pytest.param("10.0.0.2", None, "10.0.0.2", id="proxy-without-header"),
+        pytest.param("10.0.0.2", "garbage", "garbage", id="unparsable-hop"),
+    ],
+)
+def test_the_client_is_the_nearest_untrusted_address(
+    remote: str, forwarded: str | None, client: str
+) -> None:
+    request = _Request(remote, forwarded)
+    assert client_address(request, PROXIES) == client  # type: ignore[arg-type]
+
+
+def test_the_served_access_log_is_json_without_secrets(serve: Served) -> None:
+    """Through `serve`: a token in the URL and a key in a header reach no line."""
+    port = serve()
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJ4In0.c2VjcmV0LXNpZ25hdHVyZQ"
+    api_key = "sk_0123456789ab_" + "k" * 43
+    base = f"http://127.0.0.1:{port}"
+    request_ids = []
+    for url, headers in (
+        (f"{base}/images/133398b5-c4e1-4488-bbe1-81afd70546ae?token={token}", {}),
+        (f"{base}/v1/images", {"Authorization": f"Bearer {api_key}"}),
+        (f"{base}/status", {"User-Agent": "probe/1.0"}),
+    ):
+        request = urllib.request.Request(url, headers=headers)  # noqa: S310 - loopback
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+                request_ids.append(answer.headers["X-Request-Id"])
+        except urllib.error.HTTPError as refused:
+            request_ids.append(refused.headers["X-Request-Id"])
+    (server,) = serve.processes
+    server.terminate()
+    output, _ = server.communicate(timeout=10)
+    assert token not in output
+    assert "c2VjcmV0LXNpZ25hdHVyZQ" not in output
+    assert api_key not in output
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    access = [line for line in lines if "status" in line]
+    assert [line["request_id"] for line in access] == request_ids
+    deliver, listing, status = access
+    assert deliver["route"] == "deliver"
+    assert deliver["path"].endswith("?token=…")
+    assert deliver["status"] == 401
+    assert listing["status"] == 401
+    assert status["user_agent"] == "probe/1.0"
+    assert status["client"] == "127.0.0.1"
+    assert isinstance(status["duration_ms"], float)
+    assert all(set(line) >= {"time", "method", "bytes"} for line in access)
+
+
+def test_other_commands_print_json_and_nothing_else(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "issuer", "list"],
+        env={"GATEWAY_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    assert json.loads(result.stdout) == []
