@@ -1,7 +1,8 @@
 """Benchmark the 302 path against a floor: a minimal aiohttp app answering the same 302.
 
-Both servers run as one process on the default asyncio loop, on loopback, with
-access logs off; wrk loads them back to back, round after round (alternating
+Both servers run as one process on the default asyncio loop, on loopback; the
+gateway in its default configuration (its JSON access log on, written to
+/dev/null), the floor without a log. wrk loads them back to back, round after round (alternating
 which goes first), and the verdict is the median of the per-round ratios. The floor's headers and body are captured from the gateway's own
 answer, so both send the same bytes. Cases:
 
@@ -125,7 +126,6 @@ def main() -> None:
             "GATEWAY_DATA_DIR": str(work),
             "GATEWAY_PORT": str(gw_port),
             "CLOUDINARY_URL": CLOUDINARY_URL,
-            "GATEWAY_ACCESS_LOG": "false",
             "GATEWAY_LOG_LEVEL": "WARNING",
         }
         warm_path = path(mint(KEY, issuer_id=ISSUER, transformations=tiling()))

@@ -13,12 +13,13 @@ log. Query parameters named in `_SECRET_PARAMETERS` are written as `…`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import json
 import re
 import sys
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Final, TextIO
 
 from aiohttp import web
@@ -29,6 +30,9 @@ from gateway.keys import ISSUER, REQUEST_ID
 __all__ = ["JsonAccessLogger", "client_address", "redacted_query"]
 
 _FLUSH_SECONDS: Final = 0.25
+# JSON's own string escaping (C): quotes, backslashes, control characters and
+# everything beyond ASCII, lone surrogates included, written as escapes.
+_ESCAPE: Final[Callable[[str], str]] = json.encoder.encode_basestring_ascii
 _MAX_PENDING: Final = 512
 _SECRET_PARAMETERS: Final = re.compile(
     r"(^|&)((?:token|key|api_key|apikey|access_token|signature|sig)=)[^&]*", re.I
@@ -36,8 +40,12 @@ _SECRET_PARAMETERS: Final = re.compile(
 _TrustedNetworks = Collection[ipaddress.IPv4Network | ipaddress.IPv6Network]
 
 
+@functools.lru_cache(maxsize=4096)
 def redacted_query(query: str) -> str:
-    """The query string with every secret parameter's value replaced by `…`."""
+    """The query string with every secret parameter's value replaced by `…`.
+
+    Remembered: a page of tiles repeats its query (its token) on every request.
+    """
     return _SECRET_PARAMETERS.sub(r"\1\2…", query)
 
 
@@ -123,23 +131,24 @@ class JsonAccessLogger(AbstractAccessLogger):
         batch = JsonAccessLogger._batch
         if batch is None:
             batch = JsonAccessLogger._batch = _Batch(sys.stdout)
-        query = request.query_string
+        path = request.path
+        if query := request.query_string:
+            path = f"{path}?{redacted_query(query)}"
         route = (
             request.match_info.route.name if isinstance(request, web.Request) else None
         )
-        record = {
-            "time": batch.stamp(),
-            "request_id": request.get(REQUEST_ID),
-            "method": request.method,
-            "route": route,
-            "path": f"{request.path}?{redacted_query(query)}"
-            if query
-            else request.path,
-            "status": response.status,
-            "bytes": response.body_length,
-            "duration_ms": round(time * 1000, 3),
-            "issuer": request.get(ISSUER),
-            "client": client_address(request, self.trusted_proxies),
-            "user_agent": request.headers.get("User-Agent"),
-        }
-        batch.add(json.dumps(record, separators=(",", ":")))
+        # Written out rather than through `json.dumps` of a dict, at a third of
+        # the cost; every string a client controls goes through JSON's escaping.
+        batch.add(
+            f'{{"time":"{batch.stamp()}","request_id":{_json(request.get(REQUEST_ID))},'
+            f'"method":{_json(request.method)},"route":{_json(route)},'
+            f'"path":{_json(path)},"status":{response.status},'
+            f'"bytes":{response.body_length},"duration_ms":{time * 1000:.3f},'
+            f'"issuer":{_json(request.get(ISSUER))},'
+            f'"client":{_json(client_address(request, self.trusted_proxies))},'
+            f'"user_agent":{_json(request.headers.get("User-Agent"))}}}'
+        )
+
+
+def _json(value: str | None) -> str:
+    return "null" if value is None else _ESCAPE(value)
