@@ -26,12 +26,14 @@ from gateway.keys import (
     DEMO,
     EXECUTOR,
     INGESTOR,
+    LIFECYCLE,
     RENDERER,
     RESOLVER,
     SETTINGS,
     STORE,
     UPLOAD_GATE,
     UPLOADER,
+    Lifecycle,
 )
 from gateway.originals.ingest import Ingestor
 from gateway.originals.origin_fetch import OriginPolicy, guarded_session
@@ -65,6 +67,7 @@ def create_app(settings: Settings) -> web.Application:
         },
     )
     app[SETTINGS] = settings
+    app[LIFECYCLE] = Lifecycle()
     app[UPLOAD_GATE] = UploadGate(settings.ingest)
     app.cleanup_ctx.append(_executor)
     app.cleanup_ctx.append(_catalog)

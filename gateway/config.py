@@ -101,6 +101,14 @@ class ServerSettings:
     header_timeout: float = field(
         default=10.0, metadata=_var("GATEWAY_HEADER_TIMEOUT", as_seconds)
     )
+    # On SIGTERM: seconds /readyz says 503 while still accepting (a load
+    # balancer's time to notice), then seconds requests in flight may take.
+    drain_delay: float = field(
+        default=0.0, metadata=_var("GATEWAY_DRAIN_DELAY", as_seconds)
+    )
+    shutdown_timeout: float = field(
+        default=30.0, metadata=_var("GATEWAY_SHUTDOWN_TIMEOUT", as_seconds)
+    )
     # Seconds a kept-alive connection may sit idle between requests.
     idle_timeout: float = field(
         default=30.0, metadata=_var("GATEWAY_IDLE_TIMEOUT", as_seconds)

@@ -22,6 +22,7 @@ __all__ = [
     "EXECUTOR",
     "INGESTOR",
     "ISSUER",
+    "LIFECYCLE",
     "RENDERER",
     "REQUEST_ID",
     "RESOLVER",
@@ -29,9 +30,19 @@ __all__ = [
     "STORE",
     "UPLOADER",
     "UPLOAD_GATE",
+    "Lifecycle",
 ]
 
 SETTINGS = web.AppKey("settings", Settings)
+
+
+class Lifecycle:
+    """Where the process is in its life: draining once told to stop."""
+
+    draining: bool = False
+
+
+LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 # The catalog as the hot path reads it; its `.store` for everything else.
 CATALOG = web.AppKey("catalog", CachedCatalog)
 RESOLVER = web.AppKey("resolver", Resolver)

@@ -10,9 +10,9 @@ from aiohttp import web
 
 from gateway.delivery.headers import SECURITY_HEADERS
 from gateway.errors import JSONAPI, RouteNotFoundError
-from gateway.keys import CATALOG, DEMO, SETTINGS
+from gateway.keys import CATALOG, DEMO, LIFECYCLE, SETTINGS
 
-__all__ = ["demo", "openapi", "status"]
+__all__ = ["demo", "livez", "openapi", "readyz", "status"]
 
 _OPENAPI: Final = (resources.files("gateway") / "openapi.json").read_bytes()
 
@@ -57,3 +57,29 @@ async def status(request: web.Request) -> web.Response:
 async def openapi(request: web.Request) -> web.Response:
     """`GET /openapi.json`: the API description, kept in step with the routes by a test."""
     return web.Response(body=_OPENAPI, content_type="application/json")
+
+
+async def livez(request: web.Request) -> web.Response:
+    """`GET /livez`: the process answers (its event loop turns)."""
+    return _probe(200, "live")
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """`GET /readyz`: worth sending traffic to: the catalog answers and the
+    process is not draining for a shutdown."""
+    if request.app[LIFECYCLE].draining:
+        return _probe(503, "draining")
+    try:
+        await request.app[CATALOG].store.check()
+    except Exception:  # noqa: BLE001 - any failure of the catalog means not ready
+        return _probe(503, "catalog unreachable")
+    return _probe(200, "ready")
+
+
+def _probe(status: int, state: str) -> web.Response:
+    return web.Response(
+        status=status,
+        body=json.dumps({"status": state}).encode(),
+        content_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )

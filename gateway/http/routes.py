@@ -28,6 +28,8 @@ def setup_routes(app: web.Application, delivery: Delivery) -> None:
         [
             web.get("/images/{image_id}", deliver, name="deliver"),
             web.get("/status", meta.status, name="status"),
+            web.get("/livez", meta.livez, name="livez"),
+            web.get("/readyz", meta.readyz, name="readyz"),
             web.get("/openapi.json", meta.openapi, name="openapi"),
             web.get("/demo", meta.demo, name="demo"),
             web.post("/v1/images", images_v1.create_image, name="create_image"),

@@ -247,8 +247,10 @@ def test_serve_demo_prints_a_page_and_a_signed_url_that_renders(
         for line in server.stdout:
             name, _, value = line.partition(": ")
             printed[name.strip()] = value.strip()
-            if line.startswith("image-gateway listening on"):
+            if "signed tiling URL" in printed:
                 break
+        # Announced once bound, never before.
+        assert next(iter(printed)).startswith("image-gateway listening on")
         assert printed["demo page"] == f"http://127.0.0.1:{port}/demo"
         with urllib.request.urlopen(printed["signed tiling URL"], timeout=10) as answer:  # noqa: S310 - loopback
             assert answer.status == 200

@@ -1,0 +1,110 @@
+"""Start-up mistakes in one line, health probes, and a shutdown that drains."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.gateway.ops.conftest import Served
+
+
+def _serve_once(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", "serve"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_a_port_in_use_is_one_line_and_nothing_claims_to_be_up(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _serve_once(
+            {
+                "GATEWAY_DATA_DIR": str(tmp_path),
+                "GATEWAY_PORT": str(port),
+                "GATEWAY_DEMO": "1",
+            }
+        )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"image-gateway: cannot listen on 127.0.0.1:{port}")
+    assert "listening" not in result.stdout
+    assert "demo page" not in result.stdout
+
+
+def test_a_data_dir_that_cannot_be_one_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    result = _serve_once({"GATEWAY_DATA_DIR": str(tmp_path / "a-file" / "data")})
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("image-gateway: GATEWAY_DATA_DIR")
+    assert "Traceback" not in result.stderr
+
+
+def _get(port: int, path: str) -> tuple[int, dict[str, object]]:
+    try:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}{path}", timeout=5
+        ) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read())
+
+
+def test_live_and_ready_while_serving(serve: Served) -> None:
+    port = serve()
+    assert _get(port, "/livez") == (200, {"status": "live"})
+    assert _get(port, "/readyz") == (200, {"status": "ready"})
+
+
+async def test_a_stop_turns_readiness_off_first_and_lets_requests_finish(
+    serve: Served,
+) -> None:
+    """SIGTERM: /readyz is 503 during the drain delay; a request under way
+    still gets its answer; then the process exits 0."""
+    port = serve(GATEWAY_DRAIN_DELAY="1", GATEWAY_SHUTDOWN_TIMEOUT="10")
+    (server,) = serve.processes
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    # A request whose body is still on its way when the signal comes.
+    writer.write(
+        b"PATCH /v1/images/x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 2\r\n\r\n{"
+    )
+    await writer.drain()
+    await asyncio.sleep(0.2)
+    server.send_signal(signal.SIGTERM)
+    await asyncio.sleep(0.3)
+    status, body = await asyncio.to_thread(_get, port, "/readyz")
+    assert (status, body) == (503, {"status": "draining"})
+    writer.write(b"}")
+    answer = await asyncio.wait_for(reader.read(), 10)
+    assert answer.startswith(b"HTTP/1.1 401 ")  # answered (no key), not cut
+    writer.close()
+    output, _ = await asyncio.to_thread(server.communicate, timeout=15)
+    assert server.returncode == 0, output
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_either_signal_stops_it_cleanly(serve: Served, signum: int) -> None:
+    serve()
+    (server,) = serve.processes
+    server.send_signal(signum)
+    output, _ = server.communicate(timeout=15)
+    assert server.returncode == 0, output
+    assert "Traceback" not in output
