@@ -27,6 +27,7 @@ from gateway.keys import (
     EXECUTOR,
     INGESTOR,
     LIFECYCLE,
+    METRICS,
     RENDERER,
     RESOLVER,
     SETTINGS,
@@ -35,6 +36,7 @@ from gateway.keys import (
     UPLOADER,
     Lifecycle,
 )
+from gateway.ops.metrics import Metrics
 from gateway.originals.ingest import Ingestor
 from gateway.originals.origin_fetch import OriginPolicy, guarded_session
 from gateway.originals.store import OriginalStore
@@ -68,6 +70,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[LIFECYCLE] = Lifecycle()
+    app[METRICS] = Metrics()
     app[UPLOAD_GATE] = UploadGate(settings.ingest)
     app.cleanup_ctx.append(_executor)
     app.cleanup_ctx.append(_catalog)
@@ -108,6 +111,7 @@ async def _catalog(app: web.Application) -> AsyncIterator[None]:
         if settings.server.demo:
             app[DEMO] = await seed_demo(store, originals, settings)
         await catalog.refresh()
+        _gauges(app)
         try:
             yield
         finally:
@@ -130,7 +134,10 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
         uploader = None
         if settings.upstream.cloudinary is not None:
             uploader = app[UPLOADER] = CloudinaryUploader(
-                api, settings.upstream.cloudinary, timeout=settings.upstream.timeout
+                api,
+                settings.upstream.cloudinary,
+                timeout=settings.upstream.timeout,
+                metrics=app[METRICS],
             )
         ingestor = app[INGESTOR] = Ingestor(
             settings=settings,
@@ -146,3 +153,26 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
         keeper.cancel()
         await asyncio.gather(keeper, return_exceptions=True)
         await ingestor.close()
+
+
+def _gauges(app: web.Application) -> None:
+    """What the metrics read from the components at each scrape."""
+    metrics, renderer, catalog = app[METRICS], app[RENDERER], app[CATALOG]
+    metrics.gauges["gateway_renders_in_flight"] = (
+        "Renders running or waiting for a thread",
+        lambda: renderer.in_flight,
+    )
+    metrics.counters["gateway_renders"] = (
+        "Renders run, and refused (503) with the pool and its queue full",
+        lambda: {"run": renderer.renders, "refused": renderer.rejections},
+        "outcome",
+    )
+    metrics.counters["gateway_cache_lookups"] = (
+        "Cache lookups, as cache:hit or cache:miss",
+        lambda: {
+            **app[RESOLVER].cache_lookups(),
+            "images:hit": catalog.image_hits,
+            "images:miss": catalog.image_misses,
+        },
+        "lookup",
+    )

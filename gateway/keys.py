@@ -13,6 +13,7 @@ from gateway.delivery.renderer import Renderer
 from gateway.delivery.resolver import Resolver
 from gateway.demo import Demo
 from gateway.http.limits import UploadGate
+from gateway.ops.metrics import Metrics
 from gateway.originals.ingest import Ingestor
 from gateway.originals.store import OriginalStore
 
@@ -23,6 +24,7 @@ __all__ = [
     "INGESTOR",
     "ISSUER",
     "LIFECYCLE",
+    "METRICS",
     "RENDERER",
     "REQUEST_ID",
     "RESOLVER",
@@ -43,6 +45,7 @@ class Lifecycle:
 
 
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
+METRICS = web.AppKey("metrics", Metrics)
 # The catalog as the hot path reads it; its `.store` for everything else.
 CATALOG = web.AppKey("catalog", CachedCatalog)
 RESOLVER = web.AppKey("resolver", Resolver)

@@ -56,6 +56,7 @@ class CachedCatalog:
         self._by_kid: Mapping[str, Issuer] = {}
         self._images: LRUCache[str, ImageRecord | None] = LRUCache(maxsize=size)
         self._listeners: list[Callable[[], None]] = []
+        self.image_hits = self.image_misses = 0  # for the metrics
         self._refreshing = asyncio.Lock()
         store.subscribe(self._changed)
 
@@ -152,7 +153,9 @@ class CachedCatalog:
     async def image(self, image_id: str) -> ImageRecord | None:
         record = self.cached_image(image_id)
         if not isinstance(record, _Missing):
+            self.image_hits += 1
             return record
+        self.image_misses += 1
         generation = self._generation
         record = await self.store.image(image_id)
         if generation == self._generation:

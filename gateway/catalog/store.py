@@ -176,3 +176,7 @@ class CatalogStore(ChangeFeed, Protocol):
     async def originals(self) -> set[str]:
         """The SHA-256 of every original an image refers to."""
         ...
+
+    async def ingest_counts(self) -> dict[str, int]:
+        """Images by ingest state (queued, finished, error)."""
+        ...

@@ -17,6 +17,7 @@ import aiohttp
 
 from gateway.catalog import Original
 from gateway.errors import UpstreamError, UpstreamTimeoutError
+from gateway.ops.metrics import Metrics
 from transforms import json_int
 from transforms.cloudinary import CloudinaryAccount, CloudinaryAsset
 
@@ -47,10 +48,12 @@ class CloudinaryUploader:
         account: CloudinaryAccount,
         *,
         timeout: float,
+        metrics: Metrics | None = None,
     ) -> None:
         self._session = session
         self._account = account
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._metrics = metrics
 
     def _url(self, action: str) -> str:
         return f"{API_BASE}/{self._account.cloud_name}/image/{action}"
@@ -108,6 +111,25 @@ class CloudinaryUploader:
             )
 
     async def _post(self, action: str, form: aiohttp.FormData) -> dict[str, object]:
+        started = time.perf_counter()
+        failure: str | None = "unreachable"
+        try:
+            answer = await self._answer(action, form)
+            failure = None
+            return answer
+        except UpstreamTimeoutError:
+            failure = "timeout"
+            raise
+        except UpstreamError as exc:
+            failure = "refused" if "answered" in exc.detail else "unreadable"
+            raise
+        finally:
+            if self._metrics is not None:
+                self._metrics.observe_upstream(
+                    action, time.perf_counter() - started, failure
+                )
+
+    async def _answer(self, action: str, form: aiohttp.FormData) -> dict[str, object]:
         try:
             async with self._session.post(
                 self._url(action), data=form, timeout=self._timeout

@@ -104,6 +104,7 @@ class Renderer:
         self._base = parse_render_base(settings.upstream.base_chain, settings.limits)
         self._capacity = settings.render.workers + settings.render.queue
         self.renders = 0  # renders actually run (not cache hits or joins)
+        self.rejections = 0  # refused with 503: the pool and its queue were full
         self._running: dict[str, asyncio.Task[Rendered]] = {}
         self._memory = _PixelBudget(settings.render.pixel_budget)
         self._cache: LRUCache[str, Rendered] = LRUCache(
@@ -190,6 +191,7 @@ class Renderer:
         running = self._running.get(job.etag)
         if running is None:
             if len(self._running) >= self._capacity:
+                self.rejections += 1
                 raise OverloadedError(
                     "the renderer is busy; retry shortly", headers={"Retry-After": "1"}
                 )

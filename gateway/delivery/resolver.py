@@ -201,6 +201,19 @@ class Resolver:
             answer = compute(token, image_id, window)
         return answer.value
 
+    def cache_lookups(self) -> dict[str, float]:
+        """Hits and misses of each cache, for the metrics (functools counts them)."""
+        lookups: dict[str, float] = {}
+        for name, cache in (
+            ("redirects", self._redirects),
+            ("resolutions", self._resolutions),
+            ("compiled", self._compiled),
+        ):
+            info = cache.cache_info()
+            lookups[f"{name}:hit"] = info.hits
+            lookups[f"{name}:miss"] = info.misses
+        return lookups
+
     def _forget(self) -> None:
         self._redirects.cache_clear()
         self._resolutions.cache_clear()

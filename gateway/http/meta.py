@@ -7,12 +7,14 @@ from importlib import resources
 from typing import Final
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.process_collector import ProcessCollector
 
 from gateway.delivery.headers import SECURITY_HEADERS
 from gateway.errors import JSONAPI, RouteNotFoundError
-from gateway.keys import CATALOG, DEMO, LIFECYCLE, SETTINGS
+from gateway.keys import CATALOG, DEMO, LIFECYCLE, METRICS, SETTINGS
 
-__all__ = ["demo", "livez", "openapi", "readyz", "status"]
+__all__ = ["demo", "livez", "metrics", "openapi", "readyz", "status"]
 
 _OPENAPI: Final = (resources.files("gateway") / "openapi.json").read_bytes()
 
@@ -82,4 +84,17 @@ def _probe(status: int, state: str) -> web.Response:
         body=json.dumps({"status": state}).encode(),
         content_type="application/json",
         headers={"Cache-Control": "no-store"},
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """`GET /metrics`: this process's figures in Prometheus's text format."""
+    figures = request.app[METRICS]
+    figures.ingests = await request.app[CATALOG].store.ingest_counts()
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(figures)
+    registry.register(ProcessCollector(registry=None))
+    return web.Response(
+        body=generate_latest(registry),
+        headers={"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": "no-store"},
     )

@@ -24,7 +24,7 @@ from gateway.errors import (
     RouteNotFoundError,
     error_response,
 )
-from gateway.keys import REQUEST_ID
+from gateway.keys import METRICS, REQUEST_ID
 from gateway.ops.logs import CURRENT_REQUEST_ID
 from signing import SigningError
 from transforms import TransformError
@@ -69,9 +69,12 @@ async def request_id(request: web.Request, handler: Handler) -> web.StreamRespon
     request[REQUEST_ID] = rid
     CURRENT_REQUEST_ID.set(rid)
     response = await handler(request)
+    elapsed = time.perf_counter() - started
     headers = response.headers
     headers["X-Request-Id"] = rid
-    headers["X-Runtime"] = f"{time.perf_counter() - started:.6f}"
+    headers["X-Runtime"] = f"{elapsed:.6f}"
+    route = request.match_info.route.name or "unmatched"
+    request.app[METRICS].observe(route, response.status, elapsed)
     # aiohttp would name itself, its version and Python's: no map for an attacker.
     headers["Server"] = SERVER
     return response
@@ -82,11 +85,14 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except (ApiError, SigningError, TransformError) as exc:
+        request.app[METRICS].refusals[exc.code] += 1
         return error_response(exc, error_id=request[REQUEST_ID])
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return error_response(_from_http(exc), error_id=request[REQUEST_ID])
+        error = _from_http(exc)
+        request.app[METRICS].refusals[error.code] += 1
+        return error_response(error, error_id=request[REQUEST_ID])
     except asyncio.CancelledError:
         raise
     except Exception:

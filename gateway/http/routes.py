@@ -30,6 +30,7 @@ def setup_routes(app: web.Application, delivery: Delivery) -> None:
             web.get("/status", meta.status, name="status"),
             web.get("/livez", meta.livez, name="livez"),
             web.get("/readyz", meta.readyz, name="readyz"),
+            web.get("/metrics", meta.metrics, name="metrics"),
             web.get("/openapi.json", meta.openapi, name="openapi"),
             web.get("/demo", meta.demo, name="demo"),
             web.post("/v1/images", images_v1.create_image, name="create_image"),

@@ -305,3 +305,6 @@ class SqliteCatalog:
 
     async def originals(self) -> set[str]:
         return await self._read(ingests.originals)
+
+    async def ingest_counts(self) -> dict[str, int]:
+        return await self._read(ingests.ingest_counts)

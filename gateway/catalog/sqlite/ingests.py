@@ -15,6 +15,7 @@ from gateway.catalog.sqlite import schema
 __all__ = [
     "claim_abandoned_ingests",
     "claim_ingest",
+    "ingest_counts",
     "originals",
     "release_ingest",
     "renew_ingests",
@@ -79,3 +80,10 @@ def originals(db: sqlite3.Connection) -> set[str]:
         "SELECT DISTINCT sha256 FROM images WHERE sha256 IS NOT NULL"
     ).fetchall()
     return {row[0] for row in rows}
+
+
+def ingest_counts(db: sqlite3.Connection) -> dict[str, int]:
+    rows = db.execute(
+        "SELECT ingest_state, count(*) FROM images GROUP BY ingest_state"
+    ).fetchall()
+    return {str(state): int(count) for state, count in rows}

@@ -1,0 +1,53 @@
+"""`/metrics`: Prometheus text, bounded labels, nothing secret or per-image."""
+
+from __future__ import annotations
+
+import re
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import SEED_IMAGE, Client, Mint
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+async def test_requests_errors_and_caches_are_counted(
+    client: Client, mint_token: Mint
+) -> None:
+    token = mint_token()
+    for _ in range(3):
+        await client.get(f"/images/{SEED_IMAGE}?token={token}", allow_redirects=False)
+    await client.get(f"/images/{SEED_IMAGE}?token=not.a.jwt", allow_redirects=False)
+    await client.get("/nowhere")
+    response = await client.get("/metrics")
+    assert response.status == 200
+    assert response.content_type == "text/plain"
+    text = await response.text()
+    samples = _samples(text)
+    assert (
+        samples[("gateway_requests_total", (("route", "deliver"), ("status", "302")))]
+        == 3
+    )
+    assert (
+        samples[("gateway_requests_total", (("route", "unmatched"), ("status", "404")))]
+        == 1
+    )
+    assert samples[("gateway_errors_total", (("code", "token_malformed"),))] == 1
+    assert samples[("gateway_errors_total", (("code", "route_not_found"),))] == 1
+    assert samples[("gateway_cache_lookups_total", (("lookup", "redirects:hit"),))] == 2
+    assert (
+        samples[("gateway_request_duration_seconds_count", (("route", "deliver"),))]
+        == 4
+    )
+    assert ("gateway_renders_in_flight", ()) in samples
+    assert ("process_resident_memory_bytes", ()) in samples
+    # Nothing unbounded or secret reaches a label.
+    assert token not in text
+    assert SEED_IMAGE not in text
+    assert not re.search(r'="[^"]{40,}"', text)
