@@ -75,6 +75,8 @@ class CachedCatalog:
 
     def due(self) -> bool:
         """Whether `refresh` has work: keys to reload, or other writers to ask after."""
+        if self.store.hinted():  # another process wrote: ask at once
+            self._next_poll = 0.0
         return self._stale or time.monotonic() >= self._next_poll
 
     async def refresh(self) -> None:

@@ -48,6 +48,11 @@ class ChangeFeed(Protocol):
         """Notice other writers' commits (calling the listeners); True if any."""
         ...
 
+    def hinted(self) -> bool:
+        """A cheap, synchronous hint that another process may have written
+        (checked on every request); `check` then tells for sure."""
+        ...
+
     @property
     def revision(self) -> int:
         """A number that changes whenever the feed has seen a change."""

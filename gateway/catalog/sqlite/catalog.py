@@ -27,6 +27,7 @@ from gateway.catalog.records import (
     SortKey,
 )
 from gateway.catalog.sqlite import images, ingests, issuers, schema
+from gateway.catalog.sqlite.changes import ChangeSignal
 from gateway.catalog.store import Change, Listener
 from signing import Issuer, IssuerKey, IssuerPolicy
 from transforms.cloudinary import CloudinaryAsset
@@ -56,6 +57,7 @@ class SqliteCatalog:
             # Not a database at all, or one SQLite cannot read.
             raise CatalogError(f"{path} is not a readable catalog: {exc}") from exc
         self._reader_db = schema.connect(path)
+        self._signal = ChangeSignal(path.parent / f"{path.name}.changes")
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="catalog-write")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="catalog-read")
         self._listeners: list[Listener] = []
@@ -70,6 +72,7 @@ class SqliteCatalog:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._writer, self._writer_db.close)
         await loop.run_in_executor(self._reader, self._reader_db.close)
+        self._signal.close()
         self._reader.shutdown()
         self._writer.shutdown()
 
@@ -101,6 +104,7 @@ class SqliteCatalog:
             return result
         finally:
             if change is not None:  # None: bookkeeping no reader sees
+                self._signal.stamp()
                 self._changed(change)
             if cancelled:
                 raise asyncio.CancelledError
@@ -121,6 +125,9 @@ class SqliteCatalog:
 
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
+
+    def hinted(self) -> bool:
+        return self._signal.moved()
 
     @property
     def revision(self) -> int:

@@ -107,6 +107,11 @@ def migrate(db: sqlite3.Connection) -> None:
         )
     for number, script in MIGRATIONS[version:]:
         with transaction(db):
+            # Read again under the write lock: another process (a worker, the
+            # CLI) opening the same file at once may have applied it already.
+            (current,) = db.execute("PRAGMA user_version").fetchone()
+            if current >= number:
+                continue
             for statement in _statements(script):
                 db.execute(statement)
             db.execute(f"PRAGMA user_version={number:d}")
