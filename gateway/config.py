@@ -93,6 +93,11 @@ class ServerSettings:
         default="INFO", metadata=_var("GATEWAY_LOG_LEVEL", as_log_level)
     )
     demo: bool = field(default=False, metadata=_var("GATEWAY_DEMO", as_bool))
+    # Processes serving the one port (`serve`); each has its own event loop.
+    workers: int = field(
+        default_factory=lambda: os.cpu_count() or 1,
+        metadata=_var("GATEWAY_WORKERS", as_positive),
+    )
     # Connections open at once; past it, a new one is answered 503 and closed.
     max_connections: int = field(
         default=1024, metadata=_var("GATEWAY_MAX_CONNECTIONS", as_positive)

@@ -127,6 +127,7 @@ def main() -> None:
             "GATEWAY_PORT": str(gw_port),
             "CLOUDINARY_URL": CLOUDINARY_URL,
             "GATEWAY_LOG_LEVEL": "WARNING",
+            "GATEWAY_WORKERS": "1",  # against the floor's one process
         }
         warm_path = path(mint(KEY, issuer_id=ISSUER, transformations=tiling()))
         print(f"minting {args.tokens} tokens per round for the cold and novel cases…")

@@ -167,7 +167,7 @@ def main() -> None:
         originals = asyncio.run(seed(work))
         token = mint(KEY, issuer_id=ISSUER, transformations=tiling())
         env = {"GATEWAY_DATA_DIR": str(work), "GATEWAY_DELIVERY": "render",
-               "GATEWAY_ACCESS_LOG": "false", "GATEWAY_LOG_LEVEL": "WARNING"}  # fmt: skip
+               "GATEWAY_ACCESS_LOG": "false", "GATEWAY_LOG_LEVEL": "WARNING", "GATEWAY_WORKERS": "1"}  # fmt: skip
         command = [sys.executable, "-m", "gateway", "serve"]
 
         naive_cold = timed(lambda: naive(originals), args.cold)

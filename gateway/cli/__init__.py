@@ -25,13 +25,12 @@ def main(
     argv: Sequence[str] | None = None, environ: Mapping[str, str] = os.environ
 ) -> int:
     args = _parser().parse_args(argv)
-    run: Callable[[Settings, argparse.Namespace], None] = args.run
+    run: Callable[[Settings, argparse.Namespace], int | None] = args.run
     try:
-        run(Settings.from_env(environ), args)
+        return run(Settings.from_env(environ), args) or 0
     except (ConfigError, CatalogError, CommandError, ValueError) as exc:
         print(f"image-gateway: {exc}", file=sys.stderr)
         return _EXIT_USAGE
-    return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,7 +43,12 @@ def _parser() -> argparse.ArgumentParser:
 
     server = verbs.add_parser("serve", help="run the HTTP server")
     server.add_argument("--host", help="bind address (GATEWAY_HOST)")
-    server.add_argument("--port", type=int, help="TCP port (GATEWAY_PORT)")
+    server.add_argument(
+        "--port", type=int, help="TCP port (GATEWAY_PORT); 0 picks a free one"
+    )
+    server.add_argument(
+        "--workers", type=int, help="processes on the port (GATEWAY_WORKERS)"
+    )
     server.add_argument(
         "--demo", action="store_true", help="seed demo images and serve /demo"
     )

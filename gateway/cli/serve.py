@@ -8,6 +8,7 @@ import dataclasses
 import gc
 import logging
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 
@@ -15,18 +16,22 @@ from aiohttp import web
 from yarl import URL
 
 from gateway.app import create_app
+from gateway.catalog import SqliteCatalog
 from gateway.config import Settings
+from gateway.demo import Demo, seed_demo
 from gateway.env import ConfigError
 from gateway.http.middlewares import ParserErrorsInOneLine
-from gateway.keys import DEMO, LIFECYCLE, SETTINGS
+from gateway.keys import LIFECYCLE
 from gateway.ops.access_log import JsonAccessLogger
 from gateway.ops.connections import ConnectionGuard
 from gateway.ops.logs import JsonFormatter
+from gateway.ops.workers import hold_signals, lifeline, stop_requested, supervise
+from gateway.originals.store import OriginalStore
 
 __all__ = ["serve"]
 
 
-def serve(settings: Settings, args: argparse.Namespace) -> None:
+def serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.demo:
         settings = dataclasses.replace(
             settings, server=dataclasses.replace(settings.server, demo=True)
@@ -36,13 +41,56 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
     logging.basicConfig(level=settings.server.log_level, handlers=[handler])
     logging.getLogger("aiohttp.server").addFilter(ParserErrorsInOneLine())
     host = args.host or settings.server.host
-    port = args.port or settings.server.port
-    app = create_app(settings)
-    app.cleanup_ctx.append(_frozen_heap)
-    asyncio.run(_run(app, settings, host, port))
+    port = settings.server.port if args.port is None else args.port
+    workers = settings.server.workers if args.workers is None else args.workers
+    if workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    # Before any worker: the catalog opened (created, migrated, checked) and
+    # the demo seeded once, so that workers starting together do not race.
+    demo = asyncio.run(_prepare(settings))
+    try:
+        sock = socket.create_server((host, port), backlog=1024)
+    except (OSError, OverflowError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise ConfigError(f"cannot listen on {host}:{port}: {reason}") from None
+
+    def announce() -> None:
+        _announce(settings, host, sock.getsockname()[1], demo)
+
+    def work(slot: int) -> int:
+        app = create_app(settings)
+        app.cleanup_ctx.append(_frozen_heap)
+        try:
+            asyncio.run(_run(app, settings, sock))
+        except ConfigError as exc:
+            print(f"image-gateway: {exc}", file=sys.stderr)
+            return 2
+        return 0
+
+    if workers == 1:
+        hold_signals()
+        announce()
+        with sock:
+            return work(0)
+    return supervise(workers, sock, work, announce)
 
 
-async def _run(app: web.Application, settings: Settings, host: str, port: int) -> None:
+async def _prepare(settings: Settings) -> Demo | None:
+    try:
+        store = await SqliteCatalog.open(settings.database)
+    except OSError as exc:  # the data directory: missing rights, not a folder
+        raise ConfigError(
+            f"GATEWAY_DATA_DIR {settings.data_dir}: {exc.strerror or exc}"
+        ) from None
+    try:
+        if not settings.server.demo:
+            return None
+        return await seed_demo(store, OriginalStore(settings.originals), settings)
+    finally:
+        await store.close()
+
+
+async def _run(app: web.Application, settings: Settings, sock: socket.socket) -> None:
     """Serve until SIGINT or SIGTERM, behind the connection guard, then drain.
 
     Not `web.run_app`: its sites hand connections to aiohttp's protocol
@@ -78,17 +126,17 @@ async def _run(app: web.Application, settings: Settings, host: str, port: int) -
             max_connections=server_settings.max_connections,
             header_timeout=server_settings.header_timeout,
         )
-        try:
-            server = await loop.create_server(guard, host, port, reuse_address=True)
-        except (OSError, OverflowError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
-            raise ConfigError(f"cannot listen on {host}:{port}: {reason}") from None
+        server = await loop.create_server(guard, sock=sock)
         stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        # Only now, bound: nothing is announced as if up before it is.
-        _announce(app, server.sockets[0].getsockname()[1], host)
+        if (parent := lifeline()) is not None:
+            loop.add_reader(parent, stop.set)
+        if stop_requested():  # a signal came while starting
+            stop.set()
         await stop.wait()
+        if parent is not None:
+            loop.remove_reader(parent)  # it stays readable: read it no more
         app[LIFECYCLE].draining = True
         await asyncio.sleep(server_settings.drain_delay)
         server.close()  # no new connections; the runner finishes the open ones
@@ -97,13 +145,15 @@ async def _run(app: web.Application, settings: Settings, host: str, port: int) -
         JsonAccessLogger.flush()
 
 
-def _announce(app: web.Application, port: int, host: str) -> None:
-    """What a newcomer should open first: a page (downloads are for <img> tags)."""
+def _announce(settings: Settings, host: str, port: int, demo: Demo | None) -> None:
+    """What a newcomer should open first: a page (downloads are for <img> tags).
+
+    Only once bound: nothing is announced as if up before it is.
+    """
     print(
         f"image-gateway listening on {URL.build(scheme='http', host=host, port=port)}"
     )
-    if DEMO in app:
-        settings, demo = app[SETTINGS], app[DEMO]
+    if demo is not None:
         _, image, steps = demo.examples()[0]
         print(f"demo page:         {settings.base_url / 'demo'}")
         print(f"signed tiling URL: {demo.url(settings, image, steps)}")

@@ -21,7 +21,7 @@ async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bytes:
 async def test_connections_past_the_bound_are_503_and_closed(
     serve: Served,
 ) -> None:
-    port = serve(GATEWAY_MAX_CONNECTIONS="2")
+    port = serve(GATEWAY_MAX_CONNECTIONS="2", GATEWAY_WORKERS="1")  # per worker
     held = [await _connect(port) for _ in range(2)]
     await asyncio.sleep(0.1)
     reader, writer = await _connect(port)

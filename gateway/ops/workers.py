@@ -1,0 +1,126 @@
+"""Several worker processes on one listening socket, supervised.
+
+The parent binds the socket once (so `--port 0` is one port for all), forks
+the workers, restarts one that crashes (after a pause, so a crash at once
+does not spin), and forwards SIGTERM and SIGINT; it exits when they have.
+A worker that exits with status 2 met a configuration error it cannot
+outlive: the parent stops the others and exits 2 as well. Each worker
+draws its own request-id prefix after the fork (`os.register_at_fork`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Final
+
+__all__ = ["hold_signals", "lifeline", "stop_requested", "supervise"]
+
+log = logging.getLogger("gateway.workers")
+_EXIT_CONFIG: Final = 2
+_RESTART_PAUSE: Final = 1.0
+_STOPS: Final = (signal.SIGTERM, signal.SIGINT)
+_requested: list[int] = []
+# In a worker: the read end of a pipe whose write end only the parent holds.
+# It reads as closed once the parent stops (or dies): a signal can be lost
+# in a worker's start-up, a closed pipe cannot.
+_lifeline: list[int] = []
+
+
+def _remember(signum: int, frame: FrameType | None) -> None:
+    _requested.append(signum)
+
+
+def hold_signals() -> None:
+    """Remember a stop signal that comes before its handler is in place
+    (start-up), rather than die of it mid-way."""
+    for signum in _STOPS:
+        signal.signal(signum, _remember)
+
+
+def lifeline() -> int | None:
+    """In a worker: a descriptor that becomes readable (EOF) when it must stop."""
+    return _lifeline[0] if _lifeline else None
+
+
+def stop_requested() -> bool:
+    """Whether a stop signal came while `hold_signals` was in force."""
+    return bool(_requested)
+
+
+def supervise(
+    count: int,
+    sock: socket.socket,
+    work: Callable[[int], int],
+    announce: Callable[[], None],
+) -> int:
+    """Run `work(slot)` in `count` forked processes until told to stop;
+    `announce` once they are started and signals are forwarded."""
+    children: dict[int, int] = {}  # pid -> slot
+    stopping = False
+    failed = False
+    read_end, write_end = os.pipe()
+
+    def spawn(slot: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker: it holds signals as the parent did at the fork
+            # (a signal the parent remembered means stop: the parent stops too)
+            hold_signals()
+            os.close(write_end)
+            _lifeline[:] = [read_end]
+            code = 1
+            try:
+                code = work(slot)
+            finally:
+                os._exit(code)
+        children[pid] = slot
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        if not stopping:
+            os.close(write_end)  # every worker's lifeline reads as closed
+        stopping = True
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):  # already gone
+                os.kill(pid, signum)
+
+    hold_signals()
+    for slot in range(count):
+        spawn(slot)
+    for signum in _STOPS:
+        signal.signal(signum, forward)
+    if _requested:  # told to stop while starting them
+        forward(_requested[-1], None)
+    announce()
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        if pid not in children:
+            continue
+        slot = children.pop(pid)
+        code = os.waitstatus_to_exitcode(status)
+        if stopping:
+            continue
+        if code == _EXIT_CONFIG:
+            failed = True
+            forward(signal.SIGTERM, None)
+            continue
+        log.warning(
+            "worker %d (pid %d) exited with %d; starting another", slot, pid, code
+        )
+        time.sleep(_RESTART_PAUSE)
+        if not stopping:
+            spawn(slot)
+    sock.close()
+    os.close(read_end)
+    if not stopping:
+        os.close(write_end)
+    return _EXIT_CONFIG if failed else 0
