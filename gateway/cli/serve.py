@@ -10,7 +10,8 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 from aiohttp import web
 from yarl import URL
@@ -61,7 +62,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         app = create_app(settings)
         app.cleanup_ctx.append(_frozen_heap)
         try:
-            asyncio.run(_run(app, settings, sock))
+            _loop_runner()(_run(app, settings, sock))
         except ConfigError as exc:
             print(f"image-gateway: {exc}", file=sys.stderr)
             return 2
@@ -73,6 +74,15 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         with sock:
             return work(0)
     return supervise(workers, sock, work, announce)
+
+
+def _loop_runner() -> Callable[[Coroutine[Any, Any, None]], None]:
+    """uvloop's when it is installed (`pip install image-gateway[uvloop]`), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run
+    return uvloop.run
 
 
 async def _prepare(settings: Settings) -> Demo | None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Final
+from typing import Final, cast
 
 __all__ = ["ConnectionGuard"]
 
@@ -53,8 +53,8 @@ class ConnectionGuard:
 
 class _Refused(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.WriteTransport)  # noqa: S101 - TCP
-        transport.write(_TOO_MANY)
+        # A TCP transport writes (uvloop's do not subclass asyncio's classes).
+        cast(asyncio.WriteTransport, transport).write(_TOO_MANY)
         transport.close()
 
 
