@@ -12,7 +12,8 @@ import re
 import string
 from typing import Final, TypeAlias
 
-from hypothesis import assume, given, settings
+import cloudinary
+from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 from transforms import (
@@ -207,6 +208,7 @@ class Unremembered(list[object]):
 
 def check_claim(doc: object) -> None:
     result = outcome(doc)
+    event("parsed" if isinstance(result, Transformation) else result[0].__name__)
     if not isinstance(result, Transformation):
         _, _, pointer = result
         assert pointer is not None
@@ -349,6 +351,62 @@ def test_compiled_url_stays_on_the_host_with_one_component_per_step(
         assert len(params) == len(claim), (component, claim)
 
 
+# Options the SDK takes from its process-global config (CLOUDINARY_URL's query,
+# which the gateway's own parser ignores) unless a call passes them explicitly.
+sdk_configs = st.fixed_dictionaries(
+    {},
+    optional={
+        "cdn_subdomain": st.booleans(),
+        "secure_cdn_subdomain": st.booleans(),
+        "shorten": st.booleans(),
+        "use_root_path": st.booleans(),
+        "auth_token": st.just({"key": "abcd", "duration": 300}),
+        "dpr": st.sampled_from(["auto", 2.0]),
+        "responsive_width": st.booleans(),
+        "use_fetch_format": st.booleans(),
+        "force_version": st.booleans(),
+        "long_url_signature": st.booleans(),
+        "signature_algorithm": st.just("sha256"),
+        "secure": st.booleans(),
+        "cname": st.just("evil.example"),
+        "secure_distribution": st.just("evil.example"),
+        "private_cdn": st.booleans(),
+        "cloud_name": st.just("evil"),
+        "api_secret": st.just("evil"),
+    },
+)
+
+
+@EXAMPLES
+@given(valid_docs(), accounts, assets, sdk_configs)
+def test_compiled_url_ignores_the_sdks_global_config(
+    doc: Doc,
+    account: CloudinaryAccount,
+    asset: CloudinaryAsset,
+    config: dict[str, object],
+) -> None:
+    """Whatever the SDK's global config holds (it reads CLOUDINARY_URL at import),
+    the URL is the same: it depends on the account and the asset alone."""
+    t = parse_transformations(doc, LIMITS)
+    layers = dict.fromkeys(t.overlay_steps, CloudinaryAsset(public_id="layer"))
+    base_chain = parse_base_chain(DEFAULT_BASE_CHAIN)
+
+    def compile_url() -> str:
+        return to_cloudinary_url(
+            t, asset=asset, overlays=layers, account=account, base_chain=base_chain
+        )
+
+    expected = compile_url()
+    settings_ = cloudinary.config()
+    saved = dict(vars(settings_))
+    try:
+        cloudinary.config(**config)
+        assert compile_url() == expected
+    finally:
+        vars(settings_).clear()
+        vars(settings_).update(saved)
+
+
 # --- 4. Planned geometry ---------------------------------------------------------
 
 
@@ -423,6 +481,7 @@ def test_plan_is_within_budget_or_refused_and_deterministic(
             return type(error), error.detail, error.pointer, error.parameter
 
     first = run()
+    event("planned" if isinstance(first, Plan) else "refused")
     assert run() == first
     if not isinstance(first, Plan):
         _, _, pointer, parameter = first
@@ -483,7 +542,9 @@ def test_base_chain_parses_or_is_invalid(text: str) -> None:
     try:
         steps, delivery = parse_render_base(text, LIMITS)
     except InvalidTransformError:
+        event("render base invalid")
         return
+    event("render base parsed")
     assert components is not None  # the renderer's grammar is no wider
     assert all(isinstance(step, Adjust) for step in steps)
     assert not any(isinstance(step, Overlay) for step in steps)
