@@ -1,14 +1,16 @@
 """Compile a transformation into a signed Cloudinary delivery URL with the official SDK.
 
 Only this module of `transforms` imports `cloudinary`. Every call passes the
-account explicitly: the SDK fills a process-global config from `CLOUDINARY_*`
-variables at import time, and explicit options keep our URLs independent of it.
+account, and every other option that shapes a URL, explicitly: the SDK fills a
+process-global config from `CLOUDINARY_*` variables at import time, and explicit
+options keep our URLs independent of it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
+from typing import Final
 
 import cloudinary.utils
 
@@ -43,6 +45,23 @@ __all__ = ["to_cloudinary_url"]
 # The SDK's option names and values; it writes them out sorted by short key.
 _Options = dict[str, object]
 
+# The SDK falls back to its global config (CLOUDINARY_URL's query, which the
+# gateway's account ignores) for any option a call leaves out. These pin the
+# options that would otherwise move the host (`res-3.cloudinary.com`), drop the
+# signature (`auth_token`), rewrite the path (`shorten`, `use_root_path`,
+# `use_fetch_format`) or add parameters and components (`dpr`,
+# `responsive_width`) behind our back.
+_URL_OPTIONS: Final[_Options] = {
+    "cdn_subdomain": False,
+    "secure_cdn_subdomain": False,
+    "shorten": False,
+    "use_root_path": False,
+    "auth_token": False,
+    "use_fetch_format": False,
+}
+# Read again for every component of the chain, and for the chain itself.
+_COMPONENT_OPTIONS: Final[_Options] = {"dpr": None, "responsive_width": False}
+
 
 def to_cloudinary_url(
     transformation: Transformation,
@@ -57,7 +76,7 @@ def to_cloudinary_url(
     chain.extend(_component(step, overlays) for step in transformation.steps)
     url, _ = cloudinary.utils.cloudinary_url(
         asset.public_id,
-        transformation=chain,
+        transformation=[{**options, **_COMPONENT_OPTIONS} for options in chain],
         type=asset.delivery_type,
         resource_type="image",
         version=asset.version,
@@ -72,6 +91,8 @@ def to_cloudinary_url(
         secure_distribution=account.secure_distribution,
         private_cdn=account.private_cdn,
         force_version=asset.version is not None,
+        **_URL_OPTIONS,
+        **_COMPONENT_OPTIONS,
     )
     assert isinstance(url, str)  # noqa: S101 - the SDK is untyped
     return url

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 
+import cloudinary
 import pytest
 
 from transforms import (
@@ -182,3 +183,31 @@ def test_no_base_chain_and_no_steps_is_the_plain_signed_asset() -> None:
     compiled = url([], base_chain="")
     assert compiled.endswith("/image/authenticated/s--" + compiled.split("s--")[1])
     assert compiled.endswith("--/v123123/f7332109c6c5.jpg")
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        pytest.param("secure_cdn_subdomain", True, id="host-res-3"),
+        pytest.param("cdn_subdomain", True, id="host-res-3-via-cdn-subdomain"),
+        pytest.param("auth_token", {"key": "abcd", "duration": 300}, id="no-signature"),
+        pytest.param("shorten", True, id="iu-path"),
+        pytest.param("use_root_path", True, id="root-path"),
+        pytest.param("use_fetch_format", True, id="f-component"),
+        pytest.param("dpr", 2.0, id="dpr-in-every-component"),
+        pytest.param("responsive_width", True, id="sdk-recursion"),
+    ],
+)
+def test_url_ignores_the_sdks_global_config(
+    option: str, value: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK reads CLOUDINARY_URL's query into a global config at import and used
+    to fall back to it: `?secure_cdn_subdomain=true` moved the host, `auth_token`
+    replaced the signature with a query token, `responsive_width` recursed forever."""
+    asset = CloudinaryAsset(public_id="pic", delivery_type="upload", format="jpg")
+    t = parse_transformations([{"width": 8}])
+    expected = to_cloudinary_url(t, asset=asset, overlays={}, account=ACCOUNT)
+    monkeypatch.setitem(vars(cloudinary.config()), option, value)
+    compiled = to_cloudinary_url(t, asset=asset, overlays={}, account=ACCOUNT)
+    assert compiled == expected
+    assert compiled.startswith("https://res.cloudinary.com/sadaasdasd/image/upload/s--")
