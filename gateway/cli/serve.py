@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import gc
+import importlib
 import logging
 import signal
 import socket
@@ -79,10 +80,11 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 def _loop_runner() -> Callable[[Coroutine[Any, Any, None]], None]:
     """uvloop's when it is installed (`pip install image-gateway[uvloop]`), else asyncio's."""
     try:
-        import uvloop
+        uvloop = importlib.import_module("uvloop")  # an optional extra
     except ImportError:
         return asyncio.run
-    return uvloop.run
+    run: Callable[[Coroutine[Any, Any, None]], None] = uvloop.run
+    return run
 
 
 async def _prepare(settings: Settings) -> Demo | None:
