@@ -58,3 +58,15 @@ def test_inprocess_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
         assert float(floor) > 0
         assert float(gateway) > 0
         assert ratio.endswith("x")
+
+
+def test_the_mixed_load_runs_and_sees_no_5xx(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A short smoke run of scripts/load.py (the real runs are minutes long)."""
+    from scripts.load import main as load
+
+    assert load(["--seconds", "3", "--connections", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "PASS" in out
+    assert "cached 200" in out
