@@ -5,16 +5,12 @@ from __future__ import annotations
 import functools
 import json
 import secrets
-import threading
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Final
 
 import jwt
-from jwt.algorithms import HMACAlgorithm
-from jwt.types import HashlibHash
 
 from signing.errors import (
     AlgorithmNotAllowedError,
@@ -32,6 +28,7 @@ from signing.errors import (
     UnknownKeyError,
     WrongSubjectError,
 )
+from signing.jws import PLAIN_JWT, KeyMemo, private_jwt
 from signing.keystore import ALLOWED_ALGORITHMS, Issuer, IssuerKey, KeyStore
 
 __all__ = [
@@ -46,133 +43,6 @@ __all__ = [
 MAX_TOKEN_BYTES: Final = 4096
 DEFAULT_LEEWAY: Final = 30.0
 _BAD_SIGNATURE: Final = "the token's signature does not match its issuer's key"
-_TIME_CLAIMS: Final = ("exp", "nbf", "iat")
-_EARLIEST: Final = datetime(1, 1, 1, tzinfo=UTC).timestamp()
-_LATEST: Final = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
-_HASHES: Final[dict[str, HashlibHash]] = {
-    "HS256": HMACAlgorithm.SHA256,
-    "HS384": HMACAlgorithm.SHA384,
-    "HS512": HMACAlgorithm.SHA512,
-}
-
-
-class _KeyMemo:
-    """Secrets that passed pyjwt's HMAC key checks, bounded, oldest dropped first.
-
-    Only passes are kept: a refused key is checked, and refused, every time.
-    Writes take a lock so a verifier may serve several threads.
-    """
-
-    def __init__(self, maxsize: int) -> None:
-        if maxsize < 1:
-            raise ValueError("the memo needs room for at least one key")
-        self._maxsize = maxsize
-        self._prepared: dict[str | bytes, bytes] = {}
-        self._lock = threading.Lock()
-
-    def __contains__(self, secret: str | bytes) -> bool:
-        return secret in self._prepared
-
-    def get(self, secret: str | bytes) -> bytes | None:
-        return self._prepared.get(secret)
-
-    def add(self, secret: str | bytes, prepared: bytes) -> None:
-        with self._lock:
-            while len(self._prepared) >= self._maxsize:
-                del self._prepared[next(iter(self._prepared))]
-            self._prepared[secret] = prepared
-
-    def discard(self, secret: str | bytes) -> None:
-        with self._lock:
-            self._prepared.pop(secret, None)
-
-    def keep_only(self, kept: Collection[str | bytes]) -> None:
-        with self._lock:
-            self._prepared = {s: p for s, p in self._prepared.items() if s in kept}
-
-
-class _HMAC(HMACAlgorithm):
-    """pyjwt's HMAC, its key checks remembered in a verifier's memo if given.
-
-    `prepare_key` refuses empty keys, and PEM, SSH, DER and JWK material passed
-    as an HMAC secret (defences against algorithm confusion). It is a pure
-    function of the key, and the same for every hash, yet pyjwt runs it for
-    every token, raising and catching a JSONDecodeError for every ordinary
-    secret: a large share of a fresh token's cost. Signing and verifying are
-    pyjwt's.
-    """
-
-    def __init__(self, hash_alg: HashlibHash, memo: _KeyMemo | None = None) -> None:
-        super().__init__(hash_alg)
-        self._memo = memo
-
-    def prepare_key(self, key: str | bytes) -> bytes:
-        if self._memo is None:
-            return super().prepare_key(key)
-        prepared = self._memo.get(key)
-        if prepared is None:
-            prepared = super().prepare_key(key)
-            self._memo.add(key, prepared)
-        return prepared
-
-    def check_key_length(self, key: bytes) -> str | None:
-        # The length rule is `IssuerKey`'s, the only source of our secrets: the
-        # hash size (RFC 7518 §3.2), or the previous release's floor for a
-        # verify-only key, whose tokens pyjwt would otherwise warn about, each.
-        return None
-
-
-class _ClaimsLayer(jwt.PyJWT):
-    """pyjwt's claims layer, refusing time claims that are not NumericDates.
-
-    pyjwt takes `int()` of `exp`, `nbf` and `iat`: it accepts numeric strings
-    and booleans, and calls `null` or an object a malformed token. The check
-    runs between pyjwt's payload decoding (after the signature) and its claim
-    validation; `_decode_payload` is pyjwt's hook for subclasses.
-    """
-
-    def _decode_payload(self, decoded: dict[str, Any]) -> dict[str, Any]:
-        payload = super()._decode_payload(decoded)
-        for claim in _TIME_CLAIMS:
-            if claim in payload:
-                _check_numeric_date(claim, payload[claim])
-        return payload
-
-
-def _check_numeric_date(claim: str, value: object) -> None:
-    """A NumericDate (RFC 7519 §2) is a JSON number: never a string, bool or null.
-
-    It must also be finite and fall within the years 1 to 9999, the dates a
-    `datetime` holds: `json.loads` reads `NaN`, `Infinity` and `1e400` (as
-    infinity), and ints of up to 4300 digits, which `float()` cannot convert.
-    """
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidClaimError(f"the {claim!r} claim must be a number")
-    if not _EARLIEST <= value <= _LATEST:  # False for NaN
-        raise InvalidClaimError(
-            f"the {claim!r} claim must be a date from year 1 to 9999, in seconds since 1970"
-        )
-
-
-def _jwt(memo: _KeyMemo | None) -> jwt.PyJWT:
-    """A private PyJWT that knows only our HMAC algorithms.
-
-    Its `PyJWS` is ours as well: pyjwt's module-level registry, which every
-    other user of pyjwt in the process shares, stays exactly as pyjwt made it.
-    `PyJWT` builds its own `PyJWS` with pyjwt's stock algorithms; pyjwt wires
-    its module-level `PyJWT` to its module-level `PyJWS` by the same assignment
-    (the end of `jwt/api_jwt.py`).
-    """
-    jws = jwt.PyJWS(algorithms=[])
-    for name, hash_alg in _HASHES.items():
-        jws.register_algorithm(name, _HMAC(hash_alg, memo))
-    claims_layer = _ClaimsLayer()
-    claims_layer._jws = jws
-    return claims_layer
-
-
-# Remembers nothing: pyjwt's key checks run for every token.
-_PLAIN_JWT: Final = _jwt(memo=None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -227,7 +97,7 @@ def mint(
         claims["sub"] = subject
     if audience is not None:
         claims["aud"] = audience
-    return _PLAIN_JWT.encode(
+    return PLAIN_JWT.encode(
         claims,
         key.secret,
         algorithm=key.algorithm,
@@ -256,8 +126,8 @@ class TokenVerifier:
         self.leeway = leeway
         self.audience = audience
         self.max_bytes = max_bytes
-        self._memo = _KeyMemo(memo_size)
-        self._jwt = _jwt(self._memo)
+        self._memo = KeyMemo(memo_size)
+        self._jwt = private_jwt(self._memo)
 
     def verify(self, token: str | None, *, now: float | None = None) -> VerifiedToken:
         """Check a token completely or raise a `SigningError` leaf (see `verify`)."""
@@ -305,7 +175,7 @@ def verify(
     return _verify(
         token,
         keys,
-        _PLAIN_JWT,
+        PLAIN_JWT,
         leeway=leeway,
         audience=audience,
         max_bytes=max_bytes,

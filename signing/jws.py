@@ -1,0 +1,151 @@
+"""Our own pyjwt instances: its JWS and claims layers with our HMAC classes.
+
+pyjwt's module-level functions share one algorithm registry with every other
+user of pyjwt in the process; ours are private instances, so that what we
+change (a memo of keys that passed pyjwt's key checks, no per-token key
+length warning, NumericDate checks on `exp`, `nbf` and `iat`) changes
+nothing for anyone else.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import jwt
+from jwt.algorithms import HMACAlgorithm
+from jwt.types import HashlibHash
+
+from signing.errors import InvalidClaimError
+
+__all__ = ["PLAIN_JWT", "KeyMemo", "private_jwt"]
+
+_TIME_CLAIMS: Final = ("exp", "nbf", "iat")
+_EARLIEST: Final = datetime(1, 1, 1, tzinfo=UTC).timestamp()
+_LATEST: Final = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+_HASHES: Final[dict[str, HashlibHash]] = {
+    "HS256": HMACAlgorithm.SHA256,
+    "HS384": HMACAlgorithm.SHA384,
+    "HS512": HMACAlgorithm.SHA512,
+}
+
+
+class KeyMemo:
+    """Secrets that passed pyjwt's HMAC key checks, bounded, oldest dropped first.
+
+    Only passes are kept: a refused key is checked, and refused, every time.
+    Writes take a lock so a verifier may serve several threads.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        if maxsize < 1:
+            raise ValueError("the memo needs room for at least one key")
+        self._maxsize = maxsize
+        self._prepared: dict[str | bytes, bytes] = {}
+        self._lock = threading.Lock()
+
+    def __contains__(self, secret: str | bytes) -> bool:
+        return secret in self._prepared
+
+    def get(self, secret: str | bytes) -> bytes | None:
+        return self._prepared.get(secret)
+
+    def add(self, secret: str | bytes, prepared: bytes) -> None:
+        with self._lock:
+            while len(self._prepared) >= self._maxsize:
+                del self._prepared[next(iter(self._prepared))]
+            self._prepared[secret] = prepared
+
+    def discard(self, secret: str | bytes) -> None:
+        with self._lock:
+            self._prepared.pop(secret, None)
+
+    def keep_only(self, kept: Collection[str | bytes]) -> None:
+        with self._lock:
+            self._prepared = {s: p for s, p in self._prepared.items() if s in kept}
+
+
+class _HMAC(HMACAlgorithm):
+    """pyjwt's HMAC, its key checks remembered in a verifier's memo if given.
+
+    `prepare_key` refuses empty keys, and PEM, SSH, DER and JWK material passed
+    as an HMAC secret (defences against algorithm confusion). It is a pure
+    function of the key, and the same for every hash, yet pyjwt runs it for
+    every token, raising and catching a JSONDecodeError for every ordinary
+    secret: a large share of a fresh token's cost. Signing and verifying are
+    pyjwt's.
+    """
+
+    def __init__(self, hash_alg: HashlibHash, memo: KeyMemo | None = None) -> None:
+        super().__init__(hash_alg)
+        self._memo = memo
+
+    def prepare_key(self, key: str | bytes) -> bytes:
+        if self._memo is None:
+            return super().prepare_key(key)
+        prepared = self._memo.get(key)
+        if prepared is None:
+            prepared = super().prepare_key(key)
+            self._memo.add(key, prepared)
+        return prepared
+
+    def check_key_length(self, key: bytes) -> str | None:
+        # The length rule is `IssuerKey`'s, the only source of our secrets: the
+        # hash size (RFC 7518 §3.2), or the previous release's floor for a
+        # verify-only key, whose tokens pyjwt would otherwise warn about, each.
+        return None
+
+
+class _ClaimsLayer(jwt.PyJWT):
+    """pyjwt's claims layer, refusing time claims that are not NumericDates.
+
+    pyjwt takes `int()` of `exp`, `nbf` and `iat`: it accepts numeric strings
+    and booleans, and calls `null` or an object a malformed token. The check
+    runs between pyjwt's payload decoding (after the signature) and its claim
+    validation; `_decode_payload` is pyjwt's hook for subclasses.
+    """
+
+    def _decode_payload(self, decoded: dict[str, Any]) -> dict[str, Any]:
+        payload = super()._decode_payload(decoded)
+        for claim in _TIME_CLAIMS:
+            if claim in payload:
+                _check_numeric_date(claim, payload[claim])
+        return payload
+
+
+def _check_numeric_date(claim: str, value: object) -> None:
+    """A NumericDate (RFC 7519 §2) is a JSON number: never a string, bool or null.
+
+    It must also be finite and fall within the years 1 to 9999, the dates a
+    `datetime` holds: `json.loads` reads `NaN`, `Infinity` and `1e400` (as
+    infinity), and ints of up to 4300 digits, which `float()` cannot convert.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidClaimError(f"the {claim!r} claim must be a number")
+    if not _EARLIEST <= value <= _LATEST:  # False for NaN
+        raise InvalidClaimError(
+            f"the {claim!r} claim must be a date from year 1 to 9999, in seconds since 1970"
+        )
+
+
+def private_jwt(memo: KeyMemo | None) -> jwt.PyJWT:
+    """A private PyJWT that knows only our HMAC algorithms.
+
+    Its `PyJWS` is ours as well: pyjwt's module-level registry, which every
+    other user of pyjwt in the process shares, stays exactly as pyjwt made it.
+    `PyJWT` builds its own `PyJWS` with pyjwt's stock algorithms; pyjwt wires
+    its module-level `PyJWT` to its module-level `PyJWS` by the same assignment
+    (the end of `jwt/api_jwt.py`).
+    """
+    jws = jwt.PyJWS(algorithms=[])
+    for name, hash_alg in _HASHES.items():
+        jws.register_algorithm(name, _HMAC(hash_alg, memo))
+    claims_layer = _ClaimsLayer()
+    claims_layer._jws = jws
+    return claims_layer
+
+
+# Remembers nothing: pyjwt's key checks run for every token.
+PLAIN_JWT: Final = private_jwt(memo=None)
