@@ -8,11 +8,12 @@ import dataclasses
 import gc
 import importlib
 import logging
+import shutil
 import signal
 import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 from yarl import URL
@@ -23,7 +24,7 @@ from gateway.config import Settings
 from gateway.demo import Demo, seed_demo
 from gateway.env import ConfigError
 from gateway.http.middlewares import ParserErrorsInOneLine
-from gateway.keys import LIFECYCLE
+from gateway.keys import LIFECYCLE, METRICS
 from gateway.ops.access_log import JsonAccessLogger
 from gateway.ops.connections import ConnectionGuard
 from gateway.ops.logs import JsonFormatter
@@ -31,6 +32,9 @@ from gateway.ops.workers import hold_signals, lifeline, stop_requested, supervis
 from gateway.originals.store import OriginalStore
 
 __all__ = ["serve"]
+
+# How stale a scrape's view of the sibling workers may be.
+_PUBLISH_SECONDS: Final = 1.0
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -59,8 +63,14 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     def announce() -> None:
         _announce(settings, host, sock.getsockname()[1], demo)
 
+    peers = settings.data_dir / "metrics"
+    shutil.rmtree(peers, ignore_errors=True)  # a previous run's workers
+
     def work(slot: int) -> int:
         app = create_app(settings)
+        if workers > 1:
+            app[METRICS].peers = peers
+            app.cleanup_ctx.append(_published_metrics)
         app.cleanup_ctx.append(_frozen_heap)
         try:
             _loop_runner()(_run(app, settings, sock))
@@ -170,6 +180,22 @@ def _announce(settings: Settings, host: str, port: int, demo: Demo | None) -> No
         print(f"demo page:         {settings.base_url / 'demo'}")
         print(f"signed tiling URL: {demo.url(settings, image, steps)}")
     sys.stdout.flush()
+
+
+async def _published_metrics(app: web.Application) -> AsyncIterator[None]:
+    """Publish this worker's figures every second, for its siblings' scrapes."""
+    metrics = app[METRICS]
+
+    async def publish() -> None:
+        while True:
+            await asyncio.to_thread(metrics.publish)
+            await asyncio.sleep(_PUBLISH_SECONDS)
+
+    task = asyncio.get_running_loop().create_task(publish())
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await asyncio.to_thread(metrics.publish)  # its last figures count on
 
 
 async def _frozen_heap(app: web.Application) -> AsyncIterator[None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from importlib import resources
 from typing import Final
@@ -91,6 +92,7 @@ async def metrics(request: web.Request) -> web.Response:
     """`GET /metrics`: this process's figures in Prometheus's text format."""
     figures = request.app[METRICS]
     figures.ingests = await request.app[CATALOG].store.ingest_counts()
+    await asyncio.to_thread(figures.gather)  # the sibling workers' figures too
     registry = CollectorRegistry(auto_describe=False)
     registry.register(figures)
     registry.register(ProcessCollector(registry=None))

@@ -10,8 +10,11 @@ or path ever becomes a label.
 from __future__ import annotations
 
 import bisect
+import json
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Final
 
 from prometheus_client.core import (
@@ -70,6 +73,9 @@ class Metrics(Collector):
             str, tuple[str, Callable[[], Mapping[str, float]], str]
         ] = {}
         self.ingests: Mapping[str, int] = {}  # by state, read per scrape
+        # With several workers: where each publishes its figures (`serve`).
+        self.peers: Path | None = None
+        self._view: dict[str, float] | None = None
 
     def observe(self, route: str, status: int, seconds: float) -> None:
         self.requests[(route, status)] += 1
@@ -86,39 +92,102 @@ class Metrics(Collector):
         if error is not None:
             self.upstream_errors[error] += 1
 
+    def snapshot(self) -> dict[str, float]:
+        """Every figure of this process, flat: `kind\tname\tlabel…` -> value."""
+        out: dict[str, float] = {}
+        for (route, status), count in self.requests.items():
+            out[f"requests\t{route}\t{status}"] = count
+        for family, histograms in (
+            ("latency", self.latency),
+            ("upstream", self.upstream),
+        ):
+            for label, histogram in histograms.items():
+                for index, count in enumerate(histogram.counts):
+                    out[f"{family}\t{label}\t{index}"] = count
+                out[f"{family}_sum\t{label}"] = histogram.total
+        for code, count in self.refusals.items():
+            out[f"refusals\t{code}"] = count
+        for kind, count in self.upstream_errors.items():
+            out[f"upstream_errors\t{kind}"] = count
+        for name, (_, read) in self.gauges.items():
+            out[f"gauge\t{name}"] = read()
+        for name, (_, read_all, _) in self.counters.items():
+            for value, total in read_all().items():
+                out[f"counter\t{name}\t{value}"] = total
+        return out
+
+    def publish(self) -> None:
+        """Write this worker's snapshot where its siblings' scrapes find it."""
+        if self.peers is None:
+            return
+        self.peers.mkdir(parents=True, exist_ok=True)
+        target = self.peers / f"{os.getpid()}.json"
+        spool = target.with_suffix(".tmp")
+        spool.write_text(json.dumps(self.snapshot()))
+        spool.replace(target)
+
+    def gather(self) -> None:
+        """The figures a scrape reports: this worker's, plus every sibling's last
+        published ones (a second old at most). Counters of workers that have
+        exited still count; their gauges no longer do."""
+        merged: Counter[str] = Counter(self.snapshot())
+        if self.peers is not None and self.peers.is_dir():
+            for published in self.peers.glob("*.json"):
+                pid = int(published.stem)
+                if pid == os.getpid():
+                    continue
+                try:
+                    figures = json.loads(published.read_text())
+                except (OSError, ValueError):
+                    continue  # being replaced: the next scrape has it
+                alive = _alive(pid)
+                for key, value in figures.items():
+                    if alive or not key.startswith("gauge\t"):
+                        merged[key] += value
+        self._view = dict(merged)
+
     def collect(self) -> Iterator[Metric]:
+        view = self._view if self._view is not None else self.snapshot()
+        self._view = None
+        rows = [(key.split("\t"), value) for key, value in sorted(view.items())]
+
+        def of(kind: str) -> list[tuple[list[str], float]]:
+            return [(parts[1:], value) for parts, value in rows if parts[0] == kind]
+
         requests = CounterMetricFamily(
             "gateway_requests", "Requests answered", labels=["route", "status"]
         )
-        for (route, status), count in sorted(self.requests.items()):
-            requests.add_metric([route, str(status)], count)
+        for (route, status), count in of("requests"):
+            requests.add_metric([route, status], count)
         yield requests
         yield _histograms(
             "gateway_request_duration_seconds",
             "Time to answer, by route",
             "route",
-            self.latency,
+            of("latency"),
+            of("latency_sum"),
         )
         refusals = CounterMetricFamily(
             "gateway_errors",
             "Error answers by their code (token_* are token failures)",
             labels=["code"],
         )
-        for code, count in sorted(self.refusals.items()):
+        for (code,), count in of("refusals"):
             refusals.add_metric([code], count)
         yield refusals
         yield _histograms(
             "gateway_upstream_duration_seconds",
             "Calls to Cloudinary's API",
             "action",
-            self.upstream,
+            of("upstream"),
+            of("upstream_sum"),
         )
         errors = CounterMetricFamily(
             "gateway_upstream_errors",
             "Failed calls to Cloudinary's API",
             labels=["kind"],
         )
-        for kind, count in sorted(self.upstream_errors.items()):
+        for (kind,), count in of("upstream_errors"):
             errors.add_metric([kind], count)
         yield errors
         ingests = GaugeMetricFamily(
@@ -127,25 +196,45 @@ class Metrics(Collector):
         for state, count in sorted(self.ingests.items()):
             ingests.add_metric([state], count)
         yield ingests
-        for name, (help_text, read) in sorted(self.gauges.items()):
-            yield GaugeMetricFamily(name, help_text, value=read())
-        for name, (help_text, read_all, label) in sorted(self.counters.items()):
+        gauges = {parts[0]: value for parts, value in of("gauge")}
+        for name, (help_text, _) in sorted(self.gauges.items()):
+            yield GaugeMetricFamily(name, help_text, value=gauges.get(name, 0.0))
+        counted = of("counter")
+        for name, (help_text, _, label) in sorted(self.counters.items()):
             family = CounterMetricFamily(name, help_text, labels=[label])
-            for value, total in sorted(read_all().items()):
-                family.add_metric([value], total)
+            for (counter, value), total in counted:
+                if counter == name:
+                    family.add_metric([value], total)
             yield family
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _histograms(
-    name: str, help_text: str, label: str, histograms: Mapping[str, _Histogram]
+    name: str,
+    help_text: str,
+    label: str,
+    counts: list[tuple[list[str], float]],
+    sums: list[tuple[list[str], float]],
 ) -> HistogramMetricFamily:
     family = HistogramMetricFamily(name, help_text, labels=[label])
-    for value, histogram in sorted(histograms.items()):
-        cumulative, buckets = 0, []
-        for bound, count in zip(
-            [*map(str, BUCKETS), "+Inf"], histogram.counts, strict=True
-        ):
+    bounds = [*map(str, BUCKETS), "+Inf"]
+    by_label: dict[str, list[float]] = {}
+    for (value, index), count in counts:
+        by_label.setdefault(value, [0.0] * len(bounds))[int(index)] = count
+    totals = {value: total for (value,), total in sums}
+    for value, bucket_counts in sorted(by_label.items()):
+        cumulative, buckets = 0.0, []
+        for bound, count in zip(bounds, bucket_counts, strict=True):
             cumulative += count
             buckets.append((bound, cumulative))
-        family.add_metric([value], buckets, histogram.total)
+        family.add_metric([value], buckets, totals.get(value, 0.0))
     return family

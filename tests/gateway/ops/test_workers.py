@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -81,3 +82,20 @@ def test_a_delete_by_one_worker_is_seen_by_every_worker_at_once(
     status, _, _ = _fetch(f"{base}/v1/images/{document['id']}", "DELETE", key)
     assert status == 204
     assert [_fetch(link)[0] for _ in range(40)] == [404] * 40
+
+
+def test_a_scrape_reports_every_workers_requests(serve: Served) -> None:
+    """Whichever worker answers `/metrics`, it counts its siblings' requests too
+    (as they published them, at most a second ago)."""
+    port = serve(GATEWAY_WORKERS="2")
+    for _ in range(60):  # each on a new connection: both workers answer some
+        assert _fetch(f"http://127.0.0.1:{port}/livez")[0] == 200
+    time.sleep(1.5)  # every worker has published since
+    for _ in range(6):  # either worker may answer the scrape
+        _, _, text = _fetch(f"http://127.0.0.1:{port}/metrics")
+        line = next(
+            line
+            for line in text.decode().splitlines()
+            if line.startswith('gateway_requests_total{route="livez",status="200"}')
+        )
+        assert float(line.split()[-1]) == 60
