@@ -39,7 +39,7 @@ from gateway.keys import (
 from gateway.ops.metrics import Metrics
 from gateway.originals.ingest import Ingestor
 from gateway.originals.origin_fetch import OriginPolicy, guarded_session
-from gateway.originals.store import OriginalStore
+from gateway.originals.store import STRAY_AGE, OriginalStore, remove_older
 
 __all__ = ["create_app"]
 
@@ -125,8 +125,9 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     uploads = settings.uploads
     uploads.mkdir(parents=True, exist_ok=True)
-    for stray in uploads.iterdir():  # spooled by a process that died mid-upload
-        stray.unlink(missing_ok=True)
+    # Spooled by a process that died mid-upload; a younger spool may be a
+    # sibling worker's upload under way.
+    remove_older(uploads.iterdir(), max(STRAY_AGE, 2 * settings.ingest.body_timeout))
     policy = OriginPolicy(
         settings.ingest.allowed_hosts, allow_private=settings.ingest.allow_private
     )

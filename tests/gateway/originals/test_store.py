@@ -71,3 +71,21 @@ async def test_start_up_sweeps_what_a_crash_left(
     await aiohttp_client(create_app(settings))
     assert not store.path(stray).exists()
     assert store.path(kept.original.sha256).exists()
+
+
+async def test_start_up_spares_a_sibling_workers_spools_and_sweeps_old_ones(
+    aiohttp_client: AiohttpClient, tmp_path: Path
+) -> None:
+    """A worker (re)starting beside others must not delete their uploads and
+    originals under way; what a dead process left, hours old, goes."""
+    settings: Settings = render_settings(tmp_path)
+    for folder in (settings.uploads, settings.originals / "incoming"):
+        folder.mkdir(parents=True)
+        (folder / "in-use").write_bytes(b"a sibling's")
+        old = folder / "left-by-a-crash"
+        old.write_bytes(b"stale")
+        then = time.time() - 2 * HOUR
+        os.utime(old, (then, then))
+    await aiohttp_client(create_app(settings))
+    for folder in (settings.uploads, settings.originals / "incoming"):
+        assert sorted(p.name for p in folder.iterdir()) == ["in-use"]
