@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Final
 
 from cachetools import LRUCache
@@ -27,7 +27,7 @@ from cachetools import LRUCache
 from gateway.catalog.records import ImageRecord
 from gateway.catalog.store import CatalogStore, Change
 from gateway.errors import OverloadedError
-from signing import Issuer, IssuerKey
+from signing import Issuer
 
 __all__ = ["MISSING", "CachedCatalog"]
 
@@ -136,9 +136,6 @@ class CachedCatalog:
 
     def issuer_for_kid(self, kid: str, /) -> Issuer | None:
         return self._by_kid.get(kid)
-
-    def active_keys(self) -> Collection[IssuerKey]:
-        return [key for issuer in self._by_id.values() for key in issuer.keys]
 
     # Images
 

@@ -61,7 +61,7 @@ class SqliteCatalog:
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="catalog-write")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="catalog-read")
         self._listeners: list[Listener] = []
-        self._data_version = self._read_data_version()
+        self._data_version = schema.data_version(self._reader_db)
 
     @classmethod
     async def open(cls, path: Path) -> SqliteCatalog:
@@ -141,9 +141,6 @@ class SqliteCatalog:
         self._data_version = version
         self._changed(Change.EVERYTHING)
         return True
-
-    def _read_data_version(self) -> int:
-        return schema.data_version(self._reader_db)
 
     def _changed(self, change: Change) -> None:
         for listener in self._listeners:
