@@ -126,7 +126,6 @@ def main() -> None:
             "GATEWAY_DATA_DIR": str(work),
             "GATEWAY_PORT": str(gw_port),
             "CLOUDINARY_URL": CLOUDINARY_URL,
-            "GATEWAY_LOG_LEVEL": "WARNING",
             "GATEWAY_WORKERS": "1",  # against the floor's one process
         }
         warm_path = path(mint(KEY, issuer_id=ISSUER, transformations=tiling()))
