@@ -1,5 +1,16 @@
-"""Transformation tokens: minting for backends, verification for the gateway."""
+"""Transformation and access tokens: minting for backends, verification for the gateway."""
 
+from signing.access import (
+    ACCESS_TOKEN_TYPE,
+    DEFAULT_ACCESS_LIFETIME,
+    READ,
+    SCOPES,
+    WRITE,
+    AccessToken,
+    AccessTokenVerifier,
+    mint_access_token,
+    parse_roles,
+)
 from signing.errors import (
     AlgorithmNotAllowedError,
     ExpiredTokenError,
@@ -15,6 +26,7 @@ from signing.errors import (
     UnknownIssuerError,
     UnknownKeyError,
     WrongSubjectError,
+    WrongTokenTypeError,
 )
 from signing.keystore import (
     ALLOWED_ALGORITHMS,
@@ -37,11 +49,18 @@ from signing.tokens import (
 )
 
 __all__ = [
+    "ACCESS_TOKEN_TYPE",
     "ALLOWED_ALGORITHMS",
+    "DEFAULT_ACCESS_LIFETIME",
     "DEFAULT_LEEWAY",
     "LEGACY_MIN_SECRET_BYTES",
     "MAX_TOKEN_BYTES",
     "MIN_SECRET_BYTES",
+    "READ",
+    "SCOPES",
+    "WRITE",
+    "AccessToken",
+    "AccessTokenVerifier",
     "AlgorithmNotAllowedError",
     "ExpiredTokenError",
     "ImmatureTokenError",
@@ -63,7 +82,10 @@ __all__ = [
     "UnknownKeyError",
     "VerifiedToken",
     "WrongSubjectError",
+    "WrongTokenTypeError",
     "generate_secret",
     "mint",
+    "mint_access_token",
+    "parse_roles",
     "verify",
 ]

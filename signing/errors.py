@@ -13,7 +13,8 @@
     ├── LifetimeExceededError
     ├── UnknownIssuerError
     ├── UnknownKeyError
-    └── WrongSubjectError
+    ├── WrongSubjectError
+    └── WrongTokenTypeError
 
 No pyjwt exception leaves this package: each is translated into one of these.
 """
@@ -37,6 +38,7 @@ __all__ = [
     "UnknownIssuerError",
     "UnknownKeyError",
     "WrongSubjectError",
+    "WrongTokenTypeError",
 ]
 
 
@@ -122,3 +124,10 @@ class UnknownKeyError(SigningError):
 class WrongSubjectError(SigningError):
     code = "token_subject_mismatch"
     title = "Token is for another image"
+
+
+class WrongTokenTypeError(SigningError):
+    """An access token where a transformation token belongs, or the reverse."""
+
+    code = "token_type_invalid"
+    title = "Wrong kind of token"

@@ -27,6 +27,7 @@ from signing.errors import (
     UnknownIssuerError,
     UnknownKeyError,
     WrongSubjectError,
+    WrongTokenTypeError,
 )
 from signing.jws import PLAIN_JWT, KeyMemo, private_jwt
 from signing.keystore import ALLOWED_ALGORITHMS, Issuer, IssuerKey, KeyStore
@@ -43,6 +44,7 @@ __all__ = [
 MAX_TOKEN_BYTES: Final = 4096
 DEFAULT_LEEWAY: Final = 30.0
 _BAD_SIGNATURE: Final = "the token's signature does not match its issuer's key"
+_ACCESS_TYPES: Final = frozenset({"at+jwt", "application/at+jwt"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -193,6 +195,34 @@ def _verify(
     max_bytes: int,
     now: float | None,
 ) -> VerifiedToken:
+    claims, issuer, key = verified_claims(
+        token,
+        keys,
+        pyjwt,
+        leeway=leeway,
+        audience=audience,
+        max_bytes=max_bytes,
+        access=False,
+    )
+    return _verified(claims, issuer, key, leeway=leeway, now=now)
+
+
+def verified_claims(
+    token: str | None,
+    keys: KeyStore,
+    pyjwt: jwt.PyJWT,
+    *,
+    leeway: float,
+    audience: str | None,
+    max_bytes: int,
+    access: bool,
+) -> tuple[dict[str, object], Issuer, IssuerKey]:
+    """The claims of a token pyjwt verified with its issuer's key; either kind.
+
+    `access` says which kind is wanted: an access token (`typ: at+jwt`) is
+    never taken for a transformation token, nor the reverse, since `sub`
+    names a user in one and an image in the other.
+    """
     if not token:
         raise MissingTokenError("a token is required")
     # Refused before any decoding: bounded work for hostile input. The limit
@@ -205,7 +235,13 @@ def _verify(
     if not token.isascii():
         # A JWS in compact form is base64url and dots only (RFC 7515 §7.1).
         raise MalformedTokenError("the token may contain only ASCII characters")
-    algorithm, kid = _header(token.partition(".")[0])
+    algorithm, kid, typ = _header(token.partition(".")[0])
+    if is_access_type(typ) != access:
+        raise WrongTokenTypeError(
+            "an access token is not a transformation token"
+            if typ is not None and not access
+            else "the token is not an access token (its header needs typ 'at+jwt')"
+        )
     if algorithm not in ALLOWED_ALGORITHMS:
         raise AlgorithmNotAllowedError(
             f"algorithm {algorithm!r} is not allowed; use one of "
@@ -220,7 +256,13 @@ def _verify(
         if owner is not None and key is not None and key.algorithm == algorithm:
             try:
                 claims = _decode(
-                    pyjwt, token, key, owner, leeway=leeway, audience=audience
+                    pyjwt,
+                    token,
+                    key,
+                    owner,
+                    leeway=leeway,
+                    audience=audience,
+                    access=access,
                 )
             except jwt.InvalidIssuerError:
                 pass
@@ -230,7 +272,7 @@ def _verify(
             except jwt.PyJWTError as exc:
                 raise _translate(exc) from exc
             else:
-                return _verified(claims, owner, key, leeway=leeway, now=now)
+                return claims, owner, key
 
     issuer_id = _peek_issuer(token)
     if issuer_id is None:
@@ -257,13 +299,19 @@ def _verify(
     for key in candidates:
         try:
             claims = _decode(
-                pyjwt, token, key, issuer, leeway=leeway, audience=audience
+                pyjwt,
+                token,
+                key,
+                issuer,
+                leeway=leeway,
+                audience=audience,
+                access=access,
             )
         except jwt.InvalidSignatureError:
             continue
         except jwt.PyJWTError as exc:
             raise _translate(exc) from exc
-        return _verified(claims, issuer, key, leeway=leeway, now=now)
+        return claims, issuer, key
     raise InvalidSignatureError(_BAD_SIGNATURE)
 
 
@@ -275,9 +323,13 @@ def _decode(
     *,
     leeway: float,
     audience: str | None,
+    access: bool,
 ) -> dict[str, object]:
     """pyjwt's full verification: signature, `iss` pinned, time claims, `aud`."""
-    required = ["iss", "exp"] if issuer.policy.require_exp else ["iss"]
+    if access:
+        required = ["iss", "exp", "sub"]
+    else:
+        required = ["iss", "exp"] if issuer.policy.require_exp else ["iss"]
     if audience is not None:
         required.append("aud")
     claims: dict[str, object] = pyjwt.decode(
@@ -325,9 +377,15 @@ def _verified(
     )
 
 
+def is_access_type(typ: str | None) -> bool:
+    """RFC 9068 §4: `at+jwt`, or its full media type, in any case."""
+    return typ is not None and typ.lower() in _ACCESS_TYPES
+
+
 @functools.lru_cache(maxsize=256)
-def _header(segment: str) -> tuple[str | None, str | None]:
-    """The unverified JOSE header's `alg` and `kid`, only to choose the keys.
+def _header(segment: str) -> tuple[str | None, str | None, str | None]:
+    """The unverified JOSE header's `alg`, `kid` and `typ`, to choose the keys
+    and keep access and transformation tokens apart.
 
     An issuer's tokens share one header (`{"alg":…,"kid":…,"typ":"JWT"}`), so it
     is parsed once; the bound keeps hostile variety to 256 entries of at most
@@ -336,13 +394,15 @@ def _header(segment: str) -> tuple[str | None, str | None]:
     header = _segment_json(segment)
     if not isinstance(header, dict):
         raise MalformedTokenError("the token's header must be a JSON object")
-    alg, kid = header.get("alg"), header.get("kid")
+    alg, kid, typ = header.get("alg"), header.get("kid"), header.get("typ")
     if "alg" in header and not isinstance(alg, str):
         # Also keeps an unhashable `alg` (a list, an object) from the set lookup.
         raise MalformedTokenError("the token's 'alg' must be a string")
     if "kid" in header and not isinstance(kid, str):
         raise MalformedTokenError("the token's 'kid' must be a string")
-    return alg, kid
+    if "typ" in header and not isinstance(typ, str):
+        raise MalformedTokenError("the token's 'typ' must be a string")
+    return alg, kid, typ
 
 
 def _peek_issuer(token: str) -> object:
