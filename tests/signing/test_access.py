@@ -126,7 +126,7 @@ def test_refusals(
     token_claims: dict[str, object], headers: dict[str, object], error: type[Exception]
 ) -> None:
     with pytest.raises(error):
-        verifier().verify(raw(token_claims, **headers), now=NOW)
+        verifier().verify(raw(token_claims, key=KEY, **headers), now=NOW)
 
 
 @pytest.mark.parametrize("kid", [KEY.kid, None])
