@@ -17,11 +17,13 @@ from gateway.config import Settings
 from gateway.delivery.renderer import Renderer
 from gateway.delivery.resolver import Resolver
 from gateway.demo import seed_demo
+from gateway.http.credentials import Authenticator
 from gateway.http.delivery import Delivery
 from gateway.http.limits import UploadGate
 from gateway.http.middlewares import errors, request_id
 from gateway.http.routes import setup_routes
 from gateway.keys import (
+    AUTHENTICATOR,
     CATALOG,
     DEMO,
     EXECUTOR,
@@ -100,6 +102,7 @@ async def _catalog(app: web.Application) -> AsyncIterator[None]:
             poll_interval=settings.catalog.poll_interval,
         )
         app[RESOLVER] = Resolver(settings, catalog)
+        app[AUTHENTICATOR] = Authenticator(settings, catalog)
         originals = app[STORE] = OriginalStore(settings.originals)
         in_use = await store.originals()
         swept = await asyncio.to_thread(

@@ -26,13 +26,16 @@ from gateway.env import (
     as_delivery,
     as_hosts,
     as_http_url,
+    as_ladder,
     as_log_level,
     as_networks,
+    as_origins,
     as_path,
     as_port,
     as_positive,
     as_seconds,
     as_str,
+    as_token_name,
     as_uuid,
 )
 from transforms import (
@@ -48,6 +51,8 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 __all__ = [
+    "DEFAULT_PUBLIC_SIZES",
+    "AccessSettings",
     "CatalogSettings",
     "ConfigError",
     "Delivery",
@@ -240,6 +245,37 @@ class UpstreamSettings:
     )
 
 
+# The sizes unsigned public URLs are served at: every few hundred pixels up to 4K.
+DEFAULT_PUBLIC_SIZES: Final = (
+    64, 96, 128, 160, 200, 256, 320, 400, 480, 560, 640, 720, 800, 960, 1080,
+    1200, 1280, 1440, 1600, 1920, 2048, 2560, 3200, 3840, 4096,
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccessSettings:
+    """Who may get pixels without a transformation token, and how."""
+
+    max_lifetime: int = field(
+        default=86_400,
+        metadata=_var("GATEWAY_ACCESS_TOKEN_MAX_LIFETIME", as_positive),
+    )
+    session_cookie: str = field(
+        default="gateway_session",
+        metadata=_var("GATEWAY_SESSION_COOKIE", as_token_name),
+    )
+    cors_origins: frozenset[str] = field(
+        default=frozenset(), metadata=_var("GATEWAY_CORS_ORIGINS", as_origins)
+    )
+    public_sizes: tuple[int, ...] = field(
+        default=DEFAULT_PUBLIC_SIZES,
+        metadata=_var("GATEWAY_PUBLIC_SIZES", as_ladder),
+    )
+    public_max_age: int = field(
+        default=86_400, metadata=_var("GATEWAY_PUBLIC_MAX_AGE", as_positive)
+    )
+
+
 # `transforms.Limits` is pure and knows no environment: its variables live here.
 _LIMIT_VARS: Final[Mapping[str, _Var]] = {
     "max_size": _Var("GATEWAY_MAX_SIZE", as_positive),
@@ -262,6 +298,7 @@ class Settings:
     render: RenderSettings = field(default_factory=RenderSettings)
     ingest: IngestSettings = IngestSettings()
     upstream: UpstreamSettings = UpstreamSettings()
+    access: AccessSettings = AccessSettings()
     limits: Limits = Limits()
 
     def __post_init__(self) -> None:
@@ -320,6 +357,7 @@ class Settings:
             render=RenderSettings(**_values(_vars(RenderSettings), environ)),
             ingest=IngestSettings(**_values(_vars(IngestSettings), environ)),
             upstream=upstream,
+            access=AccessSettings(**_values(_vars(AccessSettings), environ)),
             limits=Limits(**_values(_LIMIT_VARS.items(), environ)),
         )
 
@@ -332,6 +370,7 @@ _SECTIONS: Final = (
     RenderSettings,
     IngestSettings,
     UpstreamSettings,
+    AccessSettings,
 )
 
 

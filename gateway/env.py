@@ -19,13 +19,16 @@ __all__ = [
     "as_delivery",
     "as_hosts",
     "as_http_url",
+    "as_ladder",
     "as_log_level",
     "as_networks",
+    "as_origins",
     "as_path",
     "as_port",
     "as_positive",
     "as_seconds",
     "as_str",
+    "as_token_name",
     "as_uuid",
 ]
 
@@ -159,3 +162,42 @@ def as_cloudinary(name: str, raw: str) -> CloudinaryAccount:
         secure_distribution=url.query.get("secure_distribution") or None,
         private_cdn=as_bool(f"{name} private_cdn", private_cdn),
     )
+
+
+def as_ladder(name: str, raw: str) -> tuple[int, ...]:
+    """Comma-separated sizes in pixels, ascending (`64,128,256`)."""
+    try:
+        rungs = tuple(int(part) for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be whole numbers separated by commas") from None
+    if not rungs or any(r < 1 for r in rungs) or list(rungs) != sorted(set(rungs)):
+        raise ConfigError(f"{name} must be positive sizes in ascending order")
+    if len(rungs) > 64:
+        raise ConfigError(f"{name} may have at most 64 sizes")
+    return rungs
+
+
+def as_origins(name: str, raw: str) -> frozenset[str]:
+    """`*`, or comma-separated origins (`https://app.example, http://localhost:3000`)."""
+    origins = frozenset(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    for origin in origins - {"*"}:
+        url = URL(origin)
+        if (
+            url.scheme not in {"http", "https"}
+            or not url.host
+            or url.path not in {"", "/"}
+            or url.query_string
+        ):
+            raise ConfigError(
+                f"{name}: {origin!r} is not an origin (scheme://host[:port])"
+            )
+    return origins
+
+
+def as_token_name(name: str, raw: str) -> str:
+    """A cookie name: an RFC 6265 token."""
+    if not raw or any(
+        c in '()<>@,;:\\"/[]?={} \t' or not 32 < ord(c) < 127 for c in raw
+    ):
+        raise ConfigError(f"{name} must be a cookie name (letters, digits, - _ .)")
+    return raw

@@ -6,7 +6,13 @@
     │   └── InvalidParameterError
     ├── UnauthorizedError
     │   ├── ApiKeyMissingError
-    │   └── ApiKeyInvalidError
+    │   ├── ApiKeyInvalidError
+    │   ├── AccessTokenInvalidError
+    │   ├── CookieWriteError
+    │   └── CredentialRequiredError
+    ├── ForbiddenError
+    │   ├── InsufficientScopeError
+    │   └── RoleRequiredError
     ├── NotFoundError
     │   ├── ImageNotFoundError
     │   └── RouteNotFoundError
@@ -54,16 +60,21 @@ from transforms import (
 __all__ = [
     "JSONAPI",
     "STATUS_BY_ERROR",
+    "AccessTokenInvalidError",
     "AmbiguousParameterError",
     "ApiError",
     "ApiKeyInvalidError",
     "ApiKeyMissingError",
     "BadRequestError",
+    "CookieWriteError",
+    "CredentialRequiredError",
     "FieldInvalidError",
     "FieldReadOnlyError",
     "FieldUnknownError",
     "FileTooLargeError",
+    "ForbiddenError",
     "ImageNotFoundError",
+    "InsufficientScopeError",
     "InternalError",
     "InvalidParameterError",
     "MediaTypeNotAllowedError",
@@ -74,6 +85,7 @@ __all__ = [
     "PayloadTooLargeError",
     "PublicError",
     "RequestTimeoutError",
+    "RoleRequiredError",
     "RouteNotFoundError",
     "TooManyRequestsError",
     "UnauthorizedError",
@@ -129,23 +141,70 @@ class InvalidParameterError(BadRequestError):
 
 
 class UnauthorizedError(ApiError):
+    """401: no credential, or one that is not good (RFC 6750 §3 challenges)."""
+
     code = "unauthorized"
     title = "Authentication required"
+    # RFC 6750 §3.1: `invalid_token` only where a credential was sent.
+    challenge: ClassVar[str] = "Bearer"
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, *, header: str = "Authorization") -> None:
         super().__init__(
-            detail, header="Authorization", headers={"WWW-Authenticate": "Bearer"}
+            detail, header=header, headers={"WWW-Authenticate": self.challenge}
         )
 
 
 class ApiKeyMissingError(UnauthorizedError):
     code = "api_key_missing"
-    title = "API key missing"
+    title = "Credential missing"
 
 
 class ApiKeyInvalidError(UnauthorizedError):
     code = "api_key_invalid"
     title = "API key unknown or revoked"
+    challenge = 'Bearer error="invalid_token"'
+
+
+class AccessTokenInvalidError(UnauthorizedError):
+    code = "access_token_invalid"
+    title = "Access token invalid"
+    challenge = 'Bearer error="invalid_token"'
+
+
+class CookieWriteError(UnauthorizedError):
+    code = "cookie_cannot_write"
+    title = "A cookie cannot authorise a write"
+
+
+class CredentialRequiredError(UnauthorizedError):
+    """Anonymous, and asking for more than the anonymous may have."""
+
+    code = "credential_required"
+    title = "Credential required for this size"
+
+
+class ForbiddenError(ApiError):
+    code = "forbidden"
+    title = "Forbidden"
+
+
+class InsufficientScopeError(ForbiddenError):
+    code = "insufficient_scope"
+    title = "Insufficient scope"
+
+    def __init__(self, detail: str, *, scope: str) -> None:
+        super().__init__(
+            detail,
+            header="Authorization",
+            headers={
+                "WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'
+            },
+        )
+
+
+class RoleRequiredError(ForbiddenError):
+    code = "role_required"
+    title = "Role required for this size"
 
 
 class NotFoundError(ApiError):
@@ -283,6 +342,7 @@ STATUS_BY_ERROR: Final[Mapping[type[Exception], int]] = {
     RequestTimeoutError: 408,
     TooManyRequestsError: 429,
     UnauthorizedError: 401,
+    ForbiddenError: 403,
     UnsupportedMediaTypeError: 415,
     UnprocessableError: 422,
     OverloadedError: 503,

@@ -12,12 +12,14 @@ from gateway.config import Settings
 from gateway.delivery.renderer import Renderer
 from gateway.delivery.resolver import Resolver
 from gateway.demo import Demo
+from gateway.http.credentials import Authenticator
 from gateway.http.limits import UploadGate
 from gateway.ops.metrics import Metrics
 from gateway.originals.ingest import Ingestor
 from gateway.originals.store import OriginalStore
 
 __all__ = [
+    "AUTHENTICATOR",
     "CATALOG",
     "DEMO",
     "EXECUTOR",
@@ -49,6 +51,7 @@ METRICS = web.AppKey("metrics", Metrics)
 # The catalog as the hot path reads it; its `.store` for everything else.
 CATALOG = web.AppKey("catalog", CachedCatalog)
 RESOLVER = web.AppKey("resolver", Resolver)
+AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 STORE = web.AppKey("store", OriginalStore)
 # Threads for CPU-bound image work: renders and probing uploads.
 EXECUTOR = web.AppKey("executor", Executor)

@@ -68,7 +68,8 @@ class ImageRecord:
     tags: tuple[str, ...] = ()
     texts: tuple[str | None, str | None, str | None] = (None, None, None)
     numbers: tuple[float | None, float | None, float | None] = (None, None, None)
-    max_unauthorised: int | None = None
+    max_unauthorised: int | None = None  # None: no cap (the API's -1)
+    roles: frozenset[str] = frozenset()
     ingest: Ingest = Ingest(state=IngestState.FINISHED)
 
 
@@ -86,6 +87,7 @@ EDITABLE: Final = frozenset(
         "number2",
         "number3",
         "max_unauthorised",
+        "roles",
     }
 )
 
@@ -113,3 +115,4 @@ class ApiKey:
     issuer_id: str
     created_at: str
     revoked_at: str | None
+    roles: frozenset[str] = frozenset()

@@ -94,10 +94,12 @@ class CatalogStore(ChangeFeed, Protocol):
 
     # API keys: only a hash is stored; the key is shown once, at creation.
 
-    async def add_api_key(self, issuer_id: str) -> str: ...
+    async def add_api_key(
+        self, issuer_id: str, *, roles: frozenset[str] = frozenset()
+    ) -> str: ...
 
-    async def api_key_issuer(self, key: str) -> str | None:
-        """The issuer of an active key, compared in constant time; else None."""
+    async def api_key(self, key: str) -> ApiKey | None:
+        """An active key (its issuer and roles), compared in constant time; else None."""
         ...
 
     async def api_keys(self, issuer_id: str) -> list[ApiKey]: ...

@@ -89,6 +89,12 @@ def _parser() -> argparse.ArgumentParser:
     ):
         command = api_key.add_parser(name, help=help_text)
         command.add_argument("--issuer", required=True)
+        if name == "create":
+            command.add_argument(
+                "--roles",
+                help="comma-separated roles the key's holder has (e.g. staff,editor): "
+                "they open images with roles above their anonymous size cap",
+            )
         if name == "revoke":
             command.add_argument("--prefix", required=True, help="sk_xxxxxxxxxxxx")
         command.set_defaults(run=run)
@@ -130,6 +136,25 @@ def _parser() -> argparse.ArgumentParser:
         help="set sub: the token works for this image only",
     )
     token_mint.set_defaults(run=commands.token_mint)
+    access = token.add_parser(
+        "access",
+        help="mint an access token for a user (Bearer, X-Session-Token or cookie)",
+    )
+    access.add_argument("--issuer", required=True, help="issuer UUID")
+    access.add_argument("--sub", required=True, help="the user it identifies")
+    access.add_argument(
+        "--scope",
+        default="images:read",
+        help="space- or comma-separated: images:read, images:write (default images:read)",
+    )
+    access.add_argument("--roles", help="comma-separated roles (e.g. staff,editor)")
+    access.add_argument(
+        "--ttl",
+        type=int,
+        default=3600,
+        help="seconds until exp (default 3600; at most GATEWAY_ACCESS_TOKEN_MAX_LIFETIME)",
+    )
+    access.set_defaults(run=commands.token_access)
     return parser
 
 

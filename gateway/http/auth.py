@@ -1,64 +1,140 @@
-"""Who is calling: a `Principal` from the request's credentials.
+"""Who is calling: one `Principal` from four credentials.
 
-Today the only credential is an issuer's API key (`Authorization: Bearer
-sk_…`); every call made with it is scoped to that issuer (tenant).
+- `Authorization: Bearer sk_…`, an issuer's API key: full scope, the key's roles;
+- `Authorization: Bearer <access token>`, an end user's (`signing.access`);
+- `X-Session-Token: <access token>`, the same token as a session header;
+- the cookie `GATEWAY_SESSION_COOKIE` holding an access token, for reads only:
+  a browser sends cookies with any cross-site form post, so a write that only
+  a cookie vouches for is refused (no CSRF).
+
+The first credential present is the one judged, in that order; a bad one is a
+401 even when a later one would pass, so a client learns that it sent a bad
+credential. Every principal belongs to one issuer (tenant): another issuer's
+images answer exactly like missing ones.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Final
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
-from gateway.errors import ApiKeyInvalidError, ApiKeyMissingError
-from gateway.keys import CATALOG, ISSUER, SETTINGS
+from gateway.errors import (
+    AccessTokenInvalidError,
+    ApiKeyInvalidError,
+    ApiKeyMissingError,
+    CookieWriteError,
+    InsufficientScopeError,
+)
+from gateway.http.credentials import Credential, Principal
+from gateway.keys import AUTHENTICATOR, CATALOG, ISSUER, SETTINGS
+from signing import READ
 
-__all__ = ["Principal", "authenticate", "still_authorised"]
+__all__ = [
+    "Credential",
+    "Principal",
+    "authenticate",
+    "optional_principal",
+    "still_authorised",
+]
 
 # Longer than any key we issue: refused before it reaches the catalog.
 _MAX_KEY_LENGTH: Final = 200
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Principal:
-    issuer_id: str
-    guest: bool = False
-    # The API key it came with, to check again before a slow write commits.
-    credential: str | None = field(default=None, repr=False)
-
-    @property
-    def caller(self) -> str:
-        """Who counts against per-caller bounds: the key, or all guests as one."""
-        return self.credential or "guest"
+SESSION_HEADER: Final = "X-Session-Token"
+_SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 async def authenticate(
-    request: web.Request, *, guest_allowed: bool = False
+    request: web.Request, *, scope: str = READ, guest_allowed: bool = False
 ) -> Principal:
-    """The caller, or `UnauthorizedError`; guests only where the route allows them."""
-    header = request.headers.get("Authorization")
-    if header is None:
+    """The caller with `scope`, or a 401/403; guests only where the route allows them."""
+    principal = await _identify(request, write=scope != READ)
+    if principal is None:
         ingest = request.app[SETTINGS].ingest
         if guest_allowed and ingest.guest_uploads and ingest.guest_issuer:
-            return Principal(issuer_id=ingest.guest_issuer, guest=True)
-        raise ApiKeyMissingError("send an API key: Authorization: Bearer sk_…")
-    scheme, _, key = header.partition(" ")
-    issuer_id = None
+            return Principal(issuer_id=ingest.guest_issuer, credential=Credential.GUEST)
+        raise ApiKeyMissingError(
+            "send a credential: Authorization: Bearer <API key or access token>"
+        )
+    return _scoped(request, principal, scope)
+
+
+async def optional_principal(request: web.Request) -> Principal | None:
+    """The caller with `images:read` if a credential was sent; None if none was.
+
+    For routes anyone may use (public images) that give a caller more: a bad
+    credential is still a 401, never silently anonymous.
+    """
+    principal = await _identify(request, write=False)
+    return None if principal is None else _scoped(request, principal, READ)
+
+
+def _scoped(request: web.Request, principal: Principal, scope: str) -> Principal:
+    if scope not in principal.scopes:
+        raise InsufficientScopeError(
+            f"the access token lacks the scope {scope!r}", scope=scope
+        )
+    request[ISSUER] = principal.issuer_id
+    return principal
+
+
+async def _identify(request: web.Request, *, write: bool) -> Principal | None:
+    authenticator = request.app[AUTHENTICATOR]
+    catalog = authenticator.catalog
+    if catalog.due():  # a key revoked by another worker is seen now
+        await catalog.refresh()
+    headers = request.headers
+    if (header := headers.get(hdrs.AUTHORIZATION)) is not None:
+        scheme, _, credential = header.strip().partition(" ")
+        credential = credential.strip()
+        if scheme.lower() != "bearer" or not credential:
+            raise ApiKeyInvalidError("send Authorization: Bearer <credential>")
+        if credential.startswith("sk_"):
+            return await _api_key(request, credential)
+        return authenticator.access_token(credential, hdrs.AUTHORIZATION)
+    if (session := headers.get(SESSION_HEADER)) is not None:
+        return authenticator.access_token(session.strip(), SESSION_HEADER)
+    cookie_name = request.app[SETTINGS].access.session_cookie
+    if (cookie := request.cookies.get(cookie_name)) is not None:
+        if write or request.method not in _SAFE_METHODS:
+            raise CookieWriteError(
+                "a session cookie authenticates reads only: send the token in "
+                "Authorization or X-Session-Token to write"
+            )
+        return authenticator.access_token(cookie, hdrs.COOKIE)
+    return None
+
+
+async def _api_key(request: web.Request, key: str) -> Principal:
+    found = None
     # Keys we issue are ASCII; anything else (aiohttp hands undecodable
     # header bytes over as surrogates) is no key, and must not reach SQL.
-    if scheme.lower() == "bearer" and len(key) < _MAX_KEY_LENGTH and key.isascii():
-        issuer_id = await request.app[CATALOG].store.api_key_issuer(key.strip())
-    if issuer_id is None:
+    if len(key) < _MAX_KEY_LENGTH and key.isascii():
+        found = await request.app[AUTHENTICATOR].api_key(key)
+    if found is None:
         raise ApiKeyInvalidError("the API key is unknown or revoked")
-    request[ISSUER] = issuer_id
-    return Principal(issuer_id=issuer_id, credential=key.strip())
+    return Principal(
+        issuer_id=found.issuer_id,
+        credential=Credential.API_KEY,
+        roles=found.roles,
+        secret=key,
+    )
 
 
 async def still_authorised(request: web.Request, principal: Principal) -> None:
-    """Check the key again: a key revoked while a slow upload arrived writes nothing."""
-    if principal.credential is None:
+    """Check the credential again: one revoked while a slow upload arrived writes nothing."""
+    if principal.secret is None:
         return
-    store = request.app[CATALOG].store
-    if await store.api_key_issuer(principal.credential) != principal.issuer_id:
-        raise ApiKeyInvalidError("the API key was revoked during the request")
+    catalog = request.app[CATALOG]
+    if principal.credential is Credential.API_KEY:
+        found = await catalog.store.api_key(principal.secret)
+        if found is None or found.issuer_id != principal.issuer_id:
+            raise ApiKeyInvalidError("the API key was revoked during the request")
+        return
+    await catalog.fresh()
+    issuer = catalog.issuer(principal.issuer_id)
+    if issuer is None or issuer.key(principal.secret) is None:
+        raise AccessTokenInvalidError(
+            "the access token's key was revoked during the request",
+            header=hdrs.AUTHORIZATION,
+        )

@@ -31,6 +31,7 @@ from gateway.http.limits import within_body_timeout
 from gateway.keys import CATALOG, INGESTOR, SETTINGS, STORE, UPLOAD_GATE, UPLOADER
 from gateway.originals.ingest import discard
 from gateway.originals.origin_fetch import FetchError, check_origin
+from signing import WRITE, parse_roles
 from transforms import json_int, normalise_image_id
 
 __all__ = [
@@ -68,6 +69,7 @@ _EDITABLE: Final[Mapping[str, str]] = {
     "number2": "number2",
     "number3": "number3",
     "maxUnauthorised": "max_unauthorised",
+    "roles": "roles",
 }
 _TAG: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.:-]{0,63}")
 _MAX_TAGS: Final = 32
@@ -116,7 +118,7 @@ async def create_image(request: web.Request) -> web.Response:
 
 
 async def _upload(request: web.Request) -> web.Response:
-    principal = await authenticate(request, guest_allowed=True)
+    principal = await authenticate(request, scope=WRITE, guest_allowed=True)
     settings = request.app[SETTINGS]
     limit = (
         settings.ingest.guest_max_upload_bytes
@@ -134,7 +136,8 @@ async def _upload(request: web.Request) -> web.Response:
 
 
 async def _ingest(request: web.Request) -> web.Response:
-    principal = await authenticate(request)  # guests may upload, never ingest
+    # Guests may upload, never ingest.
+    principal = await authenticate(request, scope=WRITE)
     body = await jsonapi.json_body(request)
     found: list[PublicError] = [
         FieldUnknownError(f"unknown field {k!r}", pointer=f"/{k}")
@@ -250,7 +253,7 @@ def _page_size(raw: str | None) -> int:
 
 async def patch_image(request: web.Request) -> web.Response:
     """`PATCH /v1/images/{id}`: a JSON merge of the mutable fields (null resets)."""
-    principal = await authenticate(request)
+    principal = await authenticate(request, scope=WRITE)
     record = await _own_image(request, principal)
     body = await jsonapi.json_body(request)
     prefix = ""
@@ -327,18 +330,34 @@ def _field(name: str, value: object, pointer: str) -> object:
             if math.isfinite(number):
                 return number
         raise FieldInvalidError("a finite number, or null", pointer=pointer)
-    # maxUnauthorised: the largest size served without authorisation (seed 002)
+    if name == "roles":
+        try:
+            return parse_roles(() if value is None else _list(value))
+        except ValueError as exc:
+            raise FieldInvalidError(
+                f"a list of role names: {exc}", pointer=pointer
+            ) from None
+    # maxUnauthorised: the longest side served without the image's roles;
+    # -1 (or null) no cap, 0 nothing.
     pixels = json_int(value)
-    if value is None or (pixels is not None and 0 <= pixels <= 100_000):
+    if value is None or pixels == -1:
+        return None
+    if pixels is not None and 0 <= pixels <= 100_000:
         return pixels
     raise FieldInvalidError(
-        "a whole number of pixels from 0 to 100000, or null", pointer=pointer
+        "a whole number of pixels from 0 to 100000, or -1 for no cap", pointer=pointer
     )
+
+
+def _list(value: object) -> list[object]:
+    if not isinstance(value, list):
+        raise ValueError("not a list")
+    return value
 
 
 async def delete_image(request: web.Request) -> web.Response:
     """`DELETE /v1/images/{id}[?preserveOnDisk=true]`: 204; delivery 404s at once."""
-    principal = await authenticate(request)
+    principal = await authenticate(request, scope=WRITE)
     preserve = request.query.get("preserveOnDisk", "false")
     if preserve not in ("true", "false"):
         raise InvalidParameterError("true or false", parameter="preserveOnDisk")

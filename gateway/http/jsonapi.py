@@ -134,7 +134,10 @@ def image_resource(
         "number1": record.numbers[0],
         "number2": record.numbers[1],
         "number3": record.numbers[2],
-        "maxUnauthorised": record.max_unauthorised,
+        "maxUnauthorised": -1
+        if record.max_unauthorised is None
+        else record.max_unauthorised,
+        "roles": sorted(record.roles),
         "createdAt": record.created_at,
         "updatedAt": record.updated_at,
         "ingest": {

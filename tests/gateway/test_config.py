@@ -92,6 +92,31 @@ def test_numbers_and_limits_are_read() -> None:
         pytest.param({"GATEWAY_PUBLIC_URL": "ftp://x"}, "GATEWAY_PUBLIC_URL", id="url"),
         pytest.param({"GATEWAY_LOG_LEVEL": "LOUD"}, "GATEWAY_LOG_LEVEL", id="level"),
         pytest.param(
+            {"GATEWAY_SESSION_COOKIE": "a b"}, "GATEWAY_SESSION_COOKIE", id="cookie"
+        ),
+        pytest.param(
+            {"GATEWAY_SESSION_COOKIE": "a;b"}, "GATEWAY_SESSION_COOKIE", id="cookie;"
+        ),
+        pytest.param(
+            {"GATEWAY_CORS_ORIGINS": "app.example"}, "GATEWAY_CORS_ORIGINS", id="origin"
+        ),
+        pytest.param(
+            {"GATEWAY_CORS_ORIGINS": "https://a.example/path"},
+            "GATEWAY_CORS_ORIGINS",
+            id="origin-path",
+        ),
+        pytest.param(
+            {"GATEWAY_PUBLIC_SIZES": "100,50"},
+            "GATEWAY_PUBLIC_SIZES",
+            id="ladder-order",
+        ),
+        pytest.param(
+            {"GATEWAY_PUBLIC_SIZES": "0,50"}, "GATEWAY_PUBLIC_SIZES", id="ladder-zero"
+        ),
+        pytest.param(
+            {"GATEWAY_PUBLIC_SIZES": "a"}, "GATEWAY_PUBLIC_SIZES", id="ladder-text"
+        ),
+        pytest.param(
             {"GATEWAY_TOKEN_LEEWAY": "-1"}, "GATEWAY_TOKEN_LEEWAY", id="negative-leeway"
         ),
     ],
@@ -135,11 +160,15 @@ def test_every_variable_is_read_into_its_field() -> None:
         "GATEWAY_ACCESS_LOG": "false",
         "GATEWAY_LOG_LEVEL": "debug",
         "GATEWAY_DEMO": "true",
+        "GATEWAY_SESSION_COOKIE": "sid",
+        "GATEWAY_CORS_ORIGINS": "https://app.example",
+        "GATEWAY_PUBLIC_SIZES": "7,70",
     }
     settings = Settings.from_env(environ)
     assert settings != Settings()
     defaults = Settings()
-    for section in ("server", "tokens", "catalog", "render", "ingest", "upstream"):
+    sections = ("server", "tokens", "catalog", "render", "ingest", "upstream", "access")
+    for section in sections:
         changed = getattr(settings, section)
         default = getattr(defaults, section)
         for name in changed.__dataclass_fields__:

@@ -13,6 +13,7 @@ from gateway.errors import (
     STATUS_BY_ERROR,
     ApiError,
     FieldInvalidError,
+    InsufficientScopeError,
     PublicError,
     UnauthorizedError,
     ValidationFailedError,
@@ -42,6 +43,10 @@ def make(error: type[PublicError]) -> PublicError:
     """One instance of each class, through the constructor it has."""
     if issubclass(error, ValidationFailedError):
         return error([FieldInvalidError("something specific", pointer="/x")])
+    if issubclass(error, InsufficientScopeError):
+        exc = error("something specific", scope="images:write")
+        exc.pointer = "/x"
+        return exc
     if issubclass(error, UnauthorizedError):
         exc = error("something specific")
         exc.pointer = "/x"

@@ -192,11 +192,15 @@ class SqliteCatalog:
 
     # API keys
 
-    async def add_api_key(self, issuer_id: str) -> str:
-        return await self._write(Change.EVERYTHING, issuers.add_api_key, issuer_id)
+    async def add_api_key(
+        self, issuer_id: str, *, roles: frozenset[str] = frozenset()
+    ) -> str:
+        return await self._write(
+            Change.EVERYTHING, issuers.add_api_key, issuer_id, roles
+        )
 
-    async def api_key_issuer(self, key: str) -> str | None:
-        return await self._read(issuers.api_key_issuer, key)
+    async def api_key(self, key: str) -> ApiKey | None:
+        return await self._read(issuers.api_key, key)
 
     async def api_keys(self, issuer_id: str) -> list[ApiKey]:
         return await self._read(issuers.api_keys, issuer_id)

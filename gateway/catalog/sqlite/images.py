@@ -38,6 +38,7 @@ _SORT_COLUMNS: Final[Mapping[SortKey, str]] = {
     SortKey.FILE_SIZE: "COALESCE(file_size, 0)",
 }
 _EDITABLE_COLUMNS: Final[Mapping[str, str]] = {name: name for name in EDITABLE}
+_JSON_COLUMNS: Final = frozenset({"tags", "roles"})
 
 
 def add_image(
@@ -166,7 +167,9 @@ def update_image(
 ) -> ImageRecord:
     columns = [_EDITABLE_COLUMNS[name] for name in changes]
     values = [
-        json.dumps(list(v)) if name == "tags" and isinstance(v, list | tuple) else v
+        json.dumps(sorted(v) if name == "roles" else list(v))
+        if name in _JSON_COLUMNS and isinstance(v, list | tuple | frozenset | set)
+        else v
         for name, v in changes.items()
     ]
     with schema.transaction(db):
@@ -266,6 +269,7 @@ def _image(row: sqlite3.Row) -> ImageRecord:
         texts=(row["text1"], row["text2"], row["text3"]),
         numbers=(row["number1"], row["number2"], row["number3"]),
         max_unauthorised=row["max_unauthorised"],
+        roles=frozenset(json.loads(row["roles"])),
         ingest=Ingest(
             state=IngestState(row["ingest_state"]),
             origin=row["origin"],

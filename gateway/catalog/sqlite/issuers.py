@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 import sqlite3
 import uuid
@@ -17,7 +18,7 @@ __all__ = [
     "add_api_key",
     "add_issuer",
     "add_key",
-    "api_key_issuer",
+    "api_key",
     "api_keys",
     "issuer",
     "issuers",
@@ -171,52 +172,61 @@ def _new_key(kid: str | None, secret: str | None, algorithm: str) -> IssuerKey:
 # API keys
 
 
-def add_api_key(db: sqlite3.Connection, issuer_id: str) -> str:
+def add_api_key(
+    db: sqlite3.Connection, issuer_id: str, roles: frozenset[str] = frozenset()
+) -> str:
     prefix = secrets.token_hex(6)
     key = f"sk_{prefix}_{secrets.token_urlsafe(32)}"
     with schema.transaction(db):
         if _issuer_row(db, issuer_id) is None:
             raise CatalogError(f"no issuer {issuer_id}")
         db.execute(
-            "INSERT INTO api_keys (prefix, issuer_id, hash, created_at)"
-            " VALUES (?, ?, ?, ?)",
-            (prefix, issuer_id, _key_hash(key), schema.now()),
+            "INSERT INTO api_keys (prefix, issuer_id, hash, created_at, roles)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (
+                prefix,
+                issuer_id,
+                _key_hash(key),
+                schema.now(),
+                json.dumps(sorted(roles)),
+            ),
         )
     return key
 
 
-def api_key_issuer(db: sqlite3.Connection, key: str) -> str | None:
+def api_key(db: sqlite3.Connection, key: str) -> ApiKey | None:
     parts = key.split("_")
     if len(parts) < 3 or parts[0] != "sk":
         return None
     row = db.execute(
-        "SELECT issuer_id, hash FROM api_keys WHERE prefix = ? AND revoked_at IS NULL",
+        "SELECT prefix, issuer_id, hash, created_at, revoked_at, roles FROM api_keys"
+        " WHERE prefix = ? AND revoked_at IS NULL",
         (parts[1],),
     ).fetchone()
     # Hash even when no row matched, so timing tells nothing about prefixes.
     expected = row["hash"] if row is not None else "0" * 64
     if not hmac.compare_digest(_key_hash(key), expected) or row is None:
         return None
-    issuer_id = row["issuer_id"]
-    assert isinstance(issuer_id, str)  # noqa: S101 - the schema's type
-    return issuer_id
+    return _api_key(row)
 
 
 def api_keys(db: sqlite3.Connection, issuer_id: str) -> list[ApiKey]:
     rows = db.execute(
-        "SELECT prefix, issuer_id, created_at, revoked_at FROM api_keys"
+        "SELECT prefix, issuer_id, created_at, revoked_at, roles FROM api_keys"
         " WHERE issuer_id = ? ORDER BY created_at",
         (issuer_id,),
     ).fetchall()
-    return [
-        ApiKey(
-            prefix=r["prefix"],
-            issuer_id=r["issuer_id"],
-            created_at=r["created_at"],
-            revoked_at=r["revoked_at"],
-        )
-        for r in rows
-    ]
+    return [_api_key(r) for r in rows]
+
+
+def _api_key(row: sqlite3.Row) -> ApiKey:
+    return ApiKey(
+        prefix=row["prefix"],
+        issuer_id=row["issuer_id"],
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+        roles=frozenset(json.loads(row["roles"])),
+    )
 
 
 def _key_hash(key: str) -> str:

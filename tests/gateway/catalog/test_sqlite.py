@@ -57,7 +57,10 @@ async def test_a_catalog_of_the_previous_release_upgrades_in_place(
         assert queued is not None
         assert queued.ingest.state is IngestState.QUEUED
         api_key = (DATA / "catalog-v3.api-key.txt").read_text().strip()
-        assert await store.api_key_issuer(api_key) == LEGACY_ISSUER
+        found = await store.api_key(api_key)
+        assert found is not None
+        assert found.issuer_id == LEGACY_ISSUER
+        assert found.roles == frozenset()  # the migration gives old keys none
         added = await store.add_image(issuer_id=LEGACY_ISSUER, origin="https://x.org/")
         assert await store.image(added.id) == added
     finally:

@@ -91,7 +91,7 @@ async def test_get_returns_every_field(
     assert set(data["attributes"]) == {
         "originalFilename", "description", "mediaType", "fileSize", "width", "height",
         "isPublic", "tags", "text1", "text2", "text3", "number1", "number2", "number3",
-        "maxUnauthorised", "createdAt", "updatedAt", "ingest", "cloudinary",
+        "maxUnauthorised", "roles", "createdAt", "updatedAt", "ingest", "cloudinary",
     }  # fmt: skip
     assert set(data["links"]) == {"self", "delivery", "thumbnail"}
 

@@ -33,28 +33,42 @@ PNG = solid((30, 20), BLUE, "PNG")
 
 
 @pytest.mark.parametrize(
-    ("headers", "code"),
+    ("headers", "code", "challenge"),
     [
-        pytest.param({}, "api_key_missing", id="missing"),
+        pytest.param({}, "api_key_missing", "Bearer", id="missing"),
         pytest.param(
             {"Authorization": "Bearer sk_000000000000_nope"},
             "api_key_invalid",
+            'Bearer error="invalid_token"',
             id="unknown",
         ),
         pytest.param(
-            {"Authorization": "Basic dXNlcjpwYXNz"}, "api_key_invalid", id="not-bearer"
+            {"Authorization": "Basic dXNlcjpwYXNz"},
+            "api_key_invalid",
+            'Bearer error="invalid_token"',
+            id="not-bearer",
         ),
         pytest.param(
-            {"Authorization": "Bearer " + "x" * 500}, "api_key_invalid", id="huge"
+            {"Authorization": "Bearer sk_" + "x" * 500},
+            "api_key_invalid",
+            'Bearer error="invalid_token"',
+            id="huge",
+        ),
+        pytest.param(
+            {"Authorization": "Bearer " + "x" * 500},
+            "access_token_invalid",
+            'Bearer error="invalid_token"',
+            id="not-a-token",
         ),
     ],
 )
 async def test_requests_without_a_valid_key_are_401(
-    client: Client, keys: Keys, headers: dict[str, str], code: str
+    client: Client, keys: Keys, headers: dict[str, str], code: str, challenge: str
 ) -> None:
     response = await client.get("/v1/images", headers=headers)
     await assert_error(response, 401, code)
-    assert response.headers["WWW-Authenticate"] == "Bearer"
+    # RFC 6750 §3.1: an error code only where a credential was sent.
+    assert response.headers["WWW-Authenticate"] == challenge
 
 
 async def test_revoked_key_is_401_at_once(
