@@ -43,12 +43,12 @@ def make(error: type[PublicError]) -> PublicError:
     """One instance of each class, through the constructor it has."""
     if issubclass(error, ValidationFailedError):
         return error([FieldInvalidError("something specific", pointer="/x")])
-    if issubclass(error, InsufficientScopeError):
-        exc = error("something specific", scope="images:write")
-        exc.pointer = "/x"
-        return exc
-    if issubclass(error, UnauthorizedError):
-        exc = error("something specific")
+    if issubclass(error, InsufficientScopeError | UnauthorizedError):
+        exc = (
+            error("something specific", scope="images:write")
+            if issubclass(error, InsufficientScopeError)
+            else error("something specific")
+        )
         exc.pointer = "/x"
         return exc
     return error("something specific", pointer="/x")
