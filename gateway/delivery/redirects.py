@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -13,7 +14,7 @@ from gateway.errors import ImageNotFoundError
 from transforms import Transformation
 from transforms.cloudinary import CloudinaryAccount, CloudinaryAsset
 
-__all__ = ["Redirect", "compile_redirect"]
+__all__ = ["Redirect", "compile_redirect", "signed_url"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,20 +37,8 @@ def compile_redirect(
     base_chain: tuple[str, ...],
 ) -> Redirect:
     """The 302 for an image and the overlays its transformation names."""
-    # Imported here, not with this module: the SDK reads CLOUDINARY_URL when
-    # imported, and refuses a malformed one with a traceback; by the time a
-    # redirect is compiled, `Settings` has checked it (one line, exit 2).
-    from transforms.cloudinary.compile import to_cloudinary_url
-
-    location = to_cloudinary_url(
-        transformation,
-        asset=_asset(image, None),
-        overlays={
-            layer_id: _asset(overlays[layer_id], f"/transformations/{index}/overlay")
-            for layer_id, index in transformation.overlay_steps.items()
-        },
-        account=account,
-        base_chain=base_chain,
+    location = signed_url(
+        transformation, image, overlays, account=account, base_chain=base_chain
     )
     headers = CIMultiDict(
         {
@@ -64,6 +53,36 @@ def compile_redirect(
         location=location,
         headers=CIMultiDictProxy(headers),
         body=redirect_body(location),
+    )
+
+
+def signed_url(
+    transformation: Transformation,
+    image: ImageRecord,
+    overlays: Mapping[str, ImageRecord],
+    *,
+    account: CloudinaryAccount,
+    base_chain: tuple[str, ...],
+    extension: str | None = None,
+) -> str:
+    """The signed Cloudinary URL of a chain; `extension` overrides the asset's format."""
+    # Imported here, not with this module: the SDK reads CLOUDINARY_URL when
+    # imported, and refuses a malformed one with a traceback; by the time a
+    # redirect is compiled, `Settings` has checked it (one line, exit 2).
+    from transforms.cloudinary.compile import to_cloudinary_url
+
+    asset = _asset(image, None)
+    if extension is not None:
+        asset = dataclasses.replace(asset, format=extension)
+    return to_cloudinary_url(
+        transformation,
+        asset=asset,
+        overlays={
+            layer_id: _asset(overlays[layer_id], f"/transformations/{index}/overlay")
+            for layer_id, index in transformation.overlay_steps.items()
+        },
+        account=account,
+        base_chain=base_chain,
     )
 
 

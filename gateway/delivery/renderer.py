@@ -35,7 +35,9 @@ from gateway.delivery.headers import SECURITY_HEADERS
 from gateway.delivery.resolver import Resolved
 from gateway.errors import ImageNotFoundError, OverloadedError
 from gateway.originals.store import OriginalStore
-from transforms import dump_transformations, parse_render_base
+from transforms import Transformation, dump_transformations, parse_render_base
+from transforms.basechain import Delivery
+from transforms.model import Step
 from transforms.render import RenderChain, plan
 from transforms.render.pillow import OUTPUT_FORMATS, Decoded, compose, decode, encode
 
@@ -117,8 +119,45 @@ class Renderer:
         return len(self._running)
 
     def prepare(self, resolved: Resolved, accept: str | None) -> Job:
-        chain = RenderChain.build(self._base, resolved.transformation)
-        image = _original(resolved.image, None)
+        """A token's job: the operator's base chain, then the token's steps."""
+        return self.job(
+            resolved.transformation,
+            resolved.image,
+            resolved.overlays,
+            base=self._base,
+            base_chain=self.settings.upstream.base_chain,
+            accept=accept,
+            expires_at=resolved.token.expires_at,
+        )
+
+    def picture(
+        self, image: ImageRecord, transformation: Transformation, extension: str
+    ) -> Job:
+        """A job of the paths without tokens: no base chain, the format their URL names."""
+        return self.job(
+            transformation,
+            image,
+            {},
+            base=((), Delivery(format=extension)),
+            base_chain=f"f_{extension}",
+            accept=None,
+            expires_at=None,
+        )
+
+    def job(
+        self,
+        transformation: Transformation,
+        image_record: ImageRecord,
+        overlays: Mapping[str, ImageRecord],
+        *,
+        base: tuple[tuple[Step, ...], Delivery],
+        base_chain: str,
+        accept: str | None,
+        expires_at: float | None,
+    ) -> Job:
+        """Plan a render: format, ETag, geometry; refused over budget before any pixel."""
+        chain = RenderChain.build(base, transformation)
+        image = _original(image_record, None)
         wanted = chain.delivery.format
         negotiated = wanted == "auto"
         own = _OWN_FORMAT[image.media_type]
@@ -128,10 +167,8 @@ class Renderer:
         sizes = {"": (image.width, image.height)}
         sources = {"": image.sha256}
         jpegs = {""} if image.media_type == "image/jpeg" else set()
-        for layer_id, index in resolved.transformation.overlay_steps.items():
-            layer = _original(
-                resolved.overlays[layer_id], f"/transformations/{index}/overlay"
-            )
+        for layer_id, index in transformation.overlay_steps.items():
+            layer = _original(overlays[layer_id], f"/transformations/{index}/overlay")
             sizes[layer_id] = (layer.width, layer.height)
             sources[layer_id] = layer.sha256
             if layer.media_type == "image/jpeg":
@@ -146,8 +183,8 @@ class Renderer:
         identity = json.dumps(
             [
                 RENDER_VERSION,
-                self.settings.upstream.base_chain,
-                dump_transformations(resolved.transformation),
+                base_chain,
+                dump_transformations(transformation),
                 sorted(sources.items()),
                 extension,
                 quality,
@@ -160,13 +197,13 @@ class Renderer:
             media_type=media_type,
             negotiated=negotiated,
             attachment=chain.delivery.attachment,
-            filename=f"{resolved.image.id}.{extension}",
+            filename=f"{image_record.id}.{extension}",
             chain=chain,
             sources=sources,
             hints=planned.hints,
             pixels=_peak_pixels(sizes, jpegs, planned.hints, planned.size),
             quality=quality,
-            expires_at=resolved.token.expires_at,
+            expires_at=expires_at,
         )
 
     def headers(self, job: Job) -> dict[str, str]:

@@ -51,6 +51,7 @@ SORTS: Final[Mapping[str, SortKey]] = {
 _LINK_TTL: Final = 3600
 _MAX_ERRORS: Final = 20
 _THUMBNAIL: Final = ({"crop": "fill", "width": 200, "height": 200},)
+_PUBLIC_THUMBNAIL: Final = {"w": "200", "h": "200", "crop": "true"}
 
 
 def json_response(
@@ -174,6 +175,11 @@ def image_resource(
             )
             if url is not None:
                 links[name] = str(url)
+    if record.is_public and deliverable:
+        # Anyone may open these (seed 001's `url` and `thumbnailUrl`).
+        public = settings.base_url / "image" / f"{record.id}.jpg"
+        links["public"] = str(public)
+        links["publicThumbnail"] = str(public.with_query(_PUBLIC_THUMBNAIL))
     return {"type": "images", "id": record.id, "attributes": attributes, "links": links}
 
 

@@ -54,6 +54,7 @@ OUTPUT_FORMATS: Final[Mapping[str, tuple[str, str, bool]]] = {
     "png": ("PNG", "image/png", True),
     "webp": ("WEBP", "image/webp", True),
     "avif": ("AVIF", "image/avif", True),
+    "gif": ("GIF", "image/gif", False),  # one frame, adaptive palette, no alpha
 }
 _SWAPPED_ORIENTATIONS: Final = frozenset({5, 6, 7, 8})  # EXIF: width and height swap
 _EXIF_ORIENTATION: Final = 0x0112
