@@ -1,7 +1,9 @@
-"""Originals: the content-addressed file store, ingest (upload or origin fetch),
-and the SSRF-guarded fetch from origins."""
+"""Originals: the content-addressed stores (a local directory or S3), ingest
+(upload or origin fetch), and the SSRF-guarded fetch from origins."""
 
+from gateway.originals.configured import open_store
 from gateway.originals.ingest import Ingestor, add_original, discard, prepare_original
+from gateway.originals.local import LocalOriginalStore
 from gateway.originals.origin_fetch import (
     FetchError,
     OriginPolicy,
@@ -9,17 +11,22 @@ from gateway.originals.origin_fetch import (
     fetch_origin,
     guarded_session,
 )
+from gateway.originals.s3 import S3OriginalStore, open_s3_store
 from gateway.originals.store import OriginalStore
 
 __all__ = [
     "FetchError",
     "Ingestor",
+    "LocalOriginalStore",
     "OriginPolicy",
     "OriginalStore",
+    "S3OriginalStore",
     "add_original",
     "check_origin",
     "discard",
     "fetch_origin",
     "guarded_session",
+    "open_s3_store",
+    "open_store",
     "prepare_original",
 ]
