@@ -1,5 +1,6 @@
-"""Originals: the content-addressed stores (a local directory or S3), ingest
-(upload or origin fetch), and the SSRF-guarded fetch from origins."""
+"""Originals: the content-addressed stores (a local directory, or S3 in
+`gateway.originals.s3`, imported only when configured), ingest (upload or
+origin fetch), and the SSRF-guarded fetch from origins."""
 
 from gateway.originals.configured import open_store
 from gateway.originals.ingest import Ingestor, add_original, discard, prepare_original
@@ -11,7 +12,6 @@ from gateway.originals.origin_fetch import (
     fetch_origin,
     guarded_session,
 )
-from gateway.originals.s3 import S3OriginalStore, open_s3_store
 from gateway.originals.store import OriginalStore
 
 __all__ = [
@@ -20,13 +20,11 @@ __all__ = [
     "LocalOriginalStore",
     "OriginPolicy",
     "OriginalStore",
-    "S3OriginalStore",
     "add_original",
     "check_origin",
     "discard",
     "fetch_origin",
     "guarded_session",
-    "open_s3_store",
     "open_store",
     "prepare_original",
 ]

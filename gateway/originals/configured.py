@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 
 from gateway.config import Settings
 from gateway.originals.local import LocalOriginalStore
-from gateway.originals.s3 import open_s3_store
 from gateway.originals.store import OriginalStore
 
 __all__ = ["open_store"]
@@ -23,6 +22,10 @@ async def open_store(settings: Settings) -> AsyncIterator[OriginalStore]:
         finally:
             await local.close()
         return
+    # Imported only here: the SDK takes a third of a second to import, which
+    # a local install (every CLI command, every worker) need not pay.
+    from gateway.originals.s3 import open_s3_store
+
     async with open_s3_store(
         settings.store, read_timeout=settings.upstream.timeout
     ) as s3:
