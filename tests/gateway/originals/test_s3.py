@@ -212,3 +212,53 @@ async def test_image_add_and_rm_store_and_remove_in_the_bucket(
     removed = _gateway(tmp_path, env, "image", "rm", "--id", image["id"])
     assert removed.returncode == 0, removed.stderr
     assert await _keys(s3) == []
+
+
+_THROUGH_THE_STORE = """
+import asyncio
+from gateway import Settings
+from gateway.originals.s3 import open_s3_store
+
+async def main():
+    settings = Settings.from_env()
+    async with open_s3_store(settings.store, read_timeout=10) as s3:
+        await s3.check()
+        sha256 = await s3.put(b"bytes")
+        assert await s3.read(sha256, size=5) == b"bytes"
+
+asyncio.run(main())
+"""
+
+
+def test_the_sdk_never_asks_a_metadata_service(
+    tmp_path: Path, s3_server: S3Server, s3_bucket: str
+) -> None:
+    """With every variable that would send the SDK to an instance-metadata or
+    container-credentials service pointing at a listener here, none calls it."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        listener.settimeout(0)
+        metadata = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        environ |= {
+            "GATEWAY_ORIGINALS_URL": f"s3://{s3_bucket}/originals",
+            "GATEWAY_S3_ENDPOINT": s3_server.endpoint,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            # 'auto' would ask the metadata service for the region.
+            "AWS_DEFAULTS_MODE": "auto",
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT": metadata,
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI": f"{metadata}/credentials",
+        }
+        result = subprocess.run(
+            [sys.executable, "-c", _THROUGH_THE_STORE],
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nobody called
