@@ -150,8 +150,12 @@ class S3OriginalStore:
             self._cache[sha256] = data
         return data
 
-    async def remove(self, sha256: str) -> None:
+    def forget(self, sha256: str) -> None:
+        """Drop it from the read cache (a migration reads each original once)."""
         self._cache.pop(sha256, None)
+
+    async def remove(self, sha256: str) -> None:
+        self.forget(sha256)
         with _unavailable_on_failure():
             # Deleting a missing key succeeds: no error to tell apart.
             await self.client.delete_object(Bucket=self.bucket, Key=self.key(sha256))
