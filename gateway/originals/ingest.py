@@ -187,7 +187,7 @@ class Ingestor:
         except FetchError as exc:
             await self._failed(image_id, str(exc))
             return
-        except TransformError as exc:
+        except (TransformError, ApiError) as exc:  # ApiError: the store failed
             await self._failed(image_id, exc.detail)
             return
         except Exception:

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import io
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from PIL import Image
-from pytest_aiohttp import AiohttpClient
+from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from gateway import Settings, create_app
 from gateway.catalog import SqliteCatalog
 from gateway.config import OriginalsSettings
+from gateway.keys import INGESTOR
 from gateway.originals.s3 import open_s3_store
 from tests.conftest import SEED_ISSUER, SEED_KEY, Client, render_settings
 from tests.gateway.http.support import bearer, document, form, image_file
@@ -121,3 +125,57 @@ async def test_a_bucket_that_fails_is_503_with_retry_after(
     assert "bucket" not in str(error["detail"]).lower()
     render = await client.get(_path(data["links"]["thumbnail"], settings))
     await assert_error(render, 503, "originals_unavailable")
+
+
+@pytest.fixture
+async def origin(aiohttp_server: AiohttpServer) -> TestServer:
+    async def photo(request: web.Request) -> web.Response:
+        return web.Response(body=JPEG, content_type="image/jpeg")
+
+    app = web.Application()
+    app.router.add_get("/photo.jpg", photo)
+    return await aiohttp_server(app, host="127.0.0.1")
+
+
+async def _ingest(client: Client, api_key: str, url: str) -> dict[str, object]:
+    response = await client.post(
+        "/v1/images", json={"origin": url}, headers=bearer(api_key)
+    )
+    assert response.status == 202, await response.text()
+    queued = await document(response)
+    await client.app[INGESTOR].drain()
+    read = await client.get(f"/v1/images/{queued['id']}", headers=bearer(api_key))
+    attributes = (await document(read))["attributes"]
+    assert isinstance(attributes, dict)
+    return attributes
+
+
+@pytest.mark.parametrize("bucket_gone", [False, True], ids=["stored", "store-failed"])
+async def test_an_origin_ingest_lands_in_the_bucket_or_records_the_failure(
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+    api_key: str,
+    origin: TestServer,
+    bucket_gone: bool,
+) -> None:
+    ingesting = replace(
+        settings,
+        ingest=replace(
+            settings.ingest,
+            allow_private=True,  # the test origin is on loopback
+            allowed_hosts=frozenset({"127.0.0.1"}),
+        ),
+    )
+    client: Client = await aiohttp_client(create_app(ingesting))
+    if bucket_gone:
+        async with open_s3_store(settings.store, read_timeout=10) as s3:
+            await s3.client.delete_bucket(Bucket=s3.bucket)
+    attributes = await _ingest(client, api_key, str(origin.make_url("/photo.jpg")))
+    ingest = attributes["ingest"]
+    assert isinstance(ingest, dict)
+    if bucket_gone:
+        assert ingest["state"] == "error"
+        assert ingest["error"] == "the originals store did not answer; retry shortly"
+    else:
+        assert ingest["state"] == "finished"
+        assert list((await _objects(settings.store)).values()) == [len(JPEG)]
