@@ -39,9 +39,10 @@ from gateway.keys import (
     Lifecycle,
 )
 from gateway.ops.metrics import Metrics
+from gateway.originals.configured import open_store
 from gateway.originals.ingest import Ingestor
 from gateway.originals.origin_fetch import OriginPolicy, guarded_session
-from gateway.originals.store import STRAY_AGE, OriginalStore, remove_older
+from gateway.originals.store import STRAY_AGE, remove_older
 
 __all__ = ["create_app"]
 
@@ -75,6 +76,7 @@ def create_app(settings: Settings) -> web.Application:
     app[METRICS] = Metrics()
     app[UPLOAD_GATE] = UploadGate(settings.ingest)
     app.cleanup_ctx.append(_executor)
+    app.cleanup_ctx.append(_originals)
     app.cleanup_ctx.append(_catalog)
     delivery = Delivery()
     app.cleanup_ctx.append(delivery.bound)
@@ -92,6 +94,13 @@ async def _executor(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def _originals(app: web.Application) -> AsyncIterator[None]:
+    """The originals' store: the local directory, or S3 through one client."""
+    async with open_store(app[SETTINGS]) as store:
+        app[STORE] = store
+        yield
+
+
 async def _catalog(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     store = await SqliteCatalog.open(settings.database)
@@ -103,11 +112,9 @@ async def _catalog(app: web.Application) -> AsyncIterator[None]:
         )
         app[RESOLVER] = Resolver(settings, catalog)
         app[AUTHENTICATOR] = Authenticator(settings, catalog)
-        originals = app[STORE] = OriginalStore(settings.originals)
+        originals = app[STORE]
         in_use = await store.originals()
-        swept = await asyncio.to_thread(
-            originals.sweep, in_use, older_than=_ORIGINALS_GRACE
-        )
+        swept = await originals.sweep(in_use, older_than=_ORIGINALS_GRACE)
         if swept:
             log.info("removed %d stored originals no image refers to", swept)
         renderer = app[RENDERER] = Renderer(settings, originals, app[EXECUTOR])

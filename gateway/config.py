@@ -21,6 +21,7 @@ from yarl import URL
 from gateway.env import (
     ConfigError,
     Delivery,
+    S3Location,
     as_bool,
     as_cloudinary,
     as_delivery,
@@ -33,6 +34,7 @@ from gateway.env import (
     as_path,
     as_port,
     as_positive,
+    as_s3_url,
     as_seconds,
     as_str,
     as_token_name,
@@ -57,7 +59,9 @@ __all__ = [
     "ConfigError",
     "Delivery",
     "IngestSettings",
+    "OriginalsSettings",
     "RenderSettings",
+    "S3Location",
     "ServerSettings",
     "Settings",
     "TokenSettings",
@@ -276,6 +280,54 @@ class AccessSettings:
     )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OriginalsSettings:
+    """Where originals are stored: `GATEWAY_DATA_DIR/originals`, or an
+    S3-compatible store that many replicas share.
+
+    The credentials are the usual AWS variables, read here like every other
+    setting and handed to the SDK explicitly: its own chain (profiles, and the
+    instance-metadata service it would otherwise ask over the network) is
+    never consulted.
+    """
+
+    # Unset: the local directory; s3://bucket/prefix: an S3-compatible store.
+    url: S3Location | None = field(
+        default=None, metadata=_var("GATEWAY_ORIGINALS_URL", as_s3_url)
+    )
+    # Unset: AWS's own endpoint for the region.
+    s3_endpoint: str | None = field(
+        default=None, metadata=_var("GATEWAY_S3_ENDPOINT", as_http_url)
+    )
+    s3_region: str = field(default="us-east-1", metadata=_var("AWS_REGION", as_str))
+    access_key_id: str | None = field(
+        default=None, repr=False, metadata=_var("AWS_ACCESS_KEY_ID", as_str)
+    )
+    secret_access_key: str | None = field(
+        default=None, repr=False, metadata=_var("AWS_SECRET_ACCESS_KEY", as_str)
+    )
+    session_token: str | None = field(
+        default=None, repr=False, metadata=_var("AWS_SESSION_TOKEN", as_str)
+    )
+    # Bytes of originals read from S3 each worker keeps for the next render.
+    cache_bytes: int = field(
+        default=64 * 1024 * 1024,
+        metadata=_var("GATEWAY_ORIGINALS_CACHE_BYTES", as_positive),
+    )
+
+    def __post_init__(self) -> None:
+        if self.url is None:
+            if self.s3_endpoint is not None:
+                raise ConfigError(
+                    "GATEWAY_S3_ENDPOINT needs GATEWAY_ORIGINALS_URL=s3://bucket/prefix"
+                )
+        elif self.access_key_id is None or self.secret_access_key is None:
+            raise ConfigError(
+                "GATEWAY_ORIGINALS_URL=s3://… needs AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY"
+            )
+
+
 # `transforms.Limits` is pure and knows no environment: its variables live here.
 _LIMIT_VARS: Final[Mapping[str, _Var]] = {
     "max_size": _Var("GATEWAY_MAX_SIZE", as_positive),
@@ -299,6 +351,8 @@ class Settings:
     ingest: IngestSettings = IngestSettings()
     upstream: UpstreamSettings = UpstreamSettings()
     access: AccessSettings = AccessSettings()
+
+    store: OriginalsSettings = OriginalsSettings()
     limits: Limits = Limits()
 
     def __post_init__(self) -> None:
@@ -335,6 +389,7 @@ class Settings:
 
     @property
     def originals(self) -> Path:
+        """The local originals' directory (unless `store.url` names S3)."""
         return self.data_dir / "originals"
 
     @property
@@ -358,6 +413,7 @@ class Settings:
             ingest=IngestSettings(**_values(_vars(IngestSettings), environ)),
             upstream=upstream,
             access=AccessSettings(**_values(_vars(AccessSettings), environ)),
+            store=OriginalsSettings(**_values(_vars(OriginalsSettings), environ)),
             limits=Limits(**_values(_LIMIT_VARS.items(), environ)),
         )
 
@@ -371,6 +427,7 @@ _SECTIONS: Final = (
     IngestSettings,
     UpstreamSettings,
     AccessSettings,
+    OriginalsSettings,
 )
 
 

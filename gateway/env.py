@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
@@ -14,6 +16,7 @@ from transforms.cloudinary import CloudinaryAccount
 __all__ = [
     "ConfigError",
     "Delivery",
+    "S3Location",
     "as_bool",
     "as_cloudinary",
     "as_delivery",
@@ -26,6 +29,7 @@ __all__ = [
     "as_path",
     "as_port",
     "as_positive",
+    "as_s3_url",
     "as_seconds",
     "as_str",
     "as_token_name",
@@ -201,3 +205,36 @@ def as_token_name(name: str, raw: str) -> str:
     ):
         raise ConfigError(f"{name} must be a cookie name (letters, digits, - _ .)")
     return raw
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class S3Location:
+    """Where originals live in an S3-compatible store: a bucket, and a key prefix
+    (empty, or ending in `/`)."""
+
+    bucket: str
+    prefix: str
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+# S3's bucket naming rules (no upper case, no underscores: names are DNS labels).
+_BUCKET: Final = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_PREFIX_PART: Final = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def as_s3_url(name: str, raw: str) -> S3Location:
+    """`s3://bucket` or `s3://bucket/some/prefix`."""
+    scheme, sep, rest = raw.partition("://")
+    if scheme != "s3" or not sep:
+        raise ConfigError(f"{name} must look like s3://bucket/prefix")
+    bucket, _, path = rest.partition("/")
+    if not _BUCKET.fullmatch(bucket) or ".." in bucket:
+        raise ConfigError(f"{name}: {bucket!r} is not an S3 bucket name")
+    parts = [part for part in path.split("/") if part]
+    if any(part in {".", ".."} or not _PREFIX_PART.fullmatch(part) for part in parts):
+        raise ConfigError(
+            f"{name}: the prefix may hold only letters, digits and . _ - /"
+        )
+    return S3Location(bucket=bucket, prefix="".join(f"{part}/" for part in parts))

@@ -31,6 +31,7 @@
     │   ├── OriginNotAllowedError
     │   └── ValidationFailedError (several of the above at once)
     ├── OverloadedError
+    ├── OriginalsUnavailableError
     ├── UpstreamError
     │   └── UpstreamTimeoutError
     └── InternalError
@@ -81,6 +82,7 @@ __all__ = [
     "MethodNotAllowedError",
     "NotFoundError",
     "OriginNotAllowedError",
+    "OriginalsUnavailableError",
     "OverloadedError",
     "PayloadTooLargeError",
     "PublicError",
@@ -308,6 +310,13 @@ class OverloadedError(ApiError):
     title = "Too busy, retry shortly"
 
 
+class OriginalsUnavailableError(ApiError):
+    """The originals' store (S3) did not answer, or failed: worth a retry."""
+
+    code = "originals_unavailable"
+    title = "Originals store unavailable, retry shortly"
+
+
 class UpstreamError(ApiError):
     code = "upstream_error"
     title = "Upstream service failed"
@@ -346,6 +355,7 @@ STATUS_BY_ERROR: Final[Mapping[type[Exception], int]] = {
     UnsupportedMediaTypeError: 415,
     UnprocessableError: 422,
     OverloadedError: 503,
+    OriginalsUnavailableError: 503,
     UpstreamError: 502,
     UpstreamTimeoutError: 504,
     InternalError: 500,

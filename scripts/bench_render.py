@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gateway import Settings
 from gateway.catalog import SqliteCatalog
 from gateway.delivery.links import delivery_url
-from gateway.originals import OriginalStore, add_original
+from gateway.originals import LocalOriginalStore, add_original
 from scripts._bench import free_port, server
 from scripts.seed004 import IMAGE, ISSUER, LAYER_1, LAYER_2, tiling
 from signing import IssuerKey, mint
@@ -56,7 +56,7 @@ KEY = IssuerKey(kid="bench", secret="r" * 48)
 async def seed(data_dir: Path) -> list[bytes]:
     layout = Settings(data_dir=data_dir)  # where the gateway will look
     catalog = await SqliteCatalog.open(layout.database)
-    store = OriginalStore(layout.originals)
+    store = LocalOriginalStore(layout.originals)
     originals = []
     try:
         await catalog.add_issuer(issuer_id=ISSUER, secret=KEY.secret, kid=KEY.kid)

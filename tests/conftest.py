@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Final, Protocol
 
@@ -14,8 +14,10 @@ from pytest_aiohttp import AiohttpClient
 from gateway import Settings, create_app
 from gateway.catalog import SqliteCatalog
 from gateway.config import CatalogSettings, ServerSettings, UpstreamSettings
+from gateway.originals.s3 import open_s3_store
 from scripts import seed004
 from signing import IssuerKey, mint
+from tests.s3 import S3Server, moto_server, new_bucket_name, s3_settings
 from transforms.cloudinary import CloudinaryAccount, CloudinaryAsset
 
 # The ids, public ids and cloud of seed 004.
@@ -130,3 +132,20 @@ async def client(
     aiohttp_client: AiohttpClient, settings: Settings, catalog: SqliteCatalog
 ) -> Client:
     return await aiohttp_client(create_app(settings))
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One moto server for the whole run; each test takes a bucket of its own."""
+    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as server:
+        yield server
+
+
+@pytest.fixture
+async def s3_bucket(s3_server: S3Server) -> str:
+    """A fresh, empty bucket on the test server."""
+    name = new_bucket_name()
+    settings = s3_settings(Settings(), s3_server, name)
+    async with open_s3_store(settings.store, read_timeout=10) as store:
+        await store.client.create_bucket(Bucket=name)
+    return name

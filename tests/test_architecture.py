@@ -2,7 +2,7 @@
 
 Heavy third-party libraries stay in one room each: Pillow in
 `transforms/render/pillow.py`, the Cloudinary SDK in `transforms/cloudinary/`
-and `gateway/cloudinary/`.
+and `gateway/cloudinary/`, the S3 SDK in `gateway/originals/s3.py`.
 """
 
 from __future__ import annotations
@@ -74,6 +74,11 @@ def test_only_the_pillow_renderer_imports_pil() -> None:
     assert users_of("PIL") == {"transforms/render/pillow.py"}
 
 
+def test_only_the_s3_store_imports_the_s3_sdk() -> None:
+    for root in ("aiobotocore", "botocore"):
+        assert users_of(root) == {"gateway/originals/s3.py"}
+
+
 def test_only_the_cloudinary_rooms_import_the_sdk() -> None:
     rooms = ("transforms/cloudinary/", "gateway/cloudinary/")
     users = users_of("cloudinary")
@@ -90,6 +95,8 @@ def test_only_the_cloudinary_rooms_import_the_sdk() -> None:
         # The SDK reads CLOUDINARY_URL at import, and refuses a bad one with a
         # traceback: the gateway loads it only when it first needs it.
         pytest.param("gateway.cli", ("cloudinary",), id="gateway"),
+        # The S3 SDK is a third of a second to import: only with S3 configured.
+        pytest.param("gateway.app", ("botocore", "aiobotocore"), id="no-s3"),
     ],
 )
 def test_importing_loads_no_needless_library(

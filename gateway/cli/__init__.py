@@ -13,6 +13,7 @@ from gateway.cli import commands
 from gateway.cli.commands import CommandError
 from gateway.cli.serve import serve
 from gateway.config import ConfigError, Settings
+from gateway.errors import OriginalsUnavailableError
 from signing import ALLOWED_ALGORITHMS
 from transforms.cloudinary import DELIVERY_TYPES, FORMATS
 
@@ -28,7 +29,13 @@ def main(
     run: Callable[[Settings, argparse.Namespace], int | None] = args.run
     try:
         return run(Settings.from_env(environ), args) or 0
-    except (ConfigError, CatalogError, CommandError, ValueError) as exc:
+    except (
+        ConfigError,
+        CatalogError,
+        CommandError,
+        ValueError,
+        OriginalsUnavailableError,
+    ) as exc:
         print(f"image-gateway: {exc}", file=sys.stderr)
         return _EXIT_USAGE
 

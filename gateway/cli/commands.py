@@ -11,8 +11,8 @@ from pathlib import Path
 from gateway.catalog import ImageRecord, SqliteCatalog
 from gateway.config import Settings
 from gateway.delivery.links import delivery_url
+from gateway.originals.configured import open_store
 from gateway.originals.ingest import add_original, discard
-from gateway.originals.store import OriginalStore
 from signing import SCOPES, IssuerPolicy, mint, mint_access_token, parse_roles
 from transforms import TransformError, parse_transformations
 from transforms.cloudinary import CloudinaryAsset
@@ -187,16 +187,17 @@ async def image_add(
         except OSError as exc:
             raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
         try:
-            record = await add_original(
-                catalog,
-                OriginalStore(settings.originals),
-                settings.limits,
-                issuer_id=args.issuer,
-                data=data,
-                filename=path.name,
-                image_id=args.id,
-                cloudinary=asset,
-            )
+            async with open_store(settings) as originals:
+                record = await add_original(
+                    catalog,
+                    originals,
+                    settings.limits,
+                    issuer_id=args.issuer,
+                    data=data,
+                    filename=path.name,
+                    image_id=args.id,
+                    cloudinary=asset,
+                )
         except TransformError as exc:
             raise CommandError(f"{path}: {exc.detail}") from exc
     _print(_image_doc(record))
@@ -210,7 +211,8 @@ async def image_rm(
     if record is None:
         raise CommandError(f"no image {args.id}")
     if record.original is not None and not args.preserve_on_disk:
-        await discard(catalog, OriginalStore(settings.originals), record.original)
+        async with open_store(settings) as originals:
+            await discard(catalog, originals, record.original)
     _print({"id": args.id, "removed": True})
 
 

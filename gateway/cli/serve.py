@@ -29,7 +29,7 @@ from gateway.ops.access_log import JsonAccessLogger
 from gateway.ops.connections import ConnectionGuard
 from gateway.ops.logs import JsonFormatter
 from gateway.ops.workers import hold_signals, lifeline, stop_requested, supervise
-from gateway.originals.store import OriginalStore
+from gateway.originals.configured import open_store
 
 __all__ = ["serve"]
 
@@ -105,9 +105,11 @@ async def _prepare(settings: Settings) -> Demo | None:
             f"GATEWAY_DATA_DIR {settings.data_dir}: {exc.strerror or exc}"
         ) from None
     try:
-        if not settings.server.demo:
-            return None
-        return await seed_demo(store, OriginalStore(settings.originals), settings)
+        async with open_store(settings) as originals:
+            await originals.check()
+            if not settings.server.demo:
+                return None
+            return await seed_demo(store, originals, settings)
     finally:
         await store.close()
 

@@ -124,6 +124,9 @@ def public_picture(
     image's anonymous cap: a request at or under it is served at most at it.
     With neither width nor height, the image fits the cap (or the top rung).
     """
+    if crop and (width is None or height is None):
+        # One side alone would scale the picture up to cover nothing in particular.
+        raise InvalidParameterError("crop=true needs both w and h", parameter="crop")
     rungs = [r for r in ladder if r <= limits.max_size] or [limits.max_size]
     cap = image.max_unauthorised
     if width is None and height is None:

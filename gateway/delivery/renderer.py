@@ -64,6 +64,7 @@ class Job:
     filename: str
     chain: RenderChain
     sources: Mapping[str, str]  # "" (the image) or overlay id -> SHA-256
+    file_sizes: Mapping[str, int]  # the same keys -> bytes, as recorded
     hints: Mapping[str, tuple[int, int] | None]
     quality: int
     expires_at: float | None
@@ -166,11 +167,13 @@ class Renderer:
         quality = chain.delivery.quality or self.settings.render.jpeg_quality
         sizes = {"": (image.width, image.height)}
         sources = {"": image.sha256}
+        file_sizes = {"": image.file_size}
         jpegs = {""} if image.media_type == "image/jpeg" else set()
         for layer_id, index in transformation.overlay_steps.items():
             layer = _original(overlays[layer_id], f"/transformations/{index}/overlay")
             sizes[layer_id] = (layer.width, layer.height)
             sources[layer_id] = layer.sha256
+            file_sizes[layer_id] = layer.file_size
             if layer.media_type == "image/jpeg":
                 jpegs.add(layer_id)
         planned = plan(
@@ -200,6 +203,7 @@ class Renderer:
             filename=f"{image_record.id}.{extension}",
             chain=chain,
             sources=sources,
+            file_sizes=file_sizes,
             hints=planned.hints,
             pixels=_peak_pixels(sizes, jpegs, planned.hints, planned.size),
             quality=quality,
@@ -266,21 +270,21 @@ class Renderer:
         loop = asyncio.get_running_loop()
         limits = self.settings.limits
 
-        def load(key: str) -> Decoded:
+        async def load(key: str) -> Decoded:
             try:
-                data = self.store.read(job.sources[key])
+                data = await self.store.read(job.sources[key], size=job.file_sizes[key])
             except FileNotFoundError:  # deleted while this render waited
                 if key == "":
                     raise ImageNotFoundError.unusable(
                         "the image was deleted", None
                     ) from None
                 raise ImageNotFoundError("an overlay's image was deleted") from None
-            return decode(data, limits, job.hints.get(key))
+            return await loop.run_in_executor(
+                self.executor, decode, data, limits, job.hints.get(key)
+            )
 
         keys = list(job.sources)
-        decoded = await asyncio.gather(
-            *(loop.run_in_executor(self.executor, load, key) for key in keys)
-        )
+        decoded = await asyncio.gather(*(load(key) for key in keys))
         sources = dict(zip(keys, decoded, strict=True))
         alpha = OUTPUT_FORMATS[job.extension][2]
 

@@ -184,11 +184,8 @@ async def register(
     and record it; nothing is left behind if any step fails."""
     app = request.app
     settings, store, catalog = app[SETTINGS], app[STORE], app[CATALOG].store
-    loop = asyncio.get_running_loop()
     try:
-        original = await loop.run_in_executor(
-            app[EXECUTOR], prepare_original, store, settings.limits, data
-        )
+        original = await prepare_original(store, settings.limits, data, app[EXECUTOR])
     except UnsupportedFormatError as exc:
         raise MediaTypeNotAllowedError(
             f"The file's type is not allowed (decided from its bytes). "

@@ -34,15 +34,18 @@ __all__ = ["Ingestor", "add_original", "discard", "prepare_original"]
 log = logging.getLogger("gateway.ingest")
 
 
-def prepare_original(store: OriginalStore, limits: Limits, data: bytes) -> Original:
-    """Probe and store (thread-safe, CPU-bound: run it in the pool).
+async def prepare_original(
+    store: OriginalStore, limits: Limits, data: bytes, executor: Executor | None
+) -> Original:
+    """Probe (in the pool: CPU-bound), then store.
 
     Raises `SourceImageError`/`LimitExceededError`. The media type, width and
     height come from the decoded image, never a file name or declared type.
     """
-    info = probe(data, limits)
+    loop = asyncio.get_running_loop()
+    info = await loop.run_in_executor(executor, probe, data, limits)
     return Original(
-        sha256=store.put(data),
+        sha256=await store.put(data),
         media_type=info.media_type,
         file_size=len(data),
         width=info.width,
@@ -55,7 +58,7 @@ async def discard(
 ) -> None:
     """Remove a stored original no image refers to (after a failed registration)."""
     if await catalog.originals_in_use(original.sha256) == 0:
-        store.remove(original.sha256)
+        await store.remove(original.sha256)
 
 
 async def add_original(
@@ -71,10 +74,7 @@ async def add_original(
     executor: Executor | None = None,
 ) -> ImageRecord:
     """Probe, store and record in one go; nothing is left behind on failure."""
-    loop = asyncio.get_running_loop()
-    original = await loop.run_in_executor(
-        executor, prepare_original, store, limits, data
-    )
+    original = await prepare_original(store, limits, data, executor)
     try:
         return await catalog.add_image(
             issuer_id=issuer_id,
@@ -187,7 +187,7 @@ class Ingestor:
         except FetchError as exc:
             await self._failed(image_id, str(exc))
             return
-        except TransformError as exc:
+        except (TransformError, ApiError) as exc:  # ApiError: the store failed
             await self._failed(image_id, exc.detail)
             return
         except Exception:
@@ -209,8 +209,8 @@ class Ingestor:
             max_bytes=settings.ingest.max_upload_bytes,
             seconds=settings.ingest.timeout,
         )
-        original = await asyncio.get_running_loop().run_in_executor(
-            self._executor, prepare_original, self._store, settings.limits, data
+        original = await prepare_original(
+            self._store, settings.limits, data, self._executor
         )
         return data, original, name
 

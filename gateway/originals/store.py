@@ -1,30 +1,73 @@
-"""Originals on local disk, addressed by the SHA-256 of their bytes.
+"""What an originals store does, whichever holds the bytes: a local directory
+(`local.py`, the default) or an S3-compatible object store (`s3.py`).
 
-Writes go to a temporary file in the same directory, are flushed to disk and
-renamed into place, so a reader never sees a half-written original and a crash
-leaves at most a stray temporary file (swept at start-up, once it is old: a
-sibling worker may be writing it right now).
+Originals are addressed by the SHA-256 of their bytes, so a key never changes
+meaning: a reader that finds one has the right bytes, a cache of them is never
+stale, and a second store of the same content is a no-op. Each store makes an
+original visible whole or not at all, and leaves what a crash interrupts to
+its sweep.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import os
 import re
-import tempfile
 import time
 from collections.abc import Collection, Iterable
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
-__all__ = ["STRAY_AGE", "OriginalStore", "remove_older"]
+__all__ = ["SHA256", "STRAY_AGE", "OriginalStore", "check_sha256", "remove_older"]
 
-_SHA256: Final = re.compile(r"[0-9a-f]{64}")
-# A temporary file (a spooled upload, an original being written) older than
-# this was left by a process that died; a younger one may be another
-# worker's, in use.
+SHA256: Final = re.compile(r"[0-9a-f]{64}")
+# A temporary file or unfinished upload (a spooled upload, an original being
+# written) older than this was left by a process that died; a younger one may
+# be another worker's, in use.
 STRAY_AGE: Final = 3600.0
+
+
+class OriginalStore(Protocol):
+    """Content-addressed originals; every method may be awaited from the event loop."""
+
+    async def put(self, data: bytes) -> str:
+        """Store bytes (once per content) and return their SHA-256.
+
+        Storing content already there makes it young again, so that a sweep
+        spares what is about to be registered.
+        """
+        ...
+
+    async def read(self, sha256: str, *, size: int) -> bytes:
+        """The original's bytes; `size` is what the catalog recorded (a bound).
+
+        Raises `FileNotFoundError` when it is gone (deleted meanwhile).
+        """
+        ...
+
+    async def remove(self, sha256: str) -> None:
+        """Remove it; removing what is not there is no error."""
+        ...
+
+    async def sweep(self, in_use: Collection[str], *, older_than: float) -> int:
+        """Remove originals no image refers to, last written over `older_than`
+        seconds ago (younger ones may be on their way into the catalog, from
+        this process or another), and what crashes left half-written; say how
+        many originals went."""
+        ...
+
+    async def check(self) -> None:
+        """Raise `ConfigError` when the store cannot be used (checked before
+        serving, so a wrong bucket or key is one line at start, not 503s)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def check_sha256(sha256: str) -> str:
+    """The digest, if it is one: it becomes a path or an object key."""
+    if not SHA256.fullmatch(sha256):
+        raise ValueError("not a SHA-256 hex digest")
+    return sha256
 
 
 def remove_older(paths: Iterable[Path], older_than: float) -> int:
@@ -37,56 +80,3 @@ def remove_older(paths: Iterable[Path], older_than: float) -> int:
                 path.unlink()
                 removed += 1
     return removed
-
-
-class OriginalStore:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._incoming = root / "incoming"
-        self._incoming.mkdir(parents=True, exist_ok=True)
-        remove_older(self._incoming.iterdir(), STRAY_AGE)
-
-    def path(self, sha256: str) -> Path:
-        if not _SHA256.fullmatch(sha256):
-            raise ValueError("not a SHA-256 hex digest")
-        return self.root / sha256[:2] / sha256
-
-    def put(self, data: bytes) -> str:
-        """Store bytes (once per content); return their SHA-256."""
-        sha256 = hashlib.sha256(data).hexdigest()
-        target = self.path(sha256)
-        if target.exists():
-            # Fresh again: a sweep spares what is about to be registered.
-            with contextlib.suppress(FileNotFoundError):
-                os.utime(target)
-                return sha256
-        target.parent.mkdir(exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=self._incoming, prefix="put-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            Path(name).replace(target)
-        except BaseException:
-            Path(name).unlink(missing_ok=True)
-            raise
-        return sha256
-
-    def sweep(self, in_use: Collection[str], *, older_than: float) -> int:
-        """Remove originals no image refers to, last written over `older_than`
-        seconds ago (younger ones may be on their way into the catalog, from
-        this process or another); say how many went."""
-        unreferenced = (
-            path
-            for path in self.root.glob("??/*")
-            if _SHA256.fullmatch(path.name) and path.name not in in_use
-        )
-        return remove_older(unreferenced, older_than)
-
-    def read(self, sha256: str) -> bytes:
-        return self.path(sha256).read_bytes()
-
-    def remove(self, sha256: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.path(sha256).unlink()

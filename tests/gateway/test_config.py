@@ -8,10 +8,14 @@ from pathlib import Path
 import pytest
 
 from gateway import ConfigError, Settings
-from gateway.config import variables
+from gateway.config import S3Location, variables
 from transforms import DEFAULT_BASE_CHAIN
 
 ROOT = Path(__file__).resolve().parents[2]
+_S3_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "AKIDVALUE",
+    "AWS_SECRET_ACCESS_KEY": "secret-access-key-value",
+}
 
 
 def test_defaults_render_locally_without_cloudinary() -> None:
@@ -117,6 +121,40 @@ def test_numbers_and_limits_are_read() -> None:
             {"GATEWAY_PUBLIC_SIZES": "a"}, "GATEWAY_PUBLIC_SIZES", id="ladder-text"
         ),
         pytest.param(
+            {**_S3_CREDENTIALS, "GATEWAY_ORIGINALS_URL": "https://bucket/x"},
+            "GATEWAY_ORIGINALS_URL",
+            id="originals-not-s3",
+        ),
+        pytest.param(
+            {**_S3_CREDENTIALS, "GATEWAY_ORIGINALS_URL": "s3://Not_A_Bucket"},
+            "GATEWAY_ORIGINALS_URL",
+            id="originals-bucket-name",
+        ),
+        pytest.param(
+            {**_S3_CREDENTIALS, "GATEWAY_ORIGINALS_URL": "s3://bucket/a/../b"},
+            "GATEWAY_ORIGINALS_URL",
+            id="originals-dot-dot",
+        ),
+        pytest.param(
+            {"GATEWAY_ORIGINALS_URL": "s3://bucket/originals"},
+            "GATEWAY_ORIGINALS_URL",
+            id="originals-without-credentials",
+        ),
+        pytest.param(
+            {"GATEWAY_S3_ENDPOINT": "http://127.0.0.1:9000"},
+            "GATEWAY_S3_ENDPOINT",
+            id="endpoint-without-originals-url",
+        ),
+        pytest.param(
+            {
+                **_S3_CREDENTIALS,
+                "GATEWAY_ORIGINALS_URL": "s3://bucket",
+                "GATEWAY_S3_ENDPOINT": "ftp://127.0.0.1",
+            },
+            "GATEWAY_S3_ENDPOINT",
+            id="endpoint-not-http",
+        ),
+        pytest.param(
             {"GATEWAY_TOKEN_LEEWAY": "-1"}, "GATEWAY_TOKEN_LEEWAY", id="negative-leeway"
         ),
     ],
@@ -126,11 +164,39 @@ def test_bad_setting_names_its_variable(environ: dict[str, str], variable: str) 
         Settings.from_env(environ)
 
 
+@pytest.mark.parametrize(
+    ("raw", "bucket", "prefix"),
+    [
+        pytest.param("s3://originals", "originals", "", id="bucket"),
+        pytest.param("s3://my.bucket-1/a/b", "my.bucket-1", "a/b/", id="prefix"),
+        pytest.param("s3://b12//a//", "b12", "a/", id="slashes"),
+    ],
+)
+def test_originals_url_names_a_bucket_and_a_prefix(
+    raw: str, bucket: str, prefix: str
+) -> None:
+    settings = Settings.from_env({**_S3_CREDENTIALS, "GATEWAY_ORIGINALS_URL": raw})
+    assert settings.store.url == S3Location(bucket=bucket, prefix=prefix)
+
+
+def test_s3_credentials_never_appear_in_the_settings_repr() -> None:
+    settings = Settings.from_env(
+        {
+            **_S3_CREDENTIALS,
+            "AWS_SESSION_TOKEN": "session-token-value",
+            "GATEWAY_ORIGINALS_URL": "s3://bucket",
+        }
+    )
+    assert settings.store.secret_access_key == "secret-access-key-value"
+    for secret in ("secret-access-key-value", "session-token-value", "AKIDVALUE"):
+        assert secret not in repr(settings)
+
+
 def test_readme_documents_every_variable() -> None:
     """The README's table lists exactly the variables the settings read."""
     readme = (ROOT / "README.md").read_text()
     rows = re.findall(
-        r"^\| `((?:GATEWAY_[A-Z_]+)|CLOUDINARY_URL)` \| ([^|]+) \| ([^|]+) \|$",
+        r"^\| `((?:GATEWAY_[A-Z0-9_]+)|(?:AWS_[A-Z_]+)|CLOUDINARY_URL)` \| ([^|]+) \| ([^|]+) \|$",
         readme,
         re.M,
     )
@@ -163,12 +229,22 @@ def test_every_variable_is_read_into_its_field() -> None:
         "GATEWAY_SESSION_COOKIE": "sid",
         "GATEWAY_CORS_ORIGINS": "https://app.example",
         "GATEWAY_PUBLIC_SIZES": "7,70",
+        "GATEWAY_ORIGINALS_URL": "s3://bucket/originals",
+        "GATEWAY_S3_ENDPOINT": "http://127.0.0.1:9000",
     }
     settings = Settings.from_env(environ)
     assert settings != Settings()
     defaults = Settings()
-    sections = ("server", "tokens", "catalog", "render", "ingest", "upstream", "access")
-    for section in sections:
+    for section in (
+        "server",
+        "tokens",
+        "catalog",
+        "render",
+        "ingest",
+        "upstream",
+        "store",
+        "access",
+    ):
         changed = getattr(settings, section)
         default = getattr(defaults, section)
         for name in changed.__dataclass_fields__:

@@ -94,6 +94,7 @@ def test_codes_are_unique() -> None:
         ("ImageNotFoundError", 404),
         ("MethodNotAllowedError", 405),
         ("OverloadedError", 503),
+        ("OriginalsUnavailableError", 503),
         ("UpstreamError", 502),
         ("UpstreamTimeoutError", 504),
         ("InternalError", 500),

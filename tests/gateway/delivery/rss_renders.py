@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from gateway import create_app
 from gateway.catalog import SqliteCatalog
 from gateway.originals.ingest import add_original
-from gateway.originals.store import OriginalStore
+from gateway.originals.local import LocalOriginalStore
 from signing import IssuerKey, mint
 from tests.conftest import SEED_ISSUER, make_settings
 from tests.images import zero_png
@@ -45,7 +45,7 @@ async def main(budget: int) -> int:
     )
     catalog = await SqliteCatalog.open(settings.database)
     await catalog.add_issuer(issuer_id=SEED_ISSUER, secret=KEY.secret, kid=KEY.kid)
-    store = OriginalStore(settings.originals)
+    store = LocalOriginalStore(settings.originals)
     ids = []
     for i in range(SOURCES):
         png = zero_png(SIDE, SIDE + i)  # distinct originals

@@ -129,6 +129,18 @@ def test_the_ladder_bounds_the_variants(
     width: int | None, height: int | None, crop: bool, cap: int | None
 ) -> None:
     image = record(cap=cap)
+    if crop and (width is None or height is None):
+        with pytest.raises(InvalidParameterError):
+            public_picture(
+                image,
+                width=width,
+                height=height,
+                crop=crop,
+                extension="webp",
+                ladder=DEFAULT_PUBLIC_SIZES,
+                limits=LIMITS,
+            )
+        return
     picture = public_picture(
         image,
         width=width,

@@ -22,7 +22,7 @@ from gateway import Settings, create_app
 from gateway.catalog import SqliteCatalog
 from gateway.keys import RENDERER, RESOLVER
 from gateway.originals.ingest import add_original
-from gateway.originals.store import OriginalStore
+from gateway.originals.local import LocalOriginalStore
 from tests.conftest import (
     OTHER_IMAGE,
     OTHER_ISSUER,
@@ -49,7 +49,7 @@ def settings(tmp_path: Path) -> Settings:
 async def catalog(settings: Settings) -> AsyncIterator[SqliteCatalog]:
     """The seed's ids, as local 3000x2000 originals: red, green, blue."""
     catalog = await SqliteCatalog.open(settings.database)
-    store = OriginalStore(settings.originals)
+    store = LocalOriginalStore(settings.originals)
     await catalog.add_issuer(
         issuer_id=SEED_ISSUER, secret=SEED_KEY.secret, kid=SEED_KEY.kid
     )
@@ -345,18 +345,25 @@ async def test_an_image_deleted_while_its_render_waits_is_404(
     catalog: SqliteCatalog,
     mint_token: Mint,
 ) -> None:
-    app = create_app(settings)
+    """A render waiting for its turn (the pixel budget) reads its original only
+    when its turn comes, and finds it gone."""
+    app = create_app(replace(settings, render=replace(settings.render, pixel_budget=1)))
     client = await aiohttp_client(app)
     held = HeldExecutor()
     app[RENDERER].executor = held
-    rendering = asyncio.ensure_future(client.get(path(mint_token())))
+    first = asyncio.ensure_future(
+        client.get(path(mint_token([{"width": 100}]), SEED_OVERLAY_1))
+    )
     await eventually(lambda: app[RENDERER].in_flight == 1)
+    waiting = asyncio.ensure_future(client.get(path(mint_token([{"width": 120}]))))
+    await eventually(lambda: app[RENDERER].in_flight == 2)
     record = await catalog.image(SEED_IMAGE)
     assert record is not None
     assert record.original is not None
-    OriginalStore(settings.originals).remove(record.original.sha256)
+    await LocalOriginalStore(settings.originals).remove(record.original.sha256)
     held.release.set()
-    await assert_error(await rendering, 404, "image_not_found")
+    assert (await first).status == 200
+    await assert_error(await waiting, 404, "image_not_found")
     held.shutdown()
 
 

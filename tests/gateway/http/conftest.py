@@ -10,7 +10,7 @@ import pytest
 from gateway import Settings
 from gateway.catalog import SqliteCatalog
 from gateway.originals.ingest import add_original
-from gateway.originals.store import OriginalStore
+from gateway.originals.local import LocalOriginalStore
 from tests.conftest import (
     OTHER_IMAGE,
     OTHER_ISSUER,
@@ -39,7 +39,7 @@ async def catalog(settings: Settings) -> AsyncIterator[SqliteCatalog]:
     )
     await add_original(
         catalog,
-        OriginalStore(settings.originals),
+        LocalOriginalStore(settings.originals),
         settings.limits,
         issuer_id=OTHER_ISSUER,
         image_id=OTHER_IMAGE,

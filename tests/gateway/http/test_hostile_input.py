@@ -13,7 +13,7 @@ import pytest
 from gateway import Settings
 from gateway.catalog import ImageRecord, SqliteCatalog
 from gateway.originals.ingest import add_original
-from gateway.originals.store import OriginalStore
+from gateway.originals.local import LocalOriginalStore
 from tests.conftest import SEED_ISSUER, Client
 from tests.gateway.http.support import Keys, bearer
 from tests.helpers import assert_error
@@ -26,7 +26,7 @@ DEEP = "[" * 100_000 + "]" * 100_000
 async def mine(catalog: SqliteCatalog, settings: Settings) -> ImageRecord:
     return await add_original(
         catalog,
-        OriginalStore(settings.originals),
+        LocalOriginalStore(settings.originals),
         settings.limits,
         issuer_id=SEED_ISSUER,
         data=solid((8, 8), RED, "PNG"),

@@ -20,7 +20,7 @@ from gateway.catalog import ImageRecord, SqliteCatalog
 from gateway.cloudinary.admin import signed_params
 from gateway.keys import INGESTOR
 from gateway.originals.ingest import add_original
-from gateway.originals.store import OriginalStore
+from gateway.originals.local import LocalOriginalStore
 from signing import mint
 from tests.conftest import OTHER_IMAGE, SEED_ISSUER, SEED_KEY, Client
 from tests.gateway.http.support import (
@@ -42,7 +42,7 @@ JPEG = solid((64, 48), RED, "JPEG")
 async def add(
     catalog: SqliteCatalog, settings: Settings, n: int, **kwargs: object
 ) -> list[ImageRecord]:
-    store = OriginalStore(settings.originals)
+    store = LocalOriginalStore(settings.originals)
     return [
         await add_original(
             catalog,

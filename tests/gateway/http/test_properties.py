@@ -36,7 +36,7 @@ from gateway import Settings
 from gateway.catalog import ImageRecord, SqliteCatalog
 from gateway.keys import INGESTOR
 from gateway.originals.ingest import add_original
-from gateway.originals.store import OriginalStore
+from gateway.originals.local import LocalOriginalStore
 from tests.conftest import OTHER_IMAGE, SEED_ISSUER, SEED_KEY, Client
 from tests.gateway.http.support import Keys
 from tests.images import RED, solid
@@ -381,7 +381,7 @@ CONTENT_ENCODING: Final = st.none() | st.sampled_from(
 async def mine(catalog: SqliteCatalog, settings: Settings) -> ImageRecord:
     return await add_original(
         catalog,
-        OriginalStore(settings.originals),
+        LocalOriginalStore(settings.originals),
         settings.limits,
         issuer_id=SEED_ISSUER,
         data=solid((8, 8), RED, "PNG"),

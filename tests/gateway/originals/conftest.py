@@ -1,15 +1,20 @@
-"""A fake resolver for the origin tests: names answer from the `dns` fixture."""
+"""A fake resolver for the origin tests (names answer from the `dns` fixture),
+and each kind of originals store."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
 
 import pytest
 from aiohttp.resolver import ThreadedResolver
 
-from gateway.originals import origin_fetch
+from gateway import Settings
+from gateway.originals import OriginalStore, open_store, origin_fetch
+from tests.conftest import render_settings
+from tests.s3 import S3Server, s3_settings
 
 _AddrInfo = tuple[
     socket.AddressFamily | int,
@@ -63,3 +68,20 @@ async def fake_dns(
     # the loop's getaddrinfo, which is what the fake replaces.
     monkeypatch.setattr(origin_fetch, "DefaultResolver", ThreadedResolver)
     monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo)
+
+
+@pytest.fixture(params=["local", "s3"])
+def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings for each kind of originals store: the tests run against both."""
+    settings = render_settings(tmp_path)
+    if request.param == "s3":
+        server: S3Server = request.getfixturevalue("s3_server")
+        bucket: str = request.getfixturevalue("s3_bucket")
+        settings = s3_settings(settings, server, bucket)
+    return settings
+
+
+@pytest.fixture
+async def store(store_settings: Settings) -> AsyncIterator[OriginalStore]:
+    async with open_store(store_settings) as store:
+        yield store
