@@ -14,6 +14,7 @@ from aiohttp import web
 from gateway.catalog import CachedCatalog, SqliteCatalog
 from gateway.cloudinary.admin import CloudinaryUploader
 from gateway.config import Settings
+from gateway.delivery.proxy import Proxy
 from gateway.delivery.renderer import Renderer
 from gateway.delivery.resolver import Resolver
 from gateway.demo import seed_demo
@@ -30,6 +31,7 @@ from gateway.keys import (
     INGESTOR,
     LIFECYCLE,
     METRICS,
+    PROXY,
     RENDERER,
     RESOLVER,
     SETTINGS,
@@ -81,6 +83,7 @@ def create_app(settings: Settings) -> web.Application:
     delivery = Delivery()
     app.cleanup_ctx.append(delivery.bound)
     app.cleanup_ctx.append(_clients)
+    app.cleanup_ctx.append(_proxy)
     setup_routes(app, delivery)
     return app
 
@@ -164,6 +167,13 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
         keeper.cancel()
         await asyncio.gather(keeper, return_exceptions=True)
         await ingestor.close()
+
+
+async def _proxy(app: web.Application) -> AsyncIterator[None]:
+    """The pooled session proxied images come through; no connection until one is."""
+    async with Proxy.open(app[SETTINGS].upstream, metrics=app[METRICS]) as proxy:
+        app[PROXY] = proxy
+        yield
 
 
 def _gauges(app: web.Application) -> None:

@@ -247,6 +247,24 @@ class UpstreamSettings:
     timeout: float = field(
         default=30.0, metadata=_var("GATEWAY_UPSTREAM_TIMEOUT", as_seconds)
     )
+    # Proxied images (`gateway.delivery.proxy`): the largest passed through,
+    # and the pool of connections to Cloudinary's delivery hosts.
+    proxy_max_bytes: int = field(
+        default=25 * 1024 * 1024,
+        metadata=_var("GATEWAY_PROXY_MAX_BYTES", as_positive),
+    )
+    # Connecting, waiting for a free pooled connection included.
+    proxy_connect_timeout: float = field(
+        default=5.0, metadata=_var("GATEWAY_PROXY_CONNECT_TIMEOUT", as_seconds)
+    )
+    # The longest silence: before the answer (a first transformation takes
+    # Cloudinary a while), and between two chunks of it.
+    proxy_read_timeout: float = field(
+        default=15.0, metadata=_var("GATEWAY_PROXY_READ_TIMEOUT", as_seconds)
+    )
+    proxy_connections: int = field(
+        default=100, metadata=_var("GATEWAY_PROXY_CONNECTIONS", as_positive)
+    )
 
 
 # The sizes unsigned public URLs are served at: every few hundred pixels up to 4K.
@@ -372,6 +390,13 @@ class Settings:
             raise ConfigError("GATEWAY_GUEST_UPLOADS needs GATEWAY_GUEST_ISSUER")
         if not 1 <= self.render.jpeg_quality <= 100:
             raise ConfigError("GATEWAY_JPEG_QUALITY must be between 1 and 100")
+        # aiohttp reads a zero timeout as none at all: a proxied fetch could hang.
+        for name, seconds in (
+            ("GATEWAY_PROXY_CONNECT_TIMEOUT", upstream.proxy_connect_timeout),
+            ("GATEWAY_PROXY_READ_TIMEOUT", upstream.proxy_read_timeout),
+        ):
+            if seconds <= 0:
+                raise ConfigError(f"{name} must be more than 0 seconds")
         if upstream.delivery_type not in DELIVERY_TYPES:
             raise ConfigError(
                 f"GATEWAY_DELIVERY_TYPE must be one of {', '.join(sorted(DELIVERY_TYPES))}"

@@ -9,6 +9,7 @@ from aiohttp import web
 from gateway.catalog import CachedCatalog
 from gateway.cloudinary.admin import CloudinaryUploader
 from gateway.config import Settings
+from gateway.delivery.proxy import Proxy
 from gateway.delivery.renderer import Renderer
 from gateway.delivery.resolver import Resolver
 from gateway.demo import Demo
@@ -27,6 +28,7 @@ __all__ = [
     "ISSUER",
     "LIFECYCLE",
     "METRICS",
+    "PROXY",
     "RENDERER",
     "REQUEST_ID",
     "RESOLVER",
@@ -56,6 +58,8 @@ STORE = web.AppKey("store", OriginalStore)
 # Threads for CPU-bound image work: renders and probing uploads.
 EXECUTOR = web.AppKey("executor", Executor)
 RENDERER = web.AppKey("renderer", Renderer)
+# Streams Cloudinary's answers through (sized binaries in redirect mode).
+PROXY = web.AppKey("proxy", Proxy)
 DEMO = web.AppKey("demo", Demo)
 UPLOADER = web.AppKey("uploader", CloudinaryUploader)  # only with CLOUDINARY_URL
 INGESTOR = web.AppKey("ingestor", Ingestor)

@@ -177,14 +177,14 @@ class Metrics(Collector):
         yield refusals
         yield _histograms(
             "gateway_upstream_duration_seconds",
-            "Calls to Cloudinary's API",
+            "Calls to Cloudinary: its API by action; proxied images (proxy) to their first bytes",
             "action",
             of("upstream"),
             of("upstream_sum"),
         )
         errors = CounterMetricFamily(
             "gateway_upstream_errors",
-            "Failed calls to Cloudinary's API",
+            "Failed calls to Cloudinary (its API, proxied images) by kind",
             labels=["kind"],
         )
         for (kind,), count in of("upstream_errors"):

@@ -157,6 +157,17 @@ def test_numbers_and_limits_are_read() -> None:
         pytest.param(
             {"GATEWAY_TOKEN_LEEWAY": "-1"}, "GATEWAY_TOKEN_LEEWAY", id="negative-leeway"
         ),
+        # aiohttp reads 0 as "no timeout": a proxied fetch could hang.
+        pytest.param(
+            {"GATEWAY_PROXY_READ_TIMEOUT": "0"},
+            "GATEWAY_PROXY_READ_TIMEOUT",
+            id="zero-read-timeout",
+        ),
+        pytest.param(
+            {"GATEWAY_PROXY_CONNECT_TIMEOUT": "0"},
+            "GATEWAY_PROXY_CONNECT_TIMEOUT",
+            id="zero-connect-timeout",
+        ),
     ],
 )
 def test_bad_setting_names_its_variable(environ: dict[str, str], variable: str) -> None:
