@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.http import images_v1, meta
+from gateway.http import images_v1, meta, pictures
 from gateway.http.delivery import Delivery
 from gateway.keys import SETTINGS
 
@@ -33,6 +33,20 @@ def setup_routes(app: web.Application, delivery: Delivery) -> None:
             web.get("/metrics", meta.metrics, name="metrics"),
             web.get("/openapi.json", meta.openapi, name="openapi"),
             web.get("/demo", meta.demo, name="demo"),
+            web.get(
+                "/v3/images/{image_id}/{size}",
+                pictures.sized_image,
+                name="sized_image",
+            ),
+            web.options(
+                "/v3/images/{image_id}/{size}",
+                pictures.preflight,
+                name="sized_image_preflight",
+            ),
+            web.get("/image/{name}", pictures.public_image, name="public_image"),
+            web.options(
+                "/image/{name}", pictures.preflight, name="public_image_preflight"
+            ),
             web.post("/v1/images", images_v1.create_image, name="create_image"),
             web.put("/v1/images", images_v1.create_image, name="put_image"),
             web.get("/v1/images", images_v1.list_images, name="list_images"),
