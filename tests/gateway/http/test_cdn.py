@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import stat
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -256,3 +257,213 @@ async def test_a_url_signed_with_another_secret_is_401(gateway: Gateway) -> None
         URL(forged.replace("https://res.cloudinary.com", str(gateway.url("/cdn"))))
     )
     await assert_error(response, 401, "url_signature_invalid")
+
+
+def sdk_url(gateway: Gateway, location: URL, chain: str, **options: Any) -> URL:
+    """The URL the SDK itself signs for the stand-in's account, with a raw chain."""
+    import cloudinary.utils
+
+    cloud = LocalCloud.open(
+        gateway.settings.cdn, OriginalStore(gateway.settings.originals), Limits()
+    )
+    *_, version, file = location.path.split("/")
+    url, _ = cloudinary.utils.cloudinary_url(
+        file.removesuffix(".jpg"),
+        format="jpg",
+        version=version.removeprefix("v"),
+        type="authenticated",
+        transformation=[{"raw_transformation": chain}] if chain else [],
+        sign_url=True,
+        secure=True,
+        cloud_name=cloud.account.cloud_name,
+        api_secret=cloud.account.api_secret,
+        **options,
+    )
+    assert isinstance(url, str)
+    return URL(
+        url.replace("https://res.cloudinary.com", str(gateway.url("/cdn"))),
+        encoded=True,
+    )
+
+
+BASE = "c_fit,h_1920,w_1920/fl_attachment/dpr_auto,q_auto,f_auto"
+
+
+async def test_a_long_signature_is_accepted(gateway: Gateway) -> None:
+    image = await gateway.upload(PHOTO)
+    location = await gateway.redirect(image, TILING)
+    url = sdk_url(gateway, location, BASE + "/c_fit,w_300", long_url_signature=True)
+    signature = url.path.split("/")[5]
+    assert len(signature) == len("s--") + 32 + len("--")
+    response = await gateway.get(url)
+    assert response.status == 200, await response.text()
+    assert picture(await response.read()).size == (300, 200)
+
+
+@pytest.mark.parametrize(
+    "chain",
+    [
+        pytest.param(BASE + "/w_300,c_fit", id="another-order"),
+        pytest.param(BASE + "/c_fit,w_0300", id="leading-zero"),
+        pytest.param(BASE + "/c_fit,w_300,w_200", id="repeated"),
+        pytest.param(BASE + "/e_sepia", id="unknown-effect"),
+        pytest.param(BASE + "/e_blur:300", id="unknown-option-value"),
+        pytest.param(BASE + "/q_80", id="delivery-option-outside-the-base"),
+        pytest.param(BASE + "/l_fetch:aHR0cDovL3g", id="fetch-layer"),
+        pytest.param(BASE + "/c_fit,w_5000", id="over-the-size-limit"),
+        pytest.param("c_fit,w_300", id="without-the-base-chain"),
+        pytest.param("", id="empty"),
+    ],
+)
+async def test_a_signed_chain_the_compiler_never_emits_is_400(
+    gateway: Gateway, chain: str
+) -> None:
+    image = await gateway.upload(PHOTO)
+    location = await gateway.redirect(image, TILING)
+    response = await gateway.get(sdk_url(gateway, location, chain))
+    await assert_error(response, 400, "transform_invalid", parameter="path")
+
+
+async def test_the_sdks_url_for_the_same_chain_is_the_gateways(
+    gateway: Gateway,
+) -> None:
+    image = await gateway.upload(PHOTO)
+    location = await gateway.redirect(image, TILING)
+    assert sdk_url(gateway, location, BASE + "/c_fit,w_300") == location
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "code"),
+    [
+        pytest.param("/cdn/other/image/authenticated/s--AAAAAAAA--/v1/x.jpg", 404, "image_not_found", id="another-cloud"),
+        pytest.param("/cdn/local/video/authenticated/s--AAAAAAAA--/v1/x.jpg", 404, "route_not_found", id="video"),
+        pytest.param("/cdn/local/image/fetch/s--AAAAAAAA--/v1/x.jpg", 404, "image_not_found", id="fetch"),
+        pytest.param("/cdn/local/image/authenticated/s--AAAAAAAA--/x.jpg", 404, "image_not_found", id="no-version"),
+        pytest.param("/cdn/local/image/authenticated/s--AAAAAAAA--/v1/x", 404, "image_not_found", id="no-extension"),
+        pytest.param("/cdn/local/image/authenticated/s--AAAAAAAA--/v1/../x.jpg", 404, "image_not_found", id="dot-dot"),
+        pytest.param("/cdn/local/image/authenticated/s--AAAAAAAA--/v1/x.jpg", 401, "url_signature_invalid", id="bad-signature"),
+        pytest.param("/cdn/local/image/authenticated/v1/x.jpg", 401, "url_signature_invalid", id="unsigned"),
+    ],
+)  # fmt: skip
+async def test_what_is_not_a_signed_delivery_url_is_refused(
+    gateway: Gateway, path: str, status: int, code: str
+) -> None:
+    response = await gateway.get(
+        URL(str(gateway.url("/")).rstrip("/") + path, encoded=True)
+    )
+    await assert_error(response, status, code)
+
+
+async def test_an_unknown_extension_is_400(gateway: Gateway) -> None:
+    image = await gateway.upload(PHOTO)
+    location = await gateway.redirect(image, TILING)
+    import cloudinary.utils
+
+    cloud = LocalCloud.open(
+        gateway.settings.cdn, OriginalStore(gateway.settings.originals), Limits()
+    )
+    url, _ = cloudinary.utils.cloudinary_url(
+        image,
+        format="tiff",
+        version=location.path.split("/")[-2][1:],
+        type="authenticated",
+        transformation=[{"raw_transformation": BASE + "/c_fit,w_300"}],
+        sign_url=True,
+        secure=True,
+        cloud_name="local",
+        api_secret=cloud.account.api_secret,
+    )
+    response = await gateway.get(
+        URL(url.replace("https://res.cloudinary.com", str(gateway.url("/cdn"))))
+    )
+    await assert_error(response, 400, "parameter_invalid", parameter="path")
+
+
+async def test_a_deleted_image_is_gone_from_the_stand_in(gateway: Gateway) -> None:
+    image = await gateway.upload(PHOTO)
+    location = await gateway.redirect(image, TILING)
+    deleted = await gateway.session.delete(
+        gateway.url(f"/v1/images/{image}"), headers=bearer(gateway.key)
+    )
+    assert deleted.status == 204
+    await assert_error(await gateway.get(location), 404, "image_not_found")
+
+
+async def test_the_stand_in_is_not_mounted_by_default(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    from tests.conftest import render_settings
+
+    client = await aiohttp_client(create_app(render_settings(tmp_path)))
+    response = await client.get("/cdn/local/image/upload/s--AAAAAAAA--/v1/x.jpg")
+    await assert_error(response, 404, "route_not_found")
+
+
+# --- GATEWAY_CDN_TOKEN_KEY: __cld_token__ ------------------------------------
+
+
+async def test_token_mode_redirects_carry_a_cld_token_and_are_followed(
+    token_gateway: Gateway,
+) -> None:
+    gateway = token_gateway
+    image = await gateway.upload(PHOTO)
+    location = await gateway.redirect(image, TILING)
+    assert "/s--" not in location.path
+    token = location.query["__cld_token__"]
+    assert token.startswith("exp=")
+    response = await gateway.get(location)
+    assert response.status == 200, await response.text()
+    assert picture(await response.read()).size == (300, 200)
+    cache = response.headers["Cache-Control"]
+    assert int(cache.split("max-age=")[1]) <= 600  # never past the URL's expiry
+
+
+def with_token(gateway: Gateway, location: URL, expiration: int) -> URL:
+    """The location with a token the SDK makes for `expiration`, with our key."""
+    from cloudinary import auth_token
+
+    path = location.path.removeprefix("/cdn")
+    token = auth_token.generate(url=path, expiration=expiration, key=TOKEN_KEY)
+    return location.with_query(None).with_query(token)
+
+
+async def test_an_expired_cld_token_is_401(token_gateway: Gateway) -> None:
+    gateway = token_gateway
+    image = await gateway.upload(PHOTO)
+    location = await gateway.redirect(image, TILING)
+    fresh = with_token(gateway, location, int(time.time()) + 60)
+    assert (await gateway.get(fresh)).status == 200
+    expired = with_token(gateway, location, int(time.time()) - 1)
+    await assert_error(await gateway.get(expired), 401, "url_expired")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda u: u.with_query(None), id="missing"),
+        pytest.param(lambda u: u.with_query(__cld_token__="exp=9999999999~hmac=" + "0" * 64), id="forged"),
+        pytest.param(lambda u: u.with_query(__cld_token__=u.query["__cld_token__"].replace("exp=", "exp=1")), id="longer-life"),
+        pytest.param(lambda u: u.update_query(__cld_token__="x"), id="two-tokens"),
+        pytest.param(lambda u: URL(str(u).replace("w_300", "w_301"), encoded=True), id="other-chain"),
+        pytest.param(lambda u: u.with_query(__cld_token__="ip=1.2.3.4~" + u.query["__cld_token__"]), id="ip-field"),
+    ],
+)  # fmt: skip
+async def test_a_missing_or_tampered_cld_token_is_401(
+    token_gateway: Gateway, change: Any
+) -> None:
+    gateway = token_gateway
+    image = await gateway.upload(PHOTO)
+    location = await gateway.redirect(image, TILING)
+    response = await gateway.get(change(location))
+    await assert_error(response, 401, "url_signature_invalid")
+
+
+async def test_token_mode_refuses_a_url_with_only_a_signature(
+    token_gateway: Gateway,
+) -> None:
+    gateway = token_gateway
+    image = await gateway.upload(PHOTO)
+    location = await gateway.redirect(image, TILING)
+    signed = sdk_url(gateway, location, BASE + "/c_fit,w_300")
+    assert "/s--" in signed.path
+    await assert_error(await gateway.get(signed), 401, "url_signature_invalid")
