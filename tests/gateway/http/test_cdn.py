@@ -8,8 +8,14 @@ follows the 302 exactly as a browser would.
 from __future__ import annotations
 
 import dataclasses
+import html
 import io
+import json
+import os
+import re
 import stat
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -467,3 +473,77 @@ async def test_token_mode_refuses_a_url_with_only_a_signature(
     signed = sdk_url(gateway, location, BASE + "/c_fit,w_300")
     assert "/s--" in signed.path
     await assert_error(await gateway.get(signed), 401, "url_signature_invalid")
+
+
+# --- The demo and the command line in this mode ------------------------------
+
+
+async def test_the_demo_page_says_its_mode_and_every_picture_loads(
+    aiohttp_server: AiohttpServer, tmp_path: Path
+) -> None:
+    port = unused_port()
+    settings = local_settings(tmp_path, port)
+    demo = dataclasses.replace(
+        settings, server=dataclasses.replace(settings.server, demo=True)
+    )
+    server = await aiohttp_server(create_app(demo), port=port)
+    async with ClientSession() as session:
+        page = await (await session.get(server.make_url("/demo"))).text()
+        assert "Mode: 302 to the local stand-in of Cloudinary" in page
+        sources = re.findall(r'<img src="([^"]+)"', page)
+        assert len(sources) == 4
+        for source in sources:
+            response = await session.get(html.unescape(source))
+            assert response.status == 200, await response.text()
+            assert [r.status for r in response.history] == [302]
+            assert response.url.path.startswith("/cdn/local/image/authenticated/")
+            picture(await response.read())
+    assets = sorted((settings.cdn / "assets" / "authenticated").glob("*.json"))
+    assert len(assets) == 3
+
+
+async def test_image_add_file_goes_to_the_stand_in(
+    aiohttp_server: AiohttpServer, tmp_path: Path
+) -> None:
+    """The CLI (the real entry point) stores the original as an asset of the stand-in."""
+    port = unused_port()
+    env = {
+        **os.environ,
+        "GATEWAY_DATA_DIR": str(tmp_path / "data"),
+        "GATEWAY_CDN": "local",
+        "GATEWAY_PORT": str(port),
+    }
+    env.pop("CLOUDINARY_URL", None)
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(PHOTO)
+
+    def run(*argv: str) -> dict[str, Any]:
+        result = subprocess.run(
+            [sys.executable, "-m", "gateway", *argv],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        doc = json.loads(result.stdout)
+        assert isinstance(doc, dict)
+        return doc
+
+    issuer = run("issuer", "add", "--name", "me")["id"]
+    image = run("image", "add", "--issuer", issuer, "--file", str(photo))
+    assert image["publicId"] == image["id"]
+    assert image["deliveryType"] == "authenticated"
+    minted = run(
+        "token", "mint", "--issuer", issuer, "--image", image["id"],
+        "--transformations", '[{"crop": "fill", "width": 120, "height": 90}]',
+        "--ttl", "600",
+    )  # fmt: skip
+    settings = Settings.from_env(env)
+    server = await aiohttp_server(create_app(settings), port=port)
+    async with ClientSession() as session:
+        response = await session.get(minted["url"])
+        assert response.status == 200, await response.text()
+        assert response.url.path.startswith("/cdn/local/")
+        assert picture(await response.read()).size == (120, 90)
+    await server.close()
