@@ -61,6 +61,14 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     except (OSError, OverflowError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else str(exc)
         raise ConfigError(f"cannot listen on {host}:{port}: {reason}") from None
+    # Where it listens, as bound: the default public URL (printed URLs, and
+    # the local CDN's redirects) follows --host and --port.
+    settings = dataclasses.replace(
+        settings,
+        server=dataclasses.replace(
+            settings.server, host=host, port=sock.getsockname()[1]
+        ),
+    )
 
     def announce() -> None:
         _announce(settings, host, sock.getsockname()[1], demo)

@@ -17,6 +17,7 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -547,3 +548,67 @@ async def test_image_add_file_goes_to_the_stand_in(
         assert response.url.path.startswith("/cdn/local/")
         assert picture(await response.read()).size == (120, 90)
     await server.close()
+
+
+def test_serve_demo_with_a_local_cdn_follows_its_port_to_a_picture(
+    tmp_path: Path,
+) -> None:
+    """`GATEWAY_CDN=local serve --demo --port P`: the announced URL is a 302 to
+    the stand-in on the same port, which a plain HTTP client follows to a JPEG."""
+    port = unused_port()
+    env = {**os.environ, "GATEWAY_DATA_DIR": str(tmp_path), "GATEWAY_CDN": "local"}
+    for name in ("CLOUDINARY_URL", "GATEWAY_PORT", "GATEWAY_PUBLIC_URL"):
+        env.pop(name, None)
+    env["GATEWAY_WORKERS"] = "1"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve", "--demo", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        printed: dict[str, str] = {}
+        for line in server.stdout:
+            name, _, value = line.partition(": ")
+            printed[name.strip()] = value.strip()
+            if "signed tiling URL" in printed:
+                break
+        url = printed["signed tiling URL"]
+        assert url.startswith(f"http://127.0.0.1:{port}/images/")
+        with urllib.request.urlopen(url, timeout=30) as answer:  # noqa: S310 - loopback
+            assert answer.status == 200
+            assert answer.url.startswith(f"http://127.0.0.1:{port}/cdn/local/image/")
+            assert answer.headers["Content-Type"] == "image/jpeg"
+            # Three 400-wide tiles of the 1200x800 originals, side by side.
+            assert picture(answer.read()).size == (1200, 267)
+    finally:
+        server.terminate()
+        server.communicate(timeout=10)
+
+
+def test_a_local_cdn_with_cloudinary_url_is_refused_in_one_line(
+    tmp_path: Path,
+) -> None:
+    env = {
+        **os.environ,
+        "GATEWAY_DATA_DIR": str(tmp_path),
+        "GATEWAY_CDN": "local",
+        "CLOUDINARY_URL": "cloudinary://1:2@cloud",
+        "GATEWAY_PORT": str(unused_port()),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip() == (
+        "image-gateway: GATEWAY_CDN=local stands in for Cloudinary: "
+        "unset CLOUDINARY_URL, or set GATEWAY_CDN=cloudinary"
+    )
