@@ -201,6 +201,23 @@ async def test_the_stand_ins_secret_is_private_and_kept(gateway: Gateway) -> Non
     assert await gateway.redirect(image, TILING) == first
 
 
+async def test_the_stand_ins_picture_has_an_etag_and_answers_304(
+    gateway: Gateway,
+) -> None:
+    image = await gateway.upload(PHOTO)
+    location = await gateway.redirect(image, TILING)
+    first = await gateway.get(location)
+    assert first.status == 200
+    assert first.headers["Content-Disposition"].startswith(
+        "attachment"
+    )  # fl_attachment
+    again = await gateway.session.get(
+        location, headers={"If-None-Match": first.headers["ETag"]}
+    )
+    assert again.status == 304
+    assert await again.read() == b""
+
+
 def tampered(url: URL, old: str, new: str) -> URL:
     text = str(url)
     assert old in text
