@@ -137,9 +137,16 @@ async def seed_demo(
         issuer = await catalog.issuer(DEMO_ISSUER)
         assert issuer is not None  # noqa: S101 - just read
     delivery_type = settings.upstream.delivery_type
+    # The cloud the demo's originals were last uploaded to: a data dir tried
+    # with the local CDN, then with Cloudinary, uploads them again.
+    marker = settings.data_dir / "demo-cloud"
+    uploaded_to = marker.read_text() if marker.exists() else None
     for image_id, name, colors in _IMAGES:
         record = await catalog.image(image_id)
-        if record is not None and (record.cloudinary or uploader is None):
+        if record is not None and (
+            uploader is None
+            or (record.cloudinary is not None and uploaded_to == uploader.cloud_name)
+        ):
             continue
         data = sample_image(1200, 800, colors)
         asset = None
@@ -159,11 +166,13 @@ async def seed_demo(
                 filename=f"{name}.jpg",
                 cloudinary=asset,
             )
-        else:  # seeded before, without a CDN: now it has its asset
+        else:  # seeded before, without this CDN: now it has its asset there
             await catalog.finish_ingest(
                 image_id,
                 original=record.original,
                 cloudinary=asset,
                 filename=record.original_filename,
             )
+    if uploader is not None and uploaded_to != uploader.cloud_name:
+        marker.write_text(uploader.cloud_name)
     return Demo(issuer, tuple(image_id for image_id, _, _ in _IMAGES))
