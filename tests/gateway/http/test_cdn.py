@@ -666,6 +666,7 @@ async def test_an_origin_ingest_goes_to_the_stand_in(
         )
         assert queued.status == 202, await queued.text()
         image = str((await document(queued))["id"])
+        doc: dict[str, Any] = {}
         for _ in range(500):
             doc = await document(
                 await gateway.session.get(
