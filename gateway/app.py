@@ -12,13 +12,21 @@ import aiohttp
 from aiohttp import web
 
 from gateway.catalog import CachedCatalog, SqliteCatalog
-from gateway.cloudinary.admin import CloudinaryUploader
+from gateway.cloudinary import CloudinaryUploader, LocalCloud, Uploader
 from gateway.config import Settings
+<<<<<<< HEAD
 from gateway.delivery.proxy import Proxy
 from gateway.delivery.renderer import Renderer
 from gateway.delivery.resolver import Resolver
 from gateway.demo import seed_demo
 from gateway.http.credentials import Authenticator
+=======
+from gateway.delivery.redirects import Cdn
+from gateway.delivery.renderer import Renderer
+from gateway.delivery.resolver import Resolver
+from gateway.demo import seed_demo
+from gateway.http.cdn import PREFIX
+>>>>>>> issue-15a
 from gateway.http.delivery import Delivery
 from gateway.http.limits import UploadGate
 from gateway.http.middlewares import errors, request_id
@@ -26,6 +34,7 @@ from gateway.http.routes import setup_routes
 from gateway.keys import (
     AUTHENTICATOR,
     CATALOG,
+    CDN,
     DEMO,
     EXECUTOR,
     INGESTOR,
@@ -113,16 +122,19 @@ async def _catalog(app: web.Application) -> AsyncIterator[None]:
             size=settings.catalog.cache_size,
             poll_interval=settings.catalog.poll_interval,
         )
+<<<<<<< HEAD
         app[RESOLVER] = Resolver(settings, catalog)
         app[AUTHENTICATOR] = Authenticator(settings, catalog)
         originals = app[STORE]
+=======
+        originals = app[STORE] = OriginalStore(settings.originals)
+        app[RESOLVER] = Resolver(settings, catalog, await _cdn(app, originals))
+>>>>>>> issue-15a
         in_use = await store.originals()
         swept = await originals.sweep(in_use, older_than=_ORIGINALS_GRACE)
         if swept:
             log.info("removed %d stored originals no image refers to", swept)
         renderer = app[RENDERER] = Renderer(settings, originals, app[EXECUTOR])
-        if settings.server.demo:
-            app[DEMO] = await seed_demo(store, originals, settings)
         await catalog.refresh()
         _gauges(app)
         try:
@@ -131,6 +143,24 @@ async def _catalog(app: web.Application) -> AsyncIterator[None]:
             await renderer.close()
     finally:
         await store.close()
+
+
+async def _cdn(app: web.Application, originals: OriginalStore) -> Cdn | None:
+    """Where redirects point: Cloudinary (with CLOUDINARY_URL), or the local
+    stand-in (GATEWAY_CDN=local), whose account is made here on first use."""
+    settings = app[SETTINGS]
+    upstream = settings.upstream
+    if upstream.cdn != "local":
+        return None  # the resolver's default: CLOUDINARY_URL's account, if any
+    cloud = app[CDN] = await asyncio.to_thread(
+        LocalCloud.open, settings.cdn, originals, settings.limits
+    )
+    return Cdn(
+        account=cloud.account,
+        origin=str(settings.base_url) + PREFIX,
+        token_key=upstream.cdn_token_key,
+        url_max_age=upstream.cdn_url_max_age,
+    )
 
 
 async def _clients(app: web.Application) -> AsyncIterator[None]:
@@ -145,14 +175,16 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
         settings.ingest.allowed_hosts, allow_private=settings.ingest.allow_private
     )
     async with aiohttp.ClientSession() as api, guarded_session(policy) as origins:
-        uploader = None
+        uploader: Uploader | None = app.get(CDN)
         if settings.upstream.cloudinary is not None:
-            uploader = app[UPLOADER] = CloudinaryUploader(
+            uploader = CloudinaryUploader(
                 api,
                 settings.upstream.cloudinary,
                 timeout=settings.upstream.timeout,
                 metrics=app[METRICS],
             )
+        if uploader is not None:
+            app[UPLOADER] = uploader
         ingestor = app[INGESTOR] = Ingestor(
             settings=settings,
             session=origins,
@@ -163,6 +195,11 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
             uploader=uploader,
         )
         keeper = asyncio.get_running_loop().create_task(ingestor.keep())
+        if settings.server.demo:
+            app[DEMO] = await seed_demo(
+                app[CATALOG].store, app[STORE], settings, uploader
+            )
+            await app[CATALOG].refresh()
         yield
         keeper.cancel()
         await asyncio.gather(keeper, return_exceptions=True)

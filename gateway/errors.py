@@ -13,6 +13,8 @@
     ├── ForbiddenError
     │   ├── InsufficientScopeError
     │   └── RoleRequiredError
+    ├── UrlSignatureError (the local CDN stand-in)
+    │   └── UrlExpiredError
     ├── NotFoundError
     │   ├── ImageNotFoundError
     │   └── RouteNotFoundError
@@ -96,6 +98,8 @@ __all__ = [
     "UploadFieldError",
     "UpstreamError",
     "UpstreamTimeoutError",
+    "UrlExpiredError",
+    "UrlSignatureError",
     "ValidationFailedError",
     "error_response",
     "status_of",
@@ -207,6 +211,18 @@ class InsufficientScopeError(ForbiddenError):
 class RoleRequiredError(ForbiddenError):
     code = "role_required"
     title = "Role required for this size"
+
+
+class UrlSignatureError(ApiError):
+    """A delivery URL of the stand-in without a valid `s--…--` or `__cld_token__`."""
+
+    code = "url_signature_invalid"
+    title = "Delivery URL not signed, or signed otherwise"
+
+
+class UrlExpiredError(UrlSignatureError):
+    code = "url_expired"
+    title = "Delivery URL expired"
 
 
 class NotFoundError(ApiError):
@@ -352,6 +368,7 @@ STATUS_BY_ERROR: Final[Mapping[type[Exception], int]] = {
     TooManyRequestsError: 429,
     UnauthorizedError: 401,
     ForbiddenError: 403,
+    UrlSignatureError: 401,
     UnsupportedMediaTypeError: 415,
     UnprocessableError: 422,
     OverloadedError: 503,

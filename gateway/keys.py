@@ -7,7 +7,7 @@ from concurrent.futures import Executor
 from aiohttp import web
 
 from gateway.catalog import CachedCatalog
-from gateway.cloudinary.admin import CloudinaryUploader
+from gateway.cloudinary import LocalCloud, Uploader
 from gateway.config import Settings
 from gateway.delivery.proxy import Proxy
 from gateway.delivery.renderer import Renderer
@@ -22,6 +22,7 @@ from gateway.originals.store import OriginalStore
 __all__ = [
     "AUTHENTICATOR",
     "CATALOG",
+    "CDN",
     "DEMO",
     "EXECUTOR",
     "INGESTOR",
@@ -61,7 +62,9 @@ RENDERER = web.AppKey("renderer", Renderer)
 # Streams Cloudinary's answers through (sized binaries in redirect mode).
 PROXY = web.AppKey("proxy", Proxy)
 DEMO = web.AppKey("demo", Demo)
-UPLOADER = web.AppKey("uploader", CloudinaryUploader)  # only with CLOUDINARY_URL
+# Cloudinary's Upload API (with CLOUDINARY_URL) or the stand-in (GATEWAY_CDN=local).
+UPLOADER = web.AppKey("uploader", Uploader)
+CDN = web.AppKey("cdn", LocalCloud)  # only with GATEWAY_CDN=local
 INGESTOR = web.AppKey("ingestor", Ingestor)
 UPLOAD_GATE = web.AppKey("upload_gate", UploadGate)
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -20,9 +20,11 @@ from yarl import URL
 
 from gateway.app import create_app
 from gateway.catalog import SqliteCatalog
+from gateway.cloudinary.uploaders import uploader
 from gateway.config import Settings
 from gateway.demo import Demo, seed_demo
 from gateway.env import ConfigError
+from gateway.errors import ApiError
 from gateway.http.middlewares import ParserErrorsInOneLine
 from gateway.keys import LIFECYCLE, METRICS
 from gateway.ops.access_log import JsonAccessLogger
@@ -59,6 +61,14 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     except (OSError, OverflowError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else str(exc)
         raise ConfigError(f"cannot listen on {host}:{port}: {reason}") from None
+    # Where it listens, as bound: the default public URL (printed URLs, and
+    # the local CDN's redirects) follows --host and --port.
+    settings = dataclasses.replace(
+        settings,
+        server=dataclasses.replace(
+            settings.server, host=host, port=sock.getsockname()[1]
+        ),
+    )
 
     def announce() -> None:
         _announce(settings, host, sock.getsockname()[1], demo)
@@ -105,11 +115,24 @@ async def _prepare(settings: Settings) -> Demo | None:
             f"GATEWAY_DATA_DIR {settings.data_dir}: {exc.strerror or exc}"
         ) from None
     try:
+<<<<<<< HEAD
         async with open_store(settings) as originals:
             await originals.check()
             if not settings.server.demo:
                 return None
             return await seed_demo(store, originals, settings)
+=======
+        if not settings.server.demo:
+            return None
+        originals = OriginalStore(settings.originals)
+        async with uploader(settings, originals) as cdn:
+            try:
+                return await seed_demo(store, originals, settings, cdn)
+            except ApiError as exc:
+                raise ConfigError(
+                    f"serve --demo: the demo originals could not be uploaded: {exc.detail}"
+                ) from None
+>>>>>>> issue-15a
     finally:
         await store.close()
 

@@ -41,11 +41,12 @@ from transforms.model import Step
 from transforms.render import RenderChain, plan
 from transforms.render.pillow import OUTPUT_FORMATS, Decoded, compose, decode, encode
 
-__all__ = ["Job", "Rendered", "Renderer", "negotiate"]
+__all__ = ["OWN_FORMAT", "Job", "Rendered", "Renderer", "negotiate"]
 
 # Bump when the renderer's output changes for the same input: ETags follow.
 RENDER_VERSION: Final = "1"
-_OWN_FORMAT: Final[Mapping[str, str]] = {
+# An original's media type -> the format it is delivered in by default.
+OWN_FORMAT: Final[Mapping[str, str]] = {
     "image/jpeg": "jpg",
     "image/png": "png",
     "image/webp": "webp",
@@ -120,6 +121,7 @@ class Renderer:
         return len(self._running)
 
     def prepare(self, resolved: Resolved, accept: str | None) -> Job:
+<<<<<<< HEAD
         """A token's job: the operator's base chain, then the token's steps."""
         return self.job(
             resolved.transformation,
@@ -127,10 +129,31 @@ class Renderer:
             resolved.overlays,
             base=self._base,
             base_chain=self.settings.upstream.base_chain,
+=======
+        """The job for a verified token: the base chain, then the token's steps."""
+        image = _original(resolved.image, None)
+        layers = {
+            layer_id: _original(
+                resolved.overlays[layer_id], f"/transformations/{index}/overlay"
+            )
+            for layer_id, index in resolved.transformation.overlay_steps.items()
+        }
+        return self.prepare_chain(
+            RenderChain.build(self._base, resolved.transformation),
+            image,
+            layers,
+            identity=[
+                self.settings.upstream.base_chain,
+                dump_transformations(resolved.transformation),
+            ],
+            name=resolved.image.id,
+            own_format=OWN_FORMAT[image.media_type],
+>>>>>>> issue-15a
             accept=accept,
             expires_at=resolved.token.expires_at,
         )
 
+<<<<<<< HEAD
     def picture(
         self, image: ImageRecord, transformation: Transformation, extension: str
     ) -> Job:
@@ -159,18 +182,42 @@ class Renderer:
         """Plan a render: format, ETag, geometry; refused over budget before any pixel."""
         chain = RenderChain.build(base, transformation)
         image = _original(image_record, None)
+=======
+    def prepare_chain(
+        self,
+        chain: RenderChain,
+        image: Original,
+        overlays: Mapping[str, Original],
+        *,
+        identity: list[object],
+        name: str,
+        own_format: str,
+        accept: str | None,
+        expires_at: float | None,
+    ) -> Job:
+        """The job for any chain over these originals (the stand-in's too).
+
+        `identity` is what, with the sources and the output, decides the
+        pixels: the ETag is derived from it.
+        """
+>>>>>>> issue-15a
         wanted = chain.delivery.format
         negotiated = wanted == "auto"
-        own = _OWN_FORMAT[image.media_type]
-        extension = (negotiate(accept) or own) if negotiated else (wanted or own)
+        extension = (
+            (negotiate(accept) or own_format) if negotiated else (wanted or own_format)
+        )
         _, media_type, alpha = OUTPUT_FORMATS[extension]
         quality = chain.delivery.quality or self.settings.render.jpeg_quality
         sizes = {"": (image.width, image.height)}
         sources = {"": image.sha256}
         file_sizes = {"": image.file_size}
         jpegs = {""} if image.media_type == "image/jpeg" else set()
+<<<<<<< HEAD
         for layer_id, index in transformation.overlay_steps.items():
             layer = _original(overlays[layer_id], f"/transformations/{index}/overlay")
+=======
+        for layer_id, layer in overlays.items():
+>>>>>>> issue-15a
             sizes[layer_id] = (layer.width, layer.height)
             sources[layer_id] = layer.sha256
             file_sizes[layer_id] = layer.file_size
@@ -183,6 +230,7 @@ class Renderer:
             self.settings.limits,
             alpha_output=alpha,
         )
+<<<<<<< HEAD
         identity = json.dumps(
             [
                 RENDER_VERSION,
@@ -194,13 +242,30 @@ class Renderer:
             ],
             separators=(",", ":"),
         )
+=======
+        identity = [
+            RENDER_VERSION,
+            *identity,
+            sorted(sources.items()),
+            extension,
+            quality,
+        ]
+>>>>>>> issue-15a
         return Job(
-            etag='"' + hashlib.sha256(identity.encode()).hexdigest()[:32] + '"',
+            etag='"'
+            + hashlib.sha256(
+                json.dumps(identity, separators=(",", ":")).encode()
+            ).hexdigest()[:32]
+            + '"',
             extension=extension,
             media_type=media_type,
             negotiated=negotiated,
             attachment=chain.delivery.attachment,
+<<<<<<< HEAD
             filename=f"{image_record.id}.{extension}",
+=======
+            filename=f"{name}.{extension}",
+>>>>>>> issue-15a
             chain=chain,
             sources=sources,
             file_sizes=file_sizes,

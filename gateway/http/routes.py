@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.http import images_v1, meta, pictures
+from gateway.http import cdn, images_v1, meta, pictures
 from gateway.http.delivery import Delivery
 from gateway.keys import SETTINGS
 
@@ -46,6 +46,10 @@ def setup_routes(app: web.Application, delivery: Delivery) -> None:
             web.get("/image/{name}", pictures.public_image, name="public_image"),
             web.options(
                 "/image/{name}", pictures.preflight, name="public_image_preflight"
+            ),
+            # The local stand-in for Cloudinary (GATEWAY_CDN=local; else 404).
+            web.get(
+                cdn.PREFIX + "/{cloud}/image/{type}/{tail:.+}", cdn.deliver, name="cdn"
             ),
             web.post("/v1/images", images_v1.create_image, name="create_image"),
             web.put("/v1/images", images_v1.create_image, name="put_image"),

@@ -157,6 +157,7 @@ def test_numbers_and_limits_are_read() -> None:
         pytest.param(
             {"GATEWAY_TOKEN_LEEWAY": "-1"}, "GATEWAY_TOKEN_LEEWAY", id="negative-leeway"
         ),
+<<<<<<< HEAD
         # aiohttp reads 0 as "no timeout": a proxied fetch could hang.
         pytest.param(
             {"GATEWAY_PROXY_READ_TIMEOUT": "0"},
@@ -167,6 +168,24 @@ def test_numbers_and_limits_are_read() -> None:
             {"GATEWAY_PROXY_CONNECT_TIMEOUT": "0"},
             "GATEWAY_PROXY_CONNECT_TIMEOUT",
             id="zero-connect-timeout",
+=======
+        pytest.param({"GATEWAY_CDN": "akamai"}, "GATEWAY_CDN", id="cdn"),
+        pytest.param(
+            {"GATEWAY_CDN": "local", "CLOUDINARY_URL": "cloudinary://1:2@c"},
+            "GATEWAY_CDN=local stands in for Cloudinary: unset CLOUDINARY_URL",
+            id="local-cdn-and-cloudinary",
+        ),
+        pytest.param(
+            {"GATEWAY_CDN_TOKEN_KEY": "not hex"}, "GATEWAY_CDN_TOKEN_KEY", id="key-hex"
+        ),
+        pytest.param(
+            {"GATEWAY_CDN_TOKEN_KEY": "abcd"}, "GATEWAY_CDN_TOKEN_KEY", id="key-short"
+        ),
+        pytest.param(
+            {"CLOUDINARY_URL": "cloudinary://1:2@c?upload_prefix=ftp://x"},
+            "CLOUDINARY_URL upload_prefix",
+            id="upload-prefix",
+>>>>>>> issue-15a
         ),
     ],
 )
@@ -175,6 +194,7 @@ def test_bad_setting_names_its_variable(environ: dict[str, str], variable: str) 
         Settings.from_env(environ)
 
 
+<<<<<<< HEAD
 @pytest.mark.parametrize(
     ("raw", "bucket", "prefix"),
     [
@@ -201,6 +221,21 @@ def test_s3_credentials_never_appear_in_the_settings_repr() -> None:
     assert settings.store.secret_access_key == "secret-access-key-value"
     for secret in ("secret-access-key-value", "session-token-value", "AKIDVALUE"):
         assert secret not in repr(settings)
+=======
+def test_a_local_cdn_redirects_without_cloudinary() -> None:
+    settings = Settings.from_env({"GATEWAY_CDN": "local"})
+    assert settings.upstream.cdn == "local"
+    assert settings.upstream.delivery == "redirect"
+    assert settings.upstream.cloudinary is None
+    assert settings.cdn == Path("var") / "cdn"
+
+
+def test_the_cdn_token_key_stays_out_of_repr() -> None:
+    key = "0123456789abcdef" * 4
+    settings = Settings.from_env({"GATEWAY_CDN_TOKEN_KEY": key.upper()})
+    assert settings.upstream.cdn_token_key == key
+    assert key not in repr(settings).lower()
+>>>>>>> issue-15a
 
 
 def test_readme_documents_every_variable() -> None:
@@ -237,11 +272,17 @@ def test_every_variable_is_read_into_its_field() -> None:
         "GATEWAY_ACCESS_LOG": "false",
         "GATEWAY_LOG_LEVEL": "debug",
         "GATEWAY_DEMO": "true",
+<<<<<<< HEAD
         "GATEWAY_SESSION_COOKIE": "sid",
         "GATEWAY_CORS_ORIGINS": "https://app.example",
         "GATEWAY_PUBLIC_SIZES": "7,70",
         "GATEWAY_ORIGINALS_URL": "s3://bucket/originals",
         "GATEWAY_S3_ENDPOINT": "http://127.0.0.1:9000",
+=======
+        # GATEWAY_CDN=local refuses CLOUDINARY_URL: read in its own test.
+        "GATEWAY_CDN": "cloudinary",
+        "GATEWAY_CDN_TOKEN_KEY": "ab" * 16,
+>>>>>>> issue-15a
     }
     settings = Settings.from_env(environ)
     assert settings != Settings()
@@ -259,6 +300,8 @@ def test_every_variable_is_read_into_its_field() -> None:
         changed = getattr(settings, section)
         default = getattr(defaults, section)
         for name in changed.__dataclass_fields__:
+            if (section, name) == ("upstream", "cdn"):
+                continue
             assert getattr(changed, name) != getattr(default, name), (section, name)
     for name in settings.limits.__dataclass_fields__:
         assert getattr(settings.limits, name) == 7, name
