@@ -14,19 +14,13 @@ from aiohttp import web
 from gateway.catalog import CachedCatalog, SqliteCatalog
 from gateway.cloudinary import CloudinaryUploader, LocalCloud, Uploader
 from gateway.config import Settings
-<<<<<<< HEAD
 from gateway.delivery.proxy import Proxy
-from gateway.delivery.renderer import Renderer
-from gateway.delivery.resolver import Resolver
-from gateway.demo import seed_demo
-from gateway.http.credentials import Authenticator
-=======
 from gateway.delivery.redirects import Cdn
 from gateway.delivery.renderer import Renderer
 from gateway.delivery.resolver import Resolver
 from gateway.demo import seed_demo
 from gateway.http.cdn import PREFIX
->>>>>>> issue-15a
+from gateway.http.credentials import Authenticator
 from gateway.http.delivery import Delivery
 from gateway.http.limits import UploadGate
 from gateway.http.middlewares import errors, request_id
@@ -53,7 +47,7 @@ from gateway.ops.metrics import Metrics
 from gateway.originals.configured import open_store
 from gateway.originals.ingest import Ingestor
 from gateway.originals.origin_fetch import OriginPolicy, guarded_session
-from gateway.originals.store import STRAY_AGE, remove_older
+from gateway.originals.store import STRAY_AGE, OriginalStore, remove_older
 
 __all__ = ["create_app"]
 
@@ -122,14 +116,9 @@ async def _catalog(app: web.Application) -> AsyncIterator[None]:
             size=settings.catalog.cache_size,
             poll_interval=settings.catalog.poll_interval,
         )
-<<<<<<< HEAD
-        app[RESOLVER] = Resolver(settings, catalog)
-        app[AUTHENTICATOR] = Authenticator(settings, catalog)
         originals = app[STORE]
-=======
-        originals = app[STORE] = OriginalStore(settings.originals)
         app[RESOLVER] = Resolver(settings, catalog, await _cdn(app, originals))
->>>>>>> issue-15a
+        app[AUTHENTICATOR] = Authenticator(settings, catalog)
         in_use = await store.originals()
         swept = await originals.sweep(in_use, older_than=_ORIGINALS_GRACE)
         if swept:

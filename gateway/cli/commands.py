@@ -13,16 +13,11 @@ from gateway.catalog import ImageRecord, SqliteCatalog
 from gateway.cloudinary.uploaders import uploader
 from gateway.config import Settings
 from gateway.delivery.links import delivery_url
-<<<<<<< HEAD
-from gateway.originals.configured import open_store
-from gateway.originals.ingest import add_original, discard
-from signing import SCOPES, IssuerPolicy, mint, mint_access_token, parse_roles
-=======
 from gateway.errors import ApiError
+from gateway.originals.configured import open_store
 from gateway.originals.ingest import discard, prepare_original
 from gateway.originals.store import OriginalStore
-from signing import IssuerPolicy, mint
->>>>>>> issue-15a
+from signing import SCOPES, IssuerPolicy, mint, mint_access_token, parse_roles
 from transforms import TransformError, parse_transformations
 from transforms.cloudinary import CloudinaryAsset
 
@@ -190,29 +185,7 @@ async def image_add(
             issuer_id=args.issuer, image_id=args.id, cloudinary=asset
         )
     else:
-<<<<<<< HEAD
-        path = Path(args.file)
-        try:
-            data = await asyncio.to_thread(path.read_bytes)
-        except OSError as exc:
-            raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
-        try:
-            async with open_store(settings) as originals:
-                record = await add_original(
-                    catalog,
-                    originals,
-                    settings.limits,
-                    issuer_id=args.issuer,
-                    data=data,
-                    filename=path.name,
-                    image_id=args.id,
-                    cloudinary=asset,
-                )
-        except TransformError as exc:
-            raise CommandError(f"{path}: {exc.detail}") from exc
-=======
         record = await _add_file(catalog, settings, args, asset)
->>>>>>> issue-15a
     _print(_image_doc(record))
 
 
@@ -229,11 +202,21 @@ async def _add_file(
         data = await asyncio.to_thread(path.read_bytes)
     except OSError as exc:
         raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
-    originals = OriginalStore(settings.originals)
+    async with open_store(settings) as originals:
+        return await _store_file(catalog, settings, args, asset, originals, path, data)
+
+
+async def _store_file(
+    catalog: SqliteCatalog,
+    settings: Settings,
+    args: argparse.Namespace,
+    asset: CloudinaryAsset | None,
+    originals: OriginalStore,
+    path: Path,
+    data: bytes,
+) -> ImageRecord:
     try:
-        original = await asyncio.to_thread(
-            prepare_original, originals, settings.limits, data
-        )
+        original = await prepare_original(originals, settings.limits, data, None)
     except TransformError as exc:
         raise CommandError(f"{path}: {exc.detail}") from exc
     image_id = args.id
@@ -274,27 +257,22 @@ async def image_rm(
     catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
 ) -> None:
     """Remove an image; its asset goes first, where it was uploaded (as the API does)."""
-    originals = OriginalStore(settings.originals)
-    found = await catalog.image(args.id)
-    if found is not None and found.cloudinary is not None:
-        async with uploader(settings, originals) as cdn:
-            if cdn is not None:
-                try:
-                    await cdn.destroy(found.cloudinary)
-                except ApiError as exc:
-                    raise CommandError(
-                        f"the asset was not destroyed: {exc.detail}"
-                    ) from exc
-    record = await catalog.remove_image(args.id)
-    if record is None:
-        raise CommandError(f"no image {args.id}")
-    if record.original is not None and not args.preserve_on_disk:
-<<<<<<< HEAD
-        async with open_store(settings) as originals:
+    async with open_store(settings) as originals:
+        found = await catalog.image(args.id)
+        if found is not None and found.cloudinary is not None:
+            async with uploader(settings, originals) as cdn:
+                if cdn is not None:
+                    try:
+                        await cdn.destroy(found.cloudinary)
+                    except ApiError as exc:
+                        raise CommandError(
+                            f"the asset was not destroyed: {exc.detail}"
+                        ) from exc
+        record = await catalog.remove_image(args.id)
+        if record is None:
+            raise CommandError(f"no image {args.id}")
+        if record.original is not None and not args.preserve_on_disk:
             await discard(catalog, originals, record.original)
-=======
-        await discard(catalog, originals, record.original)
->>>>>>> issue-15a
     _print({"id": args.id, "removed": True})
 
 

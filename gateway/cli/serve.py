@@ -115,24 +115,17 @@ async def _prepare(settings: Settings) -> Demo | None:
             f"GATEWAY_DATA_DIR {settings.data_dir}: {exc.strerror or exc}"
         ) from None
     try:
-<<<<<<< HEAD
         async with open_store(settings) as originals:
             await originals.check()
             if not settings.server.demo:
                 return None
-            return await seed_demo(store, originals, settings)
-=======
-        if not settings.server.demo:
-            return None
-        originals = OriginalStore(settings.originals)
-        async with uploader(settings, originals) as cdn:
-            try:
-                return await seed_demo(store, originals, settings, cdn)
-            except ApiError as exc:
-                raise ConfigError(
-                    f"serve --demo: the demo originals could not be uploaded: {exc.detail}"
-                ) from None
->>>>>>> issue-15a
+            async with uploader(settings, originals) as cdn:
+                try:
+                    return await seed_demo(store, originals, settings, cdn)
+                except ApiError as exc:
+                    raise ConfigError(
+                        f"serve --demo: the demo originals could not be uploaded: {exc.detail}"
+                    ) from None
     finally:
         await store.close()
 

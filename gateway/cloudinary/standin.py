@@ -74,9 +74,7 @@ class LocalCloud:
         self, data: bytes, *, public_id: str, delivery_type: str
     ) -> Uploaded:
         """Store the original and index it as (type, public id), as Cloudinary would."""
-        original = await asyncio.to_thread(
-            prepare_original, self._originals, self._limits, data
-        )
+        original = await prepare_original(self._originals, self._limits, data, None)
         asset = CloudinaryAsset(
             public_id=public_id,
             version=int(time.time()),

@@ -15,10 +15,7 @@ from gateway.errors import ImageNotFoundError
 from transforms import Transformation
 from transforms.cloudinary import CloudinaryAccount, CloudinaryAsset
 
-<<<<<<< HEAD
-__all__ = ["Redirect", "compile_redirect", "signed_url"]
-=======
-__all__ = ["SHARED_HOST", "Cdn", "Redirect", "compile_redirect"]
+__all__ = ["SHARED_HOST", "Cdn", "Redirect", "compile_redirect", "signed_url"]
 
 # Where the SDK points a URL of an account without a private CDN or CNAME.
 SHARED_HOST: Final = "https://res.cloudinary.com"
@@ -44,7 +41,6 @@ class Cdn:
             return None
         until = now + self.url_max_age if token_expires_at is None else token_expires_at
         return int(until) // 60 * 60
->>>>>>> issue-15a
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,40 +63,19 @@ def compile_redirect(
     base_chain: tuple[str, ...],
     expiration: int | None = None,
 ) -> Redirect:
-<<<<<<< HEAD
-    """The 302 for an image and the overlays its transformation names."""
-    location = signed_url(
-        transformation, image, overlays, account=account, base_chain=base_chain
-=======
     """The 302 for an image and the overlays its transformation names.
 
     With `cdn.token_key`, the URL carries Cloudinary's `__cld_token__` good
     until `expiration`.
     """
-    # Imported here, not with this module: the SDK reads CLOUDINARY_URL when
-    # imported, and refuses a malformed one with a traceback; by the time a
-    # redirect is compiled, `Settings` has checked it (one line, exit 2).
-    from transforms.cloudinary.compile import AuthToken, to_cloudinary_url
-
-    auth_token = None
-    if cdn.token_key is not None and expiration is not None:
-        auth_token = AuthToken(key=cdn.token_key, expiration=expiration)
-    location = to_cloudinary_url(
+    location = signed_url(
         transformation,
-        asset=_asset(image, None),
-        overlays={
-            layer_id: _asset(overlays[layer_id], f"/transformations/{index}/overlay")
-            for layer_id, index in transformation.overlay_steps.items()
-        },
-        account=cdn.account,
+        image,
+        overlays,
+        cdn=cdn,
         base_chain=base_chain,
-        auth_token=auth_token,
->>>>>>> issue-15a
+        expiration=expiration,
     )
-    if cdn.origin is not None:
-        if not location.startswith(SHARED_HOST + "/"):
-            raise RuntimeError("the stand-in's account compiles to another host")
-        location = cdn.origin + location.removeprefix(SHARED_HOST)
     headers = CIMultiDict(
         {
             **NO_CACHE_HEADERS,
@@ -122,29 +97,42 @@ def signed_url(
     image: ImageRecord,
     overlays: Mapping[str, ImageRecord],
     *,
-    account: CloudinaryAccount,
+    cdn: Cdn,
     base_chain: tuple[str, ...],
+    expiration: int | None = None,
     extension: str | None = None,
 ) -> str:
-    """The signed Cloudinary URL of a chain; `extension` overrides the asset's format."""
+    """The signed delivery URL of a chain, on the CDN's origin.
+
+    `extension` overrides the asset's format (the paths that name theirs).
+    """
     # Imported here, not with this module: the SDK reads CLOUDINARY_URL when
     # imported, and refuses a malformed one with a traceback; by the time a
     # redirect is compiled, `Settings` has checked it (one line, exit 2).
-    from transforms.cloudinary.compile import to_cloudinary_url
+    from transforms.cloudinary.compile import AuthToken, to_cloudinary_url
 
+    auth_token = None
+    if cdn.token_key is not None and expiration is not None:
+        auth_token = AuthToken(key=cdn.token_key, expiration=expiration)
     asset = _asset(image, None)
     if extension is not None:
         asset = dataclasses.replace(asset, format=extension)
-    return to_cloudinary_url(
+    location = to_cloudinary_url(
         transformation,
         asset=asset,
         overlays={
             layer_id: _asset(overlays[layer_id], f"/transformations/{index}/overlay")
             for layer_id, index in transformation.overlay_steps.items()
         },
-        account=account,
+        account=cdn.account,
         base_chain=base_chain,
+        auth_token=auth_token,
     )
+    if cdn.origin is not None:
+        if not location.startswith(SHARED_HOST + "/"):
+            raise RuntimeError("the stand-in's account compiles to another host")
+        location = cdn.origin + location.removeprefix(SHARED_HOST)
+    return location
 
 
 def _asset(record: ImageRecord, pointer: str | None) -> CloudinaryAsset:

@@ -37,7 +37,6 @@ from gateway.errors import ImageNotFoundError, OverloadedError
 from gateway.originals.store import OriginalStore
 from transforms import Transformation, dump_transformations, parse_render_base
 from transforms.basechain import Delivery
-from transforms.model import Step
 from transforms.render import RenderChain, plan
 from transforms.render.pillow import OUTPUT_FORMATS, Decoded, compose, decode, encode
 
@@ -121,15 +120,6 @@ class Renderer:
         return len(self._running)
 
     def prepare(self, resolved: Resolved, accept: str | None) -> Job:
-<<<<<<< HEAD
-        """A token's job: the operator's base chain, then the token's steps."""
-        return self.job(
-            resolved.transformation,
-            resolved.image,
-            resolved.overlays,
-            base=self._base,
-            base_chain=self.settings.upstream.base_chain,
-=======
         """The job for a verified token: the base chain, then the token's steps."""
         image = _original(resolved.image, None)
         layers = {
@@ -148,41 +138,26 @@ class Renderer:
             ],
             name=resolved.image.id,
             own_format=OWN_FORMAT[image.media_type],
->>>>>>> issue-15a
             accept=accept,
             expires_at=resolved.token.expires_at,
         )
 
-<<<<<<< HEAD
     def picture(
         self, image: ImageRecord, transformation: Transformation, extension: str
     ) -> Job:
         """A job of the paths without tokens: no base chain, the format their URL names."""
-        return self.job(
-            transformation,
-            image,
+        original = _original(image, None)
+        return self.prepare_chain(
+            RenderChain.build(((), Delivery(format=extension)), transformation),
+            original,
             {},
-            base=((), Delivery(format=extension)),
-            base_chain=f"f_{extension}",
+            identity=[f"f_{extension}", dump_transformations(transformation)],
+            name=image.id,
+            own_format=OWN_FORMAT[original.media_type],
             accept=None,
             expires_at=None,
         )
 
-    def job(
-        self,
-        transformation: Transformation,
-        image_record: ImageRecord,
-        overlays: Mapping[str, ImageRecord],
-        *,
-        base: tuple[tuple[Step, ...], Delivery],
-        base_chain: str,
-        accept: str | None,
-        expires_at: float | None,
-    ) -> Job:
-        """Plan a render: format, ETag, geometry; refused over budget before any pixel."""
-        chain = RenderChain.build(base, transformation)
-        image = _original(image_record, None)
-=======
     def prepare_chain(
         self,
         chain: RenderChain,
@@ -200,7 +175,6 @@ class Renderer:
         `identity` is what, with the sources and the output, decides the
         pixels: the ETag is derived from it.
         """
->>>>>>> issue-15a
         wanted = chain.delivery.format
         negotiated = wanted == "auto"
         extension = (
@@ -212,12 +186,7 @@ class Renderer:
         sources = {"": image.sha256}
         file_sizes = {"": image.file_size}
         jpegs = {""} if image.media_type == "image/jpeg" else set()
-<<<<<<< HEAD
-        for layer_id, index in transformation.overlay_steps.items():
-            layer = _original(overlays[layer_id], f"/transformations/{index}/overlay")
-=======
         for layer_id, layer in overlays.items():
->>>>>>> issue-15a
             sizes[layer_id] = (layer.width, layer.height)
             sources[layer_id] = layer.sha256
             file_sizes[layer_id] = layer.file_size
@@ -230,19 +199,6 @@ class Renderer:
             self.settings.limits,
             alpha_output=alpha,
         )
-<<<<<<< HEAD
-        identity = json.dumps(
-            [
-                RENDER_VERSION,
-                base_chain,
-                dump_transformations(transformation),
-                sorted(sources.items()),
-                extension,
-                quality,
-            ],
-            separators=(",", ":"),
-        )
-=======
         identity = [
             RENDER_VERSION,
             *identity,
@@ -250,7 +206,6 @@ class Renderer:
             extension,
             quality,
         ]
->>>>>>> issue-15a
         return Job(
             etag='"'
             + hashlib.sha256(
@@ -261,11 +216,7 @@ class Renderer:
             media_type=media_type,
             negotiated=negotiated,
             attachment=chain.delivery.attachment,
-<<<<<<< HEAD
-            filename=f"{image_record.id}.{extension}",
-=======
             filename=f"{name}.{extension}",
->>>>>>> issue-15a
             chain=chain,
             sources=sources,
             file_sizes=file_sizes,

@@ -126,6 +126,11 @@ class Resolver:
         self._loaded_records: Mapping[str, ImageRecord | None] = {}
         catalog.subscribe(self._forget)
 
+    @property
+    def cdn(self) -> Cdn | None:
+        """Where redirects point (None in render mode without Cloudinary)."""
+        return self._cdn
+
     def redirect(self, token: str | None, image_id: str) -> Awaitable[Redirect]:
         """The 302 for a token and image, from cache when this exact pair was seen."""
         return self._answer(self._redirects, self._seen_redirect, token, image_id)

@@ -62,7 +62,7 @@ class Delivery:
         )
 
 
-def etag_matches(if_none_match: str | None, etag: str) -> bool:
+def etag_matches(header: str | None, etag: str) -> bool:
     """RFC 9110 §13.1.2: weak comparison against a list of tags, or `*`."""
     if not header:
         return False

@@ -13,6 +13,7 @@ Who may have which size is `delivery.policy`'s to decide, for both.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Mapping
 from typing import Final
 
@@ -33,9 +34,9 @@ from gateway.delivery.policy import Grant, decide
 from gateway.delivery.redirects import signed_url
 from gateway.errors import ImageNotFoundError
 from gateway.http.auth import authenticate, optional_principal
-from gateway.http.delivery import if_none_match
+from gateway.http.delivery import etag_matches
 from gateway.http.middlewares import SERVER
-from gateway.keys import CATALOG, PROXY, RENDERER, REQUEST_ID, SETTINGS
+from gateway.keys import CATALOG, PROXY, RENDERER, REQUEST_ID, RESOLVER, SETTINGS
 from transforms import normalise_image_id
 
 __all__ = ["preflight", "public_image", "sized_image"]
@@ -69,19 +70,10 @@ async def sized_image(request: web.Request) -> web.StreamResponse:
     }
     if settings.upstream.delivery == "render":
         return await _rendered(request, image, picture, headers)
-    account = settings.upstream.cloudinary
-    assert account is not None  # noqa: S101 - redirect mode has an account
     headers["ETag"] = _etag(image, picture)
-    if if_none_match(request.headers.get(hdrs.IF_NONE_MATCH), headers["ETag"]):
+    if etag_matches(request.headers.get(hdrs.IF_NONE_MATCH), headers["ETag"]):
         return web.Response(status=304, headers=headers)
-    url = signed_url(
-        picture.transformation,
-        image,
-        {},
-        account=account,
-        base_chain=(),
-        extension="jpg",
-    )
+    url, _ = _signed(request, image, picture)
     # A streamed answer's headers leave before the middlewares see it.
     headers |= {"X-Request-Id": request[REQUEST_ID], "Server": SERVER}
     return await request.app[PROXY].stream(request, url, headers=headers)
@@ -125,16 +117,14 @@ async def public_image(request: web.Request) -> web.StreamResponse:
     }
     if settings.upstream.delivery == "render":
         return await _rendered(request, image, picture, headers)
-    account = settings.upstream.cloudinary
-    assert account is not None  # noqa: S101 - redirect mode has an account
-    location = signed_url(
-        picture.transformation,
-        image,
-        {},
-        account=account,
-        base_chain=(),
-        extension=picture.extension,
-    )
+    location, expiration = _signed(request, image, picture)
+    if expiration is not None:
+        # A cached 302 must not outlive the URL it points at.
+        max_age = max(0, int(expiration - time.time()))
+        kind = "public" if grant is Grant.ANYONE else "private"
+        headers["Cache-Control"] = (
+            f"{kind}, max-age={min(max_age, settings.access.public_max_age)}"
+        )
     headers["Location"] = location
     return web.Response(
         status=302,
@@ -157,6 +147,26 @@ async def preflight(request: web.Request) -> web.Response:
     return web.Response(status=204, headers={**headers, "Allow": "GET, HEAD, OPTIONS"})
 
 
+def _signed(
+    request: web.Request, image: ImageRecord, picture: Picture
+) -> tuple[str, int | None]:
+    """The signed CDN URL of a picture, and when it stops opening (with a CDN token key)."""
+    cdn = request.app[RESOLVER].cdn
+    if cdn is None:  # pragma: no cover - redirect mode always has a CDN
+        raise RuntimeError("redirect delivery needs a CDN")
+    expiration = cdn.expiration(None, time.time())
+    url = signed_url(
+        picture.transformation,
+        image,
+        {},
+        cdn=cdn,
+        base_chain=(),
+        expiration=expiration,
+        extension=picture.extension,
+    )
+    return url, expiration
+
+
 async def _image(request: web.Request, raw_id: str | None = None) -> ImageRecord:
     image_id = normalise_image_id(
         request.match_info["image_id"] if raw_id is None else raw_id
@@ -177,7 +187,7 @@ async def _rendered(
     renderer = request.app[RENDERER]
     job = renderer.picture(image, picture.transformation, picture.extension)
     headers["ETag"] = job.etag
-    if if_none_match(request.headers.get(hdrs.IF_NONE_MATCH), job.etag):
+    if etag_matches(request.headers.get(hdrs.IF_NONE_MATCH), job.etag):
         return web.Response(status=304, headers=headers)
     rendered = await renderer.render(job)
     return web.Response(

@@ -157,7 +157,6 @@ def test_numbers_and_limits_are_read() -> None:
         pytest.param(
             {"GATEWAY_TOKEN_LEEWAY": "-1"}, "GATEWAY_TOKEN_LEEWAY", id="negative-leeway"
         ),
-<<<<<<< HEAD
         # aiohttp reads 0 as "no timeout": a proxied fetch could hang.
         pytest.param(
             {"GATEWAY_PROXY_READ_TIMEOUT": "0"},
@@ -168,7 +167,7 @@ def test_numbers_and_limits_are_read() -> None:
             {"GATEWAY_PROXY_CONNECT_TIMEOUT": "0"},
             "GATEWAY_PROXY_CONNECT_TIMEOUT",
             id="zero-connect-timeout",
-=======
+        ),
         pytest.param({"GATEWAY_CDN": "akamai"}, "GATEWAY_CDN", id="cdn"),
         pytest.param(
             {"GATEWAY_CDN": "local", "CLOUDINARY_URL": "cloudinary://1:2@c"},
@@ -185,7 +184,6 @@ def test_numbers_and_limits_are_read() -> None:
             {"CLOUDINARY_URL": "cloudinary://1:2@c?upload_prefix=ftp://x"},
             "CLOUDINARY_URL upload_prefix",
             id="upload-prefix",
->>>>>>> issue-15a
         ),
     ],
 )
@@ -194,7 +192,6 @@ def test_bad_setting_names_its_variable(environ: dict[str, str], variable: str) 
         Settings.from_env(environ)
 
 
-<<<<<<< HEAD
 @pytest.mark.parametrize(
     ("raw", "bucket", "prefix"),
     [
@@ -221,7 +218,8 @@ def test_s3_credentials_never_appear_in_the_settings_repr() -> None:
     assert settings.store.secret_access_key == "secret-access-key-value"
     for secret in ("secret-access-key-value", "session-token-value", "AKIDVALUE"):
         assert secret not in repr(settings)
-=======
+
+
 def test_a_local_cdn_redirects_without_cloudinary() -> None:
     settings = Settings.from_env({"GATEWAY_CDN": "local"})
     assert settings.upstream.cdn == "local"
@@ -235,7 +233,6 @@ def test_the_cdn_token_key_stays_out_of_repr() -> None:
     settings = Settings.from_env({"GATEWAY_CDN_TOKEN_KEY": key.upper()})
     assert settings.upstream.cdn_token_key == key
     assert key not in repr(settings).lower()
->>>>>>> issue-15a
 
 
 def test_readme_documents_every_variable() -> None:
@@ -272,17 +269,14 @@ def test_every_variable_is_read_into_its_field() -> None:
         "GATEWAY_ACCESS_LOG": "false",
         "GATEWAY_LOG_LEVEL": "debug",
         "GATEWAY_DEMO": "true",
-<<<<<<< HEAD
         "GATEWAY_SESSION_COOKIE": "sid",
         "GATEWAY_CORS_ORIGINS": "https://app.example",
         "GATEWAY_PUBLIC_SIZES": "7,70",
         "GATEWAY_ORIGINALS_URL": "s3://bucket/originals",
         "GATEWAY_S3_ENDPOINT": "http://127.0.0.1:9000",
-=======
         # GATEWAY_CDN=local refuses CLOUDINARY_URL: read in its own test.
         "GATEWAY_CDN": "cloudinary",
         "GATEWAY_CDN_TOKEN_KEY": "ab" * 16,
->>>>>>> issue-15a
     }
     settings = Settings.from_env(environ)
     assert settings != Settings()

@@ -34,7 +34,7 @@ from gateway import Settings, create_app
 from gateway.catalog import SqliteCatalog
 from gateway.cloudinary import LocalCloud
 from gateway.config import CatalogSettings, ServerSettings, UpstreamSettings
-from gateway.originals.store import OriginalStore
+from gateway.originals.local import LocalOriginalStore
 from signing import mint
 from tests.conftest import SEED_ISSUER, SEED_KEY
 from tests.gateway.http.support import bearer, document, form, image_file
@@ -173,7 +173,7 @@ async def test_the_url_is_what_the_sdk_compiles_for_the_stand_ins_account(
     location = await gateway.redirect(image, TILING)
     cloud = LocalCloud.open(
         gateway.settings.cdn,
-        OriginalStore(gateway.settings.originals),
+        LocalOriginalStore(gateway.settings.originals),
         gateway.settings.limits,
     )
     version = int(location.path.split("/")[-2].removeprefix("v"))
@@ -195,7 +195,7 @@ async def test_the_stand_ins_secret_is_private_and_kept(gateway: Gateway) -> Non
     image = await gateway.upload(PHOTO)
     first = await gateway.redirect(image, TILING)
     again = LocalCloud.open(
-        gateway.settings.cdn, OriginalStore(gateway.settings.originals), Limits()
+        gateway.settings.cdn, LocalOriginalStore(gateway.settings.originals), Limits()
     )
     assert again.account.api_secret == path.read_text().strip()
     assert len(again.account.api_secret) >= 32
@@ -267,7 +267,7 @@ async def test_a_url_signed_with_another_secret_is_401(gateway: Gateway) -> None
     image = await gateway.upload(PHOTO)
     location = await gateway.redirect(image, TILING)
     cloud = LocalCloud.open(
-        gateway.settings.cdn, OriginalStore(gateway.settings.originals), Limits()
+        gateway.settings.cdn, LocalOriginalStore(gateway.settings.originals), Limits()
     )
     forged = to_cloudinary_url(
         parse_transformations(TILING, Limits()),
@@ -289,7 +289,7 @@ def sdk_url(gateway: Gateway, location: URL, chain: str, **options: Any) -> URL:
     import cloudinary.utils
 
     cloud = LocalCloud.open(
-        gateway.settings.cdn, OriginalStore(gateway.settings.originals), Limits()
+        gateway.settings.cdn, LocalOriginalStore(gateway.settings.originals), Limits()
     )
     *_, version, file = location.path.split("/")
     url, _ = cloudinary.utils.cloudinary_url(
@@ -385,7 +385,7 @@ async def test_an_unknown_extension_is_400(gateway: Gateway) -> None:
     import cloudinary.utils
 
     cloud = LocalCloud.open(
-        gateway.settings.cdn, OriginalStore(gateway.settings.originals), Limits()
+        gateway.settings.cdn, LocalOriginalStore(gateway.settings.originals), Limits()
     )
     url, _ = cloudinary.utils.cloudinary_url(
         image,
