@@ -1,15 +1,14 @@
-"""The demo: an issuer and a few generated originals, and a page that shows them.
+"""The demo: an issuer and a few generated originals for the playground (`/demo`).
 
 Seeded on start-up with `serve --demo` (or GATEWAY_DEMO=true), idempotently:
-the same ids every time, so printed URLs keep working across restarts. The
-page matters because the default base chain's `fl_attachment` makes a browser
-download an image opened directly; inside `<img>` it simply shows.
+the same ids every time, so URLs handed out keep working across restarts.
+Each image has its local original and a Cloudinary asset name, so the same
+demo works whether the gateway renders, redirects to Cloudinary or to its
+local stand-in.
 """
 
 from __future__ import annotations
 
-import html
-import json
 from dataclasses import dataclass
 from typing import Final
 
@@ -19,86 +18,55 @@ from gateway.delivery.links import signed_delivery_url
 from gateway.originals.ingest import add_original
 from gateway.originals.store import OriginalStore
 from signing import Issuer
+from transforms.cloudinary import CloudinaryAsset
 from transforms.render.pillow import sample_image
 
-__all__ = ["DEMO_ISSUER", "Demo", "seed_demo"]
+__all__ = ["DEMO_ISSUER", "Demo", "DemoImage", "seed_demo"]
 
 DEMO_ISSUER: Final = "de300000-0000-4000-8000-000000000001"
+# Generated originals: 1200x800 gradients between two colours.
 _IMAGES: Final = (
-    (
-        "de300000-0000-4000-8000-0000000000a1",
-        "sunrise",
-        ((255, 183, 77), (183, 28, 28)),
-    ),
+    ("de300000-0000-4000-8000-0000000000a1", "sunrise", ((255, 183, 77), (183, 28, 28))),
     ("de300000-0000-4000-8000-0000000000a2", "meadow", ((174, 213, 129), (27, 94, 32))),
     ("de300000-0000-4000-8000-0000000000a3", "ocean", ((129, 212, 250), (13, 71, 161))),
-)
-_TTL: Final = 3600
+)  # fmt: skip
+ORIGINAL_SIZE: Final = (1200, 800)
+# Where the demo originals live on Cloudinary (or the local stand-in).
+_FOLDER: Final = "image-gateway-demo"
+TTL: Final = 3600
+# What the playground shows each original as, in its picker.
+THUMBNAIL: Final = ({"crop": "fill", "width": 240, "height": 160},)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoImage:
+    id: str
+    name: str
 
 
 @dataclass(frozen=True, slots=True)
 class Demo:
     issuer: Issuer
-    images: tuple[str, ...]
+    images: tuple[DemoImage, ...]
 
-    def examples(self) -> list[tuple[str, str, list[dict[str, object]]]]:
-        first, second, third = self.images
-        return [
-            (
-                "Three originals tiled side by side (seed 004's token)",
-                first,
-                [
-                    {"crop": "fit", "width": 400},
-                    {"overlay": second, "crop": "fit", "width": 400, "x": 400},
-                    {"overlay": third, "crop": "fit", "width": 400, "x": 600},
-                ],
-            ),
-            ("A 300x300 fill, cropped at the centre", second, [{"crop": "fill", "width": 300, "height": 300}]),
-            (
-                "Padded to 400x200 on black, in grayscale",
-                third,
-                [
-                    {"crop": "pad", "width": 400, "height": 200, "background": "#000000"},
-                    {"effect": "grayscale"},
-                ],
-            ),
-            (
-                "A half-transparent badge in the bottom-right corner",
-                first,
-                [
-                    {"crop": "fill", "width": 400, "height": 260},
-                    {"overlay": third, "crop": "fill", "width": 100, "height": 100,
-                     "gravity": "south_east", "x": 12, "y": 12, "opacity": 70},
-                ],
-            ),
-        ]  # fmt: skip
+    def owns(self, image_id: str) -> bool:
+        return any(image.id == image_id for image in self.images)
 
     def url(
         self, settings: Settings, image: str, steps: list[dict[str, object]]
     ) -> str:
+        """A signed delivery URL for one demo image, bound to it, valid an hour."""
         url = signed_delivery_url(
-            settings.base_url, self.issuer, image, steps, ttl=_TTL
+            settings.base_url,
+            self.issuer,
+            image,
+            steps,
+            ttl=TTL,
+            audience=settings.tokens.audience,
         )
         if url is None:  # pragma: no cover - seed_demo gives the issuer a key
             raise RuntimeError("the demo issuer has no signing key")
         return str(url)
-
-    def page(self, settings: Settings) -> str:
-        figures = "\n".join(
-            f'<figure><img src="{html.escape(self.url(settings, image, steps))}" alt="">'
-            f"<figcaption>{html.escape(caption)}<br><code>{html.escape(json.dumps(steps))}"
-            "</code></figcaption></figure>"
-            for caption, image, steps in self.examples()
-        )
-        return (
-            "<!doctype html><html lang=en><meta charset=utf-8>"
-            "<title>image-gateway demo</title><style>body{font:15px system-ui;margin:2em;"
-            "max-width:60em}img{max-width:100%;border:1px solid #ccc}figure{margin:0 0 2em}"
-            "code{font-size:12px;color:#555}</style><h1>image-gateway demo</h1>"
-            "<p>Each picture is a signed URL: a token (valid one hour) naming the "
-            "transformations allowed on a demo image, rendered by this gateway.</p>"
-            f"{figures}</html>"
-        )
 
 
 async def seed_demo(
@@ -121,7 +89,15 @@ async def seed_demo(
                 settings.limits,
                 issuer_id=DEMO_ISSUER,
                 image_id=image_id,
-                data=sample_image(1200, 800, colors),
+                data=sample_image(*ORIGINAL_SIZE, colors),
                 filename=f"{name}.jpg",
+                cloudinary=CloudinaryAsset(
+                    public_id=f"{_FOLDER}/{name}",
+                    version=1,
+                    format="jpg",
+                    delivery_type=settings.upstream.delivery_type,
+                ),
             )
-    return Demo(issuer, tuple(image_id for image_id, _, _ in _IMAGES))
+    return Demo(
+        issuer, tuple(DemoImage(image_id, name) for image_id, name, _ in _IMAGES)
+    )

@@ -13,8 +13,8 @@ from gateway.config import Settings
 from gateway.delivery.links import delivery_url
 from gateway.originals.ingest import add_original, discard
 from gateway.originals.store import OriginalStore
-from signing import IssuerPolicy, mint
-from transforms import TransformError, parse_transformations
+from signing import Issuer, IssuerPolicy, mint
+from transforms import TransformError, normalise_image_id, parse_transformations
 from transforms.cloudinary import CloudinaryAsset
 
 __all__ = [
@@ -146,12 +146,22 @@ async def signing_key_revoke(
     _print({"issuer": args.issuer, "kid": args.kid, "revoked": True})
 
 
+async def _known_issuer(catalog: SqliteCatalog, issuer_id: str) -> Issuer:
+    issuer = await catalog.issuer(issuer_id)
+    if issuer is None:
+        raise CommandError(f"no issuer {issuer_id} (see: image-gateway issuer list)")
+    return issuer
+
+
 @with_catalog
 async def image_add(
     catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
 ) -> None:
     if args.file is None and args.public_id is None:
         raise CommandError("give --file, --public-id, or both")
+    # Before anything is read or stored: the catalog's own refusal would
+    # name the random id it was about to give the image.
+    await _known_issuer(catalog, args.issuer)
     asset = None
     if args.public_id is not None:
         try:
@@ -205,6 +215,7 @@ async def image_rm(
 async def image_list(
     catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
 ) -> None:
+    await _known_issuer(catalog, args.issuer)
     _print([_image_doc(r) for r in await catalog.images(args.issuer)])
 
 
@@ -233,21 +244,33 @@ def _image_doc(record: ImageRecord) -> dict[str, object]:
 async def token_mint(
     catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
 ) -> None:
+    if args.ttl is not None and args.ttl <= 0:
+        raise CommandError("--ttl must be a positive number of seconds")
     try:
         transformations = json.loads(args.transformations)
     except json.JSONDecodeError as exc:
         raise CommandError(f"--transformations is not JSON: {exc}") from exc
     try:
-        parse_transformations(transformations, settings.limits)
+        parsed = parse_transformations(transformations, settings.limits)
     except TransformError as exc:
         raise CommandError(f"{exc.pointer}: {exc.detail}") from exc
-    issuer = await catalog.issuer(args.issuer)
-    key = None
-    if issuer is not None:
-        key = issuer.key(args.kid) if args.kid else issuer.signing_key
-    if issuer is None or key is None or key.verify_only:
+    issuer = await _known_issuer(catalog, args.issuer)
+    key = issuer.key(args.kid) if args.kid else issuer.signing_key
+    if key is None or key.verify_only:
         which = f"key {args.kid}" if args.kid else "signing key"
-        raise CommandError(f"no issuer {args.issuer} with an active {which}")
+        raise CommandError(f"issuer {issuer.id} has no active {which}")
+    # A token for an image the issuer does not own would only ever get 404s.
+    for image_id, where in (
+        (args.image, "--image"),
+        *(
+            (layer, f"/transformations/{index}/overlay")
+            for layer, index in parsed.overlay_steps.items()
+        ),
+    ):
+        canonical = normalise_image_id(image_id)
+        record = None if canonical is None else await catalog.image(canonical)
+        if record is None or record.issuer_id != issuer.id:
+            raise CommandError(f"{where}: issuer {issuer.id} has no image {image_id}")
     token = mint(
         key,
         issuer_id=issuer.id,

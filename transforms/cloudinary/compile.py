@@ -40,7 +40,7 @@ from transforms.model import (
     Transformation,
 )
 
-__all__ = ["to_cloudinary_url"]
+__all__ = ["to_cloudinary_chain", "to_cloudinary_url"]
 
 # The SDK's option names and values; it writes them out sorted by short key.
 _Options = dict[str, object]
@@ -72,11 +72,9 @@ def to_cloudinary_url(
     base_chain: tuple[str, ...] = (),
 ) -> str:
     """The signed delivery URL: base chain, then one component per step."""
-    chain: list[_Options] = [{"raw_transformation": c} for c in base_chain]
-    chain.extend(_component(step, overlays) for step in transformation.steps)
     url, _ = cloudinary.utils.cloudinary_url(
         asset.public_id,
-        transformation=[{**options, **_COMPONENT_OPTIONS} for options in chain],
+        transformation=_chain(transformation, overlays, base_chain),
         type=asset.delivery_type,
         resource_type="image",
         version=asset.version,
@@ -96,6 +94,31 @@ def to_cloudinary_url(
     )
     assert isinstance(url, str)  # noqa: S101 - the SDK is untyped
     return url
+
+
+def to_cloudinary_chain(
+    transformation: Transformation,
+    *,
+    overlays: Mapping[str, CloudinaryAsset],
+    base_chain: tuple[str, ...] = (),
+) -> str:
+    """The chain alone (`c_fit,w_800/l_…`), as it stands in the signed URL's path."""
+    chain, _ = cloudinary.utils.generate_transformation_string(
+        transformation=_chain(transformation, overlays, base_chain),
+        **_COMPONENT_OPTIONS,
+    )
+    assert isinstance(chain, str)  # noqa: S101 - the SDK is untyped
+    return chain
+
+
+def _chain(
+    transformation: Transformation,
+    overlays: Mapping[str, CloudinaryAsset],
+    base_chain: tuple[str, ...],
+) -> list[_Options]:
+    chain: list[_Options] = [{"raw_transformation": c} for c in base_chain]
+    chain.extend(_component(step, overlays) for step in transformation.steps)
+    return [{**options, **_COMPONENT_OPTIONS} for options in chain]
 
 
 def _component(step: Step, overlays: Mapping[str, CloudinaryAsset]) -> _Options:
