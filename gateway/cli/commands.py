@@ -159,9 +159,6 @@ async def image_add(
 ) -> None:
     if args.file is None and args.public_id is None:
         raise CommandError("give --file, --public-id, or both")
-    # Before anything is read or stored: the catalog's own refusal would
-    # name the random id it was about to give the image.
-    await _known_issuer(catalog, args.issuer)
     asset = None
     if args.public_id is not None:
         try:
@@ -173,6 +170,9 @@ async def image_add(
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
+    # Before anything is read or stored: the catalog's own refusal would
+    # name the random id it was about to give the image.
+    await _known_issuer(catalog, args.issuer)
     if args.file is None:
         record = await catalog.add_image(
             issuer_id=args.issuer, image_id=args.id, cloudinary=asset
