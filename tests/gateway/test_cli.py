@@ -250,9 +250,8 @@ def test_serve_demo_says_open_the_demo_page(tmp_path: Path) -> None:
         # Announced once bound, never before.
         assert next(iter(printed)).startswith("image-gateway listening on")
         assert printed["open the demo page"] == f"http://127.0.0.1:{port}/demo"
-        with urllib.request.urlopen(
-            printed["open the demo page"], timeout=10
-        ) as answer:  # noqa: S310 - loopback
+        page = printed["open the demo page"]
+        with urllib.request.urlopen(page, timeout=10) as answer:  # noqa: S310 - loopback
             assert answer.status == 200
             assert answer.headers["Content-Type"].startswith("text/html")
     finally:
