@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -33,6 +34,8 @@ from PIL import Image
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 README: Final = (ROOT / "README.md").read_text()
+# The reader's shell; the snippets are bash (`$(…)`, `set -o pipefail`).
+BASH: Final = shutil.which("bash") or "/bin/bash"
 KINDS: Final = frozenset({"server", "run", "network", "tests", "synopsis"})
 _FENCE: Final = re.compile(
     r"^(?:<!-- snippet: (?P<kind>[a-z]+) -->\n)?```sh\n(?P<code>.*?)^```$",
@@ -110,7 +113,7 @@ def gateway(clone: Path) -> Iterator[int]:
     assert install == ["python3 -m venv .venv", ".venv/bin/pip install -q -e ."]
     port = _free_port()
     server = subprocess.Popen(
-        ["bash", "-c", f"exec {serve}"],
+        [BASH, "-c", f"exec {serve}"],
         cwd=clone,
         env={**_environ(port), "GATEWAY_WORKERS": "1"},
         stdout=subprocess.PIPE,
@@ -138,7 +141,7 @@ def gateway(clone: Path) -> Iterator[int]:
 def test_the_snippets_run_as_pasted(clone: Path, gateway: int) -> None:
     pasted = "\n".join(of_kind("run")).replace("127.0.0.1:8080", f"127.0.0.1:{gateway}")
     result = subprocess.run(
-        ["bash", "-c", "set -euo pipefail\n" + pasted],
+        [BASH, "-c", "set -euo pipefail\n" + pasted],
         cwd=clone,
         env=_environ(gateway),
         capture_output=True,
