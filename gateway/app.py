@@ -12,17 +12,20 @@ import aiohttp
 from aiohttp import web
 
 from gateway.catalog import CachedCatalog, SqliteCatalog
-from gateway.cloudinary.admin import CloudinaryUploader
+from gateway.cloudinary import CloudinaryUploader, LocalCloud, Uploader
 from gateway.config import Settings
+from gateway.delivery.redirects import Cdn
 from gateway.delivery.renderer import Renderer
 from gateway.delivery.resolver import Resolver
 from gateway.demo import seed_demo
+from gateway.http.cdn import PREFIX
 from gateway.http.delivery import Delivery
 from gateway.http.limits import UploadGate
 from gateway.http.middlewares import errors, request_id
 from gateway.http.routes import setup_routes
 from gateway.keys import (
     CATALOG,
+    CDN,
     DEMO,
     EXECUTOR,
     INGESTOR,
@@ -99,8 +102,8 @@ async def _catalog(app: web.Application) -> AsyncIterator[None]:
             size=settings.catalog.cache_size,
             poll_interval=settings.catalog.poll_interval,
         )
-        app[RESOLVER] = Resolver(settings, catalog)
         originals = app[STORE] = OriginalStore(settings.originals)
+        app[RESOLVER] = Resolver(settings, catalog, await _cdn(app, originals))
         in_use = await store.originals()
         swept = await asyncio.to_thread(
             originals.sweep, in_use, older_than=_ORIGINALS_GRACE
@@ -108,8 +111,6 @@ async def _catalog(app: web.Application) -> AsyncIterator[None]:
         if swept:
             log.info("removed %d stored originals no image refers to", swept)
         renderer = app[RENDERER] = Renderer(settings, originals, app[EXECUTOR])
-        if settings.server.demo:
-            app[DEMO] = await seed_demo(store, originals, settings)
         await catalog.refresh()
         _gauges(app)
         try:
@@ -118,6 +119,24 @@ async def _catalog(app: web.Application) -> AsyncIterator[None]:
             await renderer.close()
     finally:
         await store.close()
+
+
+async def _cdn(app: web.Application, originals: OriginalStore) -> Cdn | None:
+    """Where redirects point: Cloudinary (with CLOUDINARY_URL), or the local
+    stand-in (GATEWAY_CDN=local), whose account is made here on first use."""
+    settings = app[SETTINGS]
+    upstream = settings.upstream
+    if upstream.cdn != "local":
+        return None  # the resolver's default: CLOUDINARY_URL's account, if any
+    cloud = app[CDN] = await asyncio.to_thread(
+        LocalCloud.open, settings.cdn, originals, settings.limits
+    )
+    return Cdn(
+        account=cloud.account,
+        origin=str(settings.base_url) + PREFIX,
+        token_key=upstream.cdn_token_key,
+        url_max_age=upstream.cdn_url_max_age,
+    )
 
 
 async def _clients(app: web.Application) -> AsyncIterator[None]:
@@ -132,14 +151,16 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
         settings.ingest.allowed_hosts, allow_private=settings.ingest.allow_private
     )
     async with aiohttp.ClientSession() as api, guarded_session(policy) as origins:
-        uploader = None
+        uploader: Uploader | None = app.get(CDN)
         if settings.upstream.cloudinary is not None:
-            uploader = app[UPLOADER] = CloudinaryUploader(
+            uploader = CloudinaryUploader(
                 api,
                 settings.upstream.cloudinary,
                 timeout=settings.upstream.timeout,
                 metrics=app[METRICS],
             )
+        if uploader is not None:
+            app[UPLOADER] = uploader
         ingestor = app[INGESTOR] = Ingestor(
             settings=settings,
             session=origins,
@@ -150,6 +171,11 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
             uploader=uploader,
         )
         keeper = asyncio.get_running_loop().create_task(ingestor.keep())
+        if settings.server.demo:
+            app[DEMO] = await seed_demo(
+                app[CATALOG].store, app[STORE], settings, uploader
+            )
+            await app[CATALOG].refresh()
         yield
         keeper.cancel()
         await asyncio.gather(keeper, return_exceptions=True)

@@ -19,11 +19,14 @@ from typing import TYPE_CHECKING, Any, Final, Self
 from yarl import URL
 
 from gateway.env import (
+    Cdn,
     ConfigError,
     Delivery,
     as_bool,
+    as_cdn,
     as_cloudinary,
     as_delivery,
+    as_hex_key,
     as_hosts,
     as_http_url,
     as_log_level,
@@ -225,7 +228,18 @@ class UpstreamSettings:
     cloudinary: CloudinaryAccount | None = field(
         default=None, repr=False, metadata=_var("CLOUDINARY_URL", as_cloudinary)
     )
-    # Default: redirect with CLOUDINARY_URL, else render (see `from_env`).
+    # `local`: a stand-in of Cloudinary's delivery endpoint, served under
+    # /cdn by the gateway itself, with an account of its own in the data dir.
+    cdn: Cdn = field(default="cloudinary", metadata=_var("GATEWAY_CDN", as_cdn))
+    # Cloudinary's token-based authentication: redirects expire with tokens.
+    cdn_token_key: str | None = field(
+        default=None, repr=False, metadata=_var("GATEWAY_CDN_TOKEN_KEY", as_hex_key)
+    )
+    cdn_url_max_age: int = field(
+        default=3600, metadata=_var("GATEWAY_CDN_URL_MAX_AGE", as_positive)
+    )
+    # Default: redirect with CLOUDINARY_URL or GATEWAY_CDN=local, else render
+    # (see `from_env`).
     delivery: Delivery = field(
         default="render", metadata=_var("GATEWAY_DELIVERY", as_delivery)
     )
@@ -270,8 +284,19 @@ class Settings:
             parse_base_chain(upstream.base_chain)
         except TransformError as exc:
             raise ConfigError(f"GATEWAY_BASE_CHAIN: {exc.detail}") from exc
-        if upstream.delivery == "redirect" and upstream.cloudinary is None:
-            raise ConfigError("GATEWAY_DELIVERY=redirect needs CLOUDINARY_URL")
+        if upstream.cdn == "local" and upstream.cloudinary is not None:
+            raise ConfigError(
+                "GATEWAY_CDN=local stands in for Cloudinary: unset CLOUDINARY_URL, "
+                "or set GATEWAY_CDN=cloudinary"
+            )
+        if (
+            upstream.delivery == "redirect"
+            and upstream.cloudinary is None
+            and upstream.cdn != "local"
+        ):
+            raise ConfigError(
+                "GATEWAY_DELIVERY=redirect needs CLOUDINARY_URL (or GATEWAY_CDN=local)"
+            )
         try:
             parse_render_base(upstream.base_chain, self.limits)
         except TransformError as exc:
@@ -301,6 +326,11 @@ class Settings:
         return self.data_dir / "originals"
 
     @property
+    def cdn(self) -> Path:
+        """The local stand-in's account and asset index (GATEWAY_CDN=local)."""
+        return self.data_dir / "cdn"
+
+    @property
     def uploads(self) -> Path:
         """Where multipart uploads are spooled while they arrive."""
         return self.data_dir / "uploads"
@@ -310,7 +340,8 @@ class Settings:
         """Build from `GATEWAY_*` variables and the SDK's own `CLOUDINARY_URL`."""
         upstream = UpstreamSettings(**_values(_vars(UpstreamSettings), environ))
         if not environ.get("GATEWAY_DELIVERY"):
-            delivery: Delivery = "redirect" if upstream.cloudinary else "render"
+            cdn = upstream.cloudinary is not None or upstream.cdn == "local"
+            delivery: Delivery = "redirect" if cdn else "render"
             upstream = dataclasses.replace(upstream, delivery=delivery)
         return cls(
             **_values(_vars(cls), environ),

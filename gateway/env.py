@@ -12,11 +12,14 @@ from yarl import URL
 from transforms.cloudinary import CloudinaryAccount
 
 __all__ = [
+    "Cdn",
     "ConfigError",
     "Delivery",
     "as_bool",
+    "as_cdn",
     "as_cloudinary",
     "as_delivery",
+    "as_hex_key",
     "as_hosts",
     "as_http_url",
     "as_log_level",
@@ -30,6 +33,7 @@ __all__ = [
 ]
 
 Delivery = Literal["redirect", "render"]
+Cdn = Literal["cloudinary", "local"]
 
 
 class ConfigError(Exception):
@@ -120,6 +124,25 @@ def as_delivery(name: str, raw: str) -> Delivery:
     raise ConfigError(f"{name} must be 'redirect' or 'render'")
 
 
+def as_cdn(name: str, raw: str) -> Cdn:
+    if raw == "cloudinary":
+        return "cloudinary"
+    if raw == "local":
+        return "local"
+    raise ConfigError(f"{name} must be 'cloudinary' or 'local'")
+
+
+def as_hex_key(name: str, raw: str) -> str:
+    """A key written in hex, as Cloudinary's console shows a token key."""
+    try:
+        key = bytes.fromhex(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be written in hex digits") from None
+    if len(key) < 16:
+        raise ConfigError(f"{name} must be at least 16 bytes (32 hex digits)")
+    return raw.lower()
+
+
 _LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -137,7 +160,7 @@ def as_http_url(name: str, raw: str) -> str:
 
 
 def as_cloudinary(name: str, raw: str) -> CloudinaryAccount:
-    """`cloudinary://api_key:api_secret@cloud_name[?secure_distribution=…&private_cdn=true]`."""
+    """`cloudinary://api_key:api_secret@cloud_name[?secure_distribution=…&private_cdn=true&upload_prefix=…]`."""
     try:
         url = URL(raw)
     except ValueError:
@@ -152,10 +175,14 @@ def as_cloudinary(name: str, raw: str) -> CloudinaryAccount:
             f"{name} must look like cloudinary://api_key:api_secret@cloud_name"
         )
     private_cdn = url.query.get("private_cdn", "false")
+    upload_prefix = url.query.get("upload_prefix") or None
+    if upload_prefix is not None:
+        upload_prefix = as_http_url(f"{name} upload_prefix", upload_prefix)
     return CloudinaryAccount(
         cloud_name=url.raw_host,
         api_key=url.user,
         api_secret=url.password,
         secure_distribution=url.query.get("secure_distribution") or None,
         private_cdn=as_bool(f"{name} private_cdn", private_cdn),
+        upload_prefix=upload_prefix,
     )

@@ -7,6 +7,8 @@
     ├── UnauthorizedError
     │   ├── ApiKeyMissingError
     │   └── ApiKeyInvalidError
+    ├── UrlSignatureError (the local CDN stand-in)
+    │   └── UrlExpiredError
     ├── NotFoundError
     │   ├── ImageNotFoundError
     │   └── RouteNotFoundError
@@ -82,6 +84,8 @@ __all__ = [
     "UploadFieldError",
     "UpstreamError",
     "UpstreamTimeoutError",
+    "UrlExpiredError",
+    "UrlSignatureError",
     "ValidationFailedError",
     "error_response",
     "status_of",
@@ -146,6 +150,18 @@ class ApiKeyMissingError(UnauthorizedError):
 class ApiKeyInvalidError(UnauthorizedError):
     code = "api_key_invalid"
     title = "API key unknown or revoked"
+
+
+class UrlSignatureError(ApiError):
+    """A delivery URL of the stand-in without a valid `s--…--` or `__cld_token__`."""
+
+    code = "url_signature_invalid"
+    title = "Delivery URL not signed, or signed otherwise"
+
+
+class UrlExpiredError(UrlSignatureError):
+    code = "url_expired"
+    title = "Delivery URL expired"
 
 
 class NotFoundError(ApiError):
@@ -283,6 +299,7 @@ STATUS_BY_ERROR: Final[Mapping[type[Exception], int]] = {
     RequestTimeoutError: 408,
     TooManyRequestsError: 429,
     UnauthorizedError: 401,
+    UrlSignatureError: 401,
     UnsupportedMediaTypeError: 415,
     UnprocessableError: 422,
     OverloadedError: 503,

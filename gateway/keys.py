@@ -7,7 +7,7 @@ from concurrent.futures import Executor
 from aiohttp import web
 
 from gateway.catalog import CachedCatalog
-from gateway.cloudinary.admin import CloudinaryUploader
+from gateway.cloudinary import LocalCloud, Uploader
 from gateway.config import Settings
 from gateway.delivery.renderer import Renderer
 from gateway.delivery.resolver import Resolver
@@ -19,6 +19,7 @@ from gateway.originals.store import OriginalStore
 
 __all__ = [
     "CATALOG",
+    "CDN",
     "DEMO",
     "EXECUTOR",
     "INGESTOR",
@@ -54,7 +55,9 @@ STORE = web.AppKey("store", OriginalStore)
 EXECUTOR = web.AppKey("executor", Executor)
 RENDERER = web.AppKey("renderer", Renderer)
 DEMO = web.AppKey("demo", Demo)
-UPLOADER = web.AppKey("uploader", CloudinaryUploader)  # only with CLOUDINARY_URL
+# Cloudinary's Upload API (with CLOUDINARY_URL) or the stand-in (GATEWAY_CDN=local).
+UPLOADER = web.AppKey("uploader", Uploader)
+CDN = web.AppKey("cdn", LocalCloud)  # only with GATEWAY_CDN=local
 INGESTOR = web.AppKey("ingestor", Ingestor)
 UPLOAD_GATE = web.AppKey("upload_gate", UploadGate)
 REQUEST_ID = web.RequestKey("request_id", str)

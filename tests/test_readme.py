@@ -3,9 +3,9 @@
 Each shell snippet carries a marker on the line before its fence,
 `<!-- snippet: KIND -->` (invisible once rendered):
 
-- `server`: the first command; its last part starts the gateway, which the
-  others talk to (the parts before it install the project, as this test run
-  already did);
+- `server`: a command starting the gateway, which the others talk to: the
+  first command (whose first parts install the project, as this test run
+  already did), and the local CDN's; the `run` snippets run against each;
 - `run`: pasted, in order, into one shell in another terminal, as a reader
   would: they must all succeed;
 - `network`: needs the internet (skipped here, where there is none);
@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -105,20 +106,47 @@ def _environ(port: int) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def gateway(clone: Path) -> Iterator[int]:
-    """The README's first command, run as it says, on a free port."""
-    (command,) = of_kind("server")
-    *install, serve = command.strip().split(" && ")
-    assert install == ["python3 -m venv .venv", ".venv/bin/pip install -q -e ."]
+_INSTALL: Final = ["python3 -m venv .venv", ".venv/bin/pip install -q -e ."]
+
+
+def _servers() -> list[tuple[str, dict[str, str]]]:
+    """The README's ways to start the gateway, each without the install this
+    test run already did, and the variables it exports (which the README has
+    the reader export in the other terminal too)."""
+    servers = []
+    for command in of_kind("server"):
+        *exports, last = command.strip().splitlines()
+        *install, serve = last.split(" && ")
+        assert install in ([], _INSTALL)
+        variables = dict(line.removeprefix("export ").split("=", 1) for line in exports)
+        assert all(line.startswith("export ") for line in exports)
+        for name in variables:
+            assert f"Run `export {name}=" in README
+        servers.append((serve, variables))
+    return servers
+
+
+def test_the_first_command_installs_then_serves() -> None:
+    first = of_kind("server")[0].strip()
+    assert first.startswith(" && ".join(_INSTALL) + " && ")
+
+
+@pytest.fixture(params=_servers(), ids=lambda server: server[0])
+def gateway(
+    clone: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """A README command starting the gateway, run as it says, on a free port:
+    the port, and what the reader exports in the other terminal."""
+    serve, exported = request.param
     port = _free_port()
     server = subprocess.Popen(
-        [BASH, "-c", f"exec {serve}"],
+        [BASH, "-c", serve],
         cwd=clone,
-        env={**_environ(port), "GATEWAY_WORKERS": "1"},
+        env={**_environ(port), **exported, "GATEWAY_WORKERS": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # the shell and the gateway it starts: one group
     )
     try:
         assert server.stdout is not None
@@ -132,18 +160,21 @@ def gateway(clone: Path) -> Iterator[int]:
                 break
         else:
             raise AssertionError(f"the gateway did not start: {printed}")
-        yield port
+        yield port, exported
     finally:
-        server.terminate()
+        os.killpg(server.pid, signal.SIGTERM)
         server.communicate(timeout=15)
 
 
-def test_the_snippets_run_as_pasted(clone: Path, gateway: int) -> None:
-    pasted = "\n".join(of_kind("run")).replace("127.0.0.1:8080", f"127.0.0.1:{gateway}")
+def test_the_snippets_run_as_pasted(
+    clone: Path, gateway: tuple[int, dict[str, str]]
+) -> None:
+    port, exported = gateway
+    pasted = "\n".join(of_kind("run")).replace("127.0.0.1:8080", f"127.0.0.1:{port}")
     result = subprocess.run(
         [BASH, "-c", "set -euo pipefail\n" + pasted],
         cwd=clone,
-        env=_environ(gateway),
+        env={**_environ(port), **exported},
         capture_output=True,
         text=True,
         timeout=180,

@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from gateway.catalog import ImageRecord, SqliteCatalog
+from gateway.cloudinary.uploaders import uploader
 from gateway.config import Settings
 from gateway.delivery.links import delivery_url
-from gateway.originals.ingest import add_original, discard
+from gateway.errors import ApiError
+from gateway.originals.ingest import discard, prepare_original
 from gateway.originals.store import OriginalStore
 from signing import Issuer, IssuerPolicy, mint
 from transforms import TransformError, normalise_image_id, parse_transformations
@@ -178,36 +181,84 @@ async def image_add(
             issuer_id=args.issuer, image_id=args.id, cloudinary=asset
         )
     else:
-        path = Path(args.file)
-        try:
-            data = await asyncio.to_thread(path.read_bytes)
-        except OSError as exc:
-            raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
-        try:
-            record = await add_original(
-                catalog,
-                OriginalStore(settings.originals),
-                settings.limits,
-                issuer_id=args.issuer,
-                data=data,
-                filename=path.name,
-                image_id=args.id,
-                cloudinary=asset,
-            )
-        except TransformError as exc:
-            raise CommandError(f"{path}: {exc.detail}") from exc
+        record = await _add_file(catalog, settings, args, asset)
     _print(_image_doc(record))
+
+
+async def _add_file(
+    catalog: SqliteCatalog,
+    settings: Settings,
+    args: argparse.Namespace,
+    asset: CloudinaryAsset | None,
+) -> ImageRecord:
+    """Probe and store the original and, with a CDN configured, upload it as the
+    API does (the upload's answer names the asset); nothing is left on failure."""
+    path = Path(args.file)
+    try:
+        data = await asyncio.to_thread(path.read_bytes)
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
+    originals = OriginalStore(settings.originals)
+    try:
+        original = await asyncio.to_thread(
+            prepare_original, originals, settings.limits, data
+        )
+    except TransformError as exc:
+        raise CommandError(f"{path}: {exc.detail}") from exc
+    image_id = args.id
+    try:
+        async with uploader(settings, originals) as cdn:
+            if cdn is not None:
+                if args.version is not None or args.format is not None:
+                    raise CommandError("--version and --format come from the upload")
+                if await catalog.issuer(args.issuer) is None:
+                    raise CommandError(f"no issuer {args.issuer}")
+                image_id = image_id or str(uuid.uuid4())
+                try:
+                    uploaded = await cdn.upload(
+                        data,
+                        public_id=args.public_id or image_id,
+                        delivery_type=args.delivery_type
+                        or settings.upstream.delivery_type,
+                    )
+                except ApiError as exc:
+                    raise CommandError(
+                        f"{path}: the upload failed: {exc.detail}"
+                    ) from exc
+                asset, original = uploaded.asset, uploaded.onto(original)
+        return await catalog.add_image(
+            issuer_id=args.issuer,
+            image_id=image_id,
+            cloudinary=asset,
+            original=original,
+            original_filename=path.name,
+        )
+    except BaseException:
+        await discard(catalog, originals, original)
+        raise
 
 
 @with_catalog
 async def image_rm(
     catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
 ) -> None:
+    """Remove an image; its asset goes first, where it was uploaded (as the API does)."""
+    originals = OriginalStore(settings.originals)
+    found = await catalog.image(args.id)
+    if found is not None and found.cloudinary is not None:
+        async with uploader(settings, originals) as cdn:
+            if cdn is not None:
+                try:
+                    await cdn.destroy(found.cloudinary)
+                except ApiError as exc:
+                    raise CommandError(
+                        f"the asset was not destroyed: {exc.detail}"
+                    ) from exc
     record = await catalog.remove_image(args.id)
     if record is None:
         raise CommandError(f"no image {args.id}")
     if record.original is not None and not args.preserve_on_disk:
-        await discard(catalog, OriginalStore(settings.originals), record.original)
+        await discard(catalog, originals, record.original)
     _print({"id": args.id, "removed": True})
 
 

@@ -20,9 +20,11 @@ from yarl import URL
 
 from gateway.app import create_app
 from gateway.catalog import SqliteCatalog
+from gateway.cloudinary.uploaders import uploader
 from gateway.config import Settings
 from gateway.demo import Demo, seed_demo
 from gateway.env import ConfigError
+from gateway.errors import ApiError
 from gateway.http.middlewares import ParserErrorsInOneLine
 from gateway.keys import LIFECYCLE, METRICS
 from gateway.ops.access_log import JsonAccessLogger
@@ -115,7 +117,14 @@ async def _prepare(settings: Settings) -> Demo | None:
     try:
         if not settings.server.demo:
             return None
-        return await seed_demo(store, OriginalStore(settings.originals), settings)
+        originals = OriginalStore(settings.originals)
+        async with uploader(settings, originals) as cdn:
+            try:
+                return await seed_demo(store, originals, settings, cdn)
+            except ApiError as exc:
+                raise ConfigError(
+                    f"serve --demo: the demo originals could not be uploaded: {exc.detail}"
+                ) from None
     finally:
         await store.close()
 

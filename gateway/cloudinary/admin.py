@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Protocol
 
 import aiohttp
 
@@ -21,9 +21,7 @@ from gateway.ops.metrics import Metrics
 from transforms import json_int
 from transforms.cloudinary import CloudinaryAccount, CloudinaryAsset
 
-__all__ = ["API_BASE", "CloudinaryUploader", "Uploaded", "signed_params"]
-
-API_BASE: Final = "https://api.cloudinary.com/v1_1"
+__all__ = ["CloudinaryUploader", "Uploaded", "Uploader", "signed_params"]
 
 
 def signed_params(
@@ -41,6 +39,16 @@ def signed_params(
     return {**params, "api_key": account.api_key, "signature": signature}
 
 
+class Uploader(Protocol):
+    """Where accepted originals go: Cloudinary, or the local stand-in's store."""
+
+    async def upload(
+        self, data: bytes, *, public_id: str, delivery_type: str
+    ) -> Uploaded: ...
+
+    async def destroy(self, asset: CloudinaryAsset) -> None: ...
+
+
 class CloudinaryUploader:
     def __init__(
         self,
@@ -56,7 +64,19 @@ class CloudinaryUploader:
         self._metrics = metrics
 
     def _url(self, action: str) -> str:
-        return f"{API_BASE}/{self._account.cloud_name}/image/{action}"
+        """The SDK's Upload API URL, at the account's `upload_prefix` if it has one."""
+        import cloudinary.utils
+
+        account = self._account
+        url = cloudinary.utils.cloudinary_api_url(
+            action,
+            cloud_name=account.cloud_name,
+            upload_prefix=account.upload_prefix or "https://api.cloudinary.com",
+            resource_type="image",
+        )
+        if not isinstance(url, str):  # the SDK is untyped
+            raise TypeError("the SDK's API URL is not a string")
+        return url
 
     async def upload(
         self, data: bytes, *, public_id: str, delivery_type: str

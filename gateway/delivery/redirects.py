@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Final
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -13,7 +14,32 @@ from gateway.errors import ImageNotFoundError
 from transforms import Transformation
 from transforms.cloudinary import CloudinaryAccount, CloudinaryAsset
 
-__all__ = ["Redirect", "compile_redirect"]
+__all__ = ["SHARED_HOST", "Cdn", "Redirect", "compile_redirect"]
+
+# Where the SDK points a URL of an account without a private CDN or CNAME.
+SHARED_HOST: Final = "https://res.cloudinary.com"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Cdn:
+    """Where redirects point, and how they are signed.
+
+    `origin` (the local stand-in) replaces Cloudinary's shared host in each
+    compiled URL: the signature and the token cover the path only, so the
+    URL is compiled exactly as for Cloudinary and then moved.
+    """
+
+    account: CloudinaryAccount = field(repr=False)
+    origin: str | None = None
+    token_key: str | None = field(default=None, repr=False)
+    url_max_age: int = 3600
+
+    def expiration(self, token_expires_at: float | None, now: float) -> int | None:
+        """When a URL for this token stops opening (minutes: few CDN cache keys)."""
+        if self.token_key is None:
+            return None
+        until = now + self.url_max_age if token_expires_at is None else token_expires_at
+        return int(until) // 60 * 60
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,15 +58,23 @@ def compile_redirect(
     image: ImageRecord,
     overlays: Mapping[str, ImageRecord],
     *,
-    account: CloudinaryAccount,
+    cdn: Cdn,
     base_chain: tuple[str, ...],
+    expiration: int | None = None,
 ) -> Redirect:
-    """The 302 for an image and the overlays its transformation names."""
+    """The 302 for an image and the overlays its transformation names.
+
+    With `cdn.token_key`, the URL carries Cloudinary's `__cld_token__` good
+    until `expiration`.
+    """
     # Imported here, not with this module: the SDK reads CLOUDINARY_URL when
     # imported, and refuses a malformed one with a traceback; by the time a
     # redirect is compiled, `Settings` has checked it (one line, exit 2).
-    from transforms.cloudinary.compile import to_cloudinary_url
+    from transforms.cloudinary.compile import AuthToken, to_cloudinary_url
 
+    auth_token = None
+    if cdn.token_key is not None and expiration is not None:
+        auth_token = AuthToken(key=cdn.token_key, expiration=expiration)
     location = to_cloudinary_url(
         transformation,
         asset=_asset(image, None),
@@ -48,9 +82,14 @@ def compile_redirect(
             layer_id: _asset(overlays[layer_id], f"/transformations/{index}/overlay")
             for layer_id, index in transformation.overlay_steps.items()
         },
-        account=account,
+        account=cdn.account,
         base_chain=base_chain,
+        auth_token=auth_token,
     )
+    if cdn.origin is not None:
+        if not location.startswith(SHARED_HOST + "/"):
+            raise RuntimeError("the stand-in's account compiles to another host")
+        location = cdn.origin + location.removeprefix(SHARED_HOST)
     headers = CIMultiDict(
         {
             **NO_CACHE_HEADERS,

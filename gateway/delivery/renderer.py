@@ -39,11 +39,12 @@ from transforms import dump_transformations, parse_render_base
 from transforms.render import RenderChain, plan
 from transforms.render.pillow import OUTPUT_FORMATS, Decoded, compose, decode, encode
 
-__all__ = ["Job", "Rendered", "Renderer", "negotiate"]
+__all__ = ["OWN_FORMAT", "Job", "Rendered", "Renderer", "negotiate"]
 
 # Bump when the renderer's output changes for the same input: ETags follow.
 RENDER_VERSION: Final = "1"
-_OWN_FORMAT: Final[Mapping[str, str]] = {
+# An original's media type -> the format it is delivered in by default.
+OWN_FORMAT: Final[Mapping[str, str]] = {
     "image/jpeg": "jpg",
     "image/png": "png",
     "image/webp": "webp",
@@ -117,21 +118,56 @@ class Renderer:
         return len(self._running)
 
     def prepare(self, resolved: Resolved, accept: str | None) -> Job:
-        chain = RenderChain.build(self._base, resolved.transformation)
+        """The job for a verified token: the base chain, then the token's steps."""
         image = _original(resolved.image, None)
+        layers = {
+            layer_id: _original(
+                resolved.overlays[layer_id], f"/transformations/{index}/overlay"
+            )
+            for layer_id, index in resolved.transformation.overlay_steps.items()
+        }
+        return self.prepare_chain(
+            RenderChain.build(self._base, resolved.transformation),
+            image,
+            layers,
+            identity=[
+                self.settings.upstream.base_chain,
+                dump_transformations(resolved.transformation),
+            ],
+            name=resolved.image.id,
+            own_format=OWN_FORMAT[image.media_type],
+            accept=accept,
+            expires_at=resolved.token.expires_at,
+        )
+
+    def prepare_chain(
+        self,
+        chain: RenderChain,
+        image: Original,
+        overlays: Mapping[str, Original],
+        *,
+        identity: list[object],
+        name: str,
+        own_format: str,
+        accept: str | None,
+        expires_at: float | None,
+    ) -> Job:
+        """The job for any chain over these originals (the stand-in's too).
+
+        `identity` is what, with the sources and the output, decides the
+        pixels: the ETag is derived from it.
+        """
         wanted = chain.delivery.format
         negotiated = wanted == "auto"
-        own = _OWN_FORMAT[image.media_type]
-        extension = (negotiate(accept) or own) if negotiated else (wanted or own)
+        extension = (
+            (negotiate(accept) or own_format) if negotiated else (wanted or own_format)
+        )
         _, media_type, alpha = OUTPUT_FORMATS[extension]
         quality = chain.delivery.quality or self.settings.render.jpeg_quality
         sizes = {"": (image.width, image.height)}
         sources = {"": image.sha256}
         jpegs = {""} if image.media_type == "image/jpeg" else set()
-        for layer_id, index in resolved.transformation.overlay_steps.items():
-            layer = _original(
-                resolved.overlays[layer_id], f"/transformations/{index}/overlay"
-            )
+        for layer_id, layer in overlays.items():
             sizes[layer_id] = (layer.width, layer.height)
             sources[layer_id] = layer.sha256
             if layer.media_type == "image/jpeg":
@@ -143,30 +179,30 @@ class Renderer:
             self.settings.limits,
             alpha_output=alpha,
         )
-        identity = json.dumps(
-            [
-                RENDER_VERSION,
-                self.settings.upstream.base_chain,
-                dump_transformations(resolved.transformation),
-                sorted(sources.items()),
-                extension,
-                quality,
-            ],
-            separators=(",", ":"),
-        )
+        identity = [
+            RENDER_VERSION,
+            *identity,
+            sorted(sources.items()),
+            extension,
+            quality,
+        ]
         return Job(
-            etag='"' + hashlib.sha256(identity.encode()).hexdigest()[:32] + '"',
+            etag='"'
+            + hashlib.sha256(
+                json.dumps(identity, separators=(",", ":")).encode()
+            ).hexdigest()[:32]
+            + '"',
             extension=extension,
             media_type=media_type,
             negotiated=negotiated,
             attachment=chain.delivery.attachment,
-            filename=f"{resolved.image.id}.{extension}",
+            filename=f"{name}.{extension}",
             chain=chain,
             sources=sources,
             hints=planned.hints,
             pixels=_peak_pixels(sizes, jpegs, planned.hints, planned.size),
             quality=quality,
-            expires_at=resolved.token.expires_at,
+            expires_at=expires_at,
         )
 
     def headers(self, job: Job) -> dict[str, str]:

@@ -32,7 +32,7 @@ from typing import Final, Generic, TypeVar
 
 from gateway.catalog import MISSING, CachedCatalog, ImageRecord
 from gateway.config import Settings
-from gateway.delivery.redirects import Redirect, compile_redirect
+from gateway.delivery.redirects import Cdn, Redirect, compile_redirect
 from gateway.errors import ImageNotFoundError, OverloadedError
 from signing import TokenVerifier, VerifiedToken
 from transforms import (
@@ -87,9 +87,20 @@ _Compute = Callable[[str | None, str, int], _Seen[_T]]
 
 
 class Resolver:
-    def __init__(self, settings: Settings, catalog: CachedCatalog) -> None:
+    def __init__(
+        self, settings: Settings, catalog: CachedCatalog, cdn: Cdn | None = None
+    ) -> None:
+        """`cdn`: where redirects point; by default Cloudinary, when configured."""
         self.settings = settings
         self.catalog = catalog
+        upstream = settings.upstream
+        if cdn is None and upstream.cloudinary is not None:
+            cdn = Cdn(
+                account=upstream.cloudinary,
+                token_key=upstream.cdn_token_key,
+                url_max_age=upstream.cdn_url_max_age,
+            )
+        self._cdn = cdn
         tokens = settings.tokens
         self._verifier = TokenVerifier(
             catalog,
@@ -227,8 +238,13 @@ class Resolver:
         self, token: str | None, image_id: str, window: int
     ) -> _Seen[Redirect]:
         known = canonical, verified, transformation = self._verify(token, image_id)
+        expiration = None
+        if self._cdn is not None:
+            expiration = self._cdn.expiration(verified.expires_at, time.time())
         with _resumable(known):
-            redirect = self._compiled(verified.issuer, canonical, transformation)
+            redirect = self._compiled(
+                verified.issuer, canonical, transformation, expiration
+            )
         return _Seen(self._valid_until(verified), redirect)
 
     def _seen_resolution(
@@ -289,15 +305,19 @@ class Resolver:
         return image, overlays
 
     def _compile(
-        self, issuer_id: str, canonical: str, transformation: Transformation
+        self,
+        issuer_id: str,
+        canonical: str,
+        transformation: Transformation,
+        expiration: int | None,
     ) -> Redirect:
-        """The 302 for a tiling, remembered: it does not depend on which token asked.
+        """The 302 for a tiling, remembered: it does not depend on which token asked
+        (only, with a CDN token key, on the minute its URL expires).
 
         It is remembered only once the issuer passed the ownership checks for
         every image it names, so a hit skips them.
         """
-        account = self.settings.upstream.cloudinary
-        if account is None:
+        if self._cdn is None:
             raise RuntimeError("redirect delivery needs a Cloudinary account")
         image, overlays = self._images(issuer_id, canonical, transformation)
         return compile_redirect(
@@ -305,8 +325,9 @@ class Resolver:
             transformation,
             image,
             overlays,
-            account=account,
+            cdn=self._cdn,
             base_chain=self._base_chain,
+            expiration=expiration,
         )
 
 

@@ -10,7 +10,7 @@ from gateway.delivery import Renderer, Resolver
 from gateway.errors import AmbiguousParameterError
 from gateway.keys import ISSUER, RENDERER, RESOLVER
 
-__all__ = ["Delivery"]
+__all__ = ["Delivery", "etag_matches"]
 
 
 def _token(request: web.Request) -> str | None:
@@ -54,7 +54,7 @@ class Delivery:
         request[ISSUER] = resolved.token.issuer
         job = renderer.prepare(resolved, request.headers.get("Accept"))
         headers = renderer.headers(job)
-        if _matches(request.headers.get("If-None-Match"), job.etag):
+        if etag_matches(request.headers.get("If-None-Match"), job.etag):
             return web.Response(status=304, headers=headers)
         rendered = await renderer.render(job)
         return web.Response(
@@ -62,7 +62,7 @@ class Delivery:
         )
 
 
-def _matches(if_none_match: str | None, etag: str) -> bool:
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
     """RFC 9110 §13.1.2: weak comparison against a list of tags, or `*`."""
     if not if_none_match:
         return False

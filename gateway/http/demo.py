@@ -28,7 +28,7 @@ from gateway.config import Settings
 from gateway.delivery.headers import SECURITY_HEADERS
 from gateway.delivery.links import delivery_url
 from gateway.delivery.resolver import Resolved
-from gateway.demo import THUMBNAIL, TTL, Demo
+from gateway.demo import THUMBNAIL, TTL, Demo, mode
 from gateway.errors import (
     FieldInvalidError,
     FieldUnknownError,
@@ -40,7 +40,6 @@ from gateway.http.jsonapi import json_body
 from gateway.keys import DEMO, RESOLVER, SETTINGS
 from signing import mint
 from transforms import parse_base_chain, parse_transformations
-from transforms.cloudinary import CloudinaryAsset
 
 __all__ = ["MAX_BODY_BYTES", "content_security_policy", "page", "static", "token"]
 
@@ -68,6 +67,7 @@ def content_security_policy(settings: Settings) -> str:
     images = ["'self'", gateway]
     account = settings.upstream.cloudinary
     if settings.upstream.delivery == "redirect" and account is not None:
+        # (The local stand-in, GATEWAY_CDN=local, is the gateway itself.)
         host = account.secure_distribution or (
             f"{account.cloud_name}-res.cloudinary.com"
             if account.private_cdn
@@ -182,10 +182,10 @@ async def token(request: web.Request) -> web.Response:
         location = (await resolver.redirect(signed, image)).location
     return web.json_response(
         {
-            "mode": settings.upstream.delivery,
+            "mode": _mode_name(settings),
             "claims": _claims(signed),
             "url": str(delivery_url(settings.base_url, image, signed)),
-            "chain": _chain(resolved, settings),
+            "chain": _chain(demo, resolved, settings),
             "cloudinaryUrl": location,
         },
         headers={"Cache-Control": "no-store"},
@@ -201,19 +201,18 @@ def _claims(signed: str) -> object:
         raise RuntimeError("unreadable token") from exc
 
 
-def _chain(resolved: Resolved, settings: Settings) -> str | None:
-    """The Cloudinary chain the token compiles to (None for an image not on Cloudinary)."""
+def _chain(demo: Demo, resolved: Resolved, settings: Settings) -> str:
+    """The Cloudinary chain the token compiles to; an image not uploaded (local
+    rendering) counts as where it would be once uploaded."""
     # Loaded when first asked: local rendering otherwise never loads the SDK.
     from transforms.cloudinary.compile import to_cloudinary_chain
 
-    overlays: dict[str, CloudinaryAsset] = {}
-    for layer, record in resolved.overlays.items():
-        if record.cloudinary is None:
-            return None
-        overlays[layer] = record.cloudinary
     return to_cloudinary_chain(
         resolved.transformation,
-        overlays=overlays,
+        overlays={
+            layer: record.cloudinary or demo.asset(layer, settings)
+            for layer, record in resolved.overlays.items()
+        },
         base_chain=parse_base_chain(settings.upstream.base_chain),
     )
 
@@ -235,19 +234,11 @@ _GRAVITIES: Final = (
 )  # fmt: skip
 
 
-def _mode(settings: Settings) -> str:
-    account = settings.upstream.cloudinary
-    if settings.upstream.delivery == "redirect" and account is not None:
-        return (
-            f"Mode: redirect. Each picture URL answers 302 to the signed Cloudinary "
-            f"URL shown (cloud {account.cloud_name}), and the browser fetches the "
-            "picture there."
-        )
-    return (
-        "Mode: local rendering. The gateway draws each picture itself with "
-        "Pillow, following Cloudinary's geometry; the chain shown is what it "
-        "would send to Cloudinary."
-    )
+def _mode_name(settings: Settings) -> str:
+    upstream = settings.upstream
+    if upstream.delivery == "render":
+        return "render"
+    return "cdn-local" if upstream.cdn == "local" else "redirect"
 
 
 def _options(values: tuple[str, ...], selected: str, *, empty: bool = False) -> str:
@@ -272,8 +263,8 @@ def _page(demo: Demo, settings: Settings) -> str:
         for image in demo.images
     )
     return _TEMPLATE.substitute(
-        mode=esc(settings.upstream.delivery),
-        mode_text=esc(_mode(settings)),
+        mode=esc(_mode_name(settings)),
+        mode_text=esc(f"Mode: {mode(settings)}."),
         pictures=pictures,
         tile_crops=_options(("fit", "scale", "fill", "pad"), "fit"),
         tile_gravities=_options(("center", "west", "east"), "center"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.http import demo, images_v1, meta
+from gateway.http import cdn, demo, images_v1, meta
 from gateway.http.delivery import Delivery
 from gateway.keys import SETTINGS
 
@@ -33,6 +33,10 @@ def setup_routes(app: web.Application, delivery: Delivery) -> None:
             web.get("/readyz", meta.readyz, name="readyz"),
             web.get("/metrics", meta.metrics, name="metrics"),
             web.get("/openapi.json", meta.openapi, name="openapi"),
+            # The local stand-in for Cloudinary (GATEWAY_CDN=local; else 404).
+            web.get(
+                cdn.PREFIX + "/{cloud}/image/{type}/{tail:.+}", cdn.deliver, name="cdn"
+            ),
             web.post("/v1/images", images_v1.create_image, name="create_image"),
             web.put("/v1/images", images_v1.create_image, name="put_image"),
             web.get("/v1/images", images_v1.list_images, name="list_images"),

@@ -11,11 +11,11 @@ import logging
 import uuid
 from concurrent.futures import Executor
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import aiohttp
 
 from gateway.catalog import CatalogError, CatalogStore, ImageRecord, Original
-from gateway.cloudinary.admin import CloudinaryUploader
 from gateway.config import Settings
 from gateway.errors import ApiError
 from gateway.originals.origin_fetch import (
@@ -28,6 +28,9 @@ from gateway.originals.store import OriginalStore
 from transforms import Limits, TransformError
 from transforms.cloudinary import CloudinaryAsset
 from transforms.render.pillow import probe
+
+if TYPE_CHECKING:  # the stand-in uploader stores originals with this module
+    from gateway.cloudinary import Uploader
 
 __all__ = ["Ingestor", "add_original", "discard", "prepare_original"]
 
@@ -107,7 +110,7 @@ class Ingestor:
         catalog: CatalogStore,
         store: OriginalStore,
         executor: Executor,
-        uploader: CloudinaryUploader | None,
+        uploader: Uploader | None,
     ) -> None:
         self.policy = policy
         self._settings = settings

@@ -94,11 +94,43 @@ def test_numbers_and_limits_are_read() -> None:
         pytest.param(
             {"GATEWAY_TOKEN_LEEWAY": "-1"}, "GATEWAY_TOKEN_LEEWAY", id="negative-leeway"
         ),
+        pytest.param({"GATEWAY_CDN": "akamai"}, "GATEWAY_CDN", id="cdn"),
+        pytest.param(
+            {"GATEWAY_CDN": "local", "CLOUDINARY_URL": "cloudinary://1:2@c"},
+            "GATEWAY_CDN=local stands in for Cloudinary: unset CLOUDINARY_URL",
+            id="local-cdn-and-cloudinary",
+        ),
+        pytest.param(
+            {"GATEWAY_CDN_TOKEN_KEY": "not hex"}, "GATEWAY_CDN_TOKEN_KEY", id="key-hex"
+        ),
+        pytest.param(
+            {"GATEWAY_CDN_TOKEN_KEY": "abcd"}, "GATEWAY_CDN_TOKEN_KEY", id="key-short"
+        ),
+        pytest.param(
+            {"CLOUDINARY_URL": "cloudinary://1:2@c?upload_prefix=ftp://x"},
+            "CLOUDINARY_URL upload_prefix",
+            id="upload-prefix",
+        ),
     ],
 )
 def test_bad_setting_names_its_variable(environ: dict[str, str], variable: str) -> None:
     with pytest.raises(ConfigError, match=variable):
         Settings.from_env(environ)
+
+
+def test_a_local_cdn_redirects_without_cloudinary() -> None:
+    settings = Settings.from_env({"GATEWAY_CDN": "local"})
+    assert settings.upstream.cdn == "local"
+    assert settings.upstream.delivery == "redirect"
+    assert settings.upstream.cloudinary is None
+    assert settings.cdn == Path("var") / "cdn"
+
+
+def test_the_cdn_token_key_stays_out_of_repr() -> None:
+    key = "0123456789abcdef" * 4
+    settings = Settings.from_env({"GATEWAY_CDN_TOKEN_KEY": key.upper()})
+    assert settings.upstream.cdn_token_key == key
+    assert key not in repr(settings).lower()
 
 
 def test_readme_documents_every_variable() -> None:
@@ -135,6 +167,9 @@ def test_every_variable_is_read_into_its_field() -> None:
         "GATEWAY_ACCESS_LOG": "false",
         "GATEWAY_LOG_LEVEL": "debug",
         "GATEWAY_DEMO": "true",
+        # GATEWAY_CDN=local refuses CLOUDINARY_URL: read in its own test.
+        "GATEWAY_CDN": "cloudinary",
+        "GATEWAY_CDN_TOKEN_KEY": "ab" * 16,
     }
     settings = Settings.from_env(environ)
     assert settings != Settings()
@@ -143,6 +178,8 @@ def test_every_variable_is_read_into_its_field() -> None:
         changed = getattr(settings, section)
         default = getattr(defaults, section)
         for name in changed.__dataclass_fields__:
+            if (section, name) == ("upstream", "cdn"):
+                continue
             assert getattr(changed, name) != getattr(default, name), (section, name)
     for name in settings.limits.__dataclass_fields__:
         assert getattr(settings.limits, name) == 7, name

@@ -26,6 +26,8 @@ class CloudinaryAccount:
     api_secret: str = field(repr=False)
     secure_distribution: str | None = None
     private_cdn: bool = False
+    # Where the Upload API is (the SDK's `upload_prefix`); None: Cloudinary's.
+    upload_prefix: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,6 +9,7 @@ options keep our URLs independent of it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
@@ -40,27 +41,48 @@ from transforms.model import (
     Transformation,
 )
 
-__all__ = ["to_cloudinary_chain", "to_cloudinary_url"]
+__all__ = ["AuthToken", "to_cloudinary_chain", "to_cloudinary_url"]
 
 # The SDK's option names and values; it writes them out sorted by short key.
 _Options = dict[str, object]
 
 # The SDK falls back to its global config (CLOUDINARY_URL's query, which the
 # gateway's account ignores) for any option a call leaves out. These pin the
-# options that would otherwise move the host (`res-3.cloudinary.com`), drop the
-# signature (`auth_token`), rewrite the path (`shorten`, `use_root_path`,
-# `use_fetch_format`) or add parameters and components (`dpr`,
-# `responsive_width`) behind our back.
+# options that would otherwise move the host (`res-3.cloudinary.com`), rewrite
+# the path (`shorten`, `use_root_path`, `use_fetch_format`) or add parameters
+# and components (`dpr`, `responsive_width`) behind our back; `auth_token`
+# (which drops the signature) is passed by every call, False or in full.
 _URL_OPTIONS: Final[_Options] = {
     "cdn_subdomain": False,
     "secure_cdn_subdomain": False,
     "shorten": False,
     "use_root_path": False,
-    "auth_token": False,
     "use_fetch_format": False,
 }
 # Read again for every component of the chain, and for the chain itself.
 _COMPONENT_OPTIONS: Final[_Options] = {"dpr": None, "responsive_width": False}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthToken:
+    """Cloudinary's token-based authentication: `__cld_token__`, good until `expiration`."""
+
+    key: str = field(repr=False)  # hex, as Cloudinary's console shows it
+    expiration: int  # epoch seconds
+
+    def options(self) -> _Options:
+        # Every field the SDK reads, so that none comes from its global config
+        # (which it merges under ours): no `acl`, `ip`, `start_time`, `duration`.
+        return {
+            "key": self.key,
+            "expiration": self.expiration,
+            "start_time": None,
+            "duration": None,
+            "acl": None,
+            "ip": None,
+            "token_name": "__cld_token__",
+            "set_url_signature": False,
+        }
 
 
 def to_cloudinary_url(
@@ -70,8 +92,13 @@ def to_cloudinary_url(
     overlays: Mapping[str, CloudinaryAsset],
     account: CloudinaryAccount,
     base_chain: tuple[str, ...] = (),
+    auth_token: AuthToken | None = None,
 ) -> str:
-    """The signed delivery URL: base chain, then one component per step."""
+    """The signed delivery URL: base chain, then one component per step.
+
+    With `auth_token`, the URL carries `__cld_token__` (and, as the SDK does
+    then, no `s--…--` signature): the CDN refuses it after `expiration`.
+    """
     url, _ = cloudinary.utils.cloudinary_url(
         asset.public_id,
         transformation=_chain(transformation, overlays, base_chain),
@@ -90,6 +117,7 @@ def to_cloudinary_url(
         private_cdn=account.private_cdn,
         force_version=asset.version is not None,
         **_URL_OPTIONS,
+        auth_token=False if auth_token is None else auth_token.options(),
         **_COMPONENT_OPTIONS,
     )
     assert isinstance(url, str)  # noqa: S101 - the SDK is untyped
@@ -102,13 +130,13 @@ def to_cloudinary_chain(
     overlays: Mapping[str, CloudinaryAsset],
     base_chain: tuple[str, ...] = (),
 ) -> str:
-    """The chain alone (`c_fit,w_800/l_…`), as it stands in the signed URL's path."""
-    chain, _ = cloudinary.utils.generate_transformation_string(
+    """The chain part of `to_cloudinary_url`'s URL (`c_fit,w_800/...`), exactly."""
+    text, _ = cloudinary.utils.generate_transformation_string(
         transformation=_chain(transformation, overlays, base_chain),
         **_COMPONENT_OPTIONS,
     )
-    assert isinstance(chain, str)  # noqa: S101 - the SDK is untyped
-    return chain
+    assert isinstance(text, str)  # noqa: S101 - the SDK is untyped
+    return text
 
 
 def _chain(

@@ -13,11 +13,12 @@ from typing import Final
 
 import pytest
 from PIL import Image
-from pytest_aiohttp import AiohttpClient
+from pytest_aiohttp import AiohttpClient, AiohttpServer
 from yarl import URL
 
 from gateway import Settings, create_app
 from gateway.demo import DEMO_ISSUER
+from tests.cloudinary_api import upload_api
 from tests.conftest import API_SECRET, Client, make_settings, render_settings
 from tests.helpers import assert_error
 from transforms.cloudinary import CloudinaryAccount
@@ -314,10 +315,15 @@ async def test_the_root_is_the_playground_with_the_demo(demo: Client) -> None:
 
 
 async def test_redirect_mode_shows_the_url_the_302_points_at(
-    aiohttp_client: AiohttpClient, tmp_path: Path
+    aiohttp_client: AiohttpClient, aiohttp_server: AiohttpServer, tmp_path: Path
 ) -> None:
+    # The demo's originals are uploaded at start, to Cloudinary's API on loopback.
+    api = await aiohttp_server(upload_api("1234", API_SECRET))
     account = CloudinaryAccount(
-        cloud_name="fake-cloud", api_key="1234", api_secret=API_SECRET
+        cloud_name="fake-cloud",
+        api_key="1234",
+        api_secret=API_SECRET,
+        upload_prefix=str(api.make_url("")).rstrip("/"),
     )
     client = await aiohttp_client(
         create_app(with_demo(make_settings(tmp_path, cloudinary=account)))

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import pytest
 
+from tests.cloudinary_api import VERSION, served_upload_api
 from tests.gateway.ops.conftest import Served
 
 if TYPE_CHECKING:
@@ -179,12 +180,21 @@ def visit(browser: Browser) -> Iterator[Any]:
         context.close()
 
 
-def test_the_three_tiles_render_in_the_browser(serve: Served, visit: Any) -> None:
-    port = serve(GATEWAY_DEMO="true", GATEWAY_WORKERS="1")
+@pytest.mark.parametrize(
+    ("mode", "environ"),
+    [
+        pytest.param("render", {}, id="local-rendering"),
+        pytest.param("cdn-local", {"GATEWAY_CDN": "local"}, id="local-cdn"),
+    ],
+)
+def test_the_three_tiles_render_in_the_browser(
+    serve: Served, visit: Any, mode: str, environ: dict[str, str]
+) -> None:
+    port = serve(GATEWAY_DEMO="true", GATEWAY_WORKERS="1", **environ)
     page: Visit = visit(f"http://127.0.0.1:{port}/demo")
-    assert page.page.get_attribute("#mode", "data-mode") == "render"
+    assert page.page.get_attribute("#mode", "data-mode") == mode
     page.build_three_tiles()
-    shot = page.screenshot("playground-render.png")
+    shot = page.screenshot(f"playground-{mode}.png")
     assert shot.stat().st_size > 10_000
 
     images = page.images()
@@ -192,6 +202,16 @@ def test_the_three_tiles_render_in_the_browser(serve: Served, visit: Any) -> Non
     for image in images:
         assert image["complete"], image
         assert image["src"].startswith(f"http://127.0.0.1:{port}/images/")
+        # With the stand-in, each picture came through the gateway's 302, as
+        # from Cloudinary in production; rendering locally, straight away.
+        followed = page.redirected.get(image["src"])
+        if mode == "cdn-local":
+            assert followed is not None, image["src"]
+            assert followed.startswith(
+                f"http://127.0.0.1:{port}/cdn/local/image/authenticated/s--"
+            )
+        else:
+            assert followed is None
     assert [i["size"] for i in images] == [THUMBNAIL_SIZE] * 3 + [TILING_SIZE]
     assert page.page.inner_text("#picture-size") == "2400 \u00d7 533 pixels"
     claims = json.loads(page.page.inner_text("#claims"))
@@ -216,7 +236,7 @@ def _sdk_url(public_id: str, steps: list[dict[str, object]]) -> str:
         public_id,
         transformation=[{"raw_transformation": c} for c in BASE_CHAIN] + steps,
         type="authenticated",
-        version=1,
+        version=VERSION,
         format="jpg",
         sign_url=True,
         secure=True,
@@ -231,7 +251,13 @@ def _sdk_url(public_id: str, steps: list[dict[str, object]]) -> str:
 def test_in_redirect_mode_every_image_points_at_the_signed_cloudinary_url(
     serve: Served, visit: Any
 ) -> None:
-    port = serve(GATEWAY_DEMO="true", GATEWAY_WORKERS="1", CLOUDINARY_URL=FAKE_CLOUD)
+    # The demo's originals are uploaded at start, to Cloudinary's API on loopback.
+    with served_upload_api("1234", "fake-api-secret") as api:
+        port = serve(
+            GATEWAY_DEMO="true",
+            GATEWAY_WORKERS="1",
+            CLOUDINARY_URL=f"{FAKE_CLOUD}?upload_prefix={api}",
+        )
     page: Visit = visit(f"http://127.0.0.1:{port}/demo")
     assert page.page.get_attribute("#mode", "data-mode") == "redirect"
     page.build_three_tiles()
