@@ -152,7 +152,7 @@ async def signing_key_revoke(
 async def _known_issuer(catalog: SqliteCatalog, issuer_id: str) -> Issuer:
     issuer = await catalog.issuer(issuer_id)
     if issuer is None:
-        raise CommandError(f"no issuer {issuer_id} (see: image-gateway issuer list)")
+        raise CommandError(f"no issuer {issuer_id}")
     return issuer
 
 

@@ -61,9 +61,9 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     except (OSError, OverflowError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else str(exc)
         raise ConfigError(f"cannot listen on {host}:{port}: {reason}") from None
-
-    # Printed and signed URLs follow the address actually bound (--host,
-    # --port, and --port 0's pick), unless GATEWAY_PUBLIC_URL names another.
+    # Printed and signed URLs (and the local CDN's redirects) follow the
+    # address actually bound (--host, --port, and --port 0's pick), unless
+    # GATEWAY_PUBLIC_URL names another.
     bound_port: int = sock.getsockname()[1]
     settings = dataclasses.replace(
         settings,

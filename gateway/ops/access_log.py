@@ -7,7 +7,8 @@ with `json`, and hands the lines to stdout together at most every
 
 A request's token (`?token=`, in its path) or API key (`Authorization`) is a
 credential, and a seed-style token never expires: neither ever reaches the
-log. Query parameters named in `_SECRET_PARAMETERS` are written as `…`.
+log. Query parameters named in `_SECRET_PARAMETERS` are written as `…`, and so
+is the `s--…--` signature of a local CDN URL (such a URL never expires).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from aiohttp.abc import AbstractAccessLogger
 
 from gateway.keys import ISSUER, REQUEST_ID
 
-__all__ = ["JsonAccessLogger", "client_address", "redacted_query"]
+__all__ = ["JsonAccessLogger", "client_address", "redacted_path", "redacted_query"]
 
 _FLUSH_SECONDS: Final = 0.25
 # JSON's own string escaping (C): quotes, backslashes, control characters and
@@ -35,8 +36,10 @@ _FLUSH_SECONDS: Final = 0.25
 _ESCAPE: Final[Callable[[str], str]] = json.encoder.encode_basestring_ascii
 _MAX_PENDING: Final = 512
 _SECRET_PARAMETERS: Final = re.compile(
-    r"(^|&)((?:token|key|api_key|apikey|access_token|signature|sig)=)[^&]*", re.I
+    r"(^|&)((?:token|key|api_key|apikey|access_token|signature|sig|__cld_token__)=)[^&]*",
+    re.I,
 )
+_URL_SIGNATURE: Final = re.compile(r"/s--[A-Za-z0-9_-]*--/")
 _TrustedNetworks = Collection[ipaddress.IPv4Network | ipaddress.IPv6Network]
 
 
@@ -47,6 +50,11 @@ def redacted_query(query: str) -> str:
     Remembered: a page of tiles repeats its query (its token) on every request.
     """
     return _SECRET_PARAMETERS.sub(r"\1\2…", query)
+
+
+def redacted_path(path: str) -> str:
+    """The path with a delivery URL's `s--…--` signature written as `s--…--`."""
+    return _URL_SIGNATURE.sub("/s--…--/", path, count=1)
 
 
 def client_address(request: web.BaseRequest, trusted: _TrustedNetworks) -> str | None:
@@ -132,6 +140,8 @@ class JsonAccessLogger(AbstractAccessLogger):
         if batch is None:
             batch = JsonAccessLogger._batch = _Batch(sys.stdout)
         path = request.path
+        if path.startswith("/cdn/"):  # the local CDN stand-in's signed URLs
+            path = redacted_path(path)
         if query := request.query_string:
             path = f"{path}?{redacted_query(query)}"
         route = (

@@ -40,6 +40,11 @@ _NUMBERS: Final[Mapping[str, str]] = {
 _WORDS: Final[Mapping[str, str]] = {"c": "crop", "g": "gravity", "e": "effect"}
 # A layer's public id has its `/` written as `:`, after the type unless `upload`.
 _LAYER_TYPES: Final = DELIVERY_TYPES - {"upload"}
+# What Cloudinary reads at the head of a layer as a kind of layer, not a folder:
+# an `upload` public id starting so is refused rather than guessed.
+_LAYER_KINDS: Final = frozenset(
+    {"fetch", "text", "subtitles", "video", "raw", "image", "upload", "youtube"}
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -170,6 +175,8 @@ def _option(
 def _layer(value: str, index: int) -> CloudinaryAsset:
     """`l_[type:]folder:name`: the SDK's `overlay` with a public id and type."""
     first, _, rest = value.partition(":")
+    if first in _LAYER_KINDS:
+        raise _unknown(index, "has a kind of layer this gateway never compiles")
     delivery_type, public_id = (
         (first, rest) if first in _LAYER_TYPES and rest else ("upload", value)
     )

@@ -8,8 +8,16 @@ follows the 302 exactly as a browser would.
 from __future__ import annotations
 
 import dataclasses
+import html
 import io
+import json
+import os
+import re
 import stat
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -256,3 +264,367 @@ async def test_a_url_signed_with_another_secret_is_401(gateway: Gateway) -> None
         URL(forged.replace("https://res.cloudinary.com", str(gateway.url("/cdn"))))
     )
     await assert_error(response, 401, "url_signature_invalid")
+
+
+def sdk_url(gateway: Gateway, location: URL, chain: str, **options: Any) -> URL:
+    """The URL the SDK itself signs for the stand-in's account, with a raw chain."""
+    import cloudinary.utils
+
+    cloud = LocalCloud.open(
+        gateway.settings.cdn, OriginalStore(gateway.settings.originals), Limits()
+    )
+    *_, version, file = location.path.split("/")
+    url, _ = cloudinary.utils.cloudinary_url(
+        file.removesuffix(".jpg"),
+        format="jpg",
+        version=version.removeprefix("v"),
+        type="authenticated",
+        transformation=[{"raw_transformation": chain}] if chain else [],
+        sign_url=True,
+        secure=True,
+        cloud_name=cloud.account.cloud_name,
+        api_secret=cloud.account.api_secret,
+        **options,
+    )
+    assert isinstance(url, str)
+    return URL(
+        url.replace("https://res.cloudinary.com", str(gateway.url("/cdn"))),
+        encoded=True,
+    )
+
+
+BASE = "c_fit,h_1920,w_1920/fl_attachment/dpr_auto,q_auto,f_auto"
+
+
+async def test_a_long_signature_is_accepted(gateway: Gateway) -> None:
+    image = await gateway.upload(PHOTO)
+    location = await gateway.redirect(image, TILING)
+    url = sdk_url(gateway, location, BASE + "/c_fit,w_300", long_url_signature=True)
+    signature = url.path.split("/")[5]
+    assert len(signature) == len("s--") + 32 + len("--")
+    response = await gateway.get(url)
+    assert response.status == 200, await response.text()
+    assert picture(await response.read()).size == (300, 200)
+
+
+@pytest.mark.parametrize(
+    "chain",
+    [
+        pytest.param(BASE + "/w_300,c_fit", id="another-order"),
+        pytest.param(BASE + "/c_fit,w_0300", id="leading-zero"),
+        pytest.param(BASE + "/c_fit,w_300,w_200", id="repeated"),
+        pytest.param(BASE + "/e_sepia", id="unknown-effect"),
+        pytest.param(BASE + "/e_blur:300", id="unknown-option-value"),
+        pytest.param(BASE + "/q_80", id="delivery-option-outside-the-base"),
+        pytest.param(BASE + "/l_fetch:aHR0cDovL3g", id="fetch-layer"),
+        pytest.param(BASE + "/c_fit,w_5000", id="over-the-size-limit"),
+        pytest.param("c_fit,w_300", id="without-the-base-chain"),
+        pytest.param("", id="empty"),
+    ],
+)
+async def test_a_signed_chain_the_compiler_never_emits_is_400(
+    gateway: Gateway, chain: str
+) -> None:
+    image = await gateway.upload(PHOTO)
+    location = await gateway.redirect(image, TILING)
+    response = await gateway.get(sdk_url(gateway, location, chain))
+    await assert_error(response, 400, "transform_invalid", parameter="path")
+
+
+async def test_the_sdks_url_for_the_same_chain_is_the_gateways(
+    gateway: Gateway,
+) -> None:
+    image = await gateway.upload(PHOTO)
+    location = await gateway.redirect(image, TILING)
+    assert sdk_url(gateway, location, BASE + "/c_fit,w_300") == location
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "code"),
+    [
+        pytest.param("/cdn/other/image/authenticated/s--AAAAAAAA--/v1/x.jpg", 404, "image_not_found", id="another-cloud"),
+        pytest.param("/cdn/local/video/authenticated/s--AAAAAAAA--/v1/x.jpg", 404, "route_not_found", id="video"),
+        pytest.param("/cdn/local/image/fetch/s--AAAAAAAA--/v1/x.jpg", 404, "image_not_found", id="fetch"),
+        pytest.param("/cdn/local/image/authenticated/s--AAAAAAAA--/x.jpg", 404, "image_not_found", id="no-version"),
+        pytest.param("/cdn/local/image/authenticated/s--AAAAAAAA--/v1/x", 404, "image_not_found", id="no-extension"),
+        pytest.param("/cdn/local/image/authenticated/s--AAAAAAAA--/v1/../x.jpg", 404, "image_not_found", id="dot-dot"),
+        pytest.param("/cdn/local/image/authenticated/s--AAAAAAAA--/v1/x.jpg", 401, "url_signature_invalid", id="bad-signature"),
+        pytest.param("/cdn/local/image/authenticated/v1/x.jpg", 401, "url_signature_invalid", id="unsigned"),
+    ],
+)  # fmt: skip
+async def test_what_is_not_a_signed_delivery_url_is_refused(
+    gateway: Gateway, path: str, status: int, code: str
+) -> None:
+    response = await gateway.get(
+        URL(str(gateway.url("/")).rstrip("/") + path, encoded=True)
+    )
+    await assert_error(response, status, code)
+
+
+async def test_an_unknown_extension_is_400(gateway: Gateway) -> None:
+    image = await gateway.upload(PHOTO)
+    location = await gateway.redirect(image, TILING)
+    import cloudinary.utils
+
+    cloud = LocalCloud.open(
+        gateway.settings.cdn, OriginalStore(gateway.settings.originals), Limits()
+    )
+    url, _ = cloudinary.utils.cloudinary_url(
+        image,
+        format="tiff",
+        version=location.path.split("/")[-2][1:],
+        type="authenticated",
+        transformation=[{"raw_transformation": BASE + "/c_fit,w_300"}],
+        sign_url=True,
+        secure=True,
+        cloud_name="local",
+        api_secret=cloud.account.api_secret,
+    )
+    response = await gateway.get(
+        URL(url.replace("https://res.cloudinary.com", str(gateway.url("/cdn"))))
+    )
+    await assert_error(response, 400, "parameter_invalid", parameter="path")
+
+
+async def test_a_deleted_image_is_gone_from_the_stand_in(gateway: Gateway) -> None:
+    image = await gateway.upload(PHOTO)
+    location = await gateway.redirect(image, TILING)
+    deleted = await gateway.session.delete(
+        gateway.url(f"/v1/images/{image}"), headers=bearer(gateway.key)
+    )
+    assert deleted.status == 204
+    await assert_error(await gateway.get(location), 404, "image_not_found")
+
+
+async def test_the_stand_in_is_not_mounted_by_default(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    from tests.conftest import render_settings
+
+    client = await aiohttp_client(create_app(render_settings(tmp_path)))
+    response = await client.get("/cdn/local/image/upload/s--AAAAAAAA--/v1/x.jpg")
+    await assert_error(response, 404, "route_not_found")
+
+
+# --- GATEWAY_CDN_TOKEN_KEY: __cld_token__ ------------------------------------
+
+
+async def test_token_mode_redirects_carry_a_cld_token_and_are_followed(
+    token_gateway: Gateway,
+) -> None:
+    gateway = token_gateway
+    image = await gateway.upload(PHOTO)
+    location = await gateway.redirect(image, TILING)
+    assert "/s--" not in location.path
+    token = location.query["__cld_token__"]
+    assert token.startswith("exp=")
+    response = await gateway.get(location)
+    assert response.status == 200, await response.text()
+    assert picture(await response.read()).size == (300, 200)
+    cache = response.headers["Cache-Control"]
+    assert int(cache.split("max-age=")[1]) <= 600  # never past the URL's expiry
+
+
+def with_token(gateway: Gateway, location: URL, expiration: int) -> URL:
+    """The location with a token the SDK makes for `expiration`, with our key."""
+    from cloudinary import auth_token
+
+    path = location.path.removeprefix("/cdn")
+    token = auth_token.generate(url=path, expiration=expiration, key=TOKEN_KEY)
+    return location.with_query(None).with_query(token)
+
+
+async def test_an_expired_cld_token_is_401(token_gateway: Gateway) -> None:
+    gateway = token_gateway
+    image = await gateway.upload(PHOTO)
+    location = await gateway.redirect(image, TILING)
+    fresh = with_token(gateway, location, int(time.time()) + 60)
+    assert (await gateway.get(fresh)).status == 200
+    expired = with_token(gateway, location, int(time.time()) - 1)
+    await assert_error(await gateway.get(expired), 401, "url_expired")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda u: u.with_query(None), id="missing"),
+        pytest.param(lambda u: u.with_query(__cld_token__="exp=9999999999~hmac=" + "0" * 64), id="forged"),
+        pytest.param(lambda u: u.with_query(__cld_token__=u.query["__cld_token__"].replace("exp=", "exp=1")), id="longer-life"),
+        pytest.param(lambda u: u.update_query(__cld_token__="x"), id="two-tokens"),
+        pytest.param(lambda u: URL(str(u).replace("w_300", "w_301"), encoded=True), id="other-chain"),
+        pytest.param(lambda u: u.with_query(__cld_token__="ip=1.2.3.4~" + u.query["__cld_token__"]), id="ip-field"),
+    ],
+)  # fmt: skip
+async def test_a_missing_or_tampered_cld_token_is_401(
+    token_gateway: Gateway, change: Any
+) -> None:
+    gateway = token_gateway
+    image = await gateway.upload(PHOTO)
+    location = await gateway.redirect(image, TILING)
+    response = await gateway.get(change(location))
+    await assert_error(response, 401, "url_signature_invalid")
+
+
+async def test_token_mode_refuses_a_url_with_only_a_signature(
+    token_gateway: Gateway,
+) -> None:
+    gateway = token_gateway
+    image = await gateway.upload(PHOTO)
+    location = await gateway.redirect(image, TILING)
+    signed = sdk_url(gateway, location, BASE + "/c_fit,w_300")
+    assert "/s--" in signed.path
+    await assert_error(await gateway.get(signed), 401, "url_signature_invalid")
+
+
+# --- The demo and the command line in this mode ------------------------------
+
+
+async def test_the_demo_page_says_its_mode_and_every_picture_loads(
+    aiohttp_server: AiohttpServer, tmp_path: Path
+) -> None:
+    port = unused_port()
+    settings = local_settings(tmp_path, port)
+    demo = dataclasses.replace(
+        settings, server=dataclasses.replace(settings.server, demo=True)
+    )
+    server = await aiohttp_server(create_app(demo), port=port)
+    async with ClientSession() as session:
+        page = await (await session.get(server.make_url("/demo"))).text()
+        assert "Mode: 302 to the local stand-in of Cloudinary" in page
+        sources = re.findall(r'<img src="([^"]+)"', page)
+        assert len(sources) == 3  # the playground's three originals
+        for source in sources:
+            response = await session.get(html.unescape(source))
+            assert response.status == 200, await response.text()
+            assert [r.status for r in response.history] == [302]
+            assert response.url.path.startswith("/cdn/local/image/authenticated/")
+            picture(await response.read())
+    assets = sorted((settings.cdn / "assets" / "authenticated").rglob("*.json"))
+    assert len(assets) == 3
+
+
+async def test_image_add_file_goes_to_the_stand_in(
+    aiohttp_server: AiohttpServer, tmp_path: Path
+) -> None:
+    """The CLI (the real entry point) stores the original as an asset of the stand-in."""
+    port = unused_port()
+    env = {
+        **os.environ,
+        "GATEWAY_DATA_DIR": str(tmp_path / "data"),
+        "GATEWAY_CDN": "local",
+        "GATEWAY_PORT": str(port),
+    }
+    env.pop("CLOUDINARY_URL", None)
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(PHOTO)
+
+    def run(*argv: str) -> dict[str, Any]:
+        result = subprocess.run(
+            [sys.executable, "-m", "gateway", *argv],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        doc = json.loads(result.stdout)
+        assert isinstance(doc, dict)
+        return doc
+
+    issuer = run("issuer", "add", "--name", "me")["id"]
+    image = run("image", "add", "--issuer", issuer, "--file", str(photo))
+    assert image["publicId"] == image["id"]
+    assert image["deliveryType"] == "authenticated"
+    minted = run(
+        "token", "mint", "--issuer", issuer, "--image", image["id"],
+        "--transformations", '[{"crop": "fill", "width": 120, "height": 90}]',
+        "--ttl", "600",
+    )  # fmt: skip
+    settings = Settings.from_env(env)
+    server = await aiohttp_server(create_app(settings), port=port)
+    async with ClientSession() as session:
+        response = await session.get(minted["url"])
+        assert response.status == 200, await response.text()
+        assert response.url.path.startswith("/cdn/local/")
+        assert picture(await response.read()).size == (120, 90)
+    await server.close()
+
+
+def test_serve_demo_with_a_local_cdn_follows_its_port_to_a_picture(
+    tmp_path: Path,
+) -> None:
+    """`GATEWAY_CDN=local serve --demo --port P`: the announced URL is a 302 to
+    the stand-in on the same port, which a plain HTTP client follows to a JPEG."""
+    port = unused_port()
+    env = {**os.environ, "GATEWAY_DATA_DIR": str(tmp_path), "GATEWAY_CDN": "local"}
+    for name in ("CLOUDINARY_URL", "GATEWAY_PORT", "GATEWAY_PUBLIC_URL"):
+        env.pop(name, None)
+    env["GATEWAY_WORKERS"] = "1"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve", "--demo", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        printed: dict[str, str] = {}
+        for line in server.stdout:
+            name, _, value = line.partition(": ")
+            printed[name.strip()] = value.strip()
+            if "open the demo page" in printed:
+                break
+        assert printed["open the demo page"] == f"http://127.0.0.1:{port}/demo"
+        # The playground's token desk signs three 400-wide tiles.
+        first, second, third = (
+            f"de300000-0000-4000-8000-0000000000a{i}" for i in (1, 2, 3)
+        )
+        tiles = [
+            {"crop": "fit", "width": 400},
+            {"overlay": second, "crop": "fit", "width": 400, "x": 400},
+            {"overlay": third, "crop": "fit", "width": 400, "x": 600},
+        ]
+        desk = urllib.request.Request(
+            f"http://127.0.0.1:{port}/demo/token",
+            data=json.dumps({"image": first, "transformations": tiles}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(desk, timeout=30) as signed:  # noqa: S310 - loopback
+            url = json.load(signed)["url"]
+        assert url.startswith(f"http://127.0.0.1:{port}/images/")
+        with urllib.request.urlopen(url, timeout=30) as answer:  # noqa: S310 - loopback
+            assert answer.status == 200
+            assert answer.url.startswith(f"http://127.0.0.1:{port}/cdn/local/image/")
+            assert answer.headers["Content-Type"] == "image/jpeg"
+            # Three 400-wide tiles of the 1200x800 originals, side by side.
+            assert picture(answer.read()).size == (1200, 267)
+    finally:
+        server.terminate()
+        server.communicate(timeout=10)
+
+
+def test_a_local_cdn_with_cloudinary_url_is_refused_in_one_line(
+    tmp_path: Path,
+) -> None:
+    env = {
+        **os.environ,
+        "GATEWAY_DATA_DIR": str(tmp_path),
+        "GATEWAY_CDN": "local",
+        "CLOUDINARY_URL": "cloudinary://1:2@cloud",
+        "GATEWAY_PORT": str(unused_port()),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip() == (
+        "image-gateway: GATEWAY_CDN=local stands in for Cloudinary: "
+        "unset CLOUDINARY_URL, or set GATEWAY_CDN=cloudinary"
+    )

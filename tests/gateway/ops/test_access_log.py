@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.ops.access_log import client_address, redacted_query
+from gateway.ops.access_log import client_address, redacted_path, redacted_query
 from tests.gateway.ops.conftest import Served
 
 
@@ -23,10 +23,20 @@ from tests.gateway.ops.conftest import Served
         pytest.param("TOKEN=x&api_key=y", "TOKEN=…&api_key=…", id="any-case-and-keys"),
         pytest.param("mytoken=x", "mytoken=x", id="only-whole-names"),
         pytest.param("sort=-createdAt", "sort=-createdAt", id="harmless"),
+        pytest.param(
+            "__cld_token__=exp=1~hmac=ab", "__cld_token__=…", id="cloudinary-token"
+        ),
     ],
 )
 def test_secret_parameters_are_redacted(query: str, logged: str) -> None:
     assert redacted_query(query) == logged
+
+
+def test_a_local_cdn_urls_signature_is_redacted() -> None:
+    path = "/cdn/local/image/authenticated/s--AbC_-123--/c_fit,w_5/v1/x.jpg"
+    assert redacted_path(path) == (
+        "/cdn/local/image/authenticated/s--…--/c_fit,w_5/v1/x.jpg"
+    )
 
 
 class _Request:
