@@ -123,10 +123,17 @@ async def seed_demo(
         issuer = await catalog.issuer(DEMO_ISSUER)
         assert issuer is not None  # noqa: S101 - just read
     delivery_type = settings.upstream.delivery_type
+    # The cloud the demo's originals were last uploaded to: a data dir tried
+    # with the local CDN, then with Cloudinary, uploads them again.
+    marker = settings.data_dir / "demo-cloud"
+    uploaded_to = marker.read_text() if marker.exists() else None
     images = tuple(DemoImage(image_id, name) for image_id, name, _ in _IMAGES)
     for image, (_, _, colors) in zip(images, _IMAGES, strict=True):
         record = await catalog.image(image.id)
-        if record is not None and (record.cloudinary or uploader is None):
+        if record is not None and (
+            uploader is None
+            or (record.cloudinary is not None and uploaded_to == uploader.cloud_name)
+        ):
             continue
         data = sample_image(*ORIGINAL_SIZE, colors)
         asset = None
@@ -146,11 +153,13 @@ async def seed_demo(
                 filename=f"{image.name}.jpg",
                 cloudinary=asset,
             )
-        else:  # seeded before, without a CDN: now it has its asset
+        else:  # seeded before, without this CDN: now it has its asset there
             await catalog.finish_ingest(
                 image.id,
                 original=record.original,
                 cloudinary=asset,
                 filename=record.original_filename,
             )
+    if uploader is not None and uploaded_to != uploader.cloud_name:
+        marker.write_text(uploader.cloud_name)
     return Demo(issuer, images)

@@ -42,6 +42,9 @@ def signed_params(
 class Uploader(Protocol):
     """Where accepted originals go: Cloudinary, or the local stand-in's store."""
 
+    @property
+    def cloud_name(self) -> str: ...
+
     async def upload(
         self, data: bytes, *, public_id: str, delivery_type: str
     ) -> Uploaded: ...
@@ -62,6 +65,10 @@ class CloudinaryUploader:
         self._account = account
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._metrics = metrics
+
+    @property
+    def cloud_name(self) -> str:
+        return self._account.cloud_name
 
     def _url(self, action: str) -> str:
         """The SDK's Upload API URL, at the account's `upload_prefix` if it has one."""

@@ -57,6 +57,10 @@ class LocalCloud:
         self._limits = limits
         self._assets = root / "assets"
 
+    @property
+    def cloud_name(self) -> str:
+        return self.account.cloud_name
+
     @classmethod
     def open(cls, root: Path, originals: OriginalStore, limits: Limits) -> LocalCloud:
         """The stand-in kept under `root`, its secret made on first use (blocking I/O)."""

@@ -186,7 +186,12 @@ async def _served_demo(
         "gateway",
         "serve",
         "--demo",
-        env={**os.environ, **env, "GATEWAY_PORT": str(port), "GATEWAY_WORKERS": "1"},
+        env={
+            **{k: v for k, v in os.environ.items() if k != "CLOUDINARY_URL"},
+            **env,
+            "GATEWAY_PORT": str(port),
+            "GATEWAY_WORKERS": "1",
+        },
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -250,3 +255,23 @@ async def test_serve_demo_refuses_in_one_line_when_cloudinary_fails(
         "image-gateway: serve --demo: the demo originals could not be uploaded: "
         "Cloudinary answered 401 to upload: Cloudinary is down"
     )
+
+
+async def test_a_demo_tried_with_the_local_cdn_is_uploaded_to_cloudinary_later(
+    tmp_path: Path, upload_api: UploadApi
+) -> None:
+    """The newcomer's path: `GATEWAY_CDN=local serve --demo`, then CLOUDINARY_URL."""
+    port = _free_port()
+    local = {"GATEWAY_DATA_DIR": str(tmp_path), "GATEWAY_CDN": "local"}
+    async with (
+        aiohttp.ClientSession() as session,
+        _served_demo(local, port, session) as page,
+    ):
+        assert "local stand-in" in page
+    assert upload_api.uploads == []
+    async with (
+        aiohttp.ClientSession() as session,
+        _served_demo(environ(tmp_path, upload_api), port, session) as page,
+    ):
+        assert "302 to Cloudinary" in page
+    assert len(upload_api.uploads) == 3

@@ -7,6 +7,7 @@ follows the 302 exactly as a browser would.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import html
 import io
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import ClientResponse, ClientSession
+from aiohttp import ClientResponse, ClientSession, web
 from aiohttp.test_utils import TestServer, unused_port
 from PIL import Image
 from pytest_aiohttp import AiohttpServer
@@ -199,6 +200,23 @@ async def test_the_stand_ins_secret_is_private_and_kept(gateway: Gateway) -> Non
     assert again.account.api_secret == path.read_text().strip()
     assert len(again.account.api_secret) >= 32
     assert await gateway.redirect(image, TILING) == first
+
+
+async def test_the_stand_ins_picture_has_an_etag_and_answers_304(
+    gateway: Gateway,
+) -> None:
+    image = await gateway.upload(PHOTO)
+    location = await gateway.redirect(image, TILING)
+    first = await gateway.get(location)
+    assert first.status == 200
+    assert first.headers["Content-Disposition"].startswith(
+        "attachment"
+    )  # fl_attachment
+    again = await gateway.session.get(
+        location, headers={"If-None-Match": first.headers["ETag"]}
+    )
+    assert again.status == 304
+    assert await again.read() == b""
 
 
 def tampered(url: URL, old: str, new: str) -> URL:
@@ -628,3 +646,56 @@ def test_a_local_cdn_with_cloudinary_url_is_refused_in_one_line(
         "image-gateway: GATEWAY_CDN=local stands in for Cloudinary: "
         "unset CLOUDINARY_URL, or set GATEWAY_CDN=cloudinary"
     )
+
+
+async def test_an_origin_ingest_goes_to_the_stand_in(
+    aiohttp_server: AiohttpServer, tmp_path: Path
+) -> None:
+    origin = web.Application()
+
+    async def photo(request: web.Request) -> web.Response:
+        return web.Response(body=PHOTO, content_type="image/jpeg")
+
+    origin.router.add_get("/photo.jpg", photo)
+    origin_server = await aiohttp_server(origin, host="127.0.0.1")
+    port = unused_port()
+    base = local_settings(tmp_path, port)
+    settings = dataclasses.replace(
+        base,
+        ingest=dataclasses.replace(
+            base.ingest, allow_private=True, allowed_hosts=frozenset({"127.0.0.1"})
+        ),
+    )
+    catalog = await SqliteCatalog.open(settings.database)
+    await catalog.add_issuer(
+        issuer_id=SEED_ISSUER, secret=SEED_KEY.secret, kid=SEED_KEY.kid
+    )
+    key = await catalog.add_api_key(SEED_ISSUER)
+    await catalog.close()
+    server = await aiohttp_server(create_app(settings), port=port)
+    gateway = Gateway(server, settings, key)
+    try:
+        queued = await gateway.session.post(
+            gateway.url("/v1/images"),
+            json={"origin": str(origin_server.make_url("/photo.jpg"))},
+            headers=bearer(key),
+        )
+        assert queued.status == 202, await queued.text()
+        image = str((await document(queued))["id"])
+        doc: dict[str, Any] = {}
+        for _ in range(500):
+            doc = await document(
+                await gateway.session.get(
+                    gateway.url(f"/v1/images/{image}"), headers=bearer(key)
+                )
+            )
+            if doc["attributes"]["ingest"]["state"] != "queued":
+                break
+            await asyncio.sleep(0.02)
+        assert doc["attributes"]["ingest"]["state"] == "finished"
+        assert doc["attributes"]["cloudinary"]["publicId"] == image
+        response = await gateway.get(await gateway.redirect(image, TILING))
+        assert response.status == 200, await response.text()
+        assert picture(await response.read()).size == (300, 200)
+    finally:
+        await gateway.session.close()
