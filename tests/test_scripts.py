@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Final
 
 import jwt
 import pytest
@@ -10,6 +15,8 @@ import pytest
 from scripts.mint_token import main
 from signing import InMemoryKeyStore, Issuer, IssuerKey, verify
 
+ROOT: Final = Path(__file__).resolve().parents[1]
+README: Final = (ROOT / "README.md").read_text()
 ISSUER = "6b6fdb7b-65cb-4acf-97b9-d25eff795348"
 IMAGE = "133398b5-c4e1-4488-bbe1-81afd70546ae"
 SECRET = "m" * 40
@@ -70,3 +77,33 @@ def test_the_mixed_load_runs_and_sees_no_5xx(
     out = capsys.readouterr().out
     assert "PASS" in out
     assert "cached 200" in out
+
+
+def _runnable() -> list[str]:
+    """The scripts with a command line: those run as `python scripts/NAME.py`."""
+    return sorted(
+        path.name
+        for path in (ROOT / "scripts").glob("*.py")
+        if 'if __name__ == "__main__":' in path.read_text()
+    )
+
+
+@pytest.mark.parametrize("name", _runnable())
+def test_each_script_runs_as_the_readme_says(name: str, tmp_path: Path) -> None:
+    """`.venv/bin/python scripts/NAME.py --help`, from the project directory."""
+    assert f"`scripts/{name}`" in README
+    result = subprocess.run(
+        [sys.executable, f"scripts/{name}", "--help"],
+        cwd=ROOT,
+        env={**os.environ, "GATEWAY_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: {name}")
+
+
+def test_the_readme_says_how_scripts_run() -> None:
+    assert "`.venv/bin/python scripts/NAME.py`" in README

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from importlib import metadata
 from typing import Final
 
 from gateway.catalog import CatalogError
@@ -15,11 +16,33 @@ from gateway.cli.serve import serve
 from gateway.config import ConfigError, Settings
 from gateway.errors import OriginalsUnavailableError
 from signing import ALLOWED_ALGORITHMS
+from transforms import CropMode, Effect, Gravity, Limits
 from transforms.cloudinary import DELIVERY_TYPES, FORMATS
 
 __all__ = ["main"]
 
 _EXIT_USAGE: Final = 2
+_ISSUER_HELP: Final = "the issuer's UUID"
+_DEFAULTS: Final = Limits()
+_TRANSFORMATION_KEYS: Final = f"""\
+Each step of --transformations is a JSON object of these keys:
+  crop            {", ".join(CropMode)}
+  width, height   1 to {_DEFAULTS.max_size} (GATEWAY_MAX_SIZE)
+  gravity         {", ".join(Gravity)}
+                  (an overlay's placement, or the region of fill, lfill, pad,
+                  lpad, crop, thumb)
+  x, y            -{_DEFAULTS.max_offset} to {_DEFAULTS.max_offset}: an overlay's offset, or crop's region
+  overlay         another image's UUID (same issuer); the step sizes it
+  opacity         0 to 100
+  angle           -360 to 360
+  effect          {", ".join(Effect)}
+  background      #rrggbb, #rrggbbaa, white, black, transparent (pad, lpad)
+
+Three 800-wide tiles side by side (why 800, then 1200: docs/geometry.md):
+  --transformations '[{{"crop": "fit", "width": 800}},
+    {{"overlay": "<image id>", "crop": "fit", "width": 800, "x": 800}},
+    {{"overlay": "<image id>", "crop": "fit", "width": 800, "x": 1200}}]'
+"""
 
 
 def main(
@@ -46,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Signed-URL image transformation gateway. Settings come from "
         "GATEWAY_* variables and CLOUDINARY_URL (see the README).",
     )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {metadata.version('image-gateway')}",
+        help="print the version and exit",
+    )
     verbs = parser.add_subparsers(dest="command", required=True)
 
     server = verbs.add_parser("serve", help="run the HTTP server")
@@ -66,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add = issuer.add_parser("add", help="register an issuer with a first signing key")
     add.add_argument("--id", help="issuer UUID (random when omitted)")
-    add.add_argument("--name")
+    add.add_argument("--name", help="a label for people (default: empty)")
     _key_options(add)
     add.add_argument("--require-exp", action="store_true", help="tokens must carry exp")
     add.add_argument("--max-lifetime", type=int, help="longest exp - iat, in seconds")
@@ -78,12 +107,12 @@ def _parser() -> argparse.ArgumentParser:
         "signing-key", help="rotate token signing keys"
     ).add_subparsers(dest="key_action", required=True)
     key_add = signing_key.add_parser("add", help="add a key (tokens name it as kid)")
-    key_add.add_argument("--issuer", required=True)
+    key_add.add_argument("--issuer", required=True, help=_ISSUER_HELP)
     _key_options(key_add)
     key_add.set_defaults(run=commands.signing_key_add)
     key_revoke = signing_key.add_parser("revoke", help="revoke a key at once")
-    key_revoke.add_argument("--issuer", required=True)
-    key_revoke.add_argument("--kid", required=True)
+    key_revoke.add_argument("--issuer", required=True, help=_ISSUER_HELP)
+    key_revoke.add_argument("--kid", required=True, help="the key to revoke")
     key_revoke.set_defaults(run=commands.signing_key_revoke)
 
     api_key = issuer.add_parser(
@@ -95,7 +124,7 @@ def _parser() -> argparse.ArgumentParser:
         ("revoke", commands.api_key_revoke, "revoke a key at once"),
     ):
         command = api_key.add_parser(name, help=help_text)
-        command.add_argument("--issuer", required=True)
+        command.add_argument("--issuer", required=True, help=_ISSUER_HELP)
         if name == "create":
             command.add_argument(
                 "--roles",
@@ -103,26 +132,40 @@ def _parser() -> argparse.ArgumentParser:
                 "they open images with roles above their anonymous size cap",
             )
         if name == "revoke":
-            command.add_argument("--prefix", required=True, help="sk_xxxxxxxxxxxx")
+            command.add_argument(
+                "--prefix",
+                required=True,
+                help="the key's prefix as `key list` shows it (sk_xxxxxxxxxxxx)",
+            )
         command.set_defaults(run=run)
 
     image = verbs.add_parser("image", help="manage images").add_subparsers(
         dest="action", required=True
     )
     image_add = image.add_parser("add", help="register an image")
-    image_add.add_argument("--issuer", required=True)
+    image_add.add_argument("--issuer", required=True, help="the owner's UUID")
     image_add.add_argument("--id", help="image UUID (random when omitted)")
     image_add.add_argument("--file", help="a local original (JPEG, PNG, WebP, GIF)")
-    image_add.add_argument("--public-id", help="Cloudinary public id")
-    image_add.add_argument("--version", type=int)
-    image_add.add_argument("--format", choices=sorted(FORMATS))
-    image_add.add_argument("--delivery-type", choices=sorted(DELIVERY_TYPES))
+    image_add.add_argument(
+        "--public-id", help="where the image already is on Cloudinary"
+    )
+    image_add.add_argument(
+        "--version", type=int, help="the Cloudinary asset's version number"
+    )
+    image_add.add_argument(
+        "--format", choices=sorted(FORMATS), help="the Cloudinary asset's format"
+    )
+    image_add.add_argument(
+        "--delivery-type",
+        choices=sorted(DELIVERY_TYPES),
+        help="the Cloudinary asset's type (default: GATEWAY_DELIVERY_TYPE)",
+    )
     image_add.set_defaults(run=commands.image_add)
     image_list = image.add_parser("list", help="list an issuer's images")
-    image_list.add_argument("--issuer", required=True)
+    image_list.add_argument("--issuer", required=True, help=_ISSUER_HELP)
     image_list.set_defaults(run=commands.image_list)
     image_rm = image.add_parser("rm", help="remove an image")
-    image_rm.add_argument("--id", required=True)
+    image_rm.add_argument("--id", required=True, help="the image's UUID")
     image_rm.add_argument(
         "--preserve-on-disk", action="store_true", help="keep the original file"
     )
@@ -131,11 +174,26 @@ def _parser() -> argparse.ArgumentParser:
     token = verbs.add_parser("token", help="mint tokens").add_subparsers(
         dest="action", required=True
     )
-    token_mint = token.add_parser("mint", help="mint a token and its delivery URL")
-    token_mint.add_argument("--issuer", required=True)
-    token_mint.add_argument("--image", required=True)
-    token_mint.add_argument("--transformations", default="[]", help="JSON list")
-    token_mint.add_argument("--ttl", type=int, help="seconds until exp")
+    token_mint = token.add_parser(
+        "mint",
+        help="mint a token and its delivery URL",
+        description="Mint a token for one of an issuer's images and print it "
+        "with its delivery URL.",
+        epilog=_TRANSFORMATION_KEYS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    token_mint.add_argument("--issuer", required=True, help="the signer's UUID")
+    token_mint.add_argument(
+        "--image", required=True, help="the image's UUID (the issuer's own)"
+    )
+    token_mint.add_argument(
+        "--transformations",
+        default="[]",
+        help="a JSON list of steps (keys below; default: [])",
+    )
+    token_mint.add_argument(
+        "--ttl", type=int, help="seconds until exp (default: no exp)"
+    )
     token_mint.add_argument("--kid", help="signing key (newest when omitted)")
     token_mint.add_argument(
         "--bind",
@@ -169,5 +227,8 @@ def _key_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--secret", help="shared secret (random when omitted)")
     parser.add_argument("--kid", help="key id (random when omitted)")
     parser.add_argument(
-        "--algorithm", default="HS256", choices=sorted(ALLOWED_ALGORITHMS)
+        "--algorithm",
+        default="HS256",
+        choices=sorted(ALLOWED_ALGORITHMS),
+        help="HMAC algorithm of the key (default: HS256)",
     )

@@ -17,8 +17,8 @@ from gateway.errors import ApiError
 from gateway.originals.configured import open_store
 from gateway.originals.ingest import discard, prepare_original
 from gateway.originals.store import OriginalStore
-from signing import SCOPES, IssuerPolicy, mint, mint_access_token, parse_roles
-from transforms import TransformError, parse_transformations
+from signing import SCOPES, Issuer, IssuerPolicy, mint, mint_access_token, parse_roles
+from transforms import TransformError, normalise_image_id, parse_transformations
 from transforms.cloudinary import CloudinaryAsset
 
 __all__ = [
@@ -163,6 +163,13 @@ async def signing_key_revoke(
     _print({"issuer": args.issuer, "kid": args.kid, "revoked": True})
 
 
+async def _known_issuer(catalog: SqliteCatalog, issuer_id: str) -> Issuer:
+    issuer = await catalog.issuer(issuer_id)
+    if issuer is None:
+        raise CommandError(f"no issuer {issuer_id}")
+    return issuer
+
+
 @with_catalog
 async def image_add(
     catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
@@ -180,6 +187,9 @@ async def image_add(
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
+    # Before anything is read or stored: the catalog's own refusal would
+    # name the random id it was about to give the image.
+    await _known_issuer(catalog, args.issuer)
     if args.file is None:
         record = await catalog.add_image(
             issuer_id=args.issuer, image_id=args.id, cloudinary=asset
@@ -280,6 +290,7 @@ async def image_rm(
 async def image_list(
     catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
 ) -> None:
+    await _known_issuer(catalog, args.issuer)
     _print([_image_doc(r) for r in await catalog.images(args.issuer)])
 
 
@@ -308,21 +319,33 @@ def _image_doc(record: ImageRecord) -> dict[str, object]:
 async def token_mint(
     catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
 ) -> None:
+    if args.ttl is not None and args.ttl <= 0:
+        raise CommandError("--ttl must be a positive number of seconds")
     try:
         transformations = json.loads(args.transformations)
     except json.JSONDecodeError as exc:
         raise CommandError(f"--transformations is not JSON: {exc}") from exc
     try:
-        parse_transformations(transformations, settings.limits)
+        parsed = parse_transformations(transformations, settings.limits)
     except TransformError as exc:
         raise CommandError(f"{exc.pointer}: {exc.detail}") from exc
-    issuer = await catalog.issuer(args.issuer)
-    key = None
-    if issuer is not None:
-        key = issuer.key(args.kid) if args.kid else issuer.signing_key
-    if issuer is None or key is None or key.verify_only:
+    issuer = await _known_issuer(catalog, args.issuer)
+    key = issuer.key(args.kid) if args.kid else issuer.signing_key
+    if key is None or key.verify_only:
         which = f"key {args.kid}" if args.kid else "signing key"
-        raise CommandError(f"no issuer {args.issuer} with an active {which}")
+        raise CommandError(f"issuer {issuer.id} has no active {which}")
+    # A token for an image the issuer does not own would only ever get 404s.
+    for image_id, where in (
+        (args.image, "--image"),
+        *(
+            (layer, f"/transformations/{index}/overlay")
+            for layer, index in parsed.overlay_steps.items()
+        ),
+    ):
+        canonical = normalise_image_id(image_id)
+        record = None if canonical is None else await catalog.image(canonical)
+        if record is None or record.issuer_id != issuer.id:
+            raise CommandError(f"{where}: issuer {issuer.id} has no image {image_id}")
     token = mint(
         key,
         issuer_id=issuer.id,

@@ -61,17 +61,17 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     except (OSError, OverflowError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else str(exc)
         raise ConfigError(f"cannot listen on {host}:{port}: {reason}") from None
-    # Where it listens, as bound: the default public URL (printed URLs, and
-    # the local CDN's redirects) follows --host and --port.
+    # Printed and signed URLs (and the local CDN's redirects) follow the
+    # address actually bound (--host, --port, and --port 0's pick), unless
+    # GATEWAY_PUBLIC_URL names another.
+    bound_port: int = sock.getsockname()[1]
     settings = dataclasses.replace(
         settings,
-        server=dataclasses.replace(
-            settings.server, host=host, port=sock.getsockname()[1]
-        ),
+        server=dataclasses.replace(settings.server, host=host, port=bound_port),
     )
 
     def announce() -> None:
-        _announce(settings, host, sock.getsockname()[1], demo)
+        _announce(settings, demo is not None)
 
     peers = settings.data_dir / "metrics"
     shutil.rmtree(peers, ignore_errors=True)  # a previous run's workers
@@ -185,18 +185,19 @@ async def _run(app: web.Application, settings: Settings, sock: socket.socket) ->
         JsonAccessLogger.flush()
 
 
-def _announce(settings: Settings, host: str, port: int, demo: Demo | None) -> None:
-    """What a newcomer should open first: a page (downloads are for <img> tags).
+def _announce(settings: Settings, demo: bool) -> None:
+    """What a newcomer should open first: a page (a signed URL opened directly
+    downloads the picture, by the base chain's `fl_attachment`).
 
     Only once bound: nothing is announced as if up before it is.
     """
-    print(
-        f"image-gateway listening on {URL.build(scheme='http', host=host, port=port)}"
-    )
-    if demo is not None:
-        _, image, steps = demo.examples()[0]
-        print(f"demo page:         {settings.base_url / 'demo'}")
-        print(f"signed tiling URL: {demo.url(settings, image, steps)}")
+    server = settings.server
+    bound = URL.build(scheme="http", host=server.host, port=server.port)
+    print(f"image-gateway listening on {bound}")
+    if demo:
+        print(f"open the demo page: {settings.base_url / 'demo'}")
+    else:
+        print(f"links to everything: {settings.base_url}")
     sys.stdout.flush()
 
 

@@ -4,31 +4,53 @@ from __future__ import annotations
 
 import asyncio
 import json
-from importlib import resources
+from importlib import metadata, resources
 from typing import Final
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.process_collector import ProcessCollector
 
-from gateway.delivery.headers import SECURITY_HEADERS
-from gateway.errors import JSONAPI, RouteNotFoundError
+from gateway.errors import JSONAPI
+from gateway.http import demo
 from gateway.keys import CATALOG, DEMO, LIFECYCLE, METRICS, SETTINGS
 
-__all__ = ["demo", "livez", "metrics", "openapi", "readyz", "status"]
+__all__ = ["index", "livez", "metrics", "openapi", "readyz", "status"]
 
 _OPENAPI: Final = (resources.files("gateway") / "openapi.json").read_bytes()
+_VERSION: Final = metadata.version("image-gateway")
 
 
-async def demo(request: web.Request) -> web.Response:
-    """`GET /demo`: a page of signed demo URLs (only with `serve --demo`)."""
-    if DEMO not in request.app:
-        raise RouteNotFoundError("the demo is not enabled (serve --demo)")
-    page = request.app[DEMO].page(request.app[SETTINGS])
+async def index(request: web.Request) -> web.Response:
+    """`GET /`: where to go from here; the playground itself with `serve --demo`."""
+    if DEMO in request.app:
+        return await demo.page(request)
+    base = request.app[SETTINGS].base_url
+    links = {
+        name: str(base / path.lstrip("/")) if path != "/" else str(base)
+        for name, path in (
+            ("self", "/"),
+            ("images", "/v1/images"),
+            ("openapi", "/openapi.json"),
+            ("status", "/status"),
+            ("livez", "/livez"),
+            ("readyz", "/readyz"),
+            ("metrics", "/metrics"),
+        )
+    }
+    body = {
+        "name": "image-gateway",
+        "version": _VERSION,
+        "links": {
+            **links,
+            "delivery": f"{base / 'images'}/{{image_id}}?token={{token}}",
+        },
+        "demo": "off (start with `image-gateway serve --demo` for a playground)",
+    }
     return web.Response(
-        text=page,
-        content_type="text/html",
-        headers={**SECURITY_HEADERS, "Cache-Control": "no-store"},
+        body=json.dumps(body).encode(),
+        content_type="application/json",
+        headers={"Cache-Control": "no-store"},
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.http import cdn, images_v1, meta, pictures
+from gateway.http import cdn, demo, images_v1, meta, pictures
 from gateway.http.delivery import Delivery
 from gateway.keys import SETTINGS
 
@@ -27,12 +27,12 @@ def setup_routes(app: web.Application, delivery: Delivery) -> None:
     app.router.add_routes(
         [
             web.get("/images/{image_id}", deliver, name="deliver"),
+            web.get("/", meta.index, name="index"),
             web.get("/status", meta.status, name="status"),
             web.get("/livez", meta.livez, name="livez"),
             web.get("/readyz", meta.readyz, name="readyz"),
             web.get("/metrics", meta.metrics, name="metrics"),
             web.get("/openapi.json", meta.openapi, name="openapi"),
-            web.get("/demo", meta.demo, name="demo"),
             web.get(
                 "/v3/images/{image_id}/{size}",
                 pictures.sized_image,
@@ -63,3 +63,12 @@ def setup_routes(app: web.Application, delivery: Delivery) -> None:
             ),
         ]
     )
+    if app[SETTINGS].server.demo:
+        # Only with the demo: no token desk, not even a 404 handler, otherwise.
+        app.router.add_routes(
+            [
+                web.get("/demo", demo.page, name="demo"),
+                web.get("/demo/static/{name}", demo.static, name="demo_static"),
+                web.post("/demo/token", demo.token, name="demo_token"),
+            ]
+        )

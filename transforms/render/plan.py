@@ -1,6 +1,6 @@
 """The one geometry walker that plans and composes a chain, and the plan it makes.
 
-The rules are those of `shared/cloudinary-geometry.md` (R1-R24); comments cite
+The rules are those of `docs/geometry.md` (R1-R24); comments cite
 them. `walk()` is written against `Surface`, a canvas with a logical size and the
 few pixel operations the rules need. Two implementations run it, so that the
 plan and the picture can never disagree:

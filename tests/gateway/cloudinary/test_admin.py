@@ -200,7 +200,7 @@ async def _served_demo(
         while True:
             line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
             assert line, "serve exited before announcing the demo"
-            if line.startswith(b"signed tiling URL"):
+            if line.startswith(b"open the demo page: "):
                 break
         async with session.get(f"http://127.0.0.1:{port}/demo") as response:
             assert response.status == 200

@@ -367,31 +367,6 @@ async def test_an_image_deleted_while_its_render_waits_is_404(
     held.shutdown()
 
 
-async def test_demo_page_shows_signed_images(
-    aiohttp_client: AiohttpClient, settings: Settings
-) -> None:
-    client = await aiohttp_client(
-        create_app(replace(settings, server=replace(settings.server, demo=True)))
-    )
-    page = await client.get("/demo")
-    assert page.status == 200
-    html = await page.text()
-    sources = [
-        part.split('"')[0].replace("&amp;", "&") for part in html.split('src="')[1:]
-    ]
-    assert len(sources) == 4
-    for url in sources:
-        response = await client.get(url.removeprefix(str(settings.base_url)))
-        assert response.status == 200, await response.text()
-        assert response.content_type == "image/jpeg"
-    tiling = await client.get(sources[0].removeprefix(str(settings.base_url)))
-    assert picture(await tiling.read()).size == (1200, 267)
-
-
-async def test_demo_is_absent_unless_enabled(client: Client) -> None:
-    await assert_error(await client.get("/demo"), 404, "route_not_found")
-
-
 ROOT = Path(__file__).resolve().parents[3]
 
 

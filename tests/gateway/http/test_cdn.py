@@ -510,14 +510,14 @@ async def test_the_demo_page_says_its_mode_and_every_picture_loads(
         page = await (await session.get(server.make_url("/demo"))).text()
         assert "Mode: 302 to the local stand-in of Cloudinary" in page
         sources = re.findall(r'<img src="([^"]+)"', page)
-        assert len(sources) == 4
+        assert len(sources) == 3  # the playground's three originals
         for source in sources:
             response = await session.get(html.unescape(source))
             assert response.status == 200, await response.text()
             assert [r.status for r in response.history] == [302]
             assert response.url.path.startswith("/cdn/local/image/authenticated/")
             picture(await response.read())
-    assets = sorted((settings.cdn / "assets" / "authenticated").glob("*.json"))
+    assets = sorted((settings.cdn / "assets" / "authenticated").rglob("*.json"))
     assert len(assets) == 3
 
 
@@ -591,9 +591,25 @@ def test_serve_demo_with_a_local_cdn_follows_its_port_to_a_picture(
         for line in server.stdout:
             name, _, value = line.partition(": ")
             printed[name.strip()] = value.strip()
-            if "signed tiling URL" in printed:
+            if "open the demo page" in printed:
                 break
-        url = printed["signed tiling URL"]
+        assert printed["open the demo page"] == f"http://127.0.0.1:{port}/demo"
+        # The playground's token desk signs three 400-wide tiles.
+        first, second, third = (
+            f"de300000-0000-4000-8000-0000000000a{i}" for i in (1, 2, 3)
+        )
+        tiles = [
+            {"crop": "fit", "width": 400},
+            {"overlay": second, "crop": "fit", "width": 400, "x": 400},
+            {"overlay": third, "crop": "fit", "width": 400, "x": 600},
+        ]
+        desk = urllib.request.Request(
+            f"http://127.0.0.1:{port}/demo/token",
+            data=json.dumps({"image": first, "transformations": tiles}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(desk, timeout=30) as signed:  # noqa: S310 - loopback
+            url = json.load(signed)["url"]
         assert url.startswith(f"http://127.0.0.1:{port}/images/")
         with urllib.request.urlopen(url, timeout=30) as answer:  # noqa: S310 - loopback
             assert answer.status == 200

@@ -20,7 +20,7 @@ API_IMAGE = f"/v1/images/{SEED_IMAGE}"
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("GET", "/"),
+        ("GET", "/index.html"),
         ("GET", "/nope"),
         ("GET", "/images"),
         ("GET", "/images/"),

@@ -1,0 +1,213 @@
+// The playground: build a tiling or a crop, have /demo/token sign it, show
+// the claims, the signed URL, the Cloudinary chain and the picture.
+// No framework, no inline handlers: the page's CSP allows this file only.
+"use strict";
+
+(function () {
+  const form = document.getElementById("builder");
+  const tiles = document.getElementById("tiles");
+  const template = document.getElementById("tile-template");
+  const problem = document.getElementById("problem");
+  const picture = document.getElementById("picture");
+  const pictureSize = document.getElementById("picture-size");
+  const images = Array.from(document.querySelectorAll("figure.original")).map(
+    (figure) => figure.dataset.image
+  );
+  const MAX_TILES = 9;
+
+  function field(name) {
+    return form.elements.namedItem(name);
+  }
+
+  function integer(input) {
+    const text = input.value.trim();
+    return text === "" ? null : Number(text);
+  }
+
+  function kind() {
+    return form.querySelector('input[name="kind"]:checked').value;
+  }
+
+  function showKind() {
+    document.getElementById("tiling").hidden = kind() !== "tiling";
+    document.getElementById("crop").hidden = kind() !== "crop";
+  }
+
+  function addTile(image) {
+    if (tiles.children.length >= MAX_TILES) return;
+    const item = template.content.firstElementChild.cloneNode(true);
+    const select = item.querySelector("select");
+    select.value = image || images[tiles.children.length % images.length];
+    // The first tile is the base picture: it has no offset.
+    item.querySelector(".offset").hidden = tiles.children.length === 0;
+    tiles.appendChild(item);
+  }
+
+  // Where the i-th added tile must go to start where the picture ends
+  // (see the page's "Why 800, then 1200?").
+  function adjacentOffsets() {
+    const width = integer(field("tile-width")) || 0;
+    const gravity = field("tile-gravity").value;
+    Array.from(tiles.children).forEach((item, i) => {
+      const x = gravity === "center" ? ((i + 1) * width) / 2 : i * width;
+      item.querySelector('input[name="tile-x"]').value = i === 0 ? "" : Math.floor(x);
+    });
+  }
+
+  function step(entries) {
+    const doc = {};
+    for (const [key, value] of entries) {
+      if (value !== null && value !== "") doc[key] = value;
+    }
+    return doc;
+  }
+
+  function tilingRequest() {
+    const items = Array.from(tiles.children);
+    const sizing = [
+      ["crop", field("tile-crop").value],
+      ["width", integer(field("tile-width"))],
+      ["height", integer(field("tile-height"))],
+    ];
+    const gravity = field("tile-gravity").value;
+    const transformations = items.map((item, i) => {
+      if (i === 0) return step(sizing);
+      return step([
+        ["overlay", item.querySelector("select").value],
+        ...sizing,
+        ["gravity", gravity === "center" ? null : gravity],
+        ["x", integer(item.querySelector('input[name="tile-x"]'))],
+      ]);
+    });
+    return { image: items[0].querySelector("select").value, transformations };
+  }
+
+  function cropRequest() {
+    const steps = [
+      step([
+        ["crop", field("crop-mode").value],
+        ["width", integer(field("crop-width"))],
+        ["height", integer(field("crop-height"))],
+        ["gravity", field("crop-gravity").value],
+        ["x", integer(field("crop-x"))],
+        ["y", integer(field("crop-y"))],
+      ]),
+    ];
+    const effect = field("crop-effect").value;
+    if (effect) steps.push({ effect });
+    return { image: field("crop-image").value, transformations: steps };
+  }
+
+  function say(text) {
+    problem.textContent = text;
+    problem.hidden = !text;
+  }
+
+  function describe(doc) {
+    const errors = (doc && doc.errors) || [];
+    return errors
+      .map((e) => {
+        const where = e.source && (e.source.pointer || e.source.parameter);
+        return (where ? where + ": " : "") + (e.detail || e.title);
+      })
+      .join("; ");
+  }
+
+  function link(id, url) {
+    const a = document.getElementById(id);
+    a.href = url;
+    a.textContent = url;
+  }
+
+  async function sign() {
+    say("");
+    const request = kind() === "tiling" ? tilingRequest() : cropRequest();
+    let response;
+    try {
+      response = await fetch("/demo/token", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(request),
+      });
+    } catch (error) {
+      say("The gateway did not answer: " + error);
+      return;
+    }
+    const doc = await response.json().catch(() => null);
+    if (!response.ok) {
+      say(describe(doc) || "The gateway refused it (" + response.status + ").");
+      return;
+    }
+    show(doc);
+  }
+
+  function show(doc) {
+    document.getElementById("claims").textContent = JSON.stringify(doc.claims, null, 2);
+    link("gateway-url", doc.url);
+    document.getElementById("chain").textContent =
+      doc.chain || "(an image of this token is not on Cloudinary)";
+    const redirected = document.getElementById("cloudinary-url-line");
+    redirected.hidden = !doc.cloudinaryUrl;
+    if (doc.cloudinaryUrl) link("cloudinary-url", doc.cloudinaryUrl);
+    pictureSize.textContent = "loading…";
+    picture.dataset.state = "loading";
+    picture.hidden = false;
+    picture.src = doc.url;
+  }
+
+  picture.addEventListener("load", () => {
+    picture.dataset.state = "loaded";
+    pictureSize.textContent = picture.naturalWidth + " × " + picture.naturalHeight + " pixels";
+  });
+
+  picture.addEventListener("error", async () => {
+    picture.dataset.state = "failed";
+    pictureSize.textContent = "The picture did not load.";
+    // A refusal is a JSON:API document; a redirect is opaque from here.
+    try {
+      const answer = await fetch(picture.src, { redirect: "manual" });
+      if (answer.status >= 400) {
+        const detail = describe(await answer.json());
+        if (detail) pictureSize.textContent = "The gateway refused it: " + detail;
+      }
+    } catch (error) {
+      // The CDN is out of reach: the sentence above says enough.
+    }
+  });
+
+  function threeTiles() {
+    form.querySelector('input[name="kind"][value="tiling"]').checked = true;
+    showKind();
+    field("tile-crop").value = "fit";
+    field("tile-width").value = "800";
+    field("tile-height").value = "";
+    field("tile-gravity").value = "center";
+    tiles.replaceChildren();
+    images.slice(0, 3).forEach((image) => addTile(image));
+    adjacentOffsets();
+    return sign();
+  }
+
+  form.addEventListener("change", (event) => {
+    if (event.target.name === "kind") showKind();
+    if (["tile-width", "tile-gravity"].includes(event.target.name)) adjacentOffsets();
+  });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    sign();
+  });
+  document.getElementById("add-tile").addEventListener("click", () => {
+    addTile();
+    adjacentOffsets();
+  });
+  document.getElementById("remove-tile").addEventListener("click", () => {
+    if (tiles.children.length > 1) tiles.lastElementChild.remove();
+  });
+  document.getElementById("adjacent").addEventListener("click", adjacentOffsets);
+  document.getElementById("three-tiles").addEventListener("click", threeTiles);
+
+  images.slice(0, 3).forEach((image) => addTile(image));
+  adjacentOffsets();
+  showKind();
+  document.body.dataset.ready = "true";
+})();

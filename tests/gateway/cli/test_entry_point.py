@@ -1,0 +1,293 @@
+"""The `image-gateway` command as a person runs it: a process of its own, its output and exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Final
+
+import pytest
+
+ROOT: Final = Path(__file__).resolve().parents[3]
+README: Final = (ROOT / "README.md").read_text()
+UNKNOWN: Final = "11111111-1111-4111-8111-111111111111"
+UUID: Final = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+)
+
+
+def cli(data_dir: Path, *argv: str, **environ: str) -> subprocess.CompletedProcess[str]:
+    """`python -m gateway ARGV` (the same command as `image-gateway`)."""
+    env = {**os.environ, "GATEWAY_DATA_DIR": str(data_dir), **environ}
+    env.pop("CLOUDINARY_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def ok(data_dir: Path, *argv: str) -> dict[str, object]:
+    result = cli(data_dir, *argv)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert isinstance(doc, dict)
+    return doc
+
+
+def refused(data_dir: Path, *argv: str) -> str:
+    """Exit 2 and one line on stderr, no traceback; that line."""
+    result = cli(data_dir, *argv)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("image-gateway: ")
+    return line
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    """A data dir with an issuer and one of its images: (dir, issuer, image)."""
+    data = tmp_path_factory.mktemp("shop")
+    issuer = str(ok(data, "issuer", "add", "--name", "shop")["id"])
+    image = str(
+        ok(data, "image", "add", "--issuer", issuer, "--public-id", "shop/shoe")["id"]
+    )
+    return data, issuer, image
+
+
+def test_version_is_printed(tmp_path: Path) -> None:
+    result = cli(tmp_path, "--version")
+    assert result.returncode == 0
+    assert re.fullmatch(r"image-gateway \d+\.\d+\.\d+\S*\n", result.stdout)
+
+
+def test_the_installed_command_is_the_same(tmp_path: Path) -> None:
+    command = Path(sys.executable).parent / "image-gateway"
+    if not command.exists():  # pragma: no cover - always there in the venv
+        pytest.fail(f"{command} is missing: pip install -e .")
+    result = subprocess.run(
+        [str(command), "--version"], capture_output=True, text=True, check=False
+    )
+    assert result.stdout == cli(tmp_path, "--version").stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        pytest.param(["--issuer", UNKNOWN, "--image", "{image}"], f"no issuer {UNKNOWN}", id="unknown-issuer"),
+        pytest.param(["--issuer", "{issuer}", "--image", UNKNOWN], f"has no image {UNKNOWN}", id="unknown-image"),
+        pytest.param(["--issuer", "{issuer}", "--image", "not-an-id"], "has no image not-an-id", id="not-an-image-id"),
+        pytest.param(
+            ["--issuer", "{issuer}", "--image", "{image}", "--transformations",
+             f'[{{"overlay": "{UNKNOWN}", "x": 10}}]'],
+            f"/transformations/0/overlay: issuer {'{issuer}'} has no image {UNKNOWN}",
+            id="unknown-overlay",
+        ),
+        pytest.param(["--issuer", "{issuer}", "--image", "{image}", "--ttl", "0"], "--ttl must be a positive", id="ttl-zero"),
+        pytest.param(["--issuer", "{issuer}", "--image", "{image}", "--ttl", "-60"], "--ttl must be a positive", id="ttl-negative"),
+        pytest.param(["--issuer", "{issuer}", "--image", "{image}", "--kid", "nope"], "no active key nope", id="unknown-kid"),
+    ],
+)  # fmt: skip
+def test_token_mint_refuses_what_would_never_work(
+    shop: tuple[Path, str, str], argv: list[str], message: str
+) -> None:
+    data, issuer, image = shop
+    filled = [a.replace("{issuer}", issuer).replace("{image}", image) for a in argv]
+    line = refused(data, "token", "mint", *filled)
+    assert message.replace("{issuer}", issuer) in line
+
+
+def test_token_mint_for_the_issuers_own_image_works(
+    shop: tuple[Path, str, str],
+) -> None:
+    data, issuer, image = shop
+    minted = ok(
+        data, "token", "mint", "--issuer", issuer, "--image", image, "--ttl", "60"
+    )
+    assert str(minted["url"]).startswith(f"http://127.0.0.1:8080/images/{image}?token=")
+
+
+def test_image_list_of_an_unknown_issuer_is_an_error(
+    shop: tuple[Path, str, str],
+) -> None:
+    data, _, _ = shop
+    assert f"no issuer {UNKNOWN}" in refused(data, "image", "list", "--issuer", UNKNOWN)
+
+
+def test_image_add_for_an_unknown_issuer_names_no_invented_id(
+    shop: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    data, _, _ = shop
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"\xff\xd8\xff" + b"\x00" * 64)
+    line = refused(data, "image", "add", "--issuer", UNKNOWN, "--file", str(photo))
+    assert f"no issuer {UNKNOWN}" in line
+    assert set(UUID.findall(line)) == {UNKNOWN}
+
+
+def _commands() -> list[list[str]]:
+    """Every command of the README's command-line section, as words."""
+    section = README.split("## Command line", 1)[1].split("```sh", 1)[1]
+    block = section.split("```", 1)[0]
+    commands = []
+    for line in block.strip().splitlines():
+        words = line.split("#", 1)[0].split()
+        assert words[0] == "image-gateway", line
+        verbs = []
+        for word in words[1:]:
+            if not re.fullmatch(r"[a-z][a-z-]*", word):
+                break
+            verbs.append(word)
+        commands.append(verbs)
+    return commands
+
+
+def _options_without_help(help_text: str) -> list[str]:
+    """Options in argparse's listing with nothing said about them."""
+    listing = help_text.split("options:", 1)[1].split("\n\n", 1)[0]
+    lines = listing.splitlines()
+    bare = []
+    for line, following in zip(lines, [*lines[1:], ""], strict=True):
+        match = re.match(
+            r"  (-[-\w]+(?:, --[-\w]+)?)((?: [A-Z_{},]+)*)(\s{2,}\S.*)?$", line
+        )
+        if match is None:
+            continue
+        if match.group(3) is None and not following.startswith(" " * 8):
+            bare.append(match.group(1))
+    return bare
+
+
+@pytest.mark.parametrize("command", _commands(), ids=" ".join)
+def test_every_option_has_help(tmp_path: Path, command: list[str]) -> None:
+    result = cli(tmp_path, *command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "options:" in result.stdout
+    assert _options_without_help(result.stdout) == []
+
+
+def test_the_help_checker_sees_a_bare_option() -> None:
+    listing = "options:\n  -h, --help  show this\n  --name NAME\n  --kid KID   key id\n"
+    assert _options_without_help(listing) == ["--name"]
+
+
+def _transformation_keys() -> list[str]:
+    """The keys of the README's table of a step's keys."""
+    table = README.split("Each step of `transformations` takes:", 1)[1]
+    rows = re.findall(r"^\| (`[^|]+`) \|", table.split("\n\n", 2)[1], re.MULTILINE)
+    keys = [k for row in rows for k in re.findall(r"`(\w+)`", row)]
+    assert len(keys) >= 10
+    return keys
+
+
+def test_token_mint_help_lists_the_transformation_keys(tmp_path: Path) -> None:
+    result = cli(tmp_path, "token", "mint", "--help")
+    assert result.returncode == 0
+    listed = result.stdout.split("Each step of --transformations", 1)[1]
+    for key in _transformation_keys():
+        assert re.search(rf"^  (\w+, )?{key}\b", listed, re.MULTILINE), key
+
+
+class _Server:
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+        self.printed: list[str] = []
+
+    def read_until(self, prefix: str) -> str:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.printed.append(line.rstrip("\n"))
+            if line.startswith(prefix):
+                return line.rstrip("\n")
+        raise AssertionError(f"never printed {prefix!r}: {self.printed}")
+
+
+Start = Callable[..., _Server]
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Start]:
+    started: list[subprocess.Popen[str]] = []
+
+    def run(*argv: str, **environ: str) -> _Server:
+        env = {**os.environ, "GATEWAY_DATA_DIR": str(tmp_path), "GATEWAY_WORKERS": "1"}
+        env.pop("CLOUDINARY_URL", None)
+        env.update(environ)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "serve", *argv],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        started.append(process)
+        return _Server(process)
+
+    yield run
+    for process in started:
+        process.terminate()
+        process.communicate(timeout=15)
+
+
+def _get(url: str) -> tuple[str, bytes]:
+    with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 - loopback
+        return answer.headers["Content-Type"], answer.read()
+
+
+def test_port_zero_prints_the_port_it_got(start: Start) -> None:
+    server = start("--port", "0", GATEWAY_PORT="8080")
+    line = server.read_until("image-gateway listening on ")
+    url = line.removeprefix("image-gateway listening on ")
+    port = int(url.rsplit(":", 1)[1])
+    assert port not in (0, 8080)
+    index = server.read_until("links to everything: ")
+    assert index == f"links to everything: {url}"
+    content_type, body = _get(url + "/")  # bound before it was printed
+    assert content_type == "application/json"
+    links = json.loads(body)["links"]
+    assert links["openapi"] == f"{url}/openapi.json"
+
+
+def test_printed_and_signed_urls_follow_host_and_port(start: Start) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = start(
+        "--demo", "--host", "127.0.0.1", "--port", str(port),
+        GATEWAY_HOST="localhost", GATEWAY_PORT="8080",
+    )  # fmt: skip
+    assert server.read_until("image-gateway listening on ").endswith(
+        f" http://127.0.0.1:{port}"
+    )
+    demo = server.read_until("open the demo page: ")
+    assert demo == f"open the demo page: http://127.0.0.1:{port}/demo"
+    _, page = _get(f"http://127.0.0.1:{port}/demo")
+    thumbnails = re.findall(r'<img src="([^"]+)"', page.decode())
+    assert len(thumbnails) == 3
+    for url in thumbnails:
+        assert url.startswith(f"http://127.0.0.1:{port}/images/")
+        content_type, _ = _get(url.replace("&amp;", "&"))
+        assert content_type == "image/jpeg"
+
+
+def test_a_public_url_is_what_is_printed_for_pages(start: Start) -> None:
+    server = start(
+        "--demo", "--port", "0", GATEWAY_PUBLIC_URL="https://img.example.com"
+    )
+    server.read_until("image-gateway listening on http://127.0.0.1:")
+    assert (
+        server.read_until("open the demo page: ")
+        == "open the demo page: https://img.example.com/demo"
+    )
