@@ -18,6 +18,7 @@ out by the same planner that renders it. Each image has `maxUnauthorised`
 
 from __future__ import annotations
 
+import functools
 from enum import Enum
 from typing import Protocol
 
@@ -113,9 +114,17 @@ def delivered_size(
     original = image.original
     if original is None:
         return None
+    return _longest(original.width, original.height, transformation, limits)
+
+
+@functools.lru_cache(maxsize=4096)
+def _longest(
+    width: int, height: int, transformation: Transformation, limits: Limits
+) -> int:
+    """Pure in its arguments, and asked on every request of a cached picture."""
     planned = plan(
         RenderChain.build(((), Delivery()), transformation),
-        (original.width, original.height),
+        (width, height),
         {},
         limits,
         alpha_output=False,

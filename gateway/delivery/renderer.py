@@ -44,6 +44,8 @@ __all__ = ["OWN_FORMAT", "Job", "Rendered", "Renderer", "negotiate"]
 
 # Bump when the renderer's output changes for the same input: ETags follow.
 RENDER_VERSION: Final = "1"
+# Planned jobs of /v3 and /image remembered per process.
+_PICTURE_JOBS: Final = 4096
 # An original's media type -> the format it is delivered in by default.
 OWN_FORMAT: Final[Mapping[str, str]] = {
     "image/jpeg": "jpg",
@@ -110,6 +112,8 @@ class Renderer:
         self.rejections = 0  # refused with 503: the pool and its queue were full
         self._running: dict[str, asyncio.Task[Rendered]] = {}
         self._memory = _PixelBudget(settings.render.pixel_budget)
+        # Exceptions (a plan over budget) are never remembered.
+        self._pictures = functools.lru_cache(maxsize=_PICTURE_JOBS)(self._picture)
         self._cache: LRUCache[str, Rendered] = LRUCache(
             maxsize=settings.render.cache_bytes, getsizeof=lambda r: len(r.body)
         )
@@ -145,14 +149,29 @@ class Renderer:
     def picture(
         self, image: ImageRecord, transformation: Transformation, extension: str
     ) -> Job:
-        """A job of the paths without tokens: no base chain, the format their URL names."""
-        original = _original(image, None)
+        """A job of the paths without tokens: no base chain, the format their URL names.
+
+        Remembered (bounded): a job is a pure function of the original, the
+        chain and the format, and planning it costs more than answering a
+        cached picture.
+        """
+        return self._pictures(
+            image.id, _original(image, None), transformation, extension
+        )
+
+    def _picture(
+        self,
+        image_id: str,
+        original: Original,
+        transformation: Transformation,
+        extension: str,
+    ) -> Job:
         return self.prepare_chain(
             RenderChain.build(((), Delivery(format=extension)), transformation),
             original,
             {},
             identity=[f"f_{extension}", dump_transformations(transformation)],
-            name=image.id,
+            name=image_id,
             own_format=OWN_FORMAT[original.media_type],
             accept=None,
             expires_at=None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -290,4 +291,72 @@ def test_a_public_url_is_what_is_printed_for_pages(start: Start) -> None:
     assert (
         server.read_until("open the demo page: ")
         == "open the demo page: https://img.example.com/demo"
+    )
+
+
+# Access tokens and API keys with roles (size-based access control)
+
+
+def test_token_access_mints_a_token_the_gateway_accepts(
+    shop: tuple[Path, str, str],
+) -> None:
+    data, issuer, _ = shop
+    doc = ok(
+        data,
+        "token", "access", "--issuer", issuer, "--sub", "alice",
+        "--scope", "images:read,images:write", "--roles", "staff,editor", "--ttl", "600",
+    )  # fmt: skip
+    assert doc["sub"] == "alice"
+    assert doc["scope"] == "images:read images:write"
+    assert doc["roles"] == ["editor", "staff"]
+    listed = cli(data, "issuer", "list")
+    (known,) = [i for i in json.loads(listed.stdout) if i["id"] == issuer]
+    assert known["kids"]  # the token names one of these keys
+    token = str(doc["token"])
+    header = json.loads(_b64(token.split(".")[0]))
+    assert header["typ"] == "at+jwt"
+    assert header["kid"] in known["kids"]
+
+
+def _b64(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--ttl", "0"], "--ttl"),
+        (["--ttl", "86401"], "at most 86400"),
+        (["--scope", "images:admin"], "--scope"),
+        (["--roles", "bad role"], "--roles"),
+    ],
+)
+def test_token_access_refuses_bad_options(
+    shop: tuple[Path, str, str], argv: list[str], words: str
+) -> None:
+    data, issuer, _ = shop
+    line = refused(data, "token", "access", "--issuer", issuer, "--sub", "u", *argv)
+    assert words in line
+
+
+def test_token_access_for_an_unknown_issuer_is_refused(
+    shop: tuple[Path, str, str],
+) -> None:
+    data, _, _ = shop
+    line = refused(data, "token", "access", "--issuer", UNKNOWN, "--sub", "u")
+    assert UNKNOWN in line
+
+
+def test_key_create_with_roles_lists_them(shop: tuple[Path, str, str]) -> None:
+    data, issuer, _ = shop
+    created = ok(
+        data, "issuer", "key", "create", "--issuer", issuer, "--roles", "staff"
+    )
+    assert created["roles"] == ["staff"]
+    listed = json.loads(cli(data, "issuer", "key", "list", "--issuer", issuer).stdout)
+    prefix = str(created["api_key"]).split("_")[1]
+    (mine,) = [k for k in listed if k["prefix"] == f"sk_{prefix}"]
+    assert mine["roles"] == ["staff"]
+    assert "--roles" in refused(
+        data, "issuer", "key", "create", "--issuer", issuer, "--roles", "a b"
     )

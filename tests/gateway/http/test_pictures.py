@@ -456,6 +456,7 @@ async def test_image_refuses_other_formats(client: Client, ext: str) -> None:
         ({"h": "5000"}, "h"),
         ({"h": "abc"}, "h"),
         ({"crop": "yes"}, "crop"),
+        ({"crop": "true", "w": "100"}, "crop"),  # fill needs both sides
         ({"crop": "1"}, "crop"),
     ],
 )
