@@ -11,7 +11,7 @@ from typing import Final
 import aiohttp
 from aiohttp import web
 
-from gateway.catalog import CachedCatalog, SqliteCatalog
+from gateway.catalog import CachedCatalog, open_store
 from gateway.cloudinary.admin import CloudinaryUploader
 from gateway.config import Settings
 from gateway.delivery.renderer import Renderer
@@ -92,7 +92,7 @@ async def _executor(app: web.Application) -> AsyncIterator[None]:
 
 async def _catalog(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    store = await SqliteCatalog.open(settings.database)
+    store = await open_store(settings)
     try:
         catalog = app[CATALOG] = CachedCatalog(
             store,

@@ -25,6 +25,7 @@
     │   ├── OriginNotAllowedError
     │   └── ValidationFailedError (several of the above at once)
     ├── OverloadedError
+    │   └── CatalogUnavailableError
     ├── UpstreamError
     │   └── UpstreamTimeoutError
     └── InternalError
@@ -59,6 +60,7 @@ __all__ = [
     "ApiKeyInvalidError",
     "ApiKeyMissingError",
     "BadRequestError",
+    "CatalogUnavailableError",
     "FieldInvalidError",
     "FieldReadOnlyError",
     "FieldUnknownError",
@@ -247,6 +249,30 @@ class ValidationFailedError(UnprocessableError):
 class OverloadedError(ApiError):
     code = "overloaded"
     title = "Too busy, retry shortly"
+
+
+class CatalogUnavailableError(OverloadedError):
+    """The catalog's database cannot be reached now (it reconnects by itself)."""
+
+    code = "catalog_unavailable"
+    title = "Catalog unavailable, retry shortly"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        pointer: str | None = None,
+        parameter: str | None = None,
+        header: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            detail,
+            pointer=pointer,
+            parameter=parameter,
+            header=header,
+            headers={"Retry-After": "1", **(headers or {})},
+        )
 
 
 class UpstreamError(ApiError):

@@ -54,6 +54,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     server.set_defaults(run=serve)
 
+    db = verbs.add_parser("db", help="the catalog's database").add_subparsers(
+        dest="action", required=True
+    )
+    db.add_parser(
+        "upgrade",
+        help="create or migrate the catalog's schema (each start does it too)",
+    ).set_defaults(run=commands.db_upgrade)
+
     issuer = verbs.add_parser("issuer", help="manage issuers").add_subparsers(
         dest="action", required=True
     )

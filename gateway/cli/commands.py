@@ -8,7 +8,8 @@ import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from gateway.catalog import ImageRecord, SqliteCatalog
+from gateway.catalog import CatalogStore, ImageRecord, open_store
+from gateway.catalog.location import upgrade
 from gateway.config import Settings
 from gateway.delivery.links import delivery_url
 from gateway.originals.ingest import add_original, discard
@@ -22,6 +23,7 @@ __all__ = [
     "api_key_create",
     "api_key_list",
     "api_key_revoke",
+    "db_upgrade",
     "image_add",
     "image_list",
     "image_rm",
@@ -41,13 +43,13 @@ def _print(doc: object) -> None:
     print(json.dumps(doc, indent=2))
 
 
-_Command = Callable[[SqliteCatalog, Settings, argparse.Namespace], Awaitable[None]]
+_Command = Callable[[CatalogStore, Settings, argparse.Namespace], Awaitable[None]]
 
 
 def with_catalog(command: _Command) -> Callable[[Settings, argparse.Namespace], None]:
     def run(settings: Settings, args: argparse.Namespace) -> None:
         async def main() -> None:
-            catalog = await SqliteCatalog.open(settings.database)
+            catalog = await open_store(settings)
             try:
                 await command(catalog, settings, args)
             finally:
@@ -60,7 +62,7 @@ def with_catalog(command: _Command) -> Callable[[Settings, argparse.Namespace], 
 
 @with_catalog
 async def issuer_add(
-    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+    catalog: CatalogStore, settings: Settings, args: argparse.Namespace
 ) -> None:
     issuer, key = await catalog.add_issuer(
         issuer_id=args.id,
@@ -87,14 +89,14 @@ async def issuer_add(
 
 @with_catalog
 async def api_key_create(
-    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+    catalog: CatalogStore, settings: Settings, args: argparse.Namespace
 ) -> None:
     _print({"issuer": args.issuer, "api_key": await catalog.add_api_key(args.issuer)})
 
 
 @with_catalog
 async def api_key_list(
-    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+    catalog: CatalogStore, settings: Settings, args: argparse.Namespace
 ) -> None:
     _print(
         [
@@ -110,7 +112,7 @@ async def api_key_list(
 
 @with_catalog
 async def api_key_revoke(
-    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+    catalog: CatalogStore, settings: Settings, args: argparse.Namespace
 ) -> None:
     await catalog.revoke_api_key(args.issuer, args.prefix)
     _print({"issuer": args.issuer, "prefix": args.prefix, "revoked": True})
@@ -118,7 +120,7 @@ async def api_key_revoke(
 
 @with_catalog
 async def issuer_list(
-    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+    catalog: CatalogStore, settings: Settings, args: argparse.Namespace
 ) -> None:
     _print(
         [
@@ -130,7 +132,7 @@ async def issuer_list(
 
 @with_catalog
 async def signing_key_add(
-    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+    catalog: CatalogStore, settings: Settings, args: argparse.Namespace
 ) -> None:
     key = await catalog.add_key(
         args.issuer, secret=args.secret, kid=args.kid, algorithm=args.algorithm
@@ -140,7 +142,7 @@ async def signing_key_add(
 
 @with_catalog
 async def signing_key_revoke(
-    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+    catalog: CatalogStore, settings: Settings, args: argparse.Namespace
 ) -> None:
     await catalog.revoke_key(args.issuer, args.kid)
     _print({"issuer": args.issuer, "kid": args.kid, "revoked": True})
@@ -148,7 +150,7 @@ async def signing_key_revoke(
 
 @with_catalog
 async def image_add(
-    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+    catalog: CatalogStore, settings: Settings, args: argparse.Namespace
 ) -> None:
     if args.file is None and args.public_id is None:
         raise CommandError("give --file, --public-id, or both")
@@ -191,7 +193,7 @@ async def image_add(
 
 @with_catalog
 async def image_rm(
-    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+    catalog: CatalogStore, settings: Settings, args: argparse.Namespace
 ) -> None:
     record = await catalog.remove_image(args.id)
     if record is None:
@@ -203,7 +205,7 @@ async def image_rm(
 
 @with_catalog
 async def image_list(
-    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+    catalog: CatalogStore, settings: Settings, args: argparse.Namespace
 ) -> None:
     _print([_image_doc(r) for r in await catalog.images(args.issuer)])
 
@@ -231,7 +233,7 @@ def _image_doc(record: ImageRecord) -> dict[str, object]:
 
 @with_catalog
 async def token_mint(
-    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+    catalog: CatalogStore, settings: Settings, args: argparse.Namespace
 ) -> None:
     try:
         transformations = json.loads(args.transformations)
@@ -258,3 +260,8 @@ async def token_mint(
     )
     url = delivery_url(settings.base_url, args.image, token)
     _print({"token": token, "url": str(url)})
+
+
+def db_upgrade(settings: Settings, args: argparse.Namespace) -> None:
+    before, after = asyncio.run(upgrade(settings))
+    _print({"schemaVersion": after, "applied": after - before})

@@ -89,6 +89,7 @@ def test_codes_are_unique() -> None:
         ("ImageNotFoundError", 404),
         ("MethodNotAllowedError", 405),
         ("OverloadedError", 503),
+        ("CatalogUnavailableError", 503),
         ("UpstreamError", 502),
         ("UpstreamTimeoutError", 504),
         ("InternalError", 500),
