@@ -18,9 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-__all__ = ["Cluster", "ClusterError", "start_cluster"]
+__all__ = ["DATABASE", "Cluster", "ClusterError", "start_cluster"]
 
 _USER: Final = "postgres"
+# The tests' database; each test has a schema of its own in it (cheaper than
+# a database each, and just as separate).
+DATABASE: Final = "gateway"
 _TIMEOUT: Final = 60
 
 
@@ -31,7 +34,9 @@ class ClusterError(Exception):
 def _bin_dir() -> Path:
     found = sorted(
         Path("/usr/lib/postgresql").glob("*/bin/initdb"),
-        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+        key=lambda p: (
+            int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0
+        ),
     )
     if not found:
         raise ClusterError(
@@ -59,8 +64,11 @@ class Cluster:
     def __post_init__(self) -> None:
         self.log = self.data_dir.parent / "server.log"
 
-    def url(self, database: str = "postgres") -> str:
-        return f"postgresql://{_USER}@127.0.0.1:{self.port}/{database}"
+    def url(self, database: str = DATABASE, *, schema: str | None = None) -> str:
+        """A URL of the cluster; with `schema`, its tables are made and read there."""
+        url = f"postgresql://{_USER}@127.0.0.1:{self.port}/{database}"
+        # asyncpg passes query parameters it does not know on as server settings.
+        return url if schema is None else f"{url}?search_path={schema}"
 
     def _run(self, *args: str) -> None:
         try:
@@ -118,6 +126,9 @@ def start_cluster() -> Cluster:
             "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync",
         )  # fmt: skip
         cluster.start()
+        cluster._run(
+            "createdb", "-h", "127.0.0.1", "-p", str(cluster.port), "-U", _USER, DATABASE
+        )  # fmt: skip
     except (ClusterError, OSError, LookupError) as exc:
         shutil.rmtree(root, ignore_errors=True)
         raise ClusterError(str(exc)) from None
