@@ -48,8 +48,15 @@ BOTH_CATALOGS: Final = pytest.mark.both_catalogs
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
-        "both_catalogs"
+    definition = metafunc.definition
+    chosen = any(  # a test may name its one catalog itself
+        "backend" in str(mark.args[0])
+        for mark in definition.iter_markers("parametrize")
+    )
+    if (
+        "backend" in metafunc.fixturenames
+        and definition.get_closest_marker("both_catalogs")
+        and not chosen
     ):
         metafunc.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 

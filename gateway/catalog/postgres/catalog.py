@@ -21,7 +21,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any, Final, NoReturn, TypeVar
+from typing import Any, Final, TypeVar
 
 import asyncpg
 from yarl import URL
@@ -55,10 +55,6 @@ _FAIL_FAST: Final = 0.25
 _RECONNECT: Final = (0.05, 0.1, 0.2, 0.5, 1.0)
 # How often an idle listener proves its connection alive.
 _PING: Final = 5.0
-
-
-class _DeadConnectionError(Exception):
-    """A pooled connection turned out closed before the read was sent."""
 
 
 def redacted(url: str) -> str:
@@ -151,28 +147,23 @@ class PostgresCatalog:
     # Connections
 
     @contextlib.asynccontextmanager
-    async def _connection(self, *, retried: bool = True) -> AsyncIterator[Conn]:
+    async def _connection(self) -> AsyncIterator[Conn]:
         """A pooled connection; the server's unavailability as a 503.
 
-        Unless `retried`, a connection found dead on use (the server restarted,
-        or our backend was terminated) is `_DeadConnectionError`: the caller may try again.
+        The pool replaces connections the server closed (a restart, a
+        terminated backend) by itself; a query that meets one mid-way is a 503.
         """
         if time.monotonic() < self._failed_until:
             raise CatalogUnavailableError("the catalog database is unreachable")
         try:
             async with self._pool.acquire(timeout=self._timeout) as conn:
                 yield conn
-        except asyncpg.exceptions.ConnectionDoesNotExistError:
-            if not retried:
-                raise _DeadConnectionError from None
-            self._unavailable()
         except UNAVAILABLE as exc:
             log.warning("catalog database unreachable: %s", exc)
-            self._unavailable()
-
-    def _unavailable(self) -> NoReturn:
-        self._failed_until = time.monotonic() + _FAIL_FAST
-        raise CatalogUnavailableError("the catalog database is unreachable")
+            self._failed_until = time.monotonic() + _FAIL_FAST
+            raise CatalogUnavailableError(
+                "the catalog database is unreachable"
+            ) from None
 
     async def _read(
         self,
@@ -180,23 +171,12 @@ class PostgresCatalog:
         *args: object,
         snapshot: bool = False,
     ) -> _T:
-        """A read; `snapshot`: its queries all see one state of the database.
-
-        A read is safe to repeat, so one that met a dead connection is tried
-        once more, on a fresh one.
-        """
-        for retried in (False, True):
-            try:
-                async with self._connection(retried=retried) as conn:
-                    if not snapshot:
-                        return await op(conn, *args)
-                    async with conn.transaction(
-                        isolation="repeatable_read", readonly=True
-                    ):
-                        return await op(conn, *args)
-            except _DeadConnectionError:
-                continue
-        raise AssertionError("unreachable")  # pragma: no cover
+        """A read; `snapshot`: its queries all see one state of the database."""
+        async with self._connection() as conn:
+            if not snapshot:
+                return await op(conn, *args)
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                return await op(conn, *args)
 
     async def _write(
         self, change: Change | None, op: Callable[..., Awaitable[_T]], *args: object
