@@ -87,6 +87,7 @@ def wrk(
     connections: int,
     paths_file: Path | None = None,
     lua_dir: Path | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Load:
     argv = [
         require_wrk(),
@@ -97,6 +98,8 @@ def wrk(
         "--timeout",
         "5s",
     ]
+    for name, value in (headers or {}).items():
+        argv += ["-H", f"{name}: {value}"]
     if paths_file is not None:
         assert lua_dir is not None
         script = lua_dir / f"{paths_file.stem}.lua"

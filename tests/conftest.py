@@ -23,8 +23,8 @@ from gateway import Settings, create_app
 from gateway.catalog import CatalogStore, open_store
 from gateway.config import CatalogSettings, ServerSettings, UpstreamSettings
 from scripts import seed004
+from scripts.pg_cluster import Cluster, ClusterError, start_cluster
 from signing import IssuerKey, mint
-from tests.postgres import Cluster, ClusterError, start_cluster
 from transforms.cloudinary import CloudinaryAccount, CloudinaryAsset
 
 # The ids, public ids and cloud of seed 004.

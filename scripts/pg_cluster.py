@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL cluster on a loopback port, for the PostgreSQL catalog's tests.
+"""A throwaway PostgreSQL cluster on a loopback port: the PostgreSQL catalog's tests and benchmark.
 
 PostgreSQL refuses to run as root, so under root (CI) the cluster belongs to
 the unprivileged `postgres` user, with its data directory made under /tmp

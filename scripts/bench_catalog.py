@@ -1,0 +1,201 @@
+"""Benchmark the PostgreSQL catalog against SQLite's, in the same run.
+
+Two gateways (`serve`, one worker each, default configuration: the JSON
+access log on) on loopback, one on a SQLite catalog and one on a PostgreSQL
+catalog (a throwaway cluster started here, or `--url`), seeded alike: seed
+004's issuer and assets, plus `--images` more images to list. wrk loads them
+back to back, round after round (alternating which goes first):
+
+  warm   the same signed redirect again and again: the hot path, served from
+         memory whatever the catalog (target: PostgreSQL within 5 % of SQLite)
+  list   GET /v1/images?page[size]=50 with an API key: a catalog query each
+         (reported: requests/s and p99)
+
+and, in this process, how long another replica takes to hear of a change:
+from a write's commit returning on one store to the listener of a second
+store (its own pool and LISTEN connection) being called, over `--writes`.
+
+Usage: python scripts/bench_catalog.py [--seconds 3] [--rounds 5] [--url postgresql://…]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+from statistics import median
+
+# Run as `python scripts/NAME.py`, only scripts/ is on sys.path: add the project
+# root so that the `scripts` package imports.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from yarl import URL
+
+from gateway import Settings
+from gateway.catalog import open_store
+from gateway.config import CatalogSettings
+from gateway.delivery.links import delivery_url
+from scripts._bench import Load, free_port, ratio, require_wrk, server, summarise, wrk
+from scripts.pg_cluster import start_cluster
+from scripts.seed004 import CLOUD_NAME, IMAGE, ISSUER, add_assets, tiling
+from signing import IssuerKey, mint
+from transforms.cloudinary import CloudinaryAsset
+
+KEY = IssuerKey(kid="bench", secret="b" * 48)
+CLOUDINARY_URL = f"cloudinary://1234:bench-api-secret@{CLOUD_NAME}"
+WARM_TARGET = 0.95
+
+
+async def notify_delays(url: str, writes: int) -> list[float]:
+    """Seconds from each write's commit (on store A) to store B being told."""
+    settings = Settings(catalog=CatalogSettings(database_url=url))
+    a, b = await open_store(settings), await open_store(settings)
+    told = asyncio.Event()
+    b.subscribe(lambda change: told.set())
+    delays = []
+    try:
+        await asyncio.wait_for(b.listening.wait(), 5)  # type: ignore[attr-defined]
+        for _ in range(writes):
+            told.clear()
+            await a.add_image(issuer_id=ISSUER, origin="https://example.org/a.jpg")
+            committed = time.perf_counter()
+            await asyncio.wait_for(told.wait(), 5)
+            delays.append(time.perf_counter() - committed)
+    finally:
+        await a.close()
+        await b.close()
+    return delays
+
+
+async def seed(settings: Settings, images: int) -> str:
+    """Seed 004's issuer and assets, `images` more to list; an API key."""
+    catalog = await open_store(settings)
+    try:
+        await catalog.add_issuer(issuer_id=ISSUER, secret=KEY.secret, kid=KEY.kid)
+        await add_assets(catalog)
+        for i in range(images):
+            await catalog.add_image(
+                issuer_id=ISSUER,
+                cloudinary=CloudinaryAsset(
+                    public_id=f"bench/{i}", version=1, format="jpg"
+                ),
+            )
+        return await catalog.add_api_key(ISSUER)
+    finally:
+        await catalog.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--images", type=int, default=1000)
+    parser.add_argument("--writes", type=int, default=200)
+    parser.add_argument("--url", help="an existing PostgreSQL database (empty)")
+    args = parser.parse_args()
+    require_wrk()
+
+    cluster = None if args.url else start_cluster()
+    try:
+        url = args.url or cluster.url()  # type: ignore[union-attr]
+        with tempfile.TemporaryDirectory(prefix="bench-catalog-") as tmp:
+            results = run(Path(tmp), url, args)
+        delays = sorted(asyncio.run(notify_delays(url, args.writes)))
+    finally:
+        if cluster is not None:
+            cluster.destroy()
+    ms = [1000 * d for d in delays]
+    print(
+        f"\nanother replica told of a write: median {median(ms):.2f} ms, "
+        f"p99 {ms[int(0.99 * (len(ms) - 1))]:.2f} ms, max {ms[-1]:.2f} ms "
+        f"({len(ms)} writes)"
+    )
+    report(results, args)
+
+
+def run(
+    work: Path, url: str, args: argparse.Namespace
+) -> dict[tuple[str, str], list[Load]]:
+    urls = {"sqlite": None, "postgresql": url}
+    keys: dict[str, str] = {}
+    envs: dict[str, dict[str, str]] = {}
+    ports: dict[str, int] = {}
+    for name, database_url in urls.items():
+        data_dir = work / name
+        settings = Settings(
+            data_dir=data_dir, catalog=CatalogSettings(database_url=database_url)
+        )
+        keys[name] = asyncio.run(seed(settings, args.images))
+        ports[name] = free_port()
+        envs[name] = {
+            "GATEWAY_DATA_DIR": str(data_dir),
+            "GATEWAY_PORT": str(ports[name]),
+            "CLOUDINARY_URL": CLOUDINARY_URL,
+            "GATEWAY_WORKERS": "1",
+            **({"GATEWAY_DATABASE_URL": database_url} if database_url else {}),
+        }
+    token = mint(KEY, issuer_id=ISSUER, transformations=tiling())
+    warm = str(delivery_url(URL("/"), IMAGE, token))
+    listing = "/v1/images?page%5Bsize%5D=50"
+    command = [sys.executable, "-m", "gateway", "serve"]
+    results: dict[tuple[str, str], list[Load]] = {}
+    with (
+        server(command, ports["sqlite"], envs["sqlite"]),
+        server(command, ports["postgresql"], envs["postgresql"]),
+    ):
+        for case, path in (("warm", warm), ("list", listing)):
+            for r in range(args.rounds):
+                order = (
+                    ("sqlite", "postgresql") if r % 2 == 0 else ("postgresql", "sqlite")
+                )
+                for name in order:
+                    load = wrk(
+                        f"http://127.0.0.1:{ports[name]}{path}",
+                        seconds=args.seconds,
+                        connections=args.connections,
+                        headers={"Authorization": f"Bearer {keys[name]}"}
+                        if case == "list"
+                        else None,
+                    )
+                    results.setdefault((case, name), []).append(load)
+    return results
+
+
+def report(
+    results: dict[tuple[str, str], list[Load]], args: argparse.Namespace
+) -> None:
+    """PostgreSQL against SQLite per round (measured back to back); medians."""
+    print(
+        f"\n{args.rounds} rounds x {args.seconds:g} s per catalog and case, "
+        f"{args.connections} connections, wrk -t1, {args.images} images listed from\n"
+    )
+    print(f"{'case':<5} {'sqlite rps':>10} {'pg rps':>10} {'ratio':>6} {'(rounds)':>11}   "
+          f"{'sqlite p99':>10} {'pg p99':>9}   verdict")  # fmt: skip
+    failed = False
+    for case in ("warm", "list"):
+        lites, pgs = results[(case, "sqlite")], results[(case, "postgresql")]
+        lite, pg = summarise(lites), summarise(pgs)
+        ratios = [ratio(p.rps, s.rps) for s, p in zip(lites, pgs, strict=True)]
+        spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
+        verdict = "report only"
+        if case == "warm":
+            ok = median(ratios) >= WARM_TARGET and pg.bad == 0 and lite.bad == 0
+            failed |= not ok
+            verdict = f"{'PASS' if ok else 'FAIL'} (≥ {WARM_TARGET}x)"
+        if pg.bad or lite.bad:
+            verdict += (
+                f"  [{lite.bad} bad SQLite answers, {pg.bad} bad PostgreSQL answers]"
+            )
+        print(
+            f"{case:<5} {lite.rps:>10.0f} {pg.rps:>10.0f} {median(ratios):>5.2f}x "
+            f"{spread:>11}   {lite.p99_ms:>8.2f}ms {pg.p99_ms:>7.2f}ms   {verdict}"
+        )
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
