@@ -10,8 +10,11 @@ from pathlib import Path
 
 from gateway.catalog import CatalogStore, ImageRecord, open_store
 from gateway.catalog.location import upgrade
+from gateway.catalog.postgres import redacted
+from gateway.catalog.transfer import copy_catalog
 from gateway.config import Settings
 from gateway.delivery.links import delivery_url
+from gateway.env import as_database_url
 from gateway.originals.ingest import add_original, discard
 from gateway.originals.store import OriginalStore
 from signing import IssuerPolicy, mint
@@ -29,6 +32,7 @@ __all__ = [
     "image_rm",
     "issuer_add",
     "issuer_list",
+    "migrate",
     "signing_key_add",
     "signing_key_revoke",
     "token_mint",
@@ -265,3 +269,38 @@ async def token_mint(
 def db_upgrade(settings: Settings, args: argparse.Namespace) -> None:
     before, after = asyncio.run(upgrade(settings))
     _print({"schemaVersion": after, "applied": after - before})
+
+
+def migrate(settings: Settings, args: argparse.Namespace) -> None:
+    """Copy this SQLite catalog into PostgreSQL (again: finish, or bring up to date)."""
+    if settings.catalog.postgres_url is not None:
+        raise CommandError(
+            "the catalog to copy is SQLite's: unset GATEWAY_DATABASE_URL or set it "
+            "to the sqlite:/// file"
+        )
+    target = as_database_url("--catalog-to", args.catalog_to)
+    if target.startswith("sqlite:"):
+        raise CommandError("--catalog-to must be a postgresql:// URL")
+    copies = asyncio.run(
+        copy_catalog(
+            settings.database, target, timeout=settings.catalog.database_timeout
+        )
+    )
+    _print(
+        {
+            "catalog": {
+                "from": str(settings.database),
+                "to": redacted(target),
+                "verified": True,
+                "tables": [
+                    {
+                        "table": c.table,
+                        "rows": c.rows,
+                        "written": c.written,
+                        "sha256": c.sha256,
+                    }
+                    for c in copies
+                ],
+            }
+        }
+    )

@@ -57,6 +57,12 @@ _RECONNECT: Final = (0.05, 0.1, 0.2, 0.5, 1.0)
 _PING: Final = 5.0
 
 
+# A connection that failed this way is dead, or the server is unreachable.
+# `InternalClientError`: a query sent on a connection whose termination
+# notice arrived but was not yet acted on confuses the driver's protocol state.
+_DEAD: Final = (*UNAVAILABLE, asyncpg.exceptions.InternalClientError)
+
+
 def redacted(url: str) -> str:
     """The URL without its password, for messages and logs."""
     parsed = URL(url)
@@ -148,22 +154,29 @@ class PostgresCatalog:
 
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[Conn]:
-        """A pooled connection; the server's unavailability as a 503.
+        """A pooled connection; after one found dead, all are replaced.
 
-        The pool replaces connections the server closed (a restart, a
-        terminated backend) by itself; a query that meets one mid-way is a 503.
+        The pool replaces the connections it finds closed, but one whose
+        backend was terminated (a restart, `pg_terminate_backend`) may be
+        handed out before the notice is read: its first query then fails, as
+        `_DEAD` says. Its siblings most likely went the same way: every
+        connection open now is replaced on its next use.
         """
         if time.monotonic() < self._failed_until:
             raise CatalogUnavailableError("the catalog database is unreachable")
         try:
             async with self._pool.acquire(timeout=self._timeout) as conn:
                 yield conn
-        except UNAVAILABLE as exc:
-            log.warning("catalog database unreachable: %s", exc)
-            self._failed_until = time.monotonic() + _FAIL_FAST
-            raise CatalogUnavailableError(
-                "the catalog database is unreachable"
-            ) from None
+        except _DEAD:
+            await self._pool.expire_connections()
+            raise
+
+    def _unavailable(self, exc: BaseException) -> CatalogUnavailableError:
+        """Fail fast for a moment: callers meanwhile are not queued behind
+        connection attempts to a server that is down."""
+        log.warning("catalog database unreachable: %s", exc)
+        self._failed_until = time.monotonic() + _FAIL_FAST
+        return CatalogUnavailableError("the catalog database is unreachable")
 
     async def _read(
         self,
@@ -171,12 +184,24 @@ class PostgresCatalog:
         *args: object,
         snapshot: bool = False,
     ) -> _T:
-        """A read; `snapshot`: its queries all see one state of the database."""
-        async with self._connection() as conn:
-            if not snapshot:
-                return await op(conn, *args)
-            async with conn.transaction(isolation="repeatable_read", readonly=True):
-                return await op(conn, *args)
+        """A read; `snapshot`: its queries all see one state of the database.
+
+        A read is safe to repeat: one that met a dead connection is tried
+        once more, on a new one (a server that is down fails both at once).
+        """
+        for attempt in (1, 2):
+            try:
+                async with self._connection() as conn:
+                    if not snapshot:
+                        return await op(conn, *args)
+                    async with conn.transaction(
+                        isolation="repeatable_read", readonly=True
+                    ):
+                        return await op(conn, *args)
+            except _DEAD as exc:
+                if attempt == 2:
+                    raise self._unavailable(exc) from None
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _write(
         self, change: Change | None, op: Callable[..., Awaitable[_T]], *args: object
@@ -213,20 +238,33 @@ class PostgresCatalog:
         op: Callable[..., Awaitable[_T]],
         args: tuple[object, ...],
     ) -> tuple[_T, int]:
-        async with self._connection() as conn, conn.transaction():
-            result = await op(conn, *args)
-            if change is None:  # bookkeeping no reader sees
-                return result, self._version
-            version: int = await conn.fetchval(
-                "UPDATE gateway_catalog SET data_version = data_version + 1"
-                " RETURNING data_version"
-            )
-            await conn.execute(
-                "SELECT pg_notify($1, $2)",
-                CHANNEL,
-                f"{version} {change.value} {self._origin}",
-            )
-            return result, version
+        try:
+            async with self._connection() as conn, conn.transaction():
+                return await self._apply(conn, change, op, args)
+        except _DEAD as exc:
+            # Not repeated: whether it was committed cannot be told.
+            raise self._unavailable(exc) from None
+
+    async def _apply(
+        self,
+        conn: Conn,
+        change: Change | None,
+        op: Callable[..., Awaitable[_T]],
+        args: tuple[object, ...],
+    ) -> tuple[_T, int]:
+        result = await op(conn, *args)
+        if change is None:  # bookkeeping no reader sees
+            return result, self._version
+        version: int = await conn.fetchval(
+            "UPDATE gateway_catalog SET data_version = data_version + 1"
+            " RETURNING data_version"
+        )
+        await conn.execute(
+            "SELECT pg_notify($1, $2)",
+            CHANNEL,
+            f"{version} {change.value} {self._origin}",
+        )
+        return result, version
 
     # ChangeFeed
 
@@ -273,21 +311,23 @@ class PostgresCatalog:
         """LISTEN on a connection of its own, reconnecting whenever it is lost.
 
         Whatever was committed while not listening is caught up by a version
-        check as soon as the connection is back.
+        check as soon as the connection is back; `listening` is set from then
+        on. Until then the cached view's own checks keep the bound.
         """
         failures = 0
         while True:
             try:
                 conn = await asyncpg.connect(self._url, timeout=self._timeout)
             except (*UNAVAILABLE, asyncpg.PostgresError) as exc:
-                delay = _RECONNECT[min(failures, len(_RECONNECT) - 1)]
                 if failures == 0:
                     log.warning("catalog notifications lost: %s; reconnecting", exc)
+                await asyncio.sleep(_RECONNECT[min(failures, len(_RECONNECT) - 1)])
                 failures += 1
-                await asyncio.sleep(delay)
                 continue
             try:
-                await self._listen(conn)
+                await conn.add_listener(CHANNEL, self._notified)
+                await self.check()  # what was committed while not listening
+                self.listening.set()
                 if failures:
                     log.info("catalog notifications restored")
                 failures = 0
@@ -298,11 +338,6 @@ class PostgresCatalog:
                 self.listening.clear()
                 conn.terminate()
             await asyncio.sleep(_RECONNECT[0])
-
-    async def _listen(self, conn: asyncpg.Connection[Any]) -> None:
-        await conn.add_listener(CHANNEL, self._notified)
-        self.listening.set()
-        await self.check()  # what was committed while not listening
 
     async def _until_lost(self, conn: asyncpg.Connection[Any]) -> None:
         lost = asyncio.Event()
