@@ -237,6 +237,7 @@ async def test_a_missed_notification_is_caught_by_the_version_check(
     try:
         await view.refresh()
         assert view.issuer(SEED_ISSUER) is not None
+        await asyncio.wait_for(view.store.listening.wait(), 5)  # type: ignore[attr-defined]
         generation = view.generation
         conn = await asyncpg.connect(database_url)
         try:
