@@ -228,6 +228,47 @@ async def test_a_key_revoked_on_one_replica_is_refused_by_the_other(
     await _within_bound(a, delivery, 401)
 
 
+async def test_uploads_split_across_replicas_list_once_in_one_order_on_both(
+    replicas: tuple[Client, Client], catalog: CatalogStore
+) -> None:
+    """200 concurrent uploads, half through each replica: either lists every
+    image exactly once, and both in the same order (keyset pages of 30)."""
+    key = await catalog.add_api_key(SEED_ISSUER)
+    png = solid((4, 3), RED, "PNG")
+
+    async def upload(client: Client, slots: asyncio.Semaphore, n: int) -> str:
+        async with slots:  # GATEWAY_UPLOADS_PER_KEY per process
+            response = await client.post(
+                "/v1/images",
+                data=form(image_file(png, f"{n}.png", "image/png")),
+                headers=bearer(key),
+            )
+            assert response.status == 201, await response.text()
+            image_id: str = (await response.json(content_type=None))["data"]["id"]
+            return image_id
+
+    slots = {id(c): asyncio.Semaphore(4) for c in replicas}
+    uploaded = await asyncio.gather(
+        *(upload(c, slots[id(c)], n) for n in range(100) for c in replicas)
+    )
+
+    async def listed(client: Client) -> list[str]:
+        seen: list[str] = []
+        path: str | None = "/v1/images?page[size]=30&sort=createdAt"
+        while path:
+            response = await client.get(path, headers=bearer(key))
+            doc = await response.json(content_type=None)
+            assert doc["meta"] == {"total": 203}  # and seed 004's three
+            seen += [item["id"] for item in doc["data"]]
+            path = doc["links"].get("next")
+        return seen
+
+    on_a, on_b = await asyncio.gather(*(listed(c) for c in replicas))
+    assert on_a == on_b
+    assert len(set(on_a)) == len(on_a) == 203
+    assert set(uploaded) <= set(on_a)
+
+
 async def test_a_missed_notification_is_caught_by_the_version_check(
     settings: Settings, catalog: CatalogStore, database_url: str
 ) -> None:
