@@ -78,6 +78,8 @@ class Cluster:
                 capture_output=True,
                 timeout=_TIMEOUT,
                 user=self.user,
+                # Somewhere that user may enter: the checkout may be root's only.
+                cwd=self.data_dir.parent,
             )
         except subprocess.CalledProcessError as exc:
             detail = (exc.stderr or b"").decode(errors="replace").strip()

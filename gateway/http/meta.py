@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from importlib import resources
 from typing import Final
@@ -12,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.process_collector import ProcessCollector
 
 from gateway.delivery.headers import SECURITY_HEADERS
-from gateway.errors import JSONAPI, RouteNotFoundError
+from gateway.errors import JSONAPI, CatalogUnavailableError, RouteNotFoundError
 from gateway.keys import CATALOG, DEMO, LIFECYCLE, METRICS, SETTINGS
 
 __all__ = ["demo", "livez", "metrics", "openapi", "readyz", "status"]
@@ -91,7 +92,10 @@ def _probe(status: int, state: str) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     """`GET /metrics`: this process's figures in Prometheus's text format."""
     figures = request.app[METRICS]
-    figures.ingests = await request.app[CATALOG].store.ingest_counts()
+    # With the catalog's database unreachable, the last counts stand: the
+    # process's own figures matter most during an outage.
+    with contextlib.suppress(CatalogUnavailableError):
+        figures.ingests = await request.app[CATALOG].store.ingest_counts()
     await asyncio.to_thread(figures.gather)  # the sibling workers' figures too
     registry = CollectorRegistry(auto_describe=False)
     registry.register(figures)

@@ -376,6 +376,7 @@ async def test_a_stopped_server_gives_cached_answers_within_the_bound_then_503(
         await assert_error(listing, 503, "catalog_unavailable")
         assert listing.headers["Retry-After"] == "1"
         assert (await client.get("/readyz")).status == 503
+        assert (await client.get("/metrics")).status == 200  # its own figures
         # Past the bound: no more answers from memory.
         await asyncio.sleep(max(0.0, checked + poll - time.monotonic()) + 0.1)
         for _ in range(3):  # each one: a failed check moves no poll on
