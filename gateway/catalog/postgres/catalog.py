@@ -317,8 +317,10 @@ class PostgresCatalog:
         failures = 0
         while True:
             try:
-                conn = await asyncpg.connect(self._url, timeout=self._timeout)
-            except (*UNAVAILABLE, asyncpg.PostgresError) as exc:
+                conn = await asyncpg.connect(
+                    self._url, timeout=self._timeout, command_timeout=self._timeout
+                )
+            except (*_DEAD, asyncpg.PostgresError) as exc:
                 if failures == 0:
                     log.warning("catalog notifications lost: %s; reconnecting", exc)
                 await asyncio.sleep(_RECONNECT[min(failures, len(_RECONNECT) - 1)])
@@ -332,7 +334,10 @@ class PostgresCatalog:
                     log.info("catalog notifications restored")
                 failures = 0
                 await self._until_lost(conn)
-            except (*UNAVAILABLE, asyncpg.PostgresError, CatalogUnavailableError):
+            except (*_DEAD, asyncpg.PostgresError, CatalogUnavailableError):
+                failures += 1
+            except Exception:  # the listener must outlive any failure
+                log.exception("catalog notifications: unexpected failure")
                 failures += 1
             finally:
                 self.listening.clear()
