@@ -30,8 +30,8 @@ from typing import Final
 import asyncpg
 
 from gateway.catalog.postgres import upgrade as postgres_upgrade
-from gateway.catalog.postgres.catalog import redacted
-from gateway.catalog.postgres.schema import CHANNEL, UNAVAILABLE
+from gateway.catalog.postgres.catalog import reaching, redacted
+from gateway.catalog.postgres.schema import CHANNEL
 from gateway.catalog.records import CatalogError
 from gateway.catalog.sqlite import SqliteCatalog
 
@@ -72,12 +72,8 @@ async def copy_catalog(
     await store.close()
     await postgres_upgrade(url, timeout=timeout)
     tables = await asyncio.to_thread(_read_sqlite, source)
-    try:
+    with reaching(url):
         conn = await asyncpg.connect(url, timeout=timeout, command_timeout=timeout)
-    except UNAVAILABLE as exc:
-        raise CatalogError(
-            f"cannot reach the catalog database {redacted(url)}: {exc}"
-        ) from None
     try:
         copies = await _copy(conn, tables)
         await _announce(conn)

@@ -20,7 +20,14 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from typing import Any, Final, TypeVar
 
 import asyncpg
@@ -42,7 +49,7 @@ from gateway.errors import CatalogUnavailableError
 from signing import Issuer, IssuerKey, IssuerPolicy
 from transforms.cloudinary import CloudinaryAsset
 
-__all__ = ["PostgresCatalog", "redacted", "upgrade"]
+__all__ = ["PostgresCatalog", "reaching", "redacted", "upgrade"]
 
 log = logging.getLogger("gateway.catalog")
 
@@ -69,16 +76,24 @@ def redacted(url: str) -> str:
     return str(parsed.with_password(None)) if parsed.password else url
 
 
-async def upgrade(url: str, *, timeout: float) -> tuple[int, int]:  # noqa: ASYNC109 - the driver's own
-    """Migrate the schema at `url`: its version before and after."""
+@contextlib.contextmanager
+def reaching(url: str) -> Iterator[None]:
+    """Failures to connect (at start-up, in the CLI) as one-line `CatalogError`s
+    naming the database, never its password."""
     try:
-        conn = await asyncpg.connect(url, timeout=timeout, command_timeout=timeout)
+        yield
     except UNAVAILABLE as exc:
         raise CatalogError(
             f"cannot reach the catalog database {redacted(url)}: {exc}"
         ) from None
-    except asyncpg.PostgresError as exc:
+    except asyncpg.PostgresError as exc:  # no such database, a refused login
         raise CatalogError(f"catalog database {redacted(url)}: {exc}") from None
+
+
+async def upgrade(url: str, *, timeout: float) -> tuple[int, int]:  # noqa: ASYNC109 - the driver's own
+    """Migrate the schema at `url`: its version before and after."""
+    with reaching(url):
+        conn = await asyncpg.connect(url, timeout=timeout, command_timeout=timeout)
     try:
         applied = await schema.migrate(conn)
     finally:
@@ -112,7 +127,7 @@ class PostgresCatalog:
         timeout: float = 5.0,  # noqa: ASYNC109 - the driver's own
     ) -> PostgresCatalog:
         """Connect, and create or migrate the schema (see `schema.migrate`)."""
-        try:
+        with reaching(url):
             pool = await asyncpg.create_pool(
                 url,
                 min_size=1,
@@ -123,12 +138,6 @@ class PostgresCatalog:
                 # hold what their load needs, not `pool_size` each, always.
                 max_inactive_connection_lifetime=60.0,
             )
-        except UNAVAILABLE as exc:
-            raise CatalogError(
-                f"cannot reach the catalog database {redacted(url)}: {exc}"
-            ) from None
-        except asyncpg.PostgresError as exc:  # no such database, refused login
-            raise CatalogError(f"catalog database {redacted(url)}: {exc}") from None
         store = cls(pool, url, timeout=timeout)
         try:
             async with pool.acquire() as conn:
