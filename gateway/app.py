@@ -11,7 +11,7 @@ from typing import Final
 import aiohttp
 from aiohttp import web
 
-from gateway.catalog import CachedCatalog, SqliteCatalog
+from gateway.catalog import CachedCatalog, open_catalog
 from gateway.cloudinary import CloudinaryUploader, LocalCloud, Uploader
 from gateway.config import Settings
 from gateway.delivery.proxy import Proxy
@@ -109,7 +109,7 @@ async def _originals(app: web.Application) -> AsyncIterator[None]:
 
 async def _catalog(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    store = await SqliteCatalog.open(settings.database)
+    store = await open_catalog(settings)
     try:
         catalog = app[CATALOG] = CachedCatalog(
             store,

@@ -26,6 +26,7 @@ from gateway.env import (
     as_bool,
     as_cdn,
     as_cloudinary,
+    as_database_url,
     as_delivery,
     as_hex_key,
     as_hosts,
@@ -156,9 +157,31 @@ class CatalogSettings:
     cache_size: int = field(
         default=10_000, metadata=_var("GATEWAY_CATALOG_CACHE_SIZE", as_positive)
     )
+    # At most this many seconds after a change, every process sees it (the
+    # version check behind PostgreSQL's notifications, and SQLite's check);
+    # also how long cached answers are served after the last successful check.
     poll_interval: float = field(
         default=1.0, metadata=_var("GATEWAY_CATALOG_POLL_INTERVAL", as_seconds)
     )
+    # Unset: SQLite in GATEWAY_DATA_DIR. sqlite:///path or postgresql://….
+    database_url: str | None = field(
+        default=None,
+        repr=False,
+        metadata=_var("GATEWAY_DATABASE_URL", as_database_url),
+    )
+    # PostgreSQL connections per worker process (plus one that listens).
+    pool_size: int = field(
+        default=4, metadata=_var("GATEWAY_DATABASE_POOL_SIZE", as_positive)
+    )
+    # Seconds to connect or run one query before the answer is 503.
+    database_timeout: float = field(
+        default=5.0, metadata=_var("GATEWAY_DATABASE_TIMEOUT", as_seconds)
+    )
+
+    @property
+    def postgres_url(self) -> str | None:
+        url = self.database_url
+        return None if url is None or url.startswith("sqlite:") else url
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -435,6 +458,10 @@ class Settings:
 
     @property
     def database(self) -> Path:
+        """The SQLite catalog's file (unless GATEWAY_DATABASE_URL names PostgreSQL)."""
+        url = self.catalog.database_url
+        if url is not None and url.startswith("sqlite:///"):
+            return Path(url.removeprefix("sqlite:///"))
         return self.data_dir / "catalog.sqlite3"
 
     @property

@@ -21,6 +21,7 @@ __all__ = [
     "as_bool",
     "as_cdn",
     "as_cloudinary",
+    "as_database_url",
     "as_delivery",
     "as_hex_key",
     "as_hosts",
@@ -164,6 +165,25 @@ def as_http_url(name: str, raw: str) -> str:
     if url.scheme not in {"http", "https"} or not url.host:
         raise ConfigError(f"{name} must be an absolute http(s) URL")
     return str(url).rstrip("/")
+
+
+def as_database_url(name: str, raw: str) -> str:
+    """`sqlite:///relative/path`, `sqlite:////absolute/path` or `postgresql://…`.
+
+    Never echoed back: a PostgreSQL URL may carry a password.
+    """
+    if raw.startswith("sqlite:///") and len(raw) > len("sqlite:///"):
+        return raw
+    try:
+        url = URL(raw)
+    except ValueError:
+        url = URL()
+    if url.scheme in {"postgresql", "postgres"} and url.host:
+        return raw
+    raise ConfigError(
+        f"{name} must be sqlite:///path/to/catalog.sqlite3 or "
+        "postgresql://user:password@host:port/database"
+    )
 
 
 def as_cloudinary(name: str, raw: str) -> CloudinaryAccount:

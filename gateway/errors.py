@@ -33,6 +33,7 @@
     │   ├── OriginNotAllowedError
     │   └── ValidationFailedError (several of the above at once)
     ├── OverloadedError
+    │   └── CatalogUnavailableError
     ├── OriginalsUnavailableError
     ├── UpstreamError
     │   └── UpstreamTimeoutError
@@ -69,6 +70,7 @@ __all__ = [
     "ApiKeyInvalidError",
     "ApiKeyMissingError",
     "BadRequestError",
+    "CatalogUnavailableError",
     "CookieWriteError",
     "CredentialRequiredError",
     "FieldInvalidError",
@@ -331,6 +333,30 @@ class OriginalsUnavailableError(ApiError):
 
     code = "originals_unavailable"
     title = "Originals store unavailable, retry shortly"
+
+
+class CatalogUnavailableError(OverloadedError):
+    """The catalog's database cannot be reached now (it reconnects by itself)."""
+
+    code = "catalog_unavailable"
+    title = "Catalog unavailable, retry shortly"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        pointer: str | None = None,
+        parameter: str | None = None,
+        header: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            detail,
+            pointer=pointer,
+            parameter=parameter,
+            header=header,
+            headers={"Retry-After": "1", **(headers or {})},
+        )
 
 
 class UpstreamError(ApiError):

@@ -1,21 +1,30 @@
-"""Shared fixtures: the seed's catalog, settings, a token factory and an HTTP client."""
+"""Shared fixtures: the seed's catalog, settings, a token factory and an HTTP client.
+
+The catalog is SQLite unless a module runs its tests against both stores
+(`pytestmark = BOTH_CATALOGS`): then each runs on SQLite and on a database
+of its own in a throwaway PostgreSQL cluster, started once per session.
+"""
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Final, Protocol
 
+import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
 from gateway import Settings, create_app
-from gateway.catalog import SqliteCatalog
+from gateway.catalog import CatalogStore, open_catalog
 from gateway.config import CatalogSettings, ServerSettings, UpstreamSettings
 from gateway.originals.s3 import open_s3_store
 from scripts import seed004
+from scripts.pg_cluster import Cluster, ClusterError, start_cluster
 from signing import IssuerKey, mint
 from tests.s3 import S3Server, moto_server, new_bucket_name, s3_settings
 from transforms.cloudinary import CloudinaryAccount, CloudinaryAsset
@@ -36,6 +45,23 @@ OTHER_KEY: Final = IssuerKey(kid="other-1", secret="o" * 32 + "-other-issuer")
 
 Client = TestClient[web.Request, web.Application]
 
+# Runs a module's (or a test's) catalog-using tests against both stores.
+BOTH_CATALOGS: Final = pytest.mark.both_catalogs
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    definition = metafunc.definition
+    chosen = any(  # a test may name its one catalog itself
+        "backend" in str(mark.args[0])
+        for mark in definition.iter_markers("parametrize")
+    )
+    if (
+        "backend" in metafunc.fixturenames
+        and definition.get_closest_marker("both_catalogs")
+        and not chosen
+    ):
+        metafunc.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+
 
 class Mint(Protocol):
     def __call__(
@@ -55,13 +81,14 @@ def make_settings(
     *,
     cloudinary: CloudinaryAccount | None = None,
     poll_interval: float = 0.0,
+    database_url: str | None = None,
 ) -> Settings:
     """Tests' settings: no access log, catalog changes noticed at once; with an
     account, redirects to Cloudinary, else local rendering (a fresh install)."""
     return Settings(
         data_dir=data_dir,
         server=ServerSettings(access_log=False),
-        catalog=CatalogSettings(poll_interval=poll_interval),
+        catalog=CatalogSettings(poll_interval=poll_interval, database_url=database_url),
         upstream=UpstreamSettings(
             cloudinary=cloudinary,
             delivery="render" if cloudinary is None else "redirect",
@@ -69,25 +96,74 @@ def make_settings(
     )
 
 
-def render_settings(data_dir: Path) -> Settings:
+def render_settings(data_dir: Path, database_url: str | None = None) -> Settings:
     """Local rendering, no Cloudinary: what a fresh install runs."""
-    return make_settings(data_dir)
+    return make_settings(data_dir, database_url=database_url)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Cluster]:
+    """A PostgreSQL cluster for the session; skipped (failed under CI) without one."""
+    try:
+        cluster = start_cluster()
+    except ClusterError as exc:
+        reason = f"PostgreSQL could not be started: {exc}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (CI must run the PostgreSQL tests)")
+        pytest.skip(reason)
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+async def postgres_url(postgres_cluster: Cluster) -> AsyncIterator[str]:
+    """A new, empty schema in the session's cluster, dropped afterwards."""
+    schema = f"test_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(postgres_cluster.url())
+    try:
+        await admin.execute(f"CREATE SCHEMA {schema}")
+    finally:
+        await admin.close()
+    yield postgres_cluster.url(schema=schema)
+    admin = await asyncpg.connect(postgres_cluster.url())
+    try:
+        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    """Which catalog: SQLite, unless parametrised (`BOTH_CATALOGS`)."""
+    name: str = getattr(request, "param", "sqlite")
+    return name
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest) -> str | None:
+    if backend == "sqlite":
+        return None
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str | None) -> Settings:
     return make_settings(
         tmp_path,
         cloudinary=CloudinaryAccount(
             cloud_name=SEED_CLOUD, api_key="1234", api_secret=API_SECRET
         ),
+        database_url=database_url,
     )
 
 
 @pytest.fixture
-async def catalog(settings: Settings) -> AsyncIterator[SqliteCatalog]:
+async def catalog(settings: Settings) -> AsyncIterator[CatalogStore]:
     """The seed's issuer and images, plus a second issuer with an image of its own."""
-    catalog = await SqliteCatalog.open(settings.database)
+    catalog = await open_catalog(settings)
     await catalog.add_issuer(
         issuer_id=SEED_ISSUER, name="seed", secret=SEED_KEY.secret, kid=SEED_KEY.kid
     )
@@ -129,7 +205,7 @@ def mint_token() -> Mint:
 
 @pytest.fixture
 async def client(
-    aiohttp_client: AiohttpClient, settings: Settings, catalog: SqliteCatalog
+    aiohttp_client: AiohttpClient, settings: Settings, catalog: CatalogStore
 ) -> Client:
     return await aiohttp_client(create_app(settings))
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import asyncpg
 from aiohttp import ClientResponse
+
+from gateway import Settings
 
 
 async def assert_error(
@@ -47,3 +50,25 @@ async def eventually(condition: Callable[[], bool], seconds: float = 10.0) -> No
             return
         await asyncio.sleep(step)
     raise AssertionError(f"not true within {seconds} s")
+
+
+async def stored_bytes(settings: Settings) -> bytes:
+    """Everything the catalog stores, as bytes: the SQLite file, or every row
+    of every table of the PostgreSQL catalog's schema, as text."""
+    url = settings.catalog.postgres_url
+    if url is None:
+        return await asyncio.to_thread(settings.database.read_bytes)
+    conn = await asyncpg.connect(url)
+    try:
+        tables = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+        )
+        rows = [
+            await conn.fetchval(
+                f"SELECT coalesce(string_agg(t::text, chr(10)), '') FROM {name} t"  # noqa: S608 - the catalog's own table names
+            )
+            for (name,) in tables
+        ]
+    finally:
+        await conn.close()
+    return "\n".join(rows).encode()

@@ -1,7 +1,9 @@
 """The catalog of issuers, their keys and their images: records, the store
-contract, the SQLite store, and the cached view the hot path reads."""
+contract, the SQLite and PostgreSQL stores, and the cached view the hot path reads."""
 
 from gateway.catalog.cached import MISSING, CachedCatalog
+from gateway.catalog.location import open_catalog
+from gateway.catalog.postgres import PostgresCatalog
 from gateway.catalog.records import (
     EDITABLE,
     ApiKey,
@@ -33,6 +35,8 @@ __all__ = [
     "Listener",
     "Original",
     "Page",
+    "PostgresCatalog",
     "SortKey",
     "SqliteCatalog",
+    "open_catalog",
 ]

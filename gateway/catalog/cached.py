@@ -12,7 +12,10 @@ redirect; only finding what is not yet in memory needs the store. So:
 
 Any change drops what it may have touched at once: this process's writes as soon as the store
 committed them (before the writer answers its client), other processes'
-when `refresh` next asks the change feed, at most every `poll_interval`.
+when the feed tells (PostgreSQL's notifications) or when `refresh` next asks
+it, at most every `poll_interval`. What is in memory is served for at most
+`poll_interval` after the feed last answered: a catalog that cannot be
+reached turns into 503s then, not into ever staler answers.
 """
 
 from __future__ import annotations
@@ -89,8 +92,11 @@ class CachedCatalog:
         async with self._refreshing:
             now = time.monotonic()
             if now >= self._next_poll:
-                self._next_poll = now + self._poll_interval
+                # Only a check that succeeded moves the next one on: with the
+                # database unreachable, answers from memory stop once a poll
+                # interval has passed since the last good check (503s then).
                 await self.store.check()
+                self._next_poll = now + self._poll_interval
             for _ in range(_RELOADS):
                 if not self._stale:
                     return

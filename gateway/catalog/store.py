@@ -1,4 +1,4 @@
-"""The catalog's contract: what any store (SQLite today, PostgreSQL next) provides.
+"""The catalog's contract: what each store (SQLite, PostgreSQL) provides.
 
 Every method is a coroutine. A store does its I/O off the event loop (SQLite
 on its own threads, asyncpg natively), so a slow write, or a write waiting for

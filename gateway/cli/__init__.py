@@ -90,6 +90,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     server.set_defaults(run=serve)
 
+    db = verbs.add_parser("db", help="the catalog's database").add_subparsers(
+        dest="action", required=True
+    )
+    db.add_parser(
+        "upgrade",
+        help="create or migrate the catalog's schema (each start does it too)",
+    ).set_defaults(run=commands.db_upgrade)
+
+    moving = verbs.add_parser(
+        "migrate",
+        help="copy this SQLite catalog into PostgreSQL (idempotent, resumable, verified)",
+    )
+    moving.add_argument(
+        "--catalog-to", required=True, metavar="postgresql://…", help="the target"
+    )
+    moving.set_defaults(run=commands.migrate)
+
     issuer = verbs.add_parser("issuer", help="manage issuers").add_subparsers(
         dest="action", required=True
     )

@@ -9,10 +9,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from gateway.catalog import ImageRecord, SqliteCatalog
+from gateway.catalog import CatalogStore, ImageRecord, open_catalog
+from gateway.catalog.location import upgrade
+from gateway.catalog.postgres import redacted
+from gateway.catalog.transfer import copy_catalog
 from gateway.cloudinary.uploaders import uploader
 from gateway.config import Settings
 from gateway.delivery.links import delivery_url
+from gateway.env import as_database_url
 from gateway.errors import ApiError
 from gateway.originals.configured import open_store
 from gateway.originals.ingest import discard, prepare_original
@@ -26,11 +30,13 @@ __all__ = [
     "api_key_create",
     "api_key_list",
     "api_key_revoke",
+    "db_upgrade",
     "image_add",
     "image_list",
     "image_rm",
     "issuer_add",
     "issuer_list",
+    "migrate",
     "signing_key_add",
     "signing_key_revoke",
     "token_access",
@@ -46,13 +52,13 @@ def _print(doc: object) -> None:
     print(json.dumps(doc, indent=2))
 
 
-_Command = Callable[[SqliteCatalog, Settings, argparse.Namespace], Awaitable[None]]
+_Command = Callable[[CatalogStore, Settings, argparse.Namespace], Awaitable[None]]
 
 
 def with_catalog(command: _Command) -> Callable[[Settings, argparse.Namespace], None]:
     def run(settings: Settings, args: argparse.Namespace) -> None:
         async def main() -> None:
-            catalog = await SqliteCatalog.open(settings.database)
+            catalog = await open_catalog(settings)
             try:
                 await command(catalog, settings, args)
             finally:
@@ -65,7 +71,7 @@ def with_catalog(command: _Command) -> Callable[[Settings, argparse.Namespace], 
 
 @with_catalog
 async def issuer_add(
-    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+    catalog: CatalogStore, settings: Settings, args: argparse.Namespace
 ) -> None:
     issuer, key = await catalog.add_issuer(
         issuer_id=args.id,
@@ -92,7 +98,7 @@ async def issuer_add(
 
 @with_catalog
 async def api_key_create(
-    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+    catalog: CatalogStore, settings: Settings, args: argparse.Namespace
 ) -> None:
     roles = _roles(args.roles)
     api_key = await catalog.add_api_key(args.issuer, roles=roles)
@@ -110,7 +116,7 @@ def _roles(raw: str | None) -> frozenset[str]:
 
 @with_catalog
 async def api_key_list(
-    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+    catalog: CatalogStore, settings: Settings, args: argparse.Namespace
 ) -> None:
     _print(
         [
@@ -127,7 +133,7 @@ async def api_key_list(
 
 @with_catalog
 async def api_key_revoke(
-    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+    catalog: CatalogStore, settings: Settings, args: argparse.Namespace
 ) -> None:
     await catalog.revoke_api_key(args.issuer, args.prefix)
     _print({"issuer": args.issuer, "prefix": args.prefix, "revoked": True})
@@ -135,7 +141,7 @@ async def api_key_revoke(
 
 @with_catalog
 async def issuer_list(
-    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+    catalog: CatalogStore, settings: Settings, args: argparse.Namespace
 ) -> None:
     _print(
         [
@@ -147,7 +153,7 @@ async def issuer_list(
 
 @with_catalog
 async def signing_key_add(
-    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+    catalog: CatalogStore, settings: Settings, args: argparse.Namespace
 ) -> None:
     key = await catalog.add_key(
         args.issuer, secret=args.secret, kid=args.kid, algorithm=args.algorithm
@@ -157,13 +163,13 @@ async def signing_key_add(
 
 @with_catalog
 async def signing_key_revoke(
-    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+    catalog: CatalogStore, settings: Settings, args: argparse.Namespace
 ) -> None:
     await catalog.revoke_key(args.issuer, args.kid)
     _print({"issuer": args.issuer, "kid": args.kid, "revoked": True})
 
 
-async def _known_issuer(catalog: SqliteCatalog, issuer_id: str) -> Issuer:
+async def _known_issuer(catalog: CatalogStore, issuer_id: str) -> Issuer:
     issuer = await catalog.issuer(issuer_id)
     if issuer is None:
         raise CommandError(f"no issuer {issuer_id}")
@@ -172,7 +178,7 @@ async def _known_issuer(catalog: SqliteCatalog, issuer_id: str) -> Issuer:
 
 @with_catalog
 async def image_add(
-    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+    catalog: CatalogStore, settings: Settings, args: argparse.Namespace
 ) -> None:
     if args.file is None and args.public_id is None:
         raise CommandError("give --file, --public-id, or both")
@@ -200,7 +206,7 @@ async def image_add(
 
 
 async def _add_file(
-    catalog: SqliteCatalog,
+    catalog: CatalogStore,
     settings: Settings,
     args: argparse.Namespace,
     asset: CloudinaryAsset | None,
@@ -217,7 +223,7 @@ async def _add_file(
 
 
 async def _store_file(
-    catalog: SqliteCatalog,
+    catalog: CatalogStore,
     settings: Settings,
     args: argparse.Namespace,
     asset: CloudinaryAsset | None,
@@ -264,7 +270,7 @@ async def _store_file(
 
 @with_catalog
 async def image_rm(
-    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+    catalog: CatalogStore, settings: Settings, args: argparse.Namespace
 ) -> None:
     """Remove an image; its asset goes first, where it was uploaded (as the API does)."""
     async with open_store(settings) as originals:
@@ -288,7 +294,7 @@ async def image_rm(
 
 @with_catalog
 async def image_list(
-    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+    catalog: CatalogStore, settings: Settings, args: argparse.Namespace
 ) -> None:
     await _known_issuer(catalog, args.issuer)
     _print([_image_doc(r) for r in await catalog.images(args.issuer)])
@@ -317,7 +323,7 @@ def _image_doc(record: ImageRecord) -> dict[str, object]:
 
 @with_catalog
 async def token_mint(
-    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+    catalog: CatalogStore, settings: Settings, args: argparse.Namespace
 ) -> None:
     if args.ttl is not None and args.ttl <= 0:
         raise CommandError("--ttl must be a positive number of seconds")
@@ -360,7 +366,7 @@ async def token_mint(
 
 @with_catalog
 async def token_access(
-    catalog: SqliteCatalog, settings: Settings, args: argparse.Namespace
+    catalog: CatalogStore, settings: Settings, args: argparse.Namespace
 ) -> None:
     """An access token for one of an issuer's users (`/v1`, `/v3`, `/image`)."""
     if args.ttl <= 0:
@@ -401,5 +407,45 @@ async def token_access(
             "scope": " ".join(sorted(scopes)),
             "roles": sorted(roles),
             "expiresIn": args.ttl,
+        }
+    )
+
+
+def db_upgrade(settings: Settings, args: argparse.Namespace) -> None:
+    before, after = asyncio.run(upgrade(settings))
+    _print({"schemaVersion": after, "applied": after - before})
+
+
+def migrate(settings: Settings, args: argparse.Namespace) -> None:
+    """Copy this SQLite catalog into PostgreSQL (again: finish, or bring up to date)."""
+    if settings.catalog.postgres_url is not None:
+        raise CommandError(
+            "the catalog to copy is SQLite's: unset GATEWAY_DATABASE_URL or set it "
+            "to the sqlite:/// file"
+        )
+    target = as_database_url("--catalog-to", args.catalog_to)
+    if target.startswith("sqlite:"):
+        raise CommandError("--catalog-to must be a postgresql:// URL")
+    copies = asyncio.run(
+        copy_catalog(
+            settings.database, target, timeout=settings.catalog.database_timeout
+        )
+    )
+    _print(
+        {
+            "catalog": {
+                "from": str(settings.database),
+                "to": redacted(target),
+                "verified": True,
+                "tables": [
+                    {
+                        "table": c.table,
+                        "rows": c.rows,
+                        "written": c.written,
+                        "sha256": c.sha256,
+                    }
+                    for c in copies
+                ],
+            }
         }
     )

@@ -19,7 +19,7 @@ from aiohttp import web
 from yarl import URL
 
 from gateway.app import create_app
-from gateway.catalog import SqliteCatalog
+from gateway.catalog import open_catalog
 from gateway.cloudinary.uploaders import uploader
 from gateway.config import Settings
 from gateway.demo import Demo, seed_demo
@@ -109,7 +109,7 @@ def _loop_runner() -> Callable[[Coroutine[Any, Any, None]], None]:
 
 async def _prepare(settings: Settings) -> Demo | None:
     try:
-        store = await SqliteCatalog.open(settings.database)
+        store = await open_catalog(settings)
     except OSError as exc:  # the data directory: missing rights, not a folder
         raise ConfigError(
             f"GATEWAY_DATA_DIR {settings.data_dir}: {exc.strerror or exc}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from importlib import metadata, resources
 from typing import Final
@@ -11,7 +12,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.process_collector import ProcessCollector
 
-from gateway.errors import JSONAPI
+from gateway.errors import JSONAPI, CatalogUnavailableError
 from gateway.http import demo
 from gateway.keys import CATALOG, DEMO, LIFECYCLE, METRICS, SETTINGS
 
@@ -113,7 +114,10 @@ def _probe(status: int, state: str) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     """`GET /metrics`: this process's figures in Prometheus's text format."""
     figures = request.app[METRICS]
-    figures.ingests = await request.app[CATALOG].store.ingest_counts()
+    # With the catalog's database unreachable, the last counts stand: the
+    # process's own figures matter most during an outage.
+    with contextlib.suppress(CatalogUnavailableError):
+        figures.ingests = await request.app[CATALOG].store.ingest_counts()
     await asyncio.to_thread(figures.gather)  # the sibling workers' figures too
     registry = CollectorRegistry(auto_describe=False)
     registry.register(figures)

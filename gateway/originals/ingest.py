@@ -17,7 +17,7 @@ import aiohttp
 
 from gateway.catalog import CatalogError, CatalogStore, ImageRecord, Original
 from gateway.config import Settings
-from gateway.errors import ApiError
+from gateway.errors import ApiError, CatalogUnavailableError
 from gateway.originals.origin_fetch import (
     FetchError,
     OriginPolicy,
@@ -144,9 +144,13 @@ class Ingestor:
     async def keep(self) -> None:
         """Renew this process's leases and resume abandoned ingests, until cancelled."""
         while True:
-            await self.resume_abandoned()
-            await asyncio.sleep(self.lease / 3)
-            await self._catalog.renew_ingests(owner=self.owner, until=self._until())
+            try:
+                await self.resume_abandoned()
+                await asyncio.sleep(self.lease / 3)
+                await self._catalog.renew_ingests(owner=self.owner, until=self._until())
+            except CatalogUnavailableError:
+                # The database is back soon (its leases outlive a short outage).
+                await asyncio.sleep(1.0)
 
     async def resume_abandoned(self) -> None:
         """Claim queued ingests whose owner died, and run them here."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gateway import ConfigError, Settings
-from gateway.config import S3Location, variables
+from gateway.config import CatalogSettings, S3Location, variables
 from transforms import DEFAULT_BASE_CHAIN
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -185,6 +185,19 @@ def test_numbers_and_limits_are_read() -> None:
             "CLOUDINARY_URL upload_prefix",
             id="upload-prefix",
         ),
+        pytest.param(
+            {"GATEWAY_DATABASE_URL": "mysql://u:p@h/db"},
+            "GATEWAY_DATABASE_URL",
+            id="database-scheme",
+        ),
+        pytest.param(
+            {"GATEWAY_DATABASE_URL": "postgresql:///no-host"},
+            "GATEWAY_DATABASE_URL",
+            id="database-host",
+        ),
+        pytest.param(
+            {"GATEWAY_DATABASE_URL": "sqlite:///"}, "GATEWAY_DATABASE_URL", id="no-path"
+        ),
     ],
 )
 def test_bad_setting_names_its_variable(environ: dict[str, str], variable: str) -> None:
@@ -277,6 +290,7 @@ def test_every_variable_is_read_into_its_field() -> None:
         # GATEWAY_CDN=local refuses CLOUDINARY_URL: read in its own test.
         "GATEWAY_CDN": "cloudinary",
         "GATEWAY_CDN_TOKEN_KEY": "ab" * 16,
+        "GATEWAY_DATABASE_URL": "postgresql://gw@db.internal/gateway",
     }
     settings = Settings.from_env(environ)
     assert settings != Settings()
@@ -300,3 +314,38 @@ def test_every_variable_is_read_into_its_field() -> None:
     for name in settings.limits.__dataclass_fields__:
         assert getattr(settings.limits, name) == 7, name
     assert settings.data_dir == Path("/srv/gateway")
+
+
+@pytest.mark.parametrize(
+    ("url", "sqlite", "postgres"),
+    [
+        pytest.param(None, Path("/srv/gw/catalog.sqlite3"), None, id="unset"),
+        pytest.param(
+            "sqlite:///db/c.sqlite3", Path("db/c.sqlite3"), None, id="relative"
+        ),
+        pytest.param(
+            "sqlite:////abs/c.sqlite3", Path("/abs/c.sqlite3"), None, id="abs"
+        ),
+        pytest.param("postgresql://u:p@h:5/d", None, "postgresql://u:p@h:5/d", id="pg"),
+    ],
+)
+def test_the_database_url_picks_the_catalog(
+    url: str | None, sqlite: Path | None, postgres: str | None
+) -> None:
+    environ = {"GATEWAY_DATA_DIR": "/srv/gw"}
+    if url is not None:
+        environ["GATEWAY_DATABASE_URL"] = url
+    settings = Settings.from_env(environ)
+    assert settings.catalog.postgres_url == postgres
+    if sqlite is not None:
+        assert settings.database == sqlite
+
+
+def test_a_bad_database_url_is_not_echoed(capsys: pytest.CaptureFixture[str]) -> None:
+    """It may carry a password."""
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env({"GATEWAY_DATABASE_URL": "mysql://u:hunter2@h/db"})
+    assert "hunter2" not in str(refused.value)
+    assert "hunter2" not in repr(
+        Settings(catalog=CatalogSettings(database_url="postgresql://u:hunter2@h/db"))
+    )

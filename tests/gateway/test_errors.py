@@ -95,6 +95,7 @@ def test_codes_are_unique() -> None:
         ("MethodNotAllowedError", 405),
         ("OverloadedError", 503),
         ("OriginalsUnavailableError", 503),
+        ("CatalogUnavailableError", 503),
         ("UpstreamError", 502),
         ("UpstreamTimeoutError", 504),
         ("InternalError", 500),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Final
@@ -12,11 +11,16 @@ from gateway.catalog.records import (
     CatalogError,
     Cursor,
     ImageRecord,
-    Ingest,
     IngestState,
     Original,
     Page,
     SortKey,
+)
+from gateway.catalog.rows import (
+    asset_columns,
+    image_record,
+    original_columns,
+    stored_value,
 )
 from gateway.catalog.sqlite import schema
 from transforms.cloudinary import CloudinaryAsset
@@ -66,8 +70,8 @@ def add_image(
                 (
                     image_id,
                     issuer_id,
-                    *_asset_columns(asset),
-                    *_original_columns(orig),
+                    *asset_columns(asset),
+                    *original_columns(orig),
                     original_filename,
                     now,
                     now,
@@ -86,21 +90,9 @@ def add_image(
     return record
 
 
-def _asset_columns(asset: CloudinaryAsset | None) -> tuple[object, ...]:
-    if asset is None:
-        return (None, None, None, None)
-    return (asset.public_id, asset.version, asset.format, asset.delivery_type)
-
-
-def _original_columns(orig: Original | None) -> tuple[object, ...]:
-    if orig is None:
-        return (None, None, None, None, None)
-    return (orig.sha256, orig.media_type, orig.file_size, orig.width, orig.height)
-
-
 def image(db: sqlite3.Connection, image_id: str) -> ImageRecord | None:
     row = db.execute("SELECT * FROM images WHERE id = ?", (image_id,)).fetchone()
-    return None if row is None else _image(row)
+    return None if row is None else image_record(row)
 
 
 def images(db: sqlite3.Connection, issuer_id: str) -> list[ImageRecord]:
@@ -108,7 +100,7 @@ def images(db: sqlite3.Connection, issuer_id: str) -> list[ImageRecord]:
         "SELECT * FROM images WHERE issuer_id = ? ORDER BY created_at, id",
         (issuer_id,),
     ).fetchall()
-    return [_image(r) for r in rows]
+    return [image_record(r) for r in rows]
 
 
 def page(
@@ -156,7 +148,7 @@ def page(
         f" ORDER BY {key} {order}, id {order} LIMIT ?",
         [*args, size + 1],
     ).fetchall()
-    found = [_image(r) for r in rows[:size]]
+    found = [image_record(r) for r in rows[:size]]
     if backwards:
         found.reverse()
     return Page(images=tuple(found), total=total, has_more=len(rows) > size)
@@ -166,12 +158,7 @@ def update_image(
     db: sqlite3.Connection, image_id: str, changes: Mapping[str, object]
 ) -> ImageRecord:
     columns = [_EDITABLE_COLUMNS[name] for name in changes]
-    values = [
-        json.dumps(sorted(v) if name == "roles" else list(v))
-        if name in _JSON_COLUMNS and isinstance(v, list | tuple | frozenset | set)
-        else v
-        for name, v in changes.items()
-    ]
+    values = [stored_value(name, v) for name, v in changes.items()]
     with schema.transaction(db):
         assignments = ", ".join(f"{c} = ?" for c in [*columns, "updated_at"])
         db.execute(
@@ -211,8 +198,8 @@ def finish_ingest(
             " original_filename = ?, finished_at = ?, updated_at = ? WHERE id = ?",
             (
                 IngestState.FINISHED,
-                *_asset_columns(asset),
-                *_original_columns(original),
+                *asset_columns(asset),
+                *original_columns(original),
                 filename,
                 now,
                 now,
@@ -235,46 +222,3 @@ def originals_in_use(db: sqlite3.Connection, sha256: str) -> int:
     ).fetchone()
     assert isinstance(count, int)  # noqa: S101 - SQLite's count
     return count
-
-
-def _image(row: sqlite3.Row) -> ImageRecord:
-    asset = None
-    if row["public_id"] is not None and row["delivery_type"] is not None:
-        asset = CloudinaryAsset(
-            public_id=row["public_id"],
-            version=row["version"],
-            format=row["format"],
-            delivery_type=row["delivery_type"],
-        )
-    original = None
-    if row["sha256"] is not None:
-        original = Original(
-            sha256=row["sha256"],
-            media_type=row["media_type"],
-            file_size=row["file_size"],
-            width=row["width"],
-            height=row["height"],
-        )
-    return ImageRecord(
-        id=row["id"],
-        issuer_id=row["issuer_id"],
-        cloudinary=asset,
-        original=original,
-        original_filename=row["original_filename"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        description=row["description"],
-        is_public=bool(row["is_public"]),
-        tags=tuple(json.loads(row["tags"])),
-        texts=(row["text1"], row["text2"], row["text3"]),
-        numbers=(row["number1"], row["number2"], row["number3"]),
-        max_unauthorised=row["max_unauthorised"],
-        roles=frozenset(json.loads(row["roles"])),
-        ingest=Ingest(
-            state=IngestState(row["ingest_state"]),
-            origin=row["origin"],
-            error=row["ingest_error"],
-            queued_at=row["queued_at"],
-            finished_at=row["finished_at"],
-        ),
-    )

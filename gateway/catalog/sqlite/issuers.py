@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
-import secrets
 import sqlite3
-import uuid
 from collections.abc import Sequence
 
 from gateway.catalog.records import ApiKey, CatalogError
+from gateway.catalog.rows import api_key_record, key_hash, new_api_key, new_key
 from gateway.catalog.sqlite import schema
-from signing import Issuer, IssuerKey, IssuerPolicy, generate_secret
+from signing import Issuer, IssuerKey, IssuerPolicy
 
 __all__ = [
     "add_api_key",
@@ -40,7 +38,7 @@ def add_issuer(
     policy: IssuerPolicy,
 ) -> tuple[Issuer, IssuerKey]:
     issuer_id = schema.parse_uuid(issuer_id)
-    key = _new_key(kid, secret, algorithm)
+    key = new_key(kid, secret, algorithm)
     try:
         with schema.transaction(db):
             db.execute(
@@ -69,7 +67,7 @@ def add_key(
     kid: str | None,
     algorithm: str,
 ) -> IssuerKey:
-    key = _new_key(kid, secret, algorithm)
+    key = new_key(kid, secret, algorithm)
     try:
         with schema.transaction(db):
             if _issuer_row(db, issuer_id) is None:
@@ -160,36 +158,20 @@ def _issuer(row: sqlite3.Row, keys: Sequence[sqlite3.Row]) -> Issuer:
     )
 
 
-def _new_key(kid: str | None, secret: str | None, algorithm: str) -> IssuerKey:
-    """A signing key; a random kid and a strong random secret unless given."""
-    return IssuerKey(
-        kid=kid or uuid.uuid4().hex[:12],
-        secret=secret or generate_secret(algorithm),
-        algorithm=algorithm,
-    )
-
-
 # API keys
 
 
 def add_api_key(
     db: sqlite3.Connection, issuer_id: str, roles: frozenset[str] = frozenset()
 ) -> str:
-    prefix = secrets.token_hex(6)
-    key = f"sk_{prefix}_{secrets.token_urlsafe(32)}"
+    prefix, key = new_api_key()
     with schema.transaction(db):
         if _issuer_row(db, issuer_id) is None:
             raise CatalogError(f"no issuer {issuer_id}")
         db.execute(
             "INSERT INTO api_keys (prefix, issuer_id, hash, created_at, roles)"
             " VALUES (?, ?, ?, ?, ?)",
-            (
-                prefix,
-                issuer_id,
-                _key_hash(key),
-                schema.now(),
-                json.dumps(sorted(roles)),
-            ),
+            (prefix, issuer_id, key_hash(key), schema.now(), json.dumps(sorted(roles))),
         )
     return key
 
@@ -205,9 +187,9 @@ def api_key(db: sqlite3.Connection, key: str) -> ApiKey | None:
     ).fetchone()
     # Hash even when no row matched, so timing tells nothing about prefixes.
     expected = row["hash"] if row is not None else "0" * 64
-    if not hmac.compare_digest(_key_hash(key), expected) or row is None:
+    if not hmac.compare_digest(key_hash(key), expected) or row is None:
         return None
-    return _api_key(row)
+    return api_key_record(row)
 
 
 def api_keys(db: sqlite3.Connection, issuer_id: str) -> list[ApiKey]:
@@ -216,19 +198,4 @@ def api_keys(db: sqlite3.Connection, issuer_id: str) -> list[ApiKey]:
         " WHERE issuer_id = ? ORDER BY created_at",
         (issuer_id,),
     ).fetchall()
-    return [_api_key(r) for r in rows]
-
-
-def _api_key(row: sqlite3.Row) -> ApiKey:
-    return ApiKey(
-        prefix=row["prefix"],
-        issuer_id=row["issuer_id"],
-        created_at=row["created_at"],
-        revoked_at=row["revoked_at"],
-        roles=frozenset(json.loads(row["roles"])),
-    )
-
-
-def _key_hash(key: str) -> str:
-    # API keys carry 256 random bits: a plain SHA-256 cannot be brute-forced.
-    return hashlib.sha256(key.encode()).hexdigest()
+    return [api_key_record(r) for r in rows]

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Final
 
 from gateway.catalog.records import CatalogError
+from gateway.catalog.rows import now, parse_uuid
 
 __all__ = [
     "APPLICATION_ID",
@@ -26,6 +25,7 @@ __all__ = [
     "parse_uuid",
     "snapshot",
     "transaction",
+    "version",
 ]
 
 _BUSY_TIMEOUT_MS: Final = 5000
@@ -97,6 +97,20 @@ def check(path: Path) -> None:
         raise CatalogError(f"{path} is a database of another program, not a catalog")
 
 
+def version(path: Path) -> int:
+    """The schema version of the catalog file at `path` (0: none yet)."""
+    if not path.exists():
+        return 0
+    check(path)
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        (value,) = db.execute("PRAGMA user_version").fetchone()
+    finally:
+        db.close()
+    assert isinstance(value, int)  # noqa: S101 - SQLite's documented type
+    return value
+
+
 def migrate(db: sqlite3.Connection) -> None:
     """Bring the schema up to date, one version per transaction."""
     (version,) = db.execute("PRAGMA user_version").fetchone()
@@ -143,20 +157,6 @@ def snapshot(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         yield db
     finally:
         db.execute("COMMIT")
-
-
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-def parse_uuid(value: str | None) -> str:
-    """The canonical form of a given UUID, or a new random one."""
-    if value is None:
-        return str(uuid.uuid4())
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise CatalogError(f"{value!r} is not a UUID") from None
 
 
 def data_version(db: sqlite3.Connection) -> int:

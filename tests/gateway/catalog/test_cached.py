@@ -5,20 +5,23 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import closing
-from pathlib import Path
 
 import pytest
 
-from gateway.catalog import MISSING, CachedCatalog, SqliteCatalog
-from tests.conftest import SEED_IMAGE, SEED_ISSUER
+from gateway import Settings
+from gateway.catalog import MISSING, CachedCatalog, CatalogStore, open_catalog
+from tests.conftest import BOTH_CATALOGS, SEED_IMAGE, SEED_ISSUER
+from tests.helpers import eventually
+
+pytestmark = BOTH_CATALOGS
 
 A = "a0000000-0000-4000-8000-000000000001"
 B = "b0000000-0000-4000-8000-000000000002"
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteCatalog]:
-    store = await SqliteCatalog.open(tmp_path / "catalog.sqlite3")
+async def store(settings: Settings) -> AsyncIterator[CatalogStore]:
+    store = await open_catalog(settings)
     await store.add_issuer(issuer_id=A, secret="a" * 40, kid="only-a")
     await store.add_key(A, secret="c" * 40, kid="shared")
     await store.add_issuer(issuer_id=B, secret="b" * 40, kid="shared")
@@ -29,7 +32,7 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteCatalog]:
     await store.close()
 
 
-async def _view(store: SqliteCatalog, poll_interval: float) -> CachedCatalog:
+async def _view(store: CatalogStore, poll_interval: float) -> CachedCatalog:
     view = CachedCatalog(store, size=16, poll_interval=poll_interval)
     await view.refresh()
     return view
@@ -45,7 +48,7 @@ async def _view(store: SqliteCatalog, poll_interval: float) -> CachedCatalog:
     ],
 )
 async def test_issuer_for_kid_names_the_one_active_owner(
-    store: SqliteCatalog, kid: str, owner: str | None
+    store: CatalogStore, kid: str, owner: str | None
 ) -> None:
     view = await _view(store, 60.0)
     found = view.issuer_for_kid(kid)
@@ -54,7 +57,7 @@ async def test_issuer_for_kid_names_the_one_active_owner(
         assert found.key(kid) is not None
 
 
-async def test_a_write_through_this_store_is_seen_at_once(store: SqliteCatalog) -> None:
+async def test_a_write_through_this_store_is_seen_at_once(store: CatalogStore) -> None:
     view = await _view(store, 60.0)
     assert view.issuer_for_kid("only-a") is not None
     await store.revoke_key(A, "only-a")
@@ -63,18 +66,19 @@ async def test_a_write_through_this_store_is_seen_at_once(store: SqliteCatalog) 
     assert view.issuer_for_kid("only-a") is None
 
 
-async def test_another_processs_write_is_seen_on_the_next_request(
-    store: SqliteCatalog, tmp_path: Path
+async def test_another_processs_write_is_seen_without_a_poll(
+    store: CatalogStore, settings: Settings
 ) -> None:
-    """Another worker or the CLI stamps the shared change signal: no poll needed."""
+    """Another worker, replica or the CLI: SQLite's shared change signal, or
+    PostgreSQL's notification, tells at once; no poll is needed."""
     view = await _view(store, 3600.0)
     assert view.issuer_for_kid("only-a") is not None
-    other = await SqliteCatalog.open(tmp_path / "catalog.sqlite3")
+    other = await open_catalog(settings)
     try:
         await other.revoke_key(A, "only-a")
     finally:
         await other.close()
-    assert view.due()
+    await eventually(view.due, seconds=1.0)
     await view.refresh()
     assert view.issuer_for_kid("only-a") is None
 
@@ -86,14 +90,16 @@ async def test_another_processs_write_is_seen_on_the_next_request(
         pytest.param(3600.0, False, id="poll-not-yet-due"),
     ],
 )
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 async def test_an_unsignalled_write_is_seen_when_a_poll_is_due(
-    store: SqliteCatalog, tmp_path: Path, poll_interval: float, noticed: bool
+    store: CatalogStore, settings: Settings, poll_interval: float, noticed: bool
 ) -> None:
     """A writer that does not stamp the signal (sqlite3 by hand, an older
-    release): the poll of `data_version` is the fallback."""
+    release): the poll of `data_version` is the fallback. (PostgreSQL's twin,
+    a missed notification, is in test_postgres.py.)"""
     view = await _view(store, poll_interval)
     assert view.issuer_for_kid("only-a") is not None
-    with closing(sqlite3.connect(tmp_path / "catalog.sqlite3")) as db, db:
+    with closing(sqlite3.connect(settings.database)) as db, db:
         db.execute("UPDATE issuer_keys SET revoked_at = 'now' WHERE kid = 'only-a'")
     if view.due():
         await view.refresh()
@@ -101,7 +107,7 @@ async def test_an_unsignalled_write_is_seen_when_a_poll_is_due(
 
 
 async def test_image_records_and_their_absence_are_cached_until_a_change(
-    store: SqliteCatalog,
+    store: CatalogStore,
 ) -> None:
     view = await _view(store, 60.0)
     await store.add_issuer(issuer_id=SEED_ISSUER, secret="s" * 40, kid="seed")
@@ -117,7 +123,7 @@ async def test_image_records_and_their_absence_are_cached_until_a_change(
     assert view.cached_image(SEED_IMAGE) == record
 
 
-async def test_a_load_that_raced_a_change_stores_nothing(store: SqliteCatalog) -> None:
+async def test_a_load_that_raced_a_change_stores_nothing(store: CatalogStore) -> None:
     """A record read before a change must not be cached after it."""
     view = await _view(store, 60.0)
     await store.add_issuer(issuer_id=SEED_ISSUER, secret="s" * 40, kid="seed")
@@ -135,7 +141,7 @@ async def test_a_load_that_raced_a_change_stores_nothing(store: SqliteCatalog) -
     assert view.cached_image(SEED_IMAGE) is MISSING
 
 
-async def test_an_image_write_leaves_the_keys_in_memory(store: SqliteCatalog) -> None:
+async def test_an_image_write_leaves_the_keys_in_memory(store: CatalogStore) -> None:
     """Uploads by the hundred must not make every request reload the issuers."""
     view = await _view(store, 60.0)
     await store.add_issuer(issuer_id=SEED_ISSUER, secret="s" * 40, kid="seed")

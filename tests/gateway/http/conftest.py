@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gateway import Settings
-from gateway.catalog import SqliteCatalog
+from gateway.catalog import CatalogStore, open_catalog
 from gateway.originals.ingest import add_original
 from gateway.originals.local import LocalOriginalStore
 from tests.conftest import (
@@ -24,13 +24,13 @@ from tests.images import GREEN, solid
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return render_settings(tmp_path)
+def settings(tmp_path: Path, database_url: str | None) -> Settings:
+    return render_settings(tmp_path, database_url)
 
 
 @pytest.fixture
-async def catalog(settings: Settings) -> AsyncIterator[SqliteCatalog]:
-    catalog = await SqliteCatalog.open(settings.database)
+async def catalog(settings: Settings) -> AsyncIterator[CatalogStore]:
+    catalog = await open_catalog(settings)
     await catalog.add_issuer(
         issuer_id=SEED_ISSUER, secret=SEED_KEY.secret, kid=SEED_KEY.kid
     )
@@ -51,7 +51,7 @@ async def catalog(settings: Settings) -> AsyncIterator[SqliteCatalog]:
 
 
 @pytest.fixture
-async def keys(catalog: SqliteCatalog) -> Keys:
+async def keys(catalog: CatalogStore) -> Keys:
     return Keys(
         await catalog.add_api_key(SEED_ISSUER), await catalog.add_api_key(OTHER_ISSUER)
     )

@@ -16,13 +16,13 @@ from aioresponses import aioresponses
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from gateway import Settings, create_app
-from gateway.catalog import ImageRecord, SqliteCatalog
+from gateway.catalog import CatalogStore, ImageRecord
 from gateway.cloudinary.admin import signed_params
 from gateway.keys import INGESTOR
 from gateway.originals.ingest import add_original
 from gateway.originals.local import LocalOriginalStore
 from signing import mint
-from tests.conftest import OTHER_IMAGE, SEED_ISSUER, SEED_KEY, Client
+from tests.conftest import BOTH_CATALOGS, OTHER_IMAGE, SEED_ISSUER, SEED_KEY, Client
 from tests.gateway.http.support import (
     Keys,
     MockedResponse,
@@ -36,11 +36,13 @@ from tests.helpers import assert_error
 from tests.images import RED, solid
 from transforms.cloudinary import CloudinaryAccount
 
+pytestmark = BOTH_CATALOGS
+
 JPEG = solid((64, 48), RED, "JPEG")
 
 
 async def add(
-    catalog: SqliteCatalog, settings: Settings, n: int, **kwargs: object
+    catalog: CatalogStore, settings: Settings, n: int, **kwargs: object
 ) -> list[ImageRecord]:
     store = LocalOriginalStore(settings.originals)
     return [
@@ -81,7 +83,7 @@ def ids(doc: dict[str, object]) -> list[str]:
 
 
 async def test_get_returns_every_field(
-    client: Client, keys: Keys, catalog: SqliteCatalog, settings: Settings
+    client: Client, keys: Keys, catalog: CatalogStore, settings: Settings
 ) -> None:
     (record,) = await add(catalog, settings, 1)
     doc = await get_json(client, f"/v1/images/{record.id}", keys.mine)
@@ -98,7 +100,7 @@ async def test_get_returns_every_field(
 
 @pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
 async def test_another_issuers_image_is_always_404(
-    client: Client, keys: Keys, catalog: SqliteCatalog, method: str
+    client: Client, keys: Keys, catalog: CatalogStore, method: str
 ) -> None:
     response = await client.request(
         method,
@@ -124,7 +126,7 @@ async def test_unknown_image_is_404_like_a_foreign_one(
 
 
 async def test_list_pages_through_everything_once(
-    client: Client, keys: Keys, catalog: SqliteCatalog, settings: Settings
+    client: Client, keys: Keys, catalog: CatalogStore, settings: Settings
 ) -> None:
     created = await add(catalog, settings, 25)
     seen: list[str] = []
@@ -143,7 +145,7 @@ async def test_list_pages_through_everything_once(
 
 
 async def test_prev_links_walk_back(
-    client: Client, keys: Keys, catalog: SqliteCatalog, settings: Settings
+    client: Client, keys: Keys, catalog: CatalogStore, settings: Settings
 ) -> None:
     await add(catalog, settings, 12)
     first = await get_json(client, "/v1/images?page[size]=5", keys.mine)
@@ -154,7 +156,7 @@ async def test_prev_links_walk_back(
 
 
 async def test_pagination_is_stable_under_concurrent_inserts(
-    client: Client, keys: Keys, catalog: SqliteCatalog, settings: Settings
+    client: Client, keys: Keys, catalog: CatalogStore, settings: Settings
 ) -> None:
     created = await add(catalog, settings, 6)
     first = await get_json(client, "/v1/images?page[size]=3&sort=createdAt", keys.mine)
@@ -169,7 +171,7 @@ async def test_pagination_is_stable_under_concurrent_inserts(
 async def test_sort_by_file_size(
     client: Client,
     keys: Keys,
-    catalog: SqliteCatalog,
+    catalog: CatalogStore,
     settings: Settings,
     sort: str,
     reverse: bool,
@@ -182,7 +184,7 @@ async def test_sort_by_file_size(
 
 
 async def test_search_tag_and_id_filters_find_only_the_callers_matches(
-    client: Client, keys: Keys, catalog: SqliteCatalog, settings: Settings
+    client: Client, keys: Keys, catalog: CatalogStore, settings: Settings
 ) -> None:
     records = await add(catalog, settings, 4)
     await catalog.update_image(
@@ -233,7 +235,7 @@ async def test_bad_list_parameters_are_400(
 
 
 async def test_patch_merges_mutable_fields(
-    client: Client, keys: Keys, catalog: SqliteCatalog, settings: Settings
+    client: Client, keys: Keys, catalog: CatalogStore, settings: Settings
 ) -> None:
     (record,) = await add(catalog, settings, 1)
     changes = {
@@ -270,7 +272,7 @@ async def test_patch_merges_mutable_fields(
 
 
 async def test_patch_refuses_unknown_read_only_and_invalid_fields_each(
-    client: Client, keys: Keys, catalog: SqliteCatalog, settings: Settings
+    client: Client, keys: Keys, catalog: CatalogStore, settings: Settings
 ) -> None:
     (record,) = await add(catalog, settings, 1)
     body = {"width": 5, "colour": "red", "isPublic": "yes", "tags": ["ok", "bad/tag"]}
@@ -289,7 +291,7 @@ async def test_patch_refuses_unknown_read_only_and_invalid_fields_each(
 
 
 async def test_patch_needs_json(
-    client: Client, keys: Keys, catalog: SqliteCatalog, settings: Settings
+    client: Client, keys: Keys, catalog: CatalogStore, settings: Settings
 ) -> None:
     (record,) = await add(catalog, settings, 1)
     response = await client.patch(
@@ -304,7 +306,7 @@ async def test_patch_needs_json(
 
 
 async def test_delete_removes_image_file_and_delivery_at_once(
-    client: Client, keys: Keys, catalog: SqliteCatalog, settings: Settings
+    client: Client, keys: Keys, catalog: CatalogStore, settings: Settings
 ) -> None:
     (record,) = await add(catalog, settings, 1)
     token = mint(SEED_KEY, issuer_id=SEED_ISSUER, transformations=[{"width": 4}])
@@ -318,7 +320,7 @@ async def test_delete_removes_image_file_and_delivery_at_once(
 
 
 async def test_delete_can_preserve_the_original(
-    client: Client, keys: Keys, catalog: SqliteCatalog, settings: Settings
+    client: Client, keys: Keys, catalog: CatalogStore, settings: Settings
 ) -> None:
     (record,) = await add(catalog, settings, 1)
     response = await client.delete(
@@ -398,7 +400,7 @@ async def ingest(client: Client, key: str, url: str) -> dict[str, Any]:
 async def test_origin_ingest_finishes(
     aiohttp_client: AiohttpClient,
     ingest_settings: Settings,
-    catalog: SqliteCatalog,
+    catalog: CatalogStore,
     keys: Keys,
     origin: TestServer,
 ) -> None:
@@ -424,7 +426,7 @@ async def test_origin_ingest_finishes(
 async def test_origin_ingest_errors_are_recorded(
     aiohttp_client: AiohttpClient,
     ingest_settings: Settings,
-    catalog: SqliteCatalog,
+    catalog: CatalogStore,
     keys: Keys,
     origin: TestServer,
     path: str,
@@ -464,7 +466,7 @@ async def test_host_resolving_to_loopback_is_refused_after_dns(
     ],
 )
 async def test_unsafe_origins_are_422_before_any_fetch(
-    client: Client, keys: Keys, catalog: SqliteCatalog, url: str
+    client: Client, keys: Keys, catalog: CatalogStore, url: str
 ) -> None:
     response = await client.post(
         "/v1/images", json={"origin": url}, headers=bearer(keys.mine)
@@ -476,7 +478,7 @@ async def test_unsafe_origins_are_422_before_any_fetch(
 async def test_origin_off_the_allow_list_is_422(
     aiohttp_client: AiohttpClient,
     ingest_settings: Settings,
-    catalog: SqliteCatalog,
+    catalog: CatalogStore,
     keys: Keys,
 ) -> None:
     client = await aiohttp_client(create_app(ingest_settings))
@@ -512,7 +514,7 @@ def cloud() -> Iterator[aioresponses]:
 
 @pytest.fixture
 async def cloud_client(
-    aiohttp_client: AiohttpClient, settings: Settings, catalog: SqliteCatalog
+    aiohttp_client: AiohttpClient, settings: Settings, catalog: CatalogStore
 ) -> Client:
     return await aiohttp_client(
         create_app(
@@ -574,7 +576,7 @@ async def test_cloudinary_failure_registers_nothing(
     cloud_client: Client,
     cloud: aioresponses,
     keys: Keys,
-    catalog: SqliteCatalog,
+    catalog: CatalogStore,
     settings: Settings,
     mock: dict[str, Any],
     status: int,
@@ -590,7 +592,7 @@ async def test_cloudinary_failure_registers_nothing(
 
 
 async def test_delete_destroys_the_cloudinary_asset_first(
-    cloud_client: Client, cloud: aioresponses, keys: Keys, catalog: SqliteCatalog
+    cloud_client: Client, cloud: aioresponses, keys: Keys, catalog: CatalogStore
 ) -> None:
     cloud.post(
         UPLOAD_URL,
@@ -644,7 +646,7 @@ async def test_an_origin_cloudinary_refuses_leaves_no_stored_original(
     aiohttp_client: AiohttpClient,
     ingest_settings: Settings,
     settings: Settings,
-    catalog: SqliteCatalog,
+    catalog: CatalogStore,
     keys: Keys,
     origin: TestServer,
     cloud: aioresponses,

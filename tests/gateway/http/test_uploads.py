@@ -15,8 +15,8 @@ from PIL import Image
 from pytest_aiohttp import AiohttpClient
 
 from gateway import Settings, create_app
-from gateway.catalog import SqliteCatalog
-from tests.conftest import SEED_ISSUER, Client
+from gateway.catalog import CatalogStore
+from tests.conftest import BOTH_CATALOGS, SEED_ISSUER, Client
 from tests.gateway.http.support import (
     Keys,
     bearer,
@@ -25,8 +25,10 @@ from tests.gateway.http.support import (
     image_file,
     stored_files,
 )
-from tests.helpers import assert_error, eventually
+from tests.helpers import assert_error, eventually, stored_bytes
 from tests.images import BLUE, RED, pixel_bomb, solid
+
+pytestmark = BOTH_CATALOGS
 
 JPEG = solid((64, 48), RED, "JPEG")
 PNG = solid((30, 20), BLUE, "PNG")
@@ -72,7 +74,7 @@ async def test_requests_without_a_valid_key_are_401(
 
 
 async def test_revoked_key_is_401_at_once(
-    client: Client, keys: Keys, catalog: SqliteCatalog
+    client: Client, keys: Keys, catalog: CatalogStore
 ) -> None:
     assert (await client.get("/v1/images", headers=bearer(keys.mine))).status == 200
     await catalog.revoke_api_key(SEED_ISSUER, keys.mine.split("_")[1])
@@ -83,7 +85,7 @@ async def test_revoked_key_is_401_at_once(
 async def test_api_keys_are_stored_only_as_hashes(
     keys: Keys, settings: Settings
 ) -> None:
-    assert keys.mine.encode() not in settings.database.read_bytes()
+    assert keys.mine.encode() not in await stored_bytes(settings)
 
 
 async def test_upload_creates_the_image(
@@ -209,7 +211,7 @@ async def test_bad_upload_is_422_and_leaves_nothing(
     client: Client,
     keys: Keys,
     settings: Settings,
-    catalog: SqliteCatalog,
+    catalog: CatalogStore,
     files: list[tuple[str, bytes, str, str]],
     code: str,
 ) -> None:
@@ -222,7 +224,7 @@ async def test_bad_upload_is_422_and_leaves_nothing(
 
 
 async def test_two_files_are_refused(
-    client: Client, keys: Keys, catalog: SqliteCatalog
+    client: Client, keys: Keys, catalog: CatalogStore
 ) -> None:
     data = form(image_file(JPEG), image_file(PNG, "b.png", "image/png"))
     response = await client.post("/v1/images", data=data, headers=bearer(keys.mine))
@@ -252,7 +254,7 @@ async def test_several_violations_give_several_errors(
 async def test_size_limit_is_exact(
     aiohttp_client: AiohttpClient,
     settings: Settings,
-    catalog: SqliteCatalog,
+    catalog: CatalogStore,
     keys: Keys,
     slack: int,
     status: int,
@@ -290,7 +292,7 @@ async def test_guest_uploads_are_off_by_default(client: Client) -> None:
 
 
 async def test_guest_uploads_land_in_the_guest_issuer_with_a_smaller_limit(
-    aiohttp_client: AiohttpClient, settings: Settings, catalog: SqliteCatalog
+    aiohttp_client: AiohttpClient, settings: Settings, catalog: CatalogStore
 ) -> None:
     guest = replace(
         settings,
@@ -314,7 +316,7 @@ async def test_guest_uploads_land_in_the_guest_issuer_with_a_smaller_limit(
 
 
 async def test_interrupted_upload_leaves_no_file_and_no_row(
-    client: Client, keys: Keys, settings: Settings, catalog: SqliteCatalog
+    client: Client, keys: Keys, settings: Settings, catalog: CatalogStore
 ) -> None:
     boundary = "cut-here"
     head = (
@@ -344,7 +346,7 @@ async def test_200_concurrent_uploads_lose_none_and_corrupt_none(
     aiohttp_client: AiohttpClient,
     keys: Keys,
     settings: Settings,
-    catalog: SqliteCatalog,
+    catalog: CatalogStore,
 ) -> None:
     """With room for all of them at once (the in-flight bounds are tested apart)."""
     roomy = replace(
@@ -452,7 +454,7 @@ async def test_a_body_slower_than_the_timeout_is_408_and_leaves_nothing(
     aiohttp_client: AiohttpClient,
     keys: Keys,
     settings: Settings,
-    catalog: SqliteCatalog,
+    catalog: CatalogStore,
 ) -> None:
     impatient = replace(settings, ingest=replace(settings.ingest, body_timeout=0.3))
     client = await aiohttp_client(create_app(impatient))
@@ -477,7 +479,7 @@ async def test_a_body_slower_than_the_timeout_is_408_and_leaves_nothing(
 
 
 async def test_an_upload_whose_key_is_revoked_meanwhile_lands_nowhere(
-    client: Client, keys: Keys, settings: Settings, catalog: SqliteCatalog
+    client: Client, keys: Keys, settings: Settings, catalog: CatalogStore
 ) -> None:
     release = asyncio.Event()
 

@@ -1,0 +1,403 @@
+"""The PostgreSQL catalog: migrations under an advisory lock, coherence across
+replicas within the bound, and what losing the database does.
+
+The behaviour both stores share is tested on both (`BOTH_CATALOGS` in the
+catalog and /v1 suites); here is what only a shared server has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+import pytest
+from pytest_aiohttp import AiohttpClient
+
+from gateway import Settings, create_app
+from gateway.catalog import CachedCatalog, CatalogError, CatalogStore, open_catalog
+from gateway.catalog.location import upgrade
+from gateway.catalog.postgres import MIGRATIONS
+from gateway.catalog.sqlite import MIGRATIONS as SQLITE_MIGRATIONS
+from gateway.keys import CATALOG
+from scripts.pg_cluster import Cluster
+from tests.conftest import (
+    API_SECRET,
+    SEED_CLOUD,
+    SEED_IMAGE,
+    SEED_ISSUER,
+    SEED_KEY,
+    Client,
+    Mint,
+    make_settings,
+)
+from tests.gateway.http.support import bearer, form, image_file
+from tests.helpers import assert_error, eventually
+from tests.images import RED, solid
+from transforms.cloudinary import CloudinaryAccount
+
+
+@pytest.fixture
+def backend() -> str:
+    """Every catalog here is PostgreSQL."""
+    return "postgresql"
+
+
+# The consistency bound the README states.
+BOUND = 1.0
+
+
+def test_migrations_mirror_sqlites_one_to_one() -> None:
+    """Each SQLite migration has its PostgreSQL twin, of the same number and name."""
+    folder = Path(__file__).parents[3] / "gateway" / "catalog"
+    names = sorted(p.name for p in (folder / "migrations").glob("*.sql"))
+    assert (
+        sorted(p.name for p in (folder / "postgres/migrations").glob("*.sql")) == names
+    )
+    assert len(MIGRATIONS) == len(SQLITE_MIGRATIONS)
+
+
+async def test_replicas_migrating_at_once_apply_each_version_once(
+    settings: Settings,
+) -> None:
+    """Eight replicas start together on an empty database: the advisory lock
+    lets one create the schema; the others find nothing left to do."""
+    results = await asyncio.gather(*(upgrade(settings) for _ in range(8)))
+    assert sorted(before for before, _ in results) == [0] + [len(MIGRATIONS)] * 7
+    assert {after for _, after in results} == {len(MIGRATIONS)}
+
+
+def _cli(url: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "GATEWAY_DATABASE_URL": url}
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_db_upgrade_creates_the_schema_then_finds_it_current(
+    database_url: str,
+) -> None:
+    first = _cli(database_url, "db", "upgrade")
+    assert first.returncode == 0, first.stderr
+    assert f'"applied": {len(MIGRATIONS)}' in first.stdout
+    again = _cli(database_url, "db", "upgrade")
+    assert '"applied": 0' in again.stdout
+
+
+async def test_a_schema_newer_than_this_release_is_refused(database_url: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "CREATE TABLE gateway_catalog (one BOOLEAN PRIMARY KEY, schema_version"
+            " INTEGER, data_version BIGINT);"
+            " INSERT INTO gateway_catalog VALUES (TRUE, 0, 0)"
+        )
+        await conn.execute(
+            "UPDATE gateway_catalog SET schema_version = $1", len(MIGRATIONS) + 1
+        )
+    finally:
+        await conn.close()
+    with pytest.raises(CatalogError, match="newer than this release"):
+        await open_catalog(make_settings(Path("unused"), database_url=database_url))
+
+
+async def test_another_programs_tables_are_never_taken_for_a_catalog(
+    database_url: str,
+) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("CREATE TABLE orders (id INTEGER)")
+    finally:
+        await conn.close()
+    with pytest.raises(CatalogError, match="another program"):
+        await open_catalog(make_settings(Path("unused"), database_url=database_url))
+
+
+def test_an_unreachable_database_at_start_is_one_line_without_the_password(
+    postgres_cluster: Cluster,
+) -> None:
+    with socketless_port() as port:
+        url = f"postgresql://gw:hunter2@127.0.0.1:{port}/gateway"
+        result = _cli(url, "issuer", "list")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "cannot reach the catalog database" in result.stderr
+    assert "hunter2" not in result.stderr
+
+
+class socketless_port:  # noqa: N801 - a context manager read as a phrase
+    """A loopback port nothing listens on, while the block runs."""
+
+    def __enter__(self) -> int:
+        import socket
+
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))  # bound, never listening: refused
+        port: int = self._sock.getsockname()[1]
+        return port
+
+    def __exit__(self, *exc: object) -> None:
+        self._sock.close()
+
+
+# Two replicas
+
+
+def _replica_settings(
+    tmp_path: Path, url: str, poll_interval: float, *, render: bool = False
+) -> Settings:
+    """Redirects to Cloudinary, or (`render`) local rendering of uploaded originals."""
+    account = CloudinaryAccount(
+        cloud_name=SEED_CLOUD, api_key="1234", api_secret=API_SECRET
+    )
+    return make_settings(
+        tmp_path,
+        cloudinary=None if render else account,
+        poll_interval=poll_interval,
+        database_url=url,
+    )
+
+
+@pytest.fixture
+async def replicas(
+    aiohttp_client: AiohttpClient,
+    tmp_path: Path,
+    database_url: str,
+    catalog: CatalogStore,
+) -> tuple[Client, Client]:
+    """Two gateway apps on one database, each with its own pool and caches;
+    polls far apart, so that only notifications can keep them coherent."""
+    settings = _replica_settings(tmp_path, database_url, 3600.0, render=True)
+    return (
+        await aiohttp_client(create_app(settings)),
+        await aiohttp_client(create_app(settings)),
+    )
+
+
+async def _within_bound(client: Client, path: str, status: int, **kw: object) -> float:
+    """Seconds until `path` answers `status` on `client`; fails past the bound."""
+    started = time.monotonic()
+    while True:
+        response = await client.get(path, allow_redirects=False, **kw)  # type: ignore[arg-type]
+        if response.status == status:
+            return time.monotonic() - started
+        assert time.monotonic() - started < BOUND, await response.text()
+        await asyncio.sleep(0.01)
+
+
+async def test_a_delete_on_one_replica_is_a_404_on_the_other_within_the_bound(
+    replicas: tuple[Client, Client], catalog: CatalogStore, mint_token: Mint
+) -> None:
+    a, b = replicas
+    key = await catalog.add_api_key(SEED_ISSUER)
+    uploaded = await a.post(
+        "/v1/images",
+        data=form(image_file(solid((40, 30), RED, "PNG"), "a.png", "image/png")),
+        headers=bearer(key),
+    )
+    assert uploaded.status == 201, await uploaded.text()
+    image_id = (await uploaded.json(content_type=None))["data"]["id"]
+    delivery = f"/images/{image_id}?token={mint_token([{'width': 8}])}"
+    assert (await b.get(delivery)).status == 200  # resolved, and cached, on B
+    deleted = await a.delete(f"/v1/images/{image_id}", headers=bearer(key))
+    assert deleted.status == 204
+    await _within_bound(b, delivery, 404)
+
+
+async def test_a_key_revoked_on_one_replica_is_refused_by_the_other(
+    replicas: tuple[Client, Client], catalog: CatalogStore, mint_token: Mint
+) -> None:
+    a, b = replicas
+    api_key = await catalog.add_api_key(SEED_ISSUER)
+    assert (await a.get("/v1/images", headers=bearer(api_key))).status == 200
+    await b.app[CATALOG].store.revoke_api_key(SEED_ISSUER, api_key)
+    await _within_bound(a, "/v1/images", 401, headers=bearer(api_key))
+    # And a signing key: B revokes it, A refuses its tokens.
+    delivery = f"/images/{SEED_IMAGE}?token={mint_token()}"
+    assert (await a.get(delivery)).status == 404  # verified: no local original
+    await b.app[CATALOG].store.revoke_key(SEED_ISSUER, SEED_KEY.kid)
+    await _within_bound(a, delivery, 401)
+
+
+async def test_uploads_split_across_replicas_list_once_in_one_order_on_both(
+    replicas: tuple[Client, Client], catalog: CatalogStore
+) -> None:
+    """200 concurrent uploads, half through each replica: either lists every
+    image exactly once, and both in the same order (keyset pages of 30)."""
+    key = await catalog.add_api_key(SEED_ISSUER)
+    png = solid((4, 3), RED, "PNG")
+
+    async def upload(client: Client, slots: asyncio.Semaphore, n: int) -> str:
+        async with slots:  # GATEWAY_UPLOADS_PER_KEY per process
+            response = await client.post(
+                "/v1/images",
+                data=form(image_file(png, f"{n}.png", "image/png")),
+                headers=bearer(key),
+            )
+            assert response.status == 201, await response.text()
+            image_id: str = (await response.json(content_type=None))["data"]["id"]
+            return image_id
+
+    slots = {id(c): asyncio.Semaphore(4) for c in replicas}
+    uploaded = await asyncio.gather(
+        *(upload(c, slots[id(c)], n) for n in range(100) for c in replicas)
+    )
+
+    async def listed(client: Client) -> list[str]:
+        seen: list[str] = []
+        path: str | None = "/v1/images?page[size]=30&sort=createdAt"
+        while path:
+            response = await client.get(path, headers=bearer(key))
+            doc = await response.json(content_type=None)
+            assert doc["meta"] == {"total": 203}  # and seed 004's three
+            seen += [item["id"] for item in doc["data"]]
+            path = doc["links"].get("next")
+        return seen
+
+    on_a, on_b = await asyncio.gather(*(listed(c) for c in replicas))
+    assert on_a == on_b
+    assert len(set(on_a)) == len(on_a) == 203
+    assert set(uploaded) <= set(on_a)
+
+
+async def test_a_missed_notification_is_caught_by_the_version_check(
+    settings: Settings, catalog: CatalogStore, database_url: str
+) -> None:
+    """A change whose NOTIFY never arrived (as across a reconnect) is seen
+    once a poll is due: the data version moved."""
+    view = CachedCatalog(await open_catalog(settings), size=16, poll_interval=0.3)
+    try:
+        await view.refresh()
+        assert view.issuer(SEED_ISSUER) is not None
+        await asyncio.wait_for(view.store.listening.wait(), 5)  # type: ignore[attr-defined]
+        generation = view.generation
+        conn = await asyncpg.connect(database_url)
+        try:
+            async with conn.transaction():
+                await conn.execute("UPDATE issuer_keys SET revoked_at = 'now'")
+                await conn.execute(
+                    "UPDATE gateway_catalog SET data_version = data_version + 1"
+                )
+        finally:
+            await conn.close()
+        await asyncio.sleep(0.1)
+        assert view.generation == generation  # no notification came
+        await eventually(view.due, seconds=BOUND)
+        await view.refresh()
+        issuer = view.issuer(SEED_ISSUER)
+        assert issuer is not None
+        assert issuer.keys == ()
+    finally:
+        await view.store.close()
+
+
+# Losing the database
+
+
+async def _terminate_backends(cluster: Cluster) -> int:
+    """pg_terminate_backend on every other connection to the tests' database."""
+    admin = await asyncpg.connect(cluster.url("postgres"))
+    try:
+        killed: int = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = 'gateway' AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await admin.close()
+    return killed
+
+
+async def test_terminated_connections_are_replaced_and_listening_resumes(
+    aiohttp_client: AiohttpClient,
+    tmp_path: Path,
+    database_url: str,
+    catalog: CatalogStore,
+    postgres_cluster: Cluster,
+) -> None:
+    client = await aiohttp_client(
+        create_app(_replica_settings(tmp_path, database_url, 3600.0))
+    )
+    store = client.app[CATALOG].store
+    api_key = await catalog.add_api_key(SEED_ISSUER)
+    assert (await client.get("/v1/images", headers=bearer(api_key))).status == 200
+    # The pool's connections and the listener's.
+    assert await _terminate_backends(postgres_cluster) >= 2
+    # Each read right after: on a connection the pool replaced, or on one
+    # whose termination notice was not yet acted on, then again on a new one.
+    for _ in range(20):
+        await _terminate_backends(postgres_cluster)
+        listing = await client.get("/v1/images", headers=bearer(api_key))
+        assert listing.status == 200, await listing.text()
+    await eventually(store.listening.is_set, seconds=5.0)  # type: ignore[attr-defined]
+    # Notifications flow again: another replica's revocation is seen at once.
+    other = await open_catalog(make_settings(tmp_path, database_url=database_url))
+    try:
+        await other.revoke_api_key(SEED_ISSUER, api_key)
+    finally:
+        await other.close()
+    await _within_bound(client, "/v1/images", 401, headers=bearer(api_key))
+
+
+async def test_a_stopped_server_gives_cached_answers_within_the_bound_then_503(
+    aiohttp_client: AiohttpClient,
+    tmp_path: Path,
+    database_url: str,
+    catalog: CatalogStore,
+    postgres_cluster: Cluster,
+    mint_token: Mint,
+) -> None:
+    """Stop the server: what is in memory is served until a poll interval
+    after the last good check, then 503 with Retry-After; what needs the
+    database is a 503 at once; started again, it all comes back unaided."""
+    poll = 2.0
+    client = await aiohttp_client(
+        create_app(_replica_settings(tmp_path, database_url, poll))
+    )
+    api_key = await catalog.add_api_key(SEED_ISSUER)
+    delivery = f"/images/{SEED_IMAGE}?token={mint_token()}"
+    checked = time.monotonic()
+    assert (await client.get(delivery, allow_redirects=False)).status == 302
+    postgres_cluster.stop()
+    try:
+        assert time.monotonic() - checked < poll
+        # Still within the bound: the cached answer.
+        assert (await client.get(delivery, allow_redirects=False)).status == 302
+        # What needs the database: 503 at once.
+        listing = await client.get("/v1/images", headers=bearer(api_key))
+        await assert_error(listing, 503, "catalog_unavailable")
+        assert listing.headers["Retry-After"] == "1"
+        assert (await client.get("/readyz")).status == 503
+        assert (await client.get("/metrics")).status == 200  # its own figures
+        # Past the bound: no more answers from memory.
+        await asyncio.sleep(max(0.0, checked + poll - time.monotonic()) + 0.1)
+        for _ in range(3):  # each one: a failed check moves no poll on
+            stale = await client.get(delivery, allow_redirects=False)
+            await assert_error(stale, 503, "catalog_unavailable")
+            assert stale.headers["Retry-After"] == "1"
+            await asyncio.sleep(0.3)  # past the store's fail-fast moment too
+    finally:
+        postgres_cluster.start()
+    await _eventually_status(client, delivery, 302)
+    await _eventually_status(client, "/v1/images", 200, headers=bearer(api_key))
+    assert (await client.get("/readyz")).status == 200
+
+
+async def _eventually_status(
+    client: Client, path: str, status: int, **kw: object
+) -> None:
+    deadline = time.monotonic() + 10
+    while True:
+        response = await client.get(path, allow_redirects=False, **kw)  # type: ignore[arg-type]
+        if response.status == status:
+            return
+        assert time.monotonic() < deadline, await response.text()
+        await asyncio.sleep(0.1)
