@@ -7,7 +7,8 @@ loads them back to back, round after round (alternating which goes first);
 the verdict is the median of the per-round ratios, so it holds however fast
 this machine is today. Cases:
 
-  v3      the same sized JPEG again (an API key; answered from the render cache)
+  v3      the same sized JPEG again (a user's access token; from the render cache)
+  v3-key  the same with an API key (looked up in the catalog on every request)
   public  the same public image URL again (anonymous; from the render cache)
   proxy   /v3 in redirect mode, streamed through the gateway's proxy from a
           local stand-in upstream, against that upstream served directly
@@ -36,7 +37,7 @@ from gateway.catalog import SqliteCatalog
 from gateway.delivery.headers import NO_CACHE_HEADERS, SECURITY_HEADERS, redirect_body
 from gateway.originals import LocalOriginalStore, add_original
 from scripts._bench import Load, free_port, ratio, require_wrk, server, summarise, wrk
-from signing import IssuerKey
+from signing import IssuerKey, mint_access_token
 from transforms import Limits
 from transforms.render.pillow import sample_image
 
@@ -91,6 +92,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-pictures-") as tmp:
         work = Path(tmp)
         api_key = asyncio.run(seed(work))
+        access = mint_access_token(KEY, issuer_id=ISSUER, subject="bench", ttl=3600)
         gw_port, floor_port = free_port(), free_port()
         gw_env = {
             "GATEWAY_DATA_DIR": str(work),
@@ -99,6 +101,10 @@ def main() -> None:
         }
         cases = {
             "v3": (
+                f"/v3/images/{IMAGE}/800.800.jpg",
+                {"Authorization": f"Bearer {access}"},
+            ),
+            "v3-key": (
                 f"/v3/images/{IMAGE}/800.800.jpg",
                 {"Authorization": f"Bearer {api_key}"},
             ),

@@ -1,4 +1,4 @@
-"""Credentials into principals: API keys (cached per catalog generation) and access tokens.
+"""Credentials into principals: API keys (looked up each time) and access tokens.
 
 Kept apart from `auth` (the request side) so the app's keys can name the
 `Authenticator` type without importing the handlers.
@@ -6,7 +6,8 @@ Kept apart from `auth` (the request side) so the app's keys can name the
 
 from __future__ import annotations
 
-import hashlib
+import math
+import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -35,6 +36,7 @@ class Principal:
     scopes: frozenset[str] = SCOPES
     # The API key or the access token's `kid`: checked again before a slow write commits.
     secret: str | None = field(default=None, repr=False)
+    expires_at: float = math.inf
 
     @property
     def guest(self) -> bool:
@@ -53,20 +55,18 @@ class Principal:
 
 
 class Authenticator:
-    """Turns credentials into principals; one per app, bound on start-up.
+    """Turns credentials into principals; one per app, made on start-up.
 
-    API keys found are remembered (by their hash, bounded) until the catalog
-    changes, as the resolver's answers are: a revocation anywhere is seen by
-    the next request, since every request first asks the catalog whether it
-    changed.
+    Access tokens are verified against the issuers' keys in memory, which any
+    catalog change reloads. A page of thumbnails sends the same token dozens
+    of times: each verified one is remembered (bounded) until its `exp`, and
+    everything is forgotten on any catalog change, so a revoked signing key
+    ends its tokens as soon as this process hears of it.
     """
 
-    def __init__(
-        self, settings: Settings, catalog: CachedCatalog, *, cache_size: int = 1024
-    ) -> None:
+    def __init__(self, settings: Settings, catalog: CachedCatalog) -> None:
         self.settings = settings
         self.catalog = catalog
-        self._api_keys: LRUCache[bytes, ApiKey | None] = LRUCache(maxsize=cache_size)
         tokens = settings.tokens
         self.verifier = AccessTokenVerifier(
             catalog,
@@ -75,33 +75,37 @@ class Authenticator:
             max_bytes=tokens.max_bytes,
             max_lifetime=settings.access.max_lifetime,
         )
+        self._leeway = tokens.leeway
+        self._verified: LRUCache[str, Principal] = LRUCache(maxsize=tokens.cache_size)
         catalog.subscribe(self._forget)
 
     def _forget(self) -> None:
-        self._api_keys.clear()
+        self._verified.clear()
         # Revoked keys must not stay in memory.
         self.verifier.retain(())
 
     async def api_key(self, key: str) -> ApiKey | None:
-        digest = hashlib.sha256(key.encode()).digest()
-        if digest in self._api_keys:
-            return self._api_keys[digest]
-        generation = self.catalog.generation
-        found = await self.catalog.store.api_key(key)
-        if generation == self.catalog.generation:
-            self._api_keys[digest] = found
-        return found
+        """Asked of the store every time: a revocation on any replica counts
+        at once, not when a notification arrives (API keys are backends'
+        credentials; end users' access tokens are verified in memory)."""
+        return await self.catalog.store.api_key(key)
 
     def access_token(self, token: str, header: str) -> Principal:
+        known = self._verified.get(token)
+        if known is not None and time.time() <= known.expires_at + self._leeway:
+            return known
         try:
             access = self.verifier.verify(token)
         except SigningError as exc:
             raise AccessTokenInvalidError(exc.detail, header=header) from None
-        return Principal(
+        principal = Principal(
             issuer_id=access.issuer,
             credential=Credential.ACCESS_TOKEN,
             subject=access.subject,
             roles=access.roles,
             scopes=access.scopes,
             secret=access.kid,
+            expires_at=access.expires_at,
         )
+        self._verified[token] = principal
+        return principal

@@ -23,7 +23,7 @@ from gateway.catalog import SqliteCatalog
 from gateway.config import AccessSettings
 from gateway.originals.ingest import add_original
 from gateway.originals.local import LocalOriginalStore
-from signing import IssuerKey, mint, mint_access_token
+from signing import AccessToken, IssuerKey, mint, mint_access_token
 from tests.conftest import (
     OTHER_ISSUER,
     OTHER_KEY,
@@ -658,3 +658,29 @@ async def test_public_images_link_their_public_urls(
     links = (await private.json(content_type=None))["data"]["links"]
     assert "public" not in links
     assert "publicThumbnail" not in links
+
+
+async def test_a_remembered_access_token_is_verified_again_past_its_exp(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Verified tokens are remembered for speed, never past their `exp`."""
+    from gateway.keys import AUTHENTICATOR
+
+    verifier = client.app[AUTHENTICATOR].verifier
+    calls: list[str] = []
+    real = verifier.verify
+
+    def counted(token: str | None, *, now: float | None = None) -> AccessToken:
+        calls.append(str(token))
+        return real(token, now=now)
+
+    monkeypatch.setattr(verifier, "verify", counted)
+    token = access(ttl=120)
+    path = f"/v3/images/{PRIVATE}/10.10.jpg"
+    for _ in range(3):
+        assert (await client.get(path, headers=bearer(token))).status == 200
+    assert len(calls) == 1  # remembered
+    later = time.time() + 120 + 31  # past exp and the default 30 s leeway
+    monkeypatch.setattr("gateway.http.credentials.time.time", lambda: later)
+    await client.get(path, headers=bearer(token))
+    assert len(calls) == 2  # the memo no longer vouches for it
