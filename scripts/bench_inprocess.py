@@ -11,6 +11,8 @@ both back to back; the ratio is the median of the per-round ratios.
   warm   the same token again and again
   cold   a new token per request for the same tiling (distinct per round)
 
+Tokens are seed-shaped, as in `bench_redirect.py`.
+
 Usage: python scripts/bench_inprocess.py [--requests 5000] [--rounds 5]
 """
 
@@ -32,9 +34,15 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gateway import Settings, create_app
-from scripts.bench_redirect import CLOUDINARY_URL, GENERATED, KEY, floor_app, path, seed
-from scripts.seed004 import ISSUER, tiling
-from signing import mint
+from scripts.bench_redirect import (
+    CLOUDINARY_URL,
+    GENERATED,
+    floor_app,
+    path,
+    seed,
+    seed_token,
+)
+from scripts.seed004 import tiling
 
 
 class _MemoryTransport(asyncio.Transport):
@@ -164,13 +172,10 @@ async def _run(args: argparse.Namespace, work: Path) -> None:
     settings = Settings.from_env(
         {"GATEWAY_DATA_DIR": str(work), "CLOUDINARY_URL": CLOUDINARY_URL}
     )
-    warm_path = path(mint(KEY, issuer_id=ISSUER, transformations=tiling()))
+    warm_path = path(seed_token(tiling()))
     warm = [[_raw(warm_path)] * args.requests] * (args.rounds + 1)
     cold = [
-        [
-            _raw(path(mint(KEY, issuer_id=ISSUER, transformations=tiling())))
-            for _ in range(args.requests)
-        ]
+        [_raw(path(seed_token(tiling()))) for _ in range(args.requests)]
         for _ in range(args.rounds + 1)
     ]
     runner = web.AppRunner(create_app(settings), access_log=None)
