@@ -68,10 +68,11 @@ def create_app(settings: Settings) -> web.Application:
         # No route accepts a compressed body (`jsonapi.refuse_encoded`).
         handler_args={
             "auto_decompress": False,
-            # Room for the longest token we take and then some, so that our own
-            # checks answer a long one (400 token_too_large), not aiohttp's
-            # parser, whose plain-text 400 quotes the request line.
-            "max_line_size": max(8190, 4 * settings.tokens.max_bytes),
+            # Room for a token one character longer than we take, every
+            # character percent-encoded from four UTF-8 bytes, so that our own
+            # checks answer it (400 token_too_large, 401 not ASCII), not
+            # aiohttp's parser, whose plain-text 400 quotes the request line.
+            "max_line_size": max(8190, 12 * (settings.tokens.max_bytes + 1) + 1024),
             # aiohttp's default keeps an idle connection for an hour.
             "keepalive_timeout": settings.server.idle_timeout,
         },

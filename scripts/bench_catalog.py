@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import sys
 import tempfile
 import time
@@ -41,13 +42,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import asyncpg
 from yarl import URL
 
-from gateway import Settings, create_app
+from gateway import Settings
 from gateway.catalog import open_catalog
 from gateway.config import CatalogSettings
 from gateway.delivery.links import delivery_url
 from scripts._bench import Load, free_port, ratio, require_wrk, server, summarise, wrk
+from scripts.bench_inprocess import _gateway_started as started
 from scripts.bench_inprocess import _raw as raw
-from scripts.bench_inprocess import _started as started
 from scripts.pg_cluster import start_cluster
 from scripts.seed004 import CLOUD_NAME, IMAGE, ISSUER, add_assets, tiling
 from signing import IssuerKey, mint
@@ -98,8 +99,10 @@ async def inprocess_warm(
     """Best µs per warm redirect of each app, and SQLite's time over PostgreSQL's
     per round (above 1: PostgreSQL faster), rounds alternating which goes first."""
     runners, connections = {}, {}
+    log = io.StringIO()  # the access log, discarded
     for name, one in settings.items():
-        runners[name], connections[name] = await started(create_app(one))
+        # As `serve` runs it (the JSON access log on, to /dev/null here).
+        runners[name], connections[name] = await started(one, log)
     batch = [raw(request_path)] * requests
     times: dict[str, list[float]] = {name: [] for name in settings}
     try:

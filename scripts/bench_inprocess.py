@@ -4,12 +4,16 @@
 add noise of several percent on a shared machine. This script feeds raw HTTP
 requests to aiohttp's own protocol object (the one a server socket would feed)
 with an in-memory transport, one request at a time, and times how long each
-takes until its response is written. The floor is a minimal aiohttp app
-answering the gateway's own 302, captured in the same run. Each round loads
-both back to back; the ratio is the median of the per-round ratios.
+takes until its response is written. The gateway runs as `serve` runs it
+(its JSON access log on, to /dev/null; behind the connection guard); the
+floor is a minimal aiohttp app answering the gateway's own 302, captured in
+the same run, without a log. Each round loads both back to back; the ratio
+is the median of the per-round ratios.
 
   warm   the same token again and again
   cold   a new token per request for the same tiling (distinct per round)
+
+Tokens are seed-shaped, as in `bench_redirect.py`.
 
 Usage: python scripts/bench_inprocess.py [--requests 5000] [--rounds 5]
 """
@@ -18,12 +22,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TextIO
 
 from aiohttp import web
 
@@ -32,9 +38,16 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gateway import Settings, create_app
-from scripts.bench_redirect import CLOUDINARY_URL, GENERATED, KEY, floor_app, path, seed
-from scripts.seed004 import ISSUER, tiling
-from signing import mint
+from gateway.cli.serve import app_runner, guarded
+from scripts.bench_redirect import (
+    CLOUDINARY_URL,
+    GENERATED,
+    floor_app,
+    path,
+    seed,
+    seed_token,
+)
+from scripts.seed004 import tiling
 
 
 class _MemoryTransport(asyncio.Transport):
@@ -83,23 +96,25 @@ class _MemoryTransport(asyncio.Transport):
 class _Connection:
     """One keep-alive connection into an app, driven request by request."""
 
-    def __init__(self, runner: web.AppRunner) -> None:
-        server = runner.server
-        assert server is not None  # set up by the caller
-        self._protocol = server()
+    def __init__(self, factory: Callable[[], asyncio.Protocol]) -> None:
+        self._protocol = factory()
         self._transport = _MemoryTransport()
         self._protocol.connection_made(self._transport)
 
     async def send(self, requests: Sequence[bytes]) -> float:
-        """Seconds per request, each sent once the previous answer was written."""
-        started = time.perf_counter()
+        """CPU seconds per request, each sent once the previous answer was written.
+
+        The thread's CPU time, not the clock's: on a shared machine another
+        process's work would otherwise count against whichever side it hit.
+        """
+        started = time.thread_time()
         for raw in requests:
             before = self._transport.writes
             self._protocol.data_received(raw)
             # Polling, not an Event: it adds the least to every request measured.
             while self._transport.writes == before:  # noqa: ASYNC110
                 await asyncio.sleep(0)
-        return (time.perf_counter() - started) / len(requests)
+        return (time.thread_time() - started) / len(requests)
 
     @property
     def last(self) -> bytes:
@@ -122,15 +137,26 @@ def _floor(response: bytes) -> web.Application:
     return floor_app(headers, body)
 
 
-async def _started(app: web.Application) -> tuple[web.AppRunner, _Connection]:
+async def _floor_started(app: web.Application) -> tuple[web.AppRunner, _Connection]:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    return runner, _Connection(runner)
+    assert runner.server is not None
+    return runner, _Connection(runner.server)
+
+
+async def _gateway_started(
+    settings: Settings, log: TextIO
+) -> tuple[web.AppRunner, _Connection]:
+    """As `serve` runs it: the JSON access log on (to `log`), behind the guard."""
+    runner = app_runner(create_app(settings), settings, log_stream=log)
+    await runner.setup()
+    return runner, _Connection(guarded(runner, settings))
 
 
 async def _compare(
     floor_app: web.Application,
-    gateway_app: web.Application,
+    settings: Settings,
+    log: TextIO,
     batches: Sequence[Sequence[bytes]],
 ) -> tuple[float, float, float]:
     """Best seconds per request for each, and the median of per-round ratios.
@@ -138,8 +164,8 @@ async def _compare(
     Each round loads both back to back (alternating which goes first), so a
     drift of the machine's speed hits both alike.
     """
-    floor_runner, floor = await _started(floor_app)
-    gateway_runner, gateway = await _started(gateway_app)
+    floor_runner, floor = await _floor_started(floor_app)
+    gateway_runner, gateway = await _gateway_started(settings, log)
     try:
         for connection in (floor, gateway):
             await connection.send(batches[0][:200])
@@ -159,38 +185,31 @@ async def _compare(
     return min(floors), min(gateways), statistics.median(ratios)
 
 
-async def _run(args: argparse.Namespace, work: Path) -> None:
+async def _run(args: argparse.Namespace, work: Path, log: TextIO) -> None:
     await seed(work)
     settings = Settings.from_env(
         {"GATEWAY_DATA_DIR": str(work), "CLOUDINARY_URL": CLOUDINARY_URL}
     )
-    warm_path = path(mint(KEY, issuer_id=ISSUER, transformations=tiling()))
+    warm_path = path(seed_token(tiling()))
     warm = [[_raw(warm_path)] * args.requests] * (args.rounds + 1)
     cold = [
-        [
-            _raw(path(mint(KEY, issuer_id=ISSUER, transformations=tiling())))
-            for _ in range(args.requests)
-        ]
+        [_raw(path(seed_token(tiling()))) for _ in range(args.requests)]
         for _ in range(args.rounds + 1)
     ]
-    runner = web.AppRunner(create_app(settings), access_log=None)
-    await runner.setup()
+    runner, probe = await _gateway_started(settings, log)
     try:
-        probe = _Connection(runner)
         await probe.send([_raw(warm_path)])
         captured = probe.last
     finally:
         await runner.cleanup()
 
     print(
-        f"{args.rounds} rounds of {args.requests} requests; µs per request (best "
+        f"{args.rounds} rounds of {args.requests} requests; CPU µs per request (best "
         "round) and the median of per-round ratios\n"
     )
     print(f"{'case':<6} {'floor':>8} {'gateway':>8} {'extra':>8} {'ratio':>6}")
     for case, batches in (("warm", warm), ("cold", cold)):
-        floor, gateway, ratio = await _compare(
-            _floor(captured), create_app(settings), batches
-        )
+        floor, gateway, ratio = await _compare(_floor(captured), settings, log, batches)
         print(
             f"{case:<6} {floor * 1e6:>8.2f} {gateway * 1e6:>8.2f} "
             f"{(gateway - floor) * 1e6:>8.2f} {ratio:>5.2f}x"
@@ -202,8 +221,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=5000, help="per round")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="bench-inprocess-") as tmp:
-        asyncio.run(_run(args, Path(tmp)))
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-inprocess-") as tmp,
+        Path(os.devnull).open("w") as log,
+    ):
+        asyncio.run(_run(args, Path(tmp), log))
     return 0
 
 

@@ -13,7 +13,7 @@ import signal
 import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any, Final
+from typing import Any, Final, TextIO
 
 from aiohttp import web
 from yarl import URL
@@ -33,7 +33,7 @@ from gateway.ops.logs import JsonFormatter
 from gateway.ops.workers import hold_signals, lifeline, stop_requested, supervise
 from gateway.originals.configured import open_store
 
-__all__ = ["serve"]
+__all__ = ["app_runner", "guarded", "serve"]
 
 # How stale a scrape's view of the sibling workers may be.
 _PUBLISH_SECONDS: Final = 1.0
@@ -141,17 +141,7 @@ async def _run(app: web.Application, settings: Settings, sock: socket.socket) ->
     to finish.
     """
     server_settings = settings.server
-    JsonAccessLogger.configure(
-        trusted_proxies=server_settings.trusted_proxies, stream=sys.stdout
-    )
-    runner = web.AppRunner(
-        app,
-        access_log_class=JsonAccessLogger,
-        access_log=logging.getLogger("aiohttp.access")
-        if server_settings.access_log
-        else None,
-        shutdown_timeout=server_settings.shutdown_timeout,
-    )
+    runner = app_runner(app, settings, log_stream=sys.stdout)
     try:
         await runner.setup()  # start-up: the catalog opens, the demo is seeded
     except OSError as exc:  # the data directory: missing rights, not a folder
@@ -159,14 +149,8 @@ async def _run(app: web.Application, settings: Settings, sock: socket.socket) ->
             f"GATEWAY_DATA_DIR {settings.data_dir}: {exc.strerror or exc}"
         ) from None
     try:
-        assert runner.server is not None  # noqa: S101 - set up above
         loop = asyncio.get_running_loop()
-        guard = ConnectionGuard(
-            runner.server,
-            max_connections=server_settings.max_connections,
-            header_timeout=server_settings.header_timeout,
-        )
-        server = await loop.create_server(guard, sock=sock)
+        server = await loop.create_server(guarded(runner, settings), sock=sock)
         stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
@@ -183,6 +167,34 @@ async def _run(app: web.Application, settings: Settings, sock: socket.socket) ->
     finally:
         await runner.cleanup()
         JsonAccessLogger.flush()
+
+
+def app_runner(
+    app: web.Application, settings: Settings, *, log_stream: TextIO
+) -> web.AppRunner:
+    """The runner `serve` uses: the JSON access log (unless turned off) to `log_stream`."""
+    server_settings = settings.server
+    JsonAccessLogger.configure(
+        trusted_proxies=server_settings.trusted_proxies, stream=log_stream
+    )
+    return web.AppRunner(
+        app,
+        access_log_class=JsonAccessLogger,
+        access_log=logging.getLogger("aiohttp.access")
+        if server_settings.access_log
+        else None,
+        shutdown_timeout=server_settings.shutdown_timeout,
+    )
+
+
+def guarded(runner: web.AppRunner, settings: Settings) -> ConnectionGuard:
+    """The protocol factory `serve` listens with: the runner's, behind the guard."""
+    assert runner.server is not None  # noqa: S101 - the runner is set up
+    return ConnectionGuard(
+        runner.server,
+        max_connections=settings.server.max_connections,
+        header_timeout=settings.server.header_timeout,
+    )
 
 
 def _announce(settings: Settings, demo: bool) -> None:

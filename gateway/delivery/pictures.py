@@ -124,9 +124,10 @@ def public_picture(
     image's anonymous cap: a request at or under it is served at most at it.
     With neither width nor height, the image fits the cap (or the top rung).
     """
-    if crop and (width is None or height is None):
-        # One side alone would scale the picture up to cover nothing in particular.
-        raise InvalidParameterError("crop=true needs both w and h", parameter="crop")
+    if width is None or height is None:
+        # With one side there is no box to fill: the picture is fitted instead
+        # (a fill by one side would only enlarge it).
+        crop = False
     rungs = [r for r in ladder if r <= limits.max_size] or [limits.max_size]
     cap = image.max_unauthorised
     if width is None and height is None:

@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from gateway import Settings
 from gateway.http.middlewares import ParserErrorsInOneLine
 from tests.conftest import SEED_IMAGE, Client
 from tests.helpers import assert_error
@@ -104,6 +105,17 @@ async def test_a_token_longer_than_aiohttps_default_line_gets_our_400(
 ) -> None:
     """Past 8190 bytes aiohttp's parser would answer, quoting the line."""
     head, body = await _raw(client, f"GET {IMAGE}?token={'A' * 12_000} HTTP/1.1")
+    assert head.startswith("HTTP/1.1 400 "), head
+    assert "\r\nX-Request-Id: " in head
+    assert json.loads(body)["errors"][0]["code"] == "token_too_large"
+
+
+async def test_a_percent_encoded_token_one_character_too_long_gets_our_400(
+    client: Client, settings: Settings
+) -> None:
+    """Twelve bytes a character: `%F0%90%80%80` is one (astral) character."""
+    token = "%F0%90%80%80" * (settings.tokens.max_bytes + 1)
+    head, body = await _raw(client, f"GET {IMAGE}?token={token} HTTP/1.1")
     assert head.startswith("HTTP/1.1 400 "), head
     assert "\r\nX-Request-Id: " in head
     assert json.loads(body)["errors"][0]["code"] == "token_too_large"
