@@ -233,6 +233,20 @@ class _Raster:
             )
         return _Raster(image.size, image)
 
+    def mirrored(self) -> _Raster:
+        return self._same(self.pixels().transpose(Image.Transpose.FLIP_LEFT_RIGHT))
+
+    def bitonal(self) -> _Raster:
+        image = self.pixels()
+        # Cloudinary's e_blackwhite thresholds the luma at its middle.
+        black_white = image.convert("L").point(lambda v: 255 if v >= 128 else 0)
+        return self._same(
+            Image.merge(
+                "RGBA",
+                (black_white, black_white, black_white, image.getchannel("A")),
+            )
+        )
+
     def grayscale(self) -> _Raster:
         image = self.pixels()
         gray = image.convert("L")
