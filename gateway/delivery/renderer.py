@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import dataclasses
 import functools
 import hashlib
 import json
@@ -32,13 +33,22 @@ from cachetools import LRUCache
 from gateway.catalog import ImageRecord, Original
 from gateway.config import Settings
 from gateway.delivery.headers import SECURITY_HEADERS
+from gateway.delivery.iiif import View
+from gateway.delivery.pyramid import Levels, level_box, level_factor
 from gateway.delivery.resolver import Resolved
 from gateway.errors import ImageNotFoundError, OverloadedError
 from gateway.originals.store import OriginalStore
 from transforms import Transformation, dump_transformations, parse_render_base
 from transforms.basechain import Delivery
 from transforms.render import RenderChain, plan
-from transforms.render.pillow import OUTPUT_FORMATS, Decoded, compose, decode, encode
+from transforms.render.pillow import (
+    OUTPUT_FORMATS,
+    Decoded,
+    compose,
+    cut,
+    decode,
+    encode,
+)
 
 __all__ = ["OWN_FORMAT", "Job", "Rendered", "Renderer", "negotiate"]
 
@@ -71,6 +81,8 @@ class Job:
     quality: int
     expires_at: float | None
     pixels: int  # what the render holds at its peak, at most (`_peak_pixels`)
+    # IIIF: the source is this view cut from a pyramid level, not a decode.
+    view: View | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +126,10 @@ class Renderer:
         self._memory = _PixelBudget(settings.render.pixel_budget)
         # Exceptions (a plan over budget) are never remembered.
         self._pictures = functools.lru_cache(maxsize=_PICTURE_JOBS)(self._picture)
+        self._views = functools.lru_cache(maxsize=_PICTURE_JOBS)(self._view)
+        self.levels = Levels(
+            store, executor, settings.limits, settings.render.level_cache_bytes
+        )
         self._cache: LRUCache[str, Rendered] = LRUCache(
             maxsize=settings.render.cache_bytes, getsizeof=lambda r: len(r.body)
         )
@@ -176,6 +192,38 @@ class Renderer:
             accept=None,
             expires_at=None,
         )
+
+    def view(
+        self, image: ImageRecord, view: View, edits: Transformation, extension: str
+    ) -> Job:
+        """A IIIF job: `view` cut from a pyramid level, then `edits` (mirror, turn, quality)."""
+        return self._views(image.id, _original(image, None), view, edits, extension)
+
+    def _view(
+        self,
+        image_id: str,
+        original: Original,
+        view: View,
+        edits: Transformation,
+        extension: str,
+    ) -> Job:
+        job = self.prepare_chain(
+            RenderChain.build(((), Delivery(format=extension)), edits),
+            # Planned over the cut view: that is the source the edits see.
+            dataclasses.replace(original, width=view.size[0], height=view.size[1]),
+            {},
+            identity=[
+                "iiif",
+                [*view.region, *view.size],
+                f"f_{extension}",
+                dump_transformations(edits),
+            ],
+            name=image_id,
+            own_format=OWN_FORMAT[original.media_type],
+            accept=None,
+            expires_at=None,
+        )
+        return dataclasses.replace(job, view=view, hints={})
 
     def prepare_chain(
         self,
@@ -302,6 +350,8 @@ class Renderer:
 
     async def _rendered(self, job: Job) -> Rendered:
         self.renders += 1
+        if job.view is not None:
+            return await self._view_rendered(job, job.view)
         loop = asyncio.get_running_loop()
         limits = self.settings.limits
 
@@ -328,6 +378,24 @@ class Renderer:
             out = compose(job.chain, base, sources, limits, alpha_output=alpha)
             return encode(out, job.extension, job.quality)
 
+        body = await loop.run_in_executor(self.executor, finish)
+        return Rendered(body, job.media_type)
+
+    async def _view_rendered(self, job: Job, view: View) -> Rendered:
+        factor = level_factor(view)
+        level = await self.levels.level(
+            job.sources[""], job.file_sizes[""], view.full, factor
+        )
+        box = level_box(view, factor, level.image.size)
+        limits = self.settings.limits
+        alpha = OUTPUT_FORMATS[job.extension][2]
+
+        def finish() -> bytes:
+            base = cut(level, box, view.size)
+            out = compose(job.chain, base, {}, limits, alpha_output=alpha)
+            return encode(out, job.extension, job.quality)
+
+        loop = asyncio.get_running_loop()
         body = await loop.run_in_executor(self.executor, finish)
         return Rendered(body, job.media_type)
 

@@ -34,6 +34,7 @@ __all__ = [
     "Decoded",
     "SourceInfo",
     "compose",
+    "cut",
     "decode",
     "encode",
     "probe",
@@ -187,6 +188,23 @@ def decode(data: bytes, limits: Limits, hint: Dimensions | None = None) -> Decod
     # Pillow carries `info` (EXIF, comments, XMP) through resize and copy, and
     # writes some of it back on save: metadata must never reach an output.
     image.info = {}
+    return Decoded(image, size)
+
+
+def cut(
+    level: Decoded, box: tuple[float, float, float, float], size: Dimensions
+) -> Decoded:
+    """The part `box` (left, top, right, bottom, sub-pixel) of a decoded level at `size`.
+
+    A box of whole pixels already `size` is copied; any other is resampled
+    from exactly that part, so a tile costs its own pixels, not the level's.
+    """
+    left, top, right, bottom = (round(v) for v in box)
+    whole = (left, top, right, bottom)
+    exact = all(abs(a - b) < 1e-6 for a, b in zip(whole, box, strict=True))
+    if exact and (right - left, bottom - top) == size:
+        return Decoded(level.image.crop(whole), size)
+    image = level.image.resize(size, Image.Resampling.LANCZOS, box=box)
     return Decoded(image, size)
 
 
