@@ -33,7 +33,7 @@ from cachetools import LRUCache
 from gateway.catalog import ImageRecord, Original
 from gateway.config import Settings
 from gateway.delivery.headers import SECURITY_HEADERS
-from gateway.delivery.iiif import View
+from gateway.delivery.iiif import View, level_size
 from gateway.delivery.pyramid import Levels, level_box, level_factor
 from gateway.delivery.resolver import Resolved
 from gateway.errors import ImageNotFoundError, OverloadedError
@@ -223,7 +223,11 @@ class Renderer:
             accept=None,
             expires_at=None,
         )
-        return dataclasses.replace(job, view=view, hints={})
+        # The level the view is cut from counts too, cached or not: bounded.
+        level = level_size(view.full, level_factor(view))
+        return dataclasses.replace(
+            job, view=view, hints={}, pixels=job.pixels + level[0] * level[1]
+        )
 
     def prepare_chain(
         self,

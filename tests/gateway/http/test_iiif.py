@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.pytest_plugin import AiohttpClient
 from aiohttp.test_utils import TestClient
 from PIL import Image
+from pytest_aiohttp import AiohttpServer
 from yarl import URL
 
 from gateway import Settings, create_app
@@ -26,6 +27,8 @@ from gateway.keys import RENDERER
 from gateway.originals.ingest import add_original
 from gateway.originals.local import LocalOriginalStore
 from tests.conftest import SEED_ISSUER, SEED_KEY, make_settings, render_settings
+from tests.gateway.http.support import bearer
+from tests.gateway.http.test_cdn import serve
 from tests.helpers import assert_error
 from tests.images import BLUE, GREEN, RED, WHITE, near, solid
 from transforms.cloudinary import CloudinaryAccount, CloudinaryAsset
@@ -579,3 +582,28 @@ async def test_levels_are_bounded_by_their_cache(
     for x in (0, 1024):
         await client.get(f"/iiif/3/{CAPPED}/{x},0,1024,1024/256,/0/default.jpg")
     assert levels.decodes == first + 2
+
+
+async def test_the_local_cdn_draws_the_chain_a_redirect_names(
+    aiohttp_server: AiohttpServer, tmp_path: Path
+) -> None:
+    """GATEWAY_CDN=local parses the IIIF chain back (a_hflip, e_blackwhite) and draws it."""
+    async for gateway in serve(aiohttp_server, tmp_path):
+        image = await gateway.upload(quadrants())
+        patched = await gateway.session.patch(
+            gateway.url(f"/v1/images/{image}"),
+            json={"data": {"type": "images", "attributes": {"isPublic": True}}},
+            headers=bearer(gateway.key),
+        )
+        assert patched.status == 200
+        response = await gateway.get(
+            gateway.url(f"/iiif/3/{image}/pct:50,0,50,50/100,/!90/bitonal.png")
+        )
+        assert response.status == 302
+        location = URL(response.headers["Location"], encoded=True)
+        assert "/a_hflip/a_90/e_blackwhite/" in location.path
+        followed = await gateway.get(location)
+        assert followed.status == 200, await followed.text()
+        picture = Image.open(io.BytesIO(await followed.read()))
+        assert picture.size == (75, 100)
+        assert {c for _, c in picture.convert("RGB").getcolors() or []} == {WHITE}
