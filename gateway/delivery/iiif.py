@@ -263,10 +263,11 @@ def _size(
     bare = raw.removeprefix("^")
     rw, rh = box[2], box[3]
     if bare == "max":
-        scale = min(1.0 if not upscale else math.inf, scale_cap)
-        scale = min(scale, limits.max_size / rw, limits.max_size / rh)
+        # `^max` is `max` too, as the validator's `size_up` expects: the
+        # region's own size at most, not maxWidth's.
+        scale = min(1.0, scale_cap, limits.max_size / rw, limits.max_size / rh)
         scale = min(scale, math.sqrt(limits.max_output_pixels / (rw * rh)))
-        if scale >= 1 and not upscale:
+        if scale >= 1:
             out = (rw, rh)
         else:
             out = (max(1, math.floor(rw * scale)), max(1, math.floor(rh * scale)))
