@@ -199,6 +199,11 @@ class RenderSettings:
     max_age: int = field(
         default=3600, metadata=_var("GATEWAY_RENDER_MAX_AGE", as_positive)
     )
+    # Decoded pyramid levels of originals, for IIIF tiles.
+    level_cache_bytes: int = field(
+        default=256 * 1024 * 1024,
+        metadata=_var("GATEWAY_RENDER_LEVEL_CACHE_BYTES", as_positive),
+    )
     # Pixels the renders in flight may hold in all (4 bytes each: 150 M is
     # 600 MB); renders past it wait their turn.
     pixel_budget: int = field(

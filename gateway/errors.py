@@ -32,6 +32,7 @@
     │   ├── FieldReadOnlyError
     │   ├── OriginNotAllowedError
     │   └── ValidationFailedError (several of the above at once)
+    ├── UnsupportedFeatureError (a valid request this gateway does not serve)
     ├── OverloadedError
     │   └── CatalogUnavailableError
     ├── OriginalsUnavailableError
@@ -96,6 +97,7 @@ __all__ = [
     "TooManyRequestsError",
     "UnauthorizedError",
     "UnprocessableError",
+    "UnsupportedFeatureError",
     "UnsupportedMediaTypeError",
     "UploadFieldError",
     "UpstreamError",
@@ -323,6 +325,13 @@ class ValidationFailedError(UnprocessableError):
         self.violations = violations
 
 
+class UnsupportedFeatureError(ApiError):
+    """Well formed, and meaningful, but not served here (IIIF's 501)."""
+
+    code = "feature_not_supported"
+    title = "Not supported by this gateway"
+
+
 class OverloadedError(ApiError):
     code = "overloaded"
     title = "Too busy, retry shortly"
@@ -397,6 +406,7 @@ STATUS_BY_ERROR: Final[Mapping[type[Exception], int]] = {
     UrlSignatureError: 401,
     UnsupportedMediaTypeError: 415,
     UnprocessableError: 422,
+    UnsupportedFeatureError: 501,
     OverloadedError: 503,
     OriginalsUnavailableError: 503,
     UpstreamError: 502,

@@ -78,6 +78,8 @@ def server(argv: Sequence[str], port: int, env: Mapping[str, str]) -> Iterator[N
     finally:
         process.terminate()
         process.wait(timeout=10)
+        if process.stderr is not None:
+            process.stderr.close()
 
 
 def wrk(

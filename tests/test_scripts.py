@@ -107,3 +107,20 @@ def test_each_script_runs_as_the_readme_says(name: str, tmp_path: Path) -> None:
 
 def test_the_readme_says_how_scripts_run() -> None:
     assert "`.venv/bin/python scripts/NAME.py`" in README
+
+
+def test_the_iiif_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """A smoke run: every scale factor measured cold, warm and naive (no timing asserted)."""
+    from scripts.bench_iiif import FACTORS
+    from scripts.bench_iiif import main as bench
+
+    assert bench(["--tiles", "2"]) == 0
+    rows = capsys.readouterr().out.splitlines()[2:-1]
+    assert [row.split()[0] for row in rows] == [f"1/{f}" for f in FACTORS]
+    for row in rows:
+        _, cold, naive, ratio, warm, p50, _ = row.split()
+        assert float(cold) > 0
+        assert float(naive) > 0
+        assert ratio.endswith("x")
+        assert float(warm) > 0
+        assert float(p50) > 0

@@ -30,6 +30,7 @@ from transforms.errors import (
 from transforms.limits import Limits
 from transforms.model import (
     Adjust,
+    Bitonal,
     Color,
     Crop,
     CropMode,
@@ -42,6 +43,7 @@ from transforms.model import (
     LFill,
     Limit,
     LPad,
+    Mirror,
     Negate,
     Opacity,
     Overlay,
@@ -60,6 +62,7 @@ from transforms.model import (
 __all__ = [
     "DEFAULT_BASE_CHAIN",
     "Adjust",
+    "Bitonal",
     "Color",
     "Crop",
     "CropMode",
@@ -76,6 +79,7 @@ __all__ = [
     "Limit",
     "LimitExceededError",
     "Limits",
+    "Mirror",
     "Negate",
     "Opacity",
     "OutputTooLargeError",

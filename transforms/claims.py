@@ -10,7 +10,7 @@ module owns the JSON pointers of every error.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Final, TypeAlias, TypeVar
 
@@ -22,6 +22,7 @@ from transforms.errors import (
 from transforms.limits import Limits
 from transforms.model import (
     Adjust,
+    Bitonal,
     Color,
     Crop,
     CropMode,
@@ -34,6 +35,7 @@ from transforms.model import (
     LFill,
     Limit,
     LPad,
+    Mirror,
     Negate,
     Opacity,
     Overlay,
@@ -139,9 +141,9 @@ def parse_step(item: object, limits: Limits, pointer: str) -> Step:
         )
     edits: list[Edit] = []
     if angle is not None:
-        edits.append(Rotate(angle=angle))
+        edits.append(Rotate(angle=angle) if isinstance(angle, int) else Mirror())
     if effect is not None:
-        edits.append(Grayscale() if effect is Effect.GRAYSCALE else Negate())
+        edits.append(_EFFECTS[effect])
     if opacity is not None:
         edits.append(Opacity(percent=opacity))
     if overlay is not None:
@@ -257,10 +259,14 @@ def _dump_edits(edits: tuple[Edit, ...]) -> dict[str, object]:
         match edit:
             case Rotate(angle=angle):
                 out["angle"] = angle
+            case Mirror():
+                out["angle"] = _HFLIP
             case Grayscale():
                 out["effect"] = Effect.GRAYSCALE.value
             case Negate():
                 out["effect"] = Effect.NEGATE.value
+            case Bitonal():
+                out["effect"] = Effect.BLACKWHITE.value
             case Opacity(percent=percent):
                 out["opacity"] = percent
     return out
@@ -325,7 +331,27 @@ _crop = _choice(CropMode)
 _gravity = _choice(Gravity)
 _effect = _choice(Effect)
 _opacity = _int_in(0, 100)
-_angle = _int_in(-360, 360)
+_degrees = _int_in(-360, 360)
+# Cloudinary's `a_hflip`: the one word `angle` takes besides a number.
+_HFLIP: Final = "hflip"
+_EFFECTS: Final[Mapping[Effect, Edit]] = {
+    Effect.GRAYSCALE: Grayscale(),
+    Effect.NEGATE: Negate(),
+    Effect.BLACKWHITE: Bitonal(),
+}
+
+
+def _angle(value: object, pointer: str, limits: Limits) -> int | str:
+    if value == _HFLIP:
+        return _HFLIP
+    try:
+        return _degrees(value, pointer, limits)
+    except InvalidTransformError:
+        raise InvalidTransformError(
+            "must be an integer between -360 and 360, or hflip", pointer=pointer
+        ) from None
+
+
 _KEYS: Final = frozenset(
     {
         "angle",

@@ -21,6 +21,7 @@ from typing import Final, Self, TypeAlias
 
 __all__ = [
     "Adjust",
+    "Bitonal",
     "Color",
     "Crop",
     "CropMode",
@@ -33,6 +34,7 @@ __all__ = [
     "LFill",
     "LPad",
     "Limit",
+    "Mirror",
     "Negate",
     "Opacity",
     "Overlay",
@@ -90,6 +92,7 @@ class Effect(StrEnum):
 
     GRAYSCALE = "grayscale"
     NEGATE = "negate"
+    BLACKWHITE = "blackwhite"
 
 
 _NAMED_COLORS: Final[Mapping[str, tuple[int, int, int, int]]] = {
@@ -210,7 +213,8 @@ Resize: TypeAlias = (
 )
 
 
-# Edits: applied after the resize, in the order rotate, effect, opacity.
+# Edits: applied after the resize, in the order angle (a turn or a mirror),
+# effect, opacity.
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -218,6 +222,11 @@ class Rotate:
     """`a_`: turn clockwise by `angle` degrees, growing to fit."""
 
     angle: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Mirror:
+    """`a_hflip`: flip left to right (IIIF's `!` rotation, before any turn)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -231,6 +240,11 @@ class Negate:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Bitonal:
+    """`e_blackwhite`: every pixel black or white (IIIF's `bitonal` quality)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Opacity:
     """`o_`: scale the alpha channel to `percent`."""
 
@@ -241,15 +255,15 @@ class Opacity:
             raise ValueError("opacity is 0 to 100")
 
 
-Edit: TypeAlias = Rotate | Grayscale | Negate | Opacity
+Edit: TypeAlias = Rotate | Mirror | Grayscale | Negate | Bitonal | Opacity
 
 
 def _rank(edit: Edit) -> int:
     """An edit's place in a component: a flat component holds one of each kind."""
     match edit:
-        case Rotate():
+        case Rotate() | Mirror():
             return 0
-        case Grayscale() | Negate():
+        case Grayscale() | Negate() | Bitonal():
             return 1
         case Opacity():
             return 2
@@ -258,7 +272,7 @@ def _rank(edit: Edit) -> int:
 def _check_edits(edits: tuple[Edit, ...]) -> None:
     ranks = [_rank(edit) for edit in edits]
     if any(a >= b for a, b in itertools.pairwise(ranks)):
-        raise ValueError("edits are at most one rotate, effect and opacity, in order")
+        raise ValueError("edits are at most one angle, effect and opacity, in order")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

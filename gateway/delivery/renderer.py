@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
+import dataclasses
 import functools
 import hashlib
 import json
 import time
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Final
@@ -32,13 +32,23 @@ from cachetools import LRUCache
 from gateway.catalog import ImageRecord, Original
 from gateway.config import Settings
 from gateway.delivery.headers import SECURITY_HEADERS
+from gateway.delivery.iiif import View, level_size
+from gateway.delivery.memory import PixelBudget, give_back_memory, peak_pixels
+from gateway.delivery.pyramid import Levels, level_box, level_factor
 from gateway.delivery.resolver import Resolved
 from gateway.errors import ImageNotFoundError, OverloadedError
 from gateway.originals.store import OriginalStore
 from transforms import Transformation, dump_transformations, parse_render_base
 from transforms.basechain import Delivery
 from transforms.render import RenderChain, plan
-from transforms.render.pillow import OUTPUT_FORMATS, Decoded, compose, decode, encode
+from transforms.render.pillow import (
+    OUTPUT_FORMATS,
+    Decoded,
+    compose,
+    cut,
+    decode,
+    encode,
+)
 
 __all__ = ["OWN_FORMAT", "Job", "Rendered", "Renderer", "negotiate"]
 
@@ -70,7 +80,9 @@ class Job:
     hints: Mapping[str, tuple[int, int] | None]
     quality: int
     expires_at: float | None
-    pixels: int  # what the render holds at its peak, at most (`_peak_pixels`)
+    pixels: int  # what the render holds at its peak, at most (`peak_pixels`)
+    # IIIF: the source is this view cut from a pyramid level, not a decode.
+    view: View | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +123,13 @@ class Renderer:
         self.renders = 0  # renders actually run (not cache hits or joins)
         self.rejections = 0  # refused with 503: the pool and its queue were full
         self._running: dict[str, asyncio.Task[Rendered]] = {}
-        self._memory = _PixelBudget(settings.render.pixel_budget)
+        self._memory = PixelBudget(settings.render.pixel_budget)
         # Exceptions (a plan over budget) are never remembered.
         self._pictures = functools.lru_cache(maxsize=_PICTURE_JOBS)(self._picture)
+        self._views = functools.lru_cache(maxsize=_PICTURE_JOBS)(self._view)
+        self.levels = Levels(
+            store, executor, settings.limits, settings.render.level_cache_bytes
+        )
         self._cache: LRUCache[str, Rendered] = LRUCache(
             maxsize=settings.render.cache_bytes, getsizeof=lambda r: len(r.body)
         )
@@ -175,6 +191,42 @@ class Renderer:
             own_format=OWN_FORMAT[original.media_type],
             accept=None,
             expires_at=None,
+        )
+
+    def view(
+        self, image: ImageRecord, view: View, edits: Transformation, extension: str
+    ) -> Job:
+        """A IIIF job: `view` cut from a pyramid level, then `edits` (mirror, turn, quality)."""
+        return self._views(image.id, _original(image, None), view, edits, extension)
+
+    def _view(
+        self,
+        image_id: str,
+        original: Original,
+        view: View,
+        edits: Transformation,
+        extension: str,
+    ) -> Job:
+        job = self.prepare_chain(
+            RenderChain.build(((), Delivery(format=extension)), edits),
+            # Planned over the cut view: that is the source the edits see.
+            dataclasses.replace(original, width=view.size[0], height=view.size[1]),
+            {},
+            identity=[
+                "iiif",
+                [*view.region, *view.size],
+                f"f_{extension}",
+                dump_transformations(edits),
+            ],
+            name=image_id,
+            own_format=OWN_FORMAT[original.media_type],
+            accept=None,
+            expires_at=None,
+        )
+        # The level the view is cut from counts too, cached or not: bounded.
+        level = level_size(view.full, level_factor(view))
+        return dataclasses.replace(
+            job, view=view, hints={}, pixels=job.pixels + level[0] * level[1]
         )
 
     def prepare_chain(
@@ -240,7 +292,7 @@ class Renderer:
             sources=sources,
             file_sizes=file_sizes,
             hints=planned.hints,
-            pixels=_peak_pixels(sizes, jpegs, planned.hints, planned.size),
+            pixels=peak_pixels(sizes, jpegs, planned.hints, planned.size),
             quality=quality,
             expires_at=expires_at,
         )
@@ -289,7 +341,7 @@ class Renderer:
             # The storm is over: hand the freed decode buffers back to the
             # system rather than keep the peak for good.
             with contextlib.suppress(RuntimeError):  # shutting down: no matter
-                self.executor.submit(_give_back_memory)
+                self.executor.submit(give_back_memory)
         if task.cancelled() or task.exception() is not None:
             return  # each waiter re-raises it; retrieved here, so never logged
         rendered = task.result()
@@ -302,6 +354,8 @@ class Renderer:
 
     async def _rendered(self, job: Job) -> Rendered:
         self.renders += 1
+        if job.view is not None:
+            return await self._view_rendered(job, job.view)
         loop = asyncio.get_running_loop()
         limits = self.settings.limits
 
@@ -331,6 +385,24 @@ class Renderer:
         body = await loop.run_in_executor(self.executor, finish)
         return Rendered(body, job.media_type)
 
+    async def _view_rendered(self, job: Job, view: View) -> Rendered:
+        factor = level_factor(view)
+        level = await self.levels.level(
+            job.sources[""], job.file_sizes[""], view.full, factor
+        )
+        box = level_box(view, factor, level.image.size)
+        limits = self.settings.limits
+        alpha = OUTPUT_FORMATS[job.extension][2]
+
+        def finish() -> bytes:
+            base = cut(level, box, view.size)
+            out = compose(job.chain, base, {}, limits, alpha_output=alpha)
+            return encode(out, job.extension, job.quality)
+
+        loop = asyncio.get_running_loop()
+        body = await loop.run_in_executor(self.executor, finish)
+        return Rendered(body, job.media_type)
+
 
 def _original(record: ImageRecord, pointer: str | None) -> Original:
     if record.original is None:
@@ -338,67 +410,3 @@ def _original(record: ImageRecord, pointer: str | None) -> Original:
             "the image has no local original to render", pointer
         )
     return record.original
-
-
-def _peak_pixels(
-    sizes: Mapping[str, tuple[int, int]],
-    jpegs: Collection[str],
-    hints: Mapping[str, tuple[int, int] | None],
-    output: tuple[int, int],
-) -> int:
-    """An upper bound of the pixels a render holds at once.
-
-    Each source decoded (a JPEG with a hint at reduced scale: at most twice the
-    hint each way), its resampled copy, and the output twice (the canvas and
-    the composite that replaces it).
-    """
-    total = 2 * output[0] * output[1]
-    for key, (width, height) in sizes.items():
-        hint = hints.get(key)
-        decoded = width * height
-        if hint is not None:
-            if key in jpegs:
-                decoded = min(decoded, 4 * hint[0] * hint[1])
-            decoded += hint[0] * hint[1]
-        total += decoded
-    return total
-
-
-class _PixelBudget:
-    """Pixels the renders in flight may hold together; the rest wait their turn.
-
-    A render larger than the whole budget still runs, alone: the per-image
-    limits (`GATEWAY_MAX_SOURCE_PIXELS`, `GATEWAY_MAX_OUTPUT_PIXELS`) bound it.
-    """
-
-    def __init__(self, budget: int) -> None:
-        self._budget = budget
-        self._used = 0
-        self._freed = asyncio.Condition()
-
-    @contextlib.asynccontextmanager
-    async def reserved(self, pixels: int) -> AsyncIterator[None]:
-        async with self._freed:
-            await self._freed.wait_for(
-                lambda: self._used == 0 or self._used + pixels <= self._budget
-            )
-            self._used += pixels
-        try:
-            yield
-        finally:
-            async with self._freed:
-                self._used -= pixels
-                self._freed.notify_all()
-
-
-@functools.cache
-def _libc() -> ctypes.CDLL | None:
-    try:
-        return ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc: nothing to trim
-        return None
-
-
-def _give_back_memory() -> None:
-    if (libc := _libc()) is not None:
-        libc.malloc_trim(0)

@@ -92,6 +92,10 @@ async def deliver(request: web.Request) -> web.Response:
             f"the extension must be one of {', '.join(_FORMATS)}", parameter="path"
         )
     base_chain, render_base = _base(settings.upstream.base_chain, settings.limits)
+    if tuple(parsed.chain.split("/")[: len(base_chain)]) != base_chain:
+        # The paths without tokens (/image, IIIF) sign chains without the
+        # operator's base chain; the signature says the gateway made them.
+        base_chain, render_base = (), ((), Delivery())
     transformation, layers = parse_chain(
         parsed.chain, base_chain=base_chain, layer_id=_layer_id, limits=settings.limits
     )

@@ -113,6 +113,9 @@ def violations(found: Sequence[PublicError]) -> PublicError:
     return ValidationFailedError(list(found))
 
 
+_THUMBNAIL_SIDE: Final = 400
+
+
 def image_resource(
     settings: Settings, catalog: CachedCatalog, record: ImageRecord
 ) -> dict[str, object]:
@@ -180,6 +183,15 @@ def image_resource(
         public = settings.base_url / "image" / f"{record.id}.jpg"
         links["public"] = str(public)
         links["publicThumbnail"] = str(public.with_query(_PUBLIC_THUMBNAIL))
+    if original is not None and record.is_public:
+        # IIIF (seed 002's `infoJson` and `thumbnail400`): deep-zoom viewers
+        # start from info.json; the thumbnail fits 400x400, never enlarged.
+        service = settings.base_url / "iiif" / "3" / record.id
+        links["iiif"] = str(service / "info.json")
+        # IIIF sizes never enlarge without `^`: a smaller image is sent whole.
+        small = max(original.width, original.height) <= _THUMBNAIL_SIDE
+        size = "max" if small else f"!{_THUMBNAIL_SIDE},{_THUMBNAIL_SIDE}"
+        links["thumbnail400"] = f"{service}/full/{size}/0/default.jpg"
     return {"type": "images", "id": record.id, "attributes": attributes, "links": links}
 
 

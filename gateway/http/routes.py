@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.http import cdn, demo, images_v1, meta, pictures
+from gateway.http import cdn, demo, iiif, images_v1, meta, pictures
 from gateway.http.delivery import Delivery
 from gateway.keys import SETTINGS
 
@@ -46,6 +46,14 @@ def setup_routes(app: web.Application, delivery: Delivery) -> None:
             web.get("/image/{name}", pictures.public_image, name="public_image"),
             web.options(
                 "/image/{name}", pictures.preflight, name="public_image_preflight"
+            ),
+            # IIIF Image API 3.0: the image's UUID is the identifier.
+            web.get("/iiif/3/{image_id}", iiif.base, name="iiif_base"),
+            web.get("/iiif/3/{image_id}/info.json", iiif.info, name="iiif_info"),
+            web.get(
+                "/iiif/3/{image_id}/{region}/{size}/{rotation}/{quality}.{format}",
+                iiif.image,
+                name="iiif_image",
             ),
             # The local stand-in for Cloudinary (GATEWAY_CDN=local; else 404).
             web.get(

@@ -93,6 +93,7 @@ def test_codes_are_unique() -> None:
         ("SourceImageError", 422),
         ("ImageNotFoundError", 404),
         ("MethodNotAllowedError", 405),
+        ("UnsupportedFeatureError", 501),
         ("OverloadedError", 503),
         ("OriginalsUnavailableError", 503),
         ("CatalogUnavailableError", 503),

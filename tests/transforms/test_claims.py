@@ -8,6 +8,7 @@ import pytest
 
 from transforms import (
     Adjust,
+    Bitonal,
     Color,
     Crop,
     Fit,
@@ -15,6 +16,7 @@ from transforms import (
     Grayscale,
     InvalidTransformError,
     Limits,
+    Mirror,
     Negate,
     Opacity,
     Overlay,
@@ -118,6 +120,11 @@ def test_canonical_form_omits_unset_options_and_normalises() -> None:
             {"opacity": 40, "effect": "grayscale", "angle": 30},
             Adjust(edits=(Rotate(angle=30), Grayscale(), Opacity(percent=40))),
             id="edits-in-order",
+        ),
+        pytest.param(
+            {"angle": "hflip", "effect": "blackwhite"},
+            Adjust(edits=(Mirror(), Bitonal())),
+            id="mirror-and-bitonal",
         ),
         pytest.param(
             {"overlay": A, "crop": "crop", "width": 5, "gravity": "east", "x": 2},
@@ -248,6 +255,10 @@ def test_equal_transformations_hash_alike() -> None:
         ),
         pytest.param([{"opacity": 101}], "/transformations/0/opacity", id="opacity"),
         pytest.param([{"angle": 361}], "/transformations/0/angle", id="angle"),
+        pytest.param(
+            [{"angle": "vflip"}], "/transformations/0/angle", id="angle-other-word"
+        ),
+        pytest.param([{"angle": "90"}], "/transformations/0/angle", id="angle-string"),
         pytest.param(
             [{"effect": "sepia:50"}], "/transformations/0/effect", id="effect"
         ),

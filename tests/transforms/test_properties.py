@@ -153,7 +153,9 @@ def valid_steps(
     if crop in PAD_CROPS and draw(st.booleans()):
         step["background"] = draw(colors)
     if draw(st.booleans()):
-        step["angle"] = draw(st.integers(min_value=-360, max_value=360))
+        step["angle"] = draw(
+            st.integers(min_value=-360, max_value=360) | st.just("hflip")
+        )
     if draw(st.booleans()):
         step["effect"] = draw(st.sampled_from(Effect)).value
     if draw(st.booleans()):

@@ -18,6 +18,7 @@ import cloudinary.utils
 from transforms.cloudinary.account import CloudinaryAccount, CloudinaryAsset
 from transforms.model import (
     Adjust,
+    Bitonal,
     Crop,
     CropMode,
     Edit,
@@ -28,6 +29,7 @@ from transforms.model import (
     LFill,
     Limit,
     LPad,
+    Mirror,
     Negate,
     Opacity,
     Overlay,
@@ -215,10 +217,14 @@ def _edits(edits: tuple[Edit, ...]) -> _Options:
         match edit:
             case Rotate(angle=angle):
                 options["angle"] = angle
+            case Mirror():
+                options["angle"] = "hflip"
             case Grayscale():
                 options["effect"] = str(Effect.GRAYSCALE)
             case Negate():
                 options["effect"] = str(Effect.NEGATE)
+            case Bitonal():
+                options["effect"] = str(Effect.BLACKWHITE)
             case Opacity(percent=percent):
                 options["opacity"] = percent
     return options

@@ -162,6 +162,8 @@ def _option(
         return _NUMBERS[key], int(value)
     if key in _WORDS:
         return _WORDS[key], value
+    if key == "a" and value == "hflip":
+        return "angle", value
     if key == "b" and value.startswith("rgb:"):
         return "background", "#" + value.removeprefix("rgb:")
     if key == "l":

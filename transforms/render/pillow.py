@@ -34,6 +34,7 @@ __all__ = [
     "Decoded",
     "SourceInfo",
     "compose",
+    "cut",
     "decode",
     "encode",
     "probe",
@@ -190,6 +191,23 @@ def decode(data: bytes, limits: Limits, hint: Dimensions | None = None) -> Decod
     return Decoded(image, size)
 
 
+def cut(
+    level: Decoded, box: tuple[float, float, float, float], size: Dimensions
+) -> Decoded:
+    """The part `box` (left, top, right, bottom, sub-pixel) of a decoded level at `size`.
+
+    A box of whole pixels already `size` is copied; any other is resampled
+    from exactly that part, so a tile costs its own pixels, not the level's.
+    """
+    left, top, right, bottom = (round(v) for v in box)
+    whole = (left, top, right, bottom)
+    exact = all(abs(a - b) < 1e-6 for a, b in zip(whole, box, strict=True))
+    if exact and (right - left, bottom - top) == size:
+        return Decoded(level.image.crop(whole), size)
+    image = level.image.resize(size, Image.Resampling.LANCZOS, box=box)
+    return Decoded(image, size)
+
+
 def _has_alpha(image: Image.Image) -> bool:
     return image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
 
@@ -232,6 +250,20 @@ class _Raster:
                 -degrees, Image.Resampling.BICUBIC, expand=True, fillcolor=CLEAR
             )
         return _Raster(image.size, image)
+
+    def mirrored(self) -> _Raster:
+        return self._same(self.pixels().transpose(Image.Transpose.FLIP_LEFT_RIGHT))
+
+    def bitonal(self) -> _Raster:
+        image = self.pixels()
+        # Cloudinary's e_blackwhite thresholds the luma at its middle.
+        black_white = image.convert("L").point(lambda v: 255 if v >= 128 else 0)
+        return self._same(
+            Image.merge(
+                "RGBA",
+                (black_white, black_white, black_white, image.getchannel("A")),
+            )
+        )
 
     def grayscale(self) -> _Raster:
         image = self.pixels()

@@ -25,6 +25,7 @@ from transforms.errors import OutputTooLargeError
 from transforms.limits import Limits
 from transforms.model import (
     Adjust,
+    Bitonal,
     Crop,
     Edit,
     Fill,
@@ -34,6 +35,7 @@ from transforms.model import (
     LFill,
     Limit,
     LPad,
+    Mirror,
     Negate,
     Opacity,
     Overlay,
@@ -82,9 +84,17 @@ class Surface(Protocol):
         """Turned clockwise by 1-359 degrees, grown to hold the whole image."""
         ...
 
+    def mirrored(self) -> Self:
+        """Flipped left to right."""
+        ...
+
     def grayscale(self) -> Self: ...
 
     def negated(self) -> Self: ...
+
+    def bitonal(self) -> Self:
+        """Every pixel black or white, alpha kept."""
+        ...
 
     def faded(self, percent: int) -> Self: ...
 
@@ -256,10 +266,14 @@ def _edit(s: S, edits: tuple[Edit, ...]) -> S:
             case Rotate(angle=angle):
                 if angle % 360:
                     s = s.turned(angle % 360)
+            case Mirror():
+                s = s.mirrored()
             case Grayscale():
                 s = s.grayscale()
             case Negate():
                 s = s.negated()
+            case Bitonal():
+                s = s.bitonal()
             case Opacity(percent=percent):
                 if percent < 100:
                     s = s.faded(percent)
@@ -331,10 +345,16 @@ class _Outline:
     def turned(self, degrees: int) -> _Outline:
         return self._sized(turned_size(self.size, degrees))
 
+    def mirrored(self) -> _Outline:
+        return self._sized(self.size)
+
     def grayscale(self) -> _Outline:
         return self._sized(self.size)
 
     def negated(self) -> _Outline:
+        return self._sized(self.size)
+
+    def bitonal(self) -> _Outline:
         return self._sized(self.size)
 
     def faded(self, percent: int) -> _Outline:

@@ -336,8 +336,8 @@ async def test_a_long_signature_is_accepted(gateway: Gateway) -> None:
         pytest.param(BASE + "/q_80", id="delivery-option-outside-the-base"),
         pytest.param(BASE + "/l_fetch:aHR0cDovL3g", id="fetch-layer"),
         pytest.param(BASE + "/c_fit,w_5000", id="over-the-size-limit"),
-        pytest.param("c_fit,w_300", id="without-the-base-chain"),
-        pytest.param("", id="empty"),
+        pytest.param("c_fit,h_1920,w_1920/e_sepia", id="part-of-the-base-chain"),
+        pytest.param("c_fit,w_300,a_hflip", id="no-base-unknown-order"),
     ],
 )
 async def test_a_signed_chain_the_compiler_never_emits_is_400(
@@ -347,6 +347,24 @@ async def test_a_signed_chain_the_compiler_never_emits_is_400(
     location = await gateway.redirect(image, TILING)
     response = await gateway.get(sdk_url(gateway, location, chain))
     await assert_error(response, 400, "transform_invalid", parameter="path")
+
+
+@pytest.mark.parametrize(
+    ("chain", "size"),
+    [
+        pytest.param("c_fit,w_300", (300, 200), id="a-step"),
+        pytest.param("", (600, 400), id="as-is"),
+    ],
+)
+async def test_a_chain_without_the_base_chain_is_drawn(
+    gateway: Gateway, chain: str, size: tuple[int, int]
+) -> None:
+    """The paths without tokens (`/image`, IIIF) sign their chains without it."""
+    image = await gateway.upload(PHOTO)
+    location = await gateway.redirect(image, TILING)
+    response = await gateway.get(sdk_url(gateway, location, chain))
+    assert response.status == 200, await response.text()
+    assert picture(await response.read()).size == size
 
 
 async def test_the_sdks_url_for_the_same_chain_is_the_gateways(

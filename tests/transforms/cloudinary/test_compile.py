@@ -131,6 +131,11 @@ def test_signature_depends_on_the_api_secret() -> None:
             id="edits",
         ),
         pytest.param(
+            [{"angle": "hflip", "effect": "blackwhite"}],
+            "a_hflip,e_blackwhite",
+            id="mirror-bitonal",
+        ),
+        pytest.param(
             [
                 {
                     "overlay": A,

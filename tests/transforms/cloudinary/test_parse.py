@@ -124,7 +124,7 @@ def test_a_compiled_url_parses_into_its_parts_and_its_signature_checks(
 params = st.one_of(
     st.sampled_from(
         ["c_fit", "c_fill", "c_pad", "c_crop", "c_sepia", "g_north", "g_auto",
-         "e_grayscale", "e_negate", "e_blur", "b_rgb:ffffff", "b_white",
+         "e_grayscale", "e_negate", "e_blackwhite", "e_blur", "a_hflip", "a_vflip", "b_rgb:ffffff", "b_white",
          "b_rgb:ff000080", "fl_attachment", "q_auto", "f_auto", "l_x", "l_a:b",
          "l_authenticated:x", "l_private:x:y", "l_fetch:aHR0cA", "l_text:x",
          "w_", "w_-1", "w_0", "w_+5", "w_1_0", "x_-0", "a_-360", "o_100", "o_101"]

@@ -388,6 +388,9 @@ def test_uncovered_area_is_white_in_jpeg() -> None:
         ),
         pytest.param({"effect": "negate"}, (5, 5), (0, 255, 255, 255), id="negate"),
         pytest.param({"opacity": 50}, (5, 5), (255, 0, 0, 128), id="opacity"),
+        pytest.param(
+            {"effect": "blackwhite"}, (5, 5), (0, 0, 0, 255), id="blackwhite-dark"
+        ),
     ],
 )
 def test_edit_changes_the_pixel_colour(
@@ -402,6 +405,19 @@ def test_angle_turns_clockwise() -> None:
     assert image.size == (50, 100)
     assert near(pixel(image, (25, 10)), RED)
     assert near(pixel(image, (25, 90)), BLUE)
+
+
+def test_hflip_mirrors_left_to_right() -> None:
+    image = render([{"angle": "hflip"}], halves((100, 50), RED, BLUE))
+    assert image.size == (100, 50)
+    assert near(pixel(image, (10, 25)), BLUE)
+    assert near(pixel(image, (90, 25)), RED)
+
+
+def test_blackwhite_makes_light_pixels_white() -> None:
+    image = render([{"effect": "blackwhite"}], halves((100, 50), WHITE, BLUE))
+    assert pixel(image, (10, 25))[:3] == (255, 255, 255)
+    assert pixel(image, (90, 25))[:3] == (0, 0, 0)
 
 
 def test_overlay_opacity_blends_with_the_canvas() -> None:

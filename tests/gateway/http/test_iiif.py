@@ -1,0 +1,500 @@
+"""`/iiif/3`: each parameter form, each error status, access decisions, the 303, redirects.
+
+The consortium's validator runs in `test_iiif_validator.py`; these pin
+what it does not look at (the cap, credentials, redirect mode, 501s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import io
+from pathlib import Path
+from typing import Final
+
+import pytest
+from aiohttp import web
+from aiohttp.pytest_plugin import AiohttpClient
+from aiohttp.test_utils import TestClient
+from PIL import Image
+from yarl import URL
+
+from gateway import Settings, create_app
+from gateway.catalog import SqliteCatalog
+from gateway.keys import RENDERER
+from gateway.originals.ingest import add_original
+from gateway.originals.local import LocalOriginalStore
+from tests.conftest import SEED_ISSUER, SEED_KEY, render_settings
+from tests.helpers import assert_error
+from tests.images import BLUE, GREEN, RED, WHITE, near, solid
+from transforms.cloudinary import CloudinaryAccount, CloudinaryAsset
+
+Client = TestClient[web.Request, web.Application]
+QUADRANTS: Final = "11111111-1111-4111-8111-111111111111"  # 400x300, public
+CAPPED: Final = "22222222-2222-4222-8222-222222222222"  # 1600x1200, public, cap 400
+PRIVATE: Final = "33333333-3333-4333-8333-333333333333"  # 400x300, private
+ACCOUNT: Final = CloudinaryAccount(
+    cloud_name="democloud", api_key="k1", api_secret="s3cret"
+)
+
+
+def quadrants() -> bytes:
+    """Red, green over blue, white: shows which part a region, turn or mirror kept."""
+    image = Image.new("RGB", (400, 300), RED)
+    image.paste(GREEN, (200, 0, 400, 150))
+    image.paste(BLUE, (0, 150, 200, 300))
+    image.paste(WHITE, (200, 150, 400, 300))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+async def seed_images(settings: Settings, *, cloudinary: bool = False) -> None:
+    catalog = await SqliteCatalog.open(settings.database)
+    try:
+        await catalog.add_issuer(
+            issuer_id=SEED_ISSUER, secret=SEED_KEY.secret, kid=SEED_KEY.kid
+        )
+        store = LocalOriginalStore(settings.originals)
+        for image_id, data in (
+            (QUADRANTS, quadrants()),
+            (CAPPED, solid((1600, 1200), RED, "JPEG")),
+            (PRIVATE, quadrants()),
+        ):
+            await add_original(
+                catalog,
+                store,
+                settings.limits,
+                issuer_id=SEED_ISSUER,
+                image_id=image_id,
+                data=data,
+                cloudinary=CloudinaryAsset(
+                    public_id=f"iiif/{image_id[:4]}",
+                    version=7,
+                    format="png",
+                    delivery_type="authenticated",
+                )
+                if cloudinary
+                else None,
+            )
+        await catalog.update_image(QUADRANTS, {"is_public": True})
+        await catalog.update_image(
+            CAPPED,
+            {"is_public": True, "max_unauthorised": 400, "roles": frozenset({"staff"})},
+        )
+        keys = (
+            await catalog.add_api_key(SEED_ISSUER),
+            await catalog.add_api_key(SEED_ISSUER, roles=frozenset({"staff"})),
+        )
+        settings.data_dir.joinpath("keys").write_text("\n".join(keys))
+    finally:
+        await catalog.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return render_settings(tmp_path)
+
+
+@pytest.fixture
+async def client(aiohttp_client: AiohttpClient, settings: Settings) -> Client:
+    await seed_images(settings)
+    return await aiohttp_client(create_app(settings))
+
+
+def _key(settings: Settings, *, staff: bool = False) -> dict[str, str]:
+    plain, with_role = settings.data_dir.joinpath("keys").read_text().split("\n")
+    return {"Authorization": f"Bearer {with_role if staff else plain}"}
+
+
+async def _picture(client: Client, path: str, **kwargs: object) -> Image.Image:
+    response = await client.get(path, **kwargs)  # type: ignore[arg-type]
+    assert response.status == 200, await response.text()
+    picture = Image.open(io.BytesIO(await response.read()))
+    picture.load()
+    return picture
+
+
+def _color(picture: Image.Image, x: int, y: int) -> tuple[int, ...]:
+    pixel = picture.convert("RGB").getpixel((x, y))
+    assert isinstance(pixel, tuple)
+    return pixel
+
+
+# Each parameter form: the delivered size
+
+
+@pytest.mark.parametrize(
+    ("params", "size"),
+    [
+        pytest.param("full/max/0", (400, 300), id="full-max"),
+        pytest.param("square/max/0", (300, 300), id="square"),
+        pytest.param("10,20,100,50/max/0", (100, 50), id="region-pixels"),
+        pytest.param("350,250,100,100/max/0", (50, 50), id="region-cut-at-edges"),
+        pytest.param("pct:50,50,50,50/max/0", (200, 150), id="region-percent"),
+        pytest.param("pct:12.5,0,25.5,100/max/0", (102, 300), id="region-pct-decimal"),
+        pytest.param("full/200,/0", (200, 150), id="size-w"),
+        pytest.param("full/,150/0", (200, 150), id="size-h"),
+        pytest.param("full/pct:50/0", (200, 150), id="size-pct"),
+        pytest.param("full/100,100/0", (100, 100), id="size-w-h-distorts"),
+        pytest.param("full/!100,100/0", (100, 75), id="size-confined"),
+        pytest.param("full/^max/0", (400, 300), id="up-max-within-limits"),
+        pytest.param("full/^800,/0", (800, 600), id="up-w"),
+        pytest.param("full/^,600/0", (800, 600), id="up-h"),
+        pytest.param("full/^pct:150/0", (600, 450), id="up-pct"),
+        pytest.param("full/^800,800/0", (800, 800), id="up-w-h"),
+        pytest.param("full/^!800,800/0", (800, 600), id="up-confined"),
+        pytest.param("full/max/90", (300, 400), id="rotate-90"),
+        pytest.param("full/max/180", (400, 300), id="rotate-180"),
+        pytest.param("full/max/270", (300, 400), id="rotate-270"),
+        pytest.param("full/max/360", (400, 300), id="rotate-360"),
+        pytest.param("full/max/!0", (400, 300), id="mirror"),
+        pytest.param("full/max/45", (496, 496), id="rotate-45-grows"),
+        pytest.param("full/max/!90.0", (300, 400), id="mirror-rotate-decimal-whole"),
+    ],
+)
+async def test_each_parameter_form_gives_its_size(
+    client: Client, params: str, size: tuple[int, int]
+) -> None:
+    picture = await _picture(client, f"/iiif/3/{QUADRANTS}/{params}/default.png")
+    assert picture.size == size
+
+
+@pytest.mark.parametrize(
+    ("params", "at", "color"),
+    [
+        pytest.param("full/max/0", (10, 10), RED, id="as-is"),
+        pytest.param("200,0,200,150/max/0", (10, 10), GREEN, id="region"),
+        pytest.param("pct:0,50,50,50/max/0", (10, 10), BLUE, id="region-pct"),
+        pytest.param("full/max/!0", (10, 10), GREEN, id="mirror"),
+        pytest.param("full/max/90", (10, 10), BLUE, id="rotate-90-clockwise"),
+        pytest.param("full/max/!90", (10, 10), WHITE, id="mirror-then-rotate"),
+        pytest.param("full/max/180", (10, 10), WHITE, id="rotate-180"),
+    ],
+)
+async def test_region_mirror_and_rotation_keep_the_right_part(
+    client: Client, params: str, at: tuple[int, int], color: tuple[int, int, int]
+) -> None:
+    picture = await _picture(client, f"/iiif/3/{QUADRANTS}/{params}/default.png")
+    assert near(_color(picture, *at), color), _color(picture, *at)
+
+
+async def test_qualities(client: Client) -> None:
+    base = f"/iiif/3/{QUADRANTS}/full/max/0"
+    for quality in ("default", "color"):
+        picture = await _picture(client, f"{base}/{quality}.png")
+        assert near(_color(picture, 300, 10), GREEN)
+    gray = (await _picture(client, f"{base}/gray.png")).convert("RGB")
+    assert all(r == g == b for _, (r, g, b) in gray.getcolors() or [])  # type: ignore[misc]
+    bitonal = (await _picture(client, f"{base}/bitonal.png")).convert("RGB")
+    assert {c for _, c in bitonal.getcolors() or []} <= {(0, 0, 0), (255, 255, 255)}
+    assert _color(bitonal, 300, 200) == (255, 255, 255)
+    assert _color(bitonal, 10, 200) == (0, 0, 0)  # blue is dark
+
+
+@pytest.mark.parametrize(
+    ("extension", "media_type", "pillow"),
+    [
+        ("jpg", "image/jpeg", "JPEG"),
+        ("png", "image/png", "PNG"),
+        ("webp", "image/webp", "WEBP"),
+        ("gif", "image/gif", "GIF"),
+        ("avif", "image/avif", "AVIF"),
+    ],
+)
+async def test_each_format(
+    client: Client, extension: str, media_type: str, pillow: str
+) -> None:
+    response = await client.get(f"/iiif/3/{QUADRANTS}/full/100,/0/default.{extension}")
+    assert response.status == 200
+    assert response.content_type == media_type
+    assert Image.open(io.BytesIO(await response.read())).format == pillow
+
+
+# Each error status, as JSON:API
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter"),
+    [
+        pytest.param("nowhere/max/0/default.jpg", "region", id="region-word"),
+        pytest.param("1,2,3/max/0/default.jpg", "region", id="region-three"),
+        pytest.param("-1,0,10,10/max/0/default.jpg", "region", id="region-negative"),
+        pytest.param("0,0,0,10/max/0/default.jpg", "region", id="region-empty"),
+        pytest.param("400,0,10,10/max/0/default.jpg", "region", id="region-outside"),
+        pytest.param("pct:0,0,0.1,10/max/0/default.jpg", "region", id="region-pct-0px"),
+        pytest.param("full/big/0/default.jpg", "size", id="size-word"),
+        pytest.param("full/,/0/default.jpg", "size", id="size-no-side"),
+        pytest.param("full/!100,/0/default.jpg", "size", id="size-confined-one"),
+        pytest.param("full/0,/0/default.jpg", "size", id="size-zero"),
+        pytest.param("full/401,/0/default.jpg", "size", id="size-enlarges"),
+        pytest.param("full/pct:101/0/default.jpg", "size", id="size-pct-enlarges"),
+        pytest.param(
+            "full/!800,800/0/default.jpg", "size", id="size-confined-enlarges"
+        ),
+        pytest.param("full/^5000,/0/default.jpg", "size", id="size-over-max-size"),
+        pytest.param("full/full/0/default.jpg", "size", id="size-full-is-v2"),
+        pytest.param("full/max/361/default.jpg", "rotation", id="rotation-over"),
+        pytest.param("full/max/-90/default.jpg", "rotation", id="rotation-negative"),
+        pytest.param("full/max/x/default.jpg", "rotation", id="rotation-word"),
+        pytest.param("full/max/0/native.jpg", "quality", id="quality-v1"),
+        pytest.param("full/max/0/default.bmp", "format", id="format-unknown"),
+        pytest.param("full/max/0/default.JPG", "format", id="format-case"),
+    ],
+)
+async def test_malformed_parameters_are_400(
+    client: Client, params: str, parameter: str
+) -> None:
+    response = await client.get(f"/iiif/3/{QUADRANTS}/{params}")
+    await assert_error(response, 400, "parameter_invalid", parameter=parameter)
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter"),
+    [
+        pytest.param("full/max/0/default.tif", "format", id="tif"),
+        pytest.param("full/max/0/default.jp2", "format", id="jp2"),
+        pytest.param("full/max/0/default.pdf", "format", id="pdf"),
+        pytest.param("full/max/22.5/default.jpg", "rotation", id="fractional-degrees"),
+    ],
+)
+async def test_valid_requests_not_supported_are_501(
+    client: Client, params: str, parameter: str
+) -> None:
+    response = await client.get(f"/iiif/3/{QUADRANTS}/{params}")
+    await assert_error(response, 501, "feature_not_supported", parameter=parameter)
+
+
+@pytest.mark.parametrize(
+    "image_id",
+    [
+        pytest.param("44444444-4444-4444-8444-444444444444", id="unknown"),
+        pytest.param("not-a-uuid", id="not-a-uuid"),
+        pytest.param(PRIVATE, id="private"),
+    ],
+)
+@pytest.mark.parametrize("tail", ["info.json", "full/max/0/default.jpg"])
+async def test_unknown_and_private_images_are_404(
+    client: Client, image_id: str, tail: str
+) -> None:
+    response = await client.get(f"/iiif/3/{image_id}/{tail}")
+    await assert_error(response, 404, "image_not_found")
+
+
+async def test_the_base_uri_is_a_303_to_info_json(
+    client: Client, settings: Settings
+) -> None:
+    response = await client.get(f"/iiif/3/{QUADRANTS}", allow_redirects=False)
+    assert response.status == 303
+    assert response.headers["Location"] == str(
+        settings.base_url / "iiif" / "3" / QUADRANTS / "info.json"
+    )
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+
+
+async def test_an_escaped_identifier_is_the_same_image(client: Client) -> None:
+    escaped = QUADRANTS.replace("-", "%2D").upper()
+    url = URL(f"/iiif/3/{escaped}/full/max/0/default.png", encoded=True)
+    assert (await _picture(client, str(url))).size == (400, 300)
+
+
+# info.json and headers
+
+
+async def test_info_json(client: Client, settings: Settings) -> None:
+    response = await client.get(f"/iiif/3/{QUADRANTS}/info.json")
+    assert response.status == 200
+    assert response.content_type == "application/json"
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    doc = await response.json()
+    assert doc == {
+        "@context": "http://iiif.io/api/image/3/context.json",
+        "id": str(settings.base_url / "iiif" / "3" / QUADRANTS),
+        "type": "ImageService3",
+        "protocol": "http://iiif.io/api/image",
+        "profile": "level2",
+        "width": 400,
+        "height": 300,
+        "maxWidth": settings.limits.max_size,
+        "maxHeight": settings.limits.max_size,
+        "maxArea": settings.limits.max_output_pixels,
+        "sizes": [{"width": 200, "height": 150}, {"width": 400, "height": 300}],
+        "tiles": [{"width": 256, "height": 256, "scaleFactors": [1, 2]}],
+        "extraFormats": ["webp", "gif", "avif"],
+        "extraQualities": ["color", "gray", "bitonal"],
+        "extraFeatures": [
+            "mirroring",
+            "sizeUpscaling",
+            "profileLinkHeader",
+            "canonicalLinkHeader",
+        ],
+    }
+
+
+async def test_info_json_is_json_ld_when_asked(client: Client) -> None:
+    response = await client.get(
+        f"/iiif/3/{QUADRANTS}/info.json", headers={"Accept": "application/ld+json"}
+    )
+    assert response.headers["Content-Type"] == (
+        'application/ld+json;profile="http://iiif.io/api/image/3/context.json"'
+    )
+    assert "Accept" in response.headers["Vary"]
+
+
+async def test_images_link_their_profile_and_canonical_uri(
+    client: Client, settings: Settings
+) -> None:
+    response = await client.get(f"/iiif/3/{QUADRANTS}/pct:50,0,50,50/,75/!90/color.jpg")
+    assert response.status == 200
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    service = settings.base_url / "iiif" / "3" / QUADRANTS
+    assert response.headers["Link"] == (
+        '<http://iiif.io/api/image/3/level2.json>;rel="profile", '
+        f'<{service}/200,0,200,150/100,75/!90/color.jpg>;rel="canonical"'
+    )
+
+
+# Access: the size policy, at the whole image's scale
+
+
+async def test_a_capped_image_advertises_what_anyone_may_have(
+    client: Client, settings: Settings
+) -> None:
+    anonymous = await (await client.get(f"/iiif/3/{CAPPED}/info.json")).json()
+    assert (anonymous["maxWidth"], anonymous["maxHeight"]) == (400, 300)
+    # 1600/4 = 400: the levels at 1/4 and smaller only.
+    assert anonymous["tiles"][0]["scaleFactors"] == [4, 8]
+    assert anonymous["sizes"] == [
+        {"width": 200, "height": 150},
+        {"width": 400, "height": 300},
+    ]
+    staff = await (
+        await client.get(
+            f"/iiif/3/{CAPPED}/info.json", headers=_key(settings, staff=True)
+        )
+    ).json()
+    assert staff["maxWidth"] == settings.limits.max_size
+    assert staff["tiles"][0]["scaleFactors"] == [1, 2, 4, 8]
+
+
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [
+        pytest.param("full/max", 200, id="max-is-the-cap"),
+        pytest.param("full/400,", 200, id="at-the-cap"),
+        pytest.param("full/401,", 401, id="over-the-cap"),
+        pytest.param("0,0,1024,1024/256,", 200, id="tile-at-quarter-scale"),
+        pytest.param("0,0,512,512/256,", 401, id="tile-at-half-scale"),
+        pytest.param("0,0,200,200/50,50", 200, id="small-region-at-quarter"),
+        pytest.param("0,0,200,200/100,100", 401, id="small-region-at-half"),
+        pytest.param("0,0,1600,2/400,1", 401, id="squeezed-keeps-full-width"),
+    ],
+)
+async def test_the_whole_images_scale_decides_anonymous_access(
+    client: Client, params: str, status: int
+) -> None:
+    response = await client.get(f"/iiif/3/{CAPPED}/{params}/0/default.jpg")
+    if status == 200:
+        assert response.status == 200
+        assert response.headers["Cache-Control"].startswith("public")
+    else:
+        await assert_error(response, status, "credential_required")
+
+
+async def test_anonymous_max_is_fitted_to_the_cap(client: Client) -> None:
+    picture = await _picture(client, f"/iiif/3/{CAPPED}/full/max/0/default.jpg")
+    assert picture.size == (400, 300)
+
+
+async def test_over_the_cap_a_credential_needs_the_images_role(
+    client: Client, settings: Settings
+) -> None:
+    path = f"/iiif/3/{CAPPED}/full/800,/0/default.jpg"
+    await assert_error(
+        await client.get(path, headers=_key(settings)), 403, "role_required"
+    )
+    response = await client.get(path, headers=_key(settings, staff=True))
+    assert response.status == 200
+    assert response.headers["Cache-Control"].startswith("private")
+    assert "Authorization" in response.headers["Vary"]
+
+
+async def test_the_owner_may_open_a_private_image(
+    client: Client, settings: Settings
+) -> None:
+    picture = await _picture(
+        client, f"/iiif/3/{PRIVATE}/full/max/0/default.png", headers=_key(settings)
+    )
+    assert picture.size == (400, 300)
+
+
+# Deep zoom: levels decoded once
+
+
+async def test_tiles_of_one_level_share_one_decode(
+    client: Client, settings: Settings
+) -> None:
+    tiles = [
+        f"/iiif/3/{CAPPED}/{x},{y},512,512/256,256/0/default.jpg"
+        for x in (0, 512, 1024)
+        for y in (0, 512)
+    ]
+    levels = client.app[RENDERER].levels
+    staff = _key(settings, staff=True)
+    answers = await asyncio.gather(*(client.get(tile, headers=staff) for tile in tiles))
+    assert [a.status for a in answers] == [200] * len(tiles)
+    assert levels.decodes == 1  # the 1/2 level, for six tiles asked at once
+    other = await client.get(tiles[0].replace("256,256", "255,255"), headers=staff)
+    assert other.status == 200
+    assert levels.decodes == 1  # a new tile of a kept level: no decode
+
+
+# The image document links its IIIF service
+
+
+async def test_the_image_document_links_info_json_and_thumbnail400(
+    client: Client, settings: Settings
+) -> None:
+    response = await client.get(f"/v1/images/{CAPPED}", headers=_key(settings))
+    links = (await response.json(content_type=None))["data"]["links"]
+    service = settings.base_url / "iiif" / "3" / CAPPED
+    assert links["iiif"] == f"{service}/info.json"
+    assert links["thumbnail400"] == f"{service}/full/!400,400/0/default.jpg"
+    thumbnail = await _picture(client, URL(links["thumbnail400"]).path)
+    assert thumbnail.size == (400, 300)
+    small = await client.get(f"/v1/images/{QUADRANTS}", headers=_key(settings))
+    small_links = (await small.json(content_type=None))["data"]["links"]
+    assert small_links["thumbnail400"].endswith("/full/max/0/default.jpg")
+    private = await client.get(f"/v1/images/{PRIVATE}", headers=_key(settings))
+    assert "iiif" not in (await private.json(content_type=None))["data"]["links"]
+
+
+async def test_levels_are_bounded_by_their_cache(
+    aiohttp_client: AiohttpClient, tmp_path: Path
+) -> None:
+    settings = render_settings(tmp_path)
+    settings = dataclasses.replace(
+        settings,
+        render=dataclasses.replace(settings.render, level_cache_bytes=2_000_000),
+    )
+    await seed_images(settings)
+    client = await aiohttp_client(create_app(settings))
+    levels = client.app[RENDERER].levels
+    staff = _key(settings, staff=True)
+    # The 1/1 level (1600x1200x3 bytes) is over the bound: decoded, never kept.
+    for _ in range(2):
+        response = await client.get(
+            f"/iiif/3/{CAPPED}/0,0,256,256/256,/0/default.jpg", headers=staff
+        )
+        assert response.status == 200
+    first = levels.decodes
+    # A different tile of it decodes the level again; the 1/4 level is kept.
+    response = await client.get(
+        f"/iiif/3/{CAPPED}/256,0,256,256/256,/0/default.jpg", headers=staff
+    )
+    assert response.status == 200
+    assert levels.decodes == first + 1
+    for tile in ("0,0,1024,1024/256,", "1024,0,576,1024/144,"):
+        response = await client.get(f"/iiif/3/{CAPPED}/{tile}/0/default.jpg")
+        assert response.status == 200
+    assert levels.decodes == first + 2
