@@ -432,7 +432,9 @@ def migrate(settings: Settings, args: argparse.Namespace) -> None:
         target = as_database_url("--catalog-to", args.catalog_to)
         if target.startswith("sqlite:"):
             raise CommandError("--catalog-to must be a postgresql:// URL")
-    doc = asyncio.run(_migrate(settings, target))
+    doc = asyncio.run(
+        _migrate(settings, target, originals=args.originals_to is not None)
+    )
     _print(doc)
     originals = doc.get("originals")
     if isinstance(originals, dict) and (damaged := originals["damaged"]):
@@ -443,7 +445,9 @@ def migrate(settings: Settings, args: argparse.Namespace) -> None:
         )
 
 
-async def _migrate(settings: Settings, catalog_to: str | None) -> dict[str, object]:
+async def _migrate(
+    settings: Settings, catalog_to: str | None, *, originals: bool
+) -> dict[str, object]:
     doc: dict[str, object] = {}
     if catalog_to is not None:
         copies = await copy_catalog(
@@ -463,7 +467,7 @@ async def _migrate(settings: Settings, catalog_to: str | None) -> dict[str, obje
                 for c in copies
             ],
         }
-    if settings.store.url is not None:
+    if originals:  # into GATEWAY_ORIGINALS_URL, which main set to --originals-to
         doc["originals"] = await _migrate_originals(settings)
     return doc
 

@@ -21,13 +21,14 @@ ISSUER = "a0000000-0000-4000-8000-000000000001"
 
 
 def migrate(
-    data_dir: Path, *argv: str, endpoint: str | None = None
+    data_dir: Path, *argv: str, endpoint: str | None = None, **environ: str
 ) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "GATEWAY_DATA_DIR": str(data_dir),
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        **environ,
     }
     if endpoint is not None:
         env["GATEWAY_S3_ENDPOINT"] = endpoint
@@ -157,3 +158,18 @@ async def test_both_halves_in_one_command(
         assert len(await pg.images(ISSUER)) == 2
     finally:
         await pg.close()
+
+
+async def test_the_catalog_alone_copies_no_originals_though_a_store_is_configured(
+    tmp_path: Path, postgres_url: str, s3_server: S3Server, s3_bucket: str
+) -> None:
+    await _local(tmp_path, 1)
+    result = migrate(
+        tmp_path,
+        "--catalog-to",
+        postgres_url,
+        endpoint=s3_server.endpoint,
+        GATEWAY_ORIGINALS_URL=f"s3://{s3_bucket}",
+    )
+    assert result.returncode == 0, result.stderr
+    assert list(json.loads(result.stdout)) == ["catalog"]
