@@ -164,6 +164,7 @@ async def test_the_catalog_alone_copies_no_originals_though_a_store_is_configure
     tmp_path: Path, postgres_url: str, s3_server: S3Server, s3_bucket: str
 ) -> None:
     await _local(tmp_path, 1)
+    await (await SqliteCatalog.open(tmp_path / "catalog.sqlite3")).close()
     result = migrate(
         tmp_path,
         "--catalog-to",
