@@ -119,6 +119,7 @@ def start_cluster() -> Cluster:
     user = _USER if os.geteuid() == 0 else None
     root = Path(tempfile.mkdtemp(prefix="gateway-pg-", dir="/tmp"))
     data_dir = root / "data"
+    cluster = None
     try:
         if user is not None:
             shutil.chown(root, user=user)
@@ -131,7 +132,12 @@ def start_cluster() -> Cluster:
         cluster._run(
             "createdb", "-h", "127.0.0.1", "-p", str(cluster.port), "-U", _USER, DATABASE
         )  # fmt: skip
-    except (ClusterError, OSError, LookupError) as exc:
+    except BaseException as exc:
+        # A server already started (createdb failed, or Ctrl-C) is stopped too.
+        if cluster is not None:
+            cluster.destroy()
         shutil.rmtree(root, ignore_errors=True)
-        raise ClusterError(str(exc)) from None
+        if isinstance(exc, ClusterError | OSError | LookupError):
+            raise ClusterError(str(exc)) from None
+        raise
     return cluster

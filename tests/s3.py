@@ -6,27 +6,27 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Final, NoReturn
+from typing import NoReturn
 
 import pytest
 
 from gateway import Settings
 from gateway.config import OriginalsSettings, S3Location
+from scripts.moto_server import ACCESS_KEY, SECRET_KEY, MotoError, start_moto
 
-# Moto accepts any credentials; these only have to be present.
-ACCESS_KEY: Final = "test-access-key"
-SECRET_KEY: Final = "test-secret-key"
-_START_TIMEOUT: Final = 30.0
+__all__ = [
+    "ACCESS_KEY",
+    "SECRET_KEY",
+    "S3Server",
+    "moto_server",
+    "new_bucket_name",
+    "s3_settings",
+    "unavailable",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,59 +41,17 @@ def unavailable(reason: str) -> NoReturn:
     pytest.skip(f"S3 test server unavailable: {reason}")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - loopback, http
-            return True
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 @contextlib.contextmanager
 def moto_server(log: Path) -> Iterator[S3Server]:
     """Start moto's server on a free loopback port; stop it afterwards."""
-    port = _free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    with log.open("wb") as output:
-        try:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "moto.server",
-                    "-H",
-                    "127.0.0.1",
-                    "-p",
-                    str(port),
-                ],
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        except OSError as exc:
-            unavailable(f"cannot run moto.server: {exc}")
-        try:
-            deadline = time.monotonic() + _START_TIMEOUT
-            while not _answers(f"{endpoint}/moto-api/"):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    tail = log.read_text(errors="replace")[-300:]
-                    unavailable(f"moto.server did not start: {tail.strip()}")
-                time.sleep(0.1)
-            yield S3Server(endpoint)
-        finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    try:
+        server = start_moto(log)
+    except MotoError as exc:
+        unavailable(str(exc))
+    try:
+        yield S3Server(server.endpoint)
+    finally:
+        server.stop()
 
 
 def s3_settings(settings: Settings, server: S3Server, bucket: str) -> Settings:

@@ -14,6 +14,7 @@ from gateway.cli import commands
 from gateway.cli.commands import CommandError
 from gateway.cli.serve import serve
 from gateway.config import ConfigError, Settings
+from gateway.env import as_s3_url
 from gateway.errors import OriginalsUnavailableError
 from signing import ALLOWED_ALGORITHMS
 from transforms import CropMode, Effect, Gravity, Limits
@@ -51,6 +52,11 @@ def main(
     args = _parser().parse_args(argv)
     run: Callable[[Settings, argparse.Namespace], int | None] = args.run
     try:
+        if (target := getattr(args, "originals_to", None)) is not None:
+            as_s3_url("--originals-to", target)  # its faults named as typed
+            # The target store is read as the replicas will read it (endpoint,
+            # credentials, region); the originals copied are the local directory's.
+            environ = {**environ, "GATEWAY_ORIGINALS_URL": target}
         return run(Settings.from_env(environ), args) or 0
     except (
         ConfigError,
@@ -100,10 +106,17 @@ def _parser() -> argparse.ArgumentParser:
 
     moving = verbs.add_parser(
         "migrate",
-        help="copy this SQLite catalog into PostgreSQL (idempotent, resumable, verified)",
+        help="copy this SQLite catalog into PostgreSQL and the local originals "
+        "into S3 (idempotent, resumable, verified)",
     )
     moving.add_argument(
-        "--catalog-to", required=True, metavar="postgresql://…", help="the target"
+        "--catalog-to", metavar="postgresql://…", help="the catalog's target"
+    )
+    moving.add_argument(
+        "--originals-to",
+        metavar="s3://bucket/prefix",
+        help="the originals' target (endpoint and credentials: GATEWAY_S3_ENDPOINT, "
+        "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION)",
     )
     moving.set_defaults(run=commands.migrate)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -17,7 +18,7 @@ from gateway.cloudinary.uploaders import uploader
 from gateway.config import Settings
 from gateway.delivery.links import delivery_url
 from gateway.env import as_database_url
-from gateway.errors import ApiError
+from gateway.errors import ApiError, OriginalsUnavailableError
 from gateway.originals.configured import open_store
 from gateway.originals.ingest import discard, prepare_original
 from gateway.originals.store import OriginalStore
@@ -417,35 +418,83 @@ def db_upgrade(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def migrate(settings: Settings, args: argparse.Namespace) -> None:
-    """Copy this SQLite catalog into PostgreSQL (again: finish, or bring up to date)."""
-    if settings.catalog.postgres_url is not None:
+    """Copy this SQLite catalog into PostgreSQL and the local originals into S3
+    (again: finish, or bring up to date); print what each copy verified."""
+    if args.catalog_to is None and args.originals_to is None:
+        raise CommandError("give --catalog-to, --originals-to, or both")
+    target = None
+    if args.catalog_to is not None:
+        if settings.catalog.postgres_url is not None:
+            raise CommandError(
+                "the catalog to copy is SQLite's: unset GATEWAY_DATABASE_URL or set "
+                "it to the sqlite:/// file"
+            )
+        target = as_database_url("--catalog-to", args.catalog_to)
+        if target.startswith("sqlite:"):
+            raise CommandError("--catalog-to must be a postgresql:// URL")
+    doc = asyncio.run(
+        _migrate(settings, target, originals=args.originals_to is not None)
+    )
+    _print(doc)
+    originals = doc.get("originals")
+    if isinstance(originals, dict) and (damaged := originals["damaged"]):
         raise CommandError(
-            "the catalog to copy is SQLite's: unset GATEWAY_DATABASE_URL or set it "
-            "to the sqlite:/// file"
+            f"{len(damaged)} local original(s) do not hash to their names and were "
+            "not copied (listed under originals.damaged): restore them from a "
+            "backup, or remove their images"
         )
-    target = as_database_url("--catalog-to", args.catalog_to)
-    if target.startswith("sqlite:"):
-        raise CommandError("--catalog-to must be a postgresql:// URL")
-    copies = asyncio.run(
-        copy_catalog(
-            settings.database, target, timeout=settings.catalog.database_timeout
+
+
+async def _migrate(
+    settings: Settings, catalog_to: str | None, *, originals: bool
+) -> dict[str, object]:
+    doc: dict[str, object] = {}
+    if catalog_to is not None:
+        copies = await copy_catalog(
+            settings.database, catalog_to, timeout=settings.catalog.database_timeout
         )
-    )
-    _print(
-        {
-            "catalog": {
-                "from": str(settings.database),
-                "to": redacted(target),
-                "verified": True,
-                "tables": [
-                    {
-                        "table": c.table,
-                        "rows": c.rows,
-                        "written": c.written,
-                        "sha256": c.sha256,
-                    }
-                    for c in copies
-                ],
-            }
+        doc["catalog"] = {
+            "from": str(settings.database),
+            "to": redacted(catalog_to),
+            "verified": True,
+            "tables": [
+                {
+                    "table": c.table,
+                    "rows": c.rows,
+                    "written": c.written,
+                    "sha256": c.sha256,
+                }
+                for c in copies
+            ],
         }
-    )
+    if originals:  # into GATEWAY_ORIGINALS_URL, which main set to --originals-to
+        doc["originals"] = await _migrate_originals(settings)
+    return doc
+
+
+async def _migrate_originals(settings: Settings) -> dict[str, object]:
+    # Imported only here, as `open_store` does: the SDK is slow to import.
+    from gateway.originals.migrate import copy_originals
+    from gateway.originals.s3 import open_s3_store
+
+    # Its log lines would repeat on stderr what the printed report says.
+    logging.getLogger("gateway.originals").addHandler(logging.NullHandler())
+    async with open_s3_store(
+        settings.store, read_timeout=settings.upstream.timeout
+    ) as store:
+        await store.check()
+        try:
+            report = await copy_originals(settings.originals, store)
+        except (OriginalsUnavailableError, OSError) as exc:
+            raise CommandError(
+                f"{store.location}: the copy stopped ({exc}); run the command "
+                "again to resume it"
+            ) from None
+    return {
+        "from": str(settings.originals),
+        "to": str(store.location),
+        "copied": report.copied,
+        "alreadyThere": report.present,
+        "verified": report.verified,
+        "damaged": sorted(report.damaged),
+    }
