@@ -325,13 +325,10 @@ def _verified(
     )
 
 
-@functools.lru_cache(maxsize=256)
-def _header(segment: str) -> tuple[str | None, str | None]:
+def _read_header(segment: str) -> tuple[str | None, str | None]:
     """The unverified JOSE header's `alg` and `kid`, only to choose the keys.
 
-    An issuer's tokens share one header (`{"alg":…,"kid":…,"typ":"JWT"}`), so it
-    is parsed once; the bound keeps hostile variety to 256 entries of at most
-    4 KiB. Nothing read here is trusted: pyjwt then verifies the whole token.
+    Nothing read here is trusted: pyjwt then verifies the whole token.
     """
     header = _segment_json(segment)
     if not isinstance(header, dict):
@@ -343,6 +340,12 @@ def _header(segment: str) -> tuple[str | None, str | None]:
     if "kid" in header and not isinstance(kid, str):
         raise MalformedTokenError("the token's 'kid' must be a string")
     return alg, kid
+
+
+# An issuer's tokens share one header (`{"alg":…,"kid":…,"typ":"JWT"}`), so it is
+# parsed once; the bound keeps hostile variety to 256 entries of at most 4 KiB.
+# Wrapped by a call, not a decorator: mutation testing skips decorated functions.
+_header: Final = functools.lru_cache(maxsize=256)(_read_header)
 
 
 def _peek_issuer(token: str) -> object:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Final, Protocol
 
+import cachetools
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -16,6 +18,7 @@ from gateway.catalog import SqliteCatalog
 from gateway.config import CatalogSettings, ServerSettings, UpstreamSettings
 from scripts import seed004
 from signing import IssuerKey, mint
+from signing.jws import KeyMemo
 from transforms.cloudinary import CloudinaryAccount, CloudinaryAsset
 
 # The ids, public ids and cloud of seed 004.
@@ -33,6 +36,41 @@ OTHER_IMAGE: Final = "d9a8f3c2-5b1e-4c7d-8a6f-2e3b4c5d6e7f"
 OTHER_KEY: Final = IssuerKey(kid="other-1", secret="o" * 32 + "-other-issuer")
 
 Client = TestClient[web.Request, web.Application]
+
+# Packages whose module-level memos a test must not inherit from another test.
+_MEMO_PACKAGES: Final = frozenset({"gateway", "signing", "transforms"})
+
+
+def forget_module_memos() -> int:
+    """Empty every memo held at module level in our packages; the number emptied.
+
+    Memos are `functools` caches, `cachetools` caches and `KeyMemo`s. A test that
+    finds one warm skips the code that filled it: under mutation testing, each
+    mutant runs in a process forked after the whole suite has run once, so a
+    warm memo would answer with the unmutated code's result.
+    """
+    emptied: set[int] = set()
+    for name, module in list(sys.modules.items()):
+        if name.partition(".")[0] not in _MEMO_PACKAGES:
+            continue
+        for value in list(vars(module).values()):
+            if id(value) in emptied:
+                continue
+            if isinstance(value, cachetools.Cache):
+                value.clear()
+            elif isinstance(value, KeyMemo):
+                value.keep_only(())
+            elif callable(value) and hasattr(value, "cache_info"):
+                value.cache_clear()
+            else:
+                continue
+            emptied.add(id(value))
+    return len(emptied)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_module_memos() -> None:
+    forget_module_memos()
 
 
 class Mint(Protocol):

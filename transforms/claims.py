@@ -396,9 +396,12 @@ def _memo_key(doc: object, limits: Limits) -> _MemoKey | None:
     return tuple(key)
 
 
-@functools.lru_cache(maxsize=4096)
-def _parse_remembered(key: _MemoKey, limits: Limits, pointer: str) -> Transformation:
+def _parse_key(key: _MemoKey, limits: Limits, pointer: str) -> Transformation:
     return _parse([{k: v for k, _, v in step} for step in key], limits, pointer)
+
+
+# Wrapped by a call, not a decorator: mutation testing skips decorated functions.
+_parse_remembered: Final = functools.lru_cache(maxsize=4096)(_parse_key)
 
 
 def _escape(key: str) -> str:
