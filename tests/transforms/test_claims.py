@@ -256,6 +256,45 @@ def test_equal_transformations_hash_alike() -> None:
             "/transformations/2/width",
             id="points-at-the-right-step",
         ),
+        # Odd JSON types where a number, a string or a list is expected.
+        pytest.param(5, "/transformations", id="claim-a-number"),
+        pytest.param(None, "/transformations", id="claim-null"),
+        pytest.param("[]", "/transformations", id="claim-a-string"),
+        pytest.param([[{"width": 1}]], "/transformations/0", id="step-a-list"),
+        pytest.param([None], "/transformations/0", id="step-null"),
+        pytest.param([{"width": [1]}], "/transformations/0/width", id="width-a-list"),
+        pytest.param(
+            [{"height": {"px": 1}}], "/transformations/0/height", id="height-an-object"
+        ),
+        pytest.param(
+            [{"crop": ["fit"], "width": 1}], "/transformations/0/crop", id="crop-a-list"
+        ),
+        pytest.param(
+            [{"crop": "fill", "width": 1, "gravity": 5}],
+            "/transformations/0/gravity",
+            id="gravity-a-number",
+        ),
+        pytest.param(
+            [{"crop": "pad", "width": 1, "background": 255}],
+            "/transformations/0/background",
+            id="background-a-number",
+        ),
+        pytest.param(
+            [{"crop": "pad", "width": 1, "background": ["white"]}],
+            "/transformations/0/background",
+            id="background-a-list",
+        ),
+        pytest.param(
+            [{"overlay": [A]}], "/transformations/0/overlay", id="overlay-a-list"
+        ),
+        pytest.param([{"effect": None}], "/transformations/0/effect", id="effect-null"),
+        pytest.param(
+            [{"opacity": 50.0}], "/transformations/0/opacity", id="opacity-float"
+        ),
+        pytest.param([{"angle": False}], "/transformations/0/angle", id="angle-a-bool"),
+        pytest.param(
+            [{"overlay": A, "y": "1"}], "/transformations/0/y", id="offset-a-string"
+        ),
     ],
 )
 def test_invalid_step_is_refused_with_pointer(doc: object, pointer: str) -> None:
