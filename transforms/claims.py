@@ -266,43 +266,60 @@ def _dump_edits(edits: tuple[Edit, ...]) -> dict[str, object]:
     return out
 
 
-def _int_in(low: int, high: int) -> Callable[[object, str, Limits], int]:
-    def parse(value: object, pointer: str, limits: Limits) -> int:
-        number = json_int(value)
-        if number is None:
-            raise InvalidTransformError("must be an integer", pointer=pointer)
-        if not low <= number <= high:
-            raise InvalidTransformError(
-                f"must be between {low} and {high}", pointer=pointer
-            )
-        return number
+def _int_in(value: object, pointer: str, low: int, high: int) -> int:
+    number = json_int(value)
+    if number is None:
+        raise InvalidTransformError("must be an integer", pointer=pointer)
+    if not low <= number <= high:
+        raise InvalidTransformError(
+            f"must be between {low} and {high}", pointer=pointer
+        )
+    return number
 
-    return parse
+
+# The value parsers, one per option; each is called only when parsing, never at
+# import, so that mutation testing reaches every rule they apply.
 
 
 def _size(value: object, pointer: str, limits: Limits) -> int:
-    return _int_in(1, limits.max_size)(value, pointer, limits)
+    return _int_in(value, pointer, 1, limits.max_size)
 
 
 def _offset(value: object, pointer: str, limits: Limits) -> int:
-    return _int_in(-limits.max_offset, limits.max_offset)(value, pointer, limits)
+    return _int_in(value, pointer, -limits.max_offset, limits.max_offset)
+
+
+def _opacity(value: object, pointer: str, limits: Limits) -> int:
+    return _int_in(value, pointer, 0, 100)
+
+
+def _angle(value: object, pointer: str, limits: Limits) -> int:
+    return _int_in(value, pointer, -360, 360)
 
 
 _E = TypeVar("_E", CropMode, Gravity, Effect)
 
 
-def _choice(enum: type[_E]) -> Callable[[object, str, Limits], _E]:
+def _one_of(enum: type[_E], value: object, pointer: str) -> _E:
+    if isinstance(value, str):
+        try:
+            return enum(value)
+        except ValueError:
+            pass
     allowed = ", ".join(m.value for m in enum)
+    raise InvalidTransformError(f"must be one of: {allowed}", pointer=pointer)
 
-    def parse(value: object, pointer: str, limits: Limits) -> _E:
-        if isinstance(value, str):
-            try:
-                return enum(value)
-            except ValueError:
-                pass
-        raise InvalidTransformError(f"must be one of: {allowed}", pointer=pointer)
 
-    return parse
+def _crop(value: object, pointer: str, limits: Limits) -> CropMode:
+    return _one_of(CropMode, value, pointer)
+
+
+def _gravity(value: object, pointer: str, limits: Limits) -> Gravity:
+    return _one_of(Gravity, value, pointer)
+
+
+def _effect(value: object, pointer: str, limits: Limits) -> Effect:
+    return _one_of(Effect, value, pointer)
 
 
 def _color(value: object, pointer: str, limits: Limits) -> Color:
@@ -321,11 +338,6 @@ def _image_id(value: object, pointer: str, limits: Limits) -> str:
     return image_id
 
 
-_crop = _choice(CropMode)
-_gravity = _choice(Gravity)
-_effect = _choice(Effect)
-_opacity = _int_in(0, 100)
-_angle = _int_in(-360, 360)
 _KEYS: Final = frozenset(
     {
         "angle",
