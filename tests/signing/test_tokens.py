@@ -603,3 +603,22 @@ def test_deeply_nested_payload_without_an_object_is_malformed(
 ) -> None:
     with pytest.raises(MalformedTokenError):
         check(raw_text("[" * DEEP + "]" * DEEP, **headers))
+
+
+def test_forgetting_a_key_never_remembered_is_harmless() -> None:
+    verifier = TokenVerifier(store())
+    verifier.forget(OLD)
+    verifier.retain([])
+    assert not verifier.remembers(OLD)
+    assert (
+        verifier.verify(mint(OLD, issuer_id=ISSUER, transformations=[])).kid == "2025"
+    )
+
+
+def test_a_memo_needs_room_for_one_key() -> None:
+    with pytest.raises(ValueError, match="at least one key"):
+        TokenVerifier(store(), memo_size=0)
+    verifier = TokenVerifier(store(), memo_size=1)
+    verifier.verify(mint(OLD, issuer_id=ISSUER, transformations=[]))
+    verifier.verify(mint(NEW, issuer_id=ISSUER, transformations=[]))
+    assert (verifier.remembers(NEW), verifier.remembers(OLD)) == (True, False)

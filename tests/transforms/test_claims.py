@@ -24,6 +24,7 @@ from transforms import (
     Size,
     TooManyOverlaysError,
     TooManyStepsError,
+    Transformation,
     dump_transformations,
     json_int,
     parse_transformations,
@@ -338,3 +339,145 @@ def test_limits_are_configurable() -> None:
         parse_transformations([{"width": 1}] * 3, limits)
     with pytest.raises(TooManyOverlaysError):
         parse_transformations([{"overlay": A}, {"overlay": B}], limits)
+
+
+# The detail of each refusal: shown to the client as the error's `detail`.
+
+CROPS = "scale, fit, limit, fill, lfill, pad, lpad, crop, thumb"
+GRAVITIES = (
+    "north_west, north, north_east, west, center, east, south_west, south, south_east"
+)
+KEYS = "angle, background, crop, effect, gravity, height, opacity, overlay, width, x, y"
+
+
+@pytest.mark.parametrize(
+    ("doc", "pointer", "detail"),
+    [
+        pytest.param(
+            {}, "", "transformations must be a list of objects", id="not-a-list"
+        ),
+        pytest.param(["x"], "/0", "a step must be an object", id="step-not-an-object"),
+        pytest.param([{}], "/0", "a step must not be empty", id="empty-step"),
+        pytest.param(
+            [{"bogus": 1}],
+            "/0/bogus",
+            f"unknown option 'bogus'; allowed: {KEYS}",
+            id="unknown-key",
+        ),
+        pytest.param([{"width": "1"}], "/0/width", "must be an integer", id="integer"),
+        pytest.param(
+            [{"width": 4097}], "/0/width", "must be between 1 and 4096", id="size"
+        ),
+        pytest.param(
+            [{"overlay": A, "x": -32769}],
+            "/0/x",
+            "must be between -32768 and 32768",
+            id="offset",
+        ),
+        pytest.param(
+            [{"opacity": -1}], "/0/opacity", "must be between 0 and 100", id="opacity"
+        ),
+        pytest.param(
+            [{"angle": -361}], "/0/angle", "must be between -360 and 360", id="angle"
+        ),
+        pytest.param(
+            [{"crop": "x", "width": 1}],
+            "/0/crop",
+            f"must be one of: {CROPS}",
+            id="crop",
+        ),
+        pytest.param(
+            [{"overlay": A, "gravity": 1}],
+            "/0/gravity",
+            f"must be one of: {GRAVITIES}",
+            id="gravity",
+        ),
+        pytest.param(
+            [{"effect": "blur"}],
+            "/0/effect",
+            "must be one of: grayscale, negate",
+            id="effect",
+        ),
+        pytest.param(
+            [{"crop": "pad", "width": 1, "background": "red"}],
+            "/0/background",
+            "must be #rrggbb, #rrggbbaa, white, black or transparent",
+            id="color",
+        ),
+        pytest.param(
+            [{"overlay": "x"}], "/0/overlay", "must be an image id (a UUID)", id="id"
+        ),
+        pytest.param(
+            [{"crop": "fit"}],
+            "/0/crop",
+            "a crop mode needs a width or a height",
+            id="crop-without-size",
+        ),
+        pytest.param(
+            [{"width": 1, "gravity": "north"}],
+            "/0/gravity",
+            "gravity needs crop fill, lfill, pad, lpad, crop or thumb",
+            id="gravity-without-crop",
+        ),
+        pytest.param(
+            [{"crop": "fill", "width": 1, "x": 1}],
+            "/0/x",
+            "x needs crop 'crop' or an overlay",
+            id="x-without-crop",
+        ),
+        pytest.param(
+            [{"crop": "fill", "width": 1, "y": 1}],
+            "/0/y",
+            "y needs crop 'crop' or an overlay",
+            id="y-without-crop",
+        ),
+        pytest.param(
+            [{"crop": "lfill", "width": 1, "background": "white"}],
+            "/0/background",
+            "background needs crop pad or lpad",
+            id="background-without-pad",
+        ),
+        pytest.param(
+            [{"width": 1}] * 17, "", "17 steps; at most 16 are allowed", id="steps"
+        ),
+        pytest.param(
+            [{"overlay": A}] * 9, "", "9 overlays; at most 8 are allowed", id="overlays"
+        ),
+    ],
+)
+def test_each_refusal_says_what_is_wrong(
+    doc: object, pointer: str, detail: str
+) -> None:
+    with pytest.raises(InvalidTransformError) as caught:
+        parse_transformations(doc)
+    assert (caught.value.pointer, caught.value.detail) == (
+        "/transformations" + pointer,
+        detail,
+    )
+    assert caught.value.parameter is None
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        pytest.param({"width": 4096, "height": 1}, id="size-edges"),
+        pytest.param(
+            {"crop": "crop", "width": 1, "x": -32768, "y": 32768}, id="offsets"
+        ),
+        pytest.param({"opacity": 0}, id="opacity-0"),
+        pytest.param({"opacity": 100}, id="opacity-100"),
+        pytest.param({"angle": -360}, id="angle-minus-360"),
+        pytest.param({"angle": 360}, id="angle-360"),
+    ],
+)
+def test_values_at_their_bounds_are_accepted(step: dict[str, object]) -> None:
+    (parsed,) = parse_transformations([step]).steps
+    assert dump_transformations(Transformation(steps=(parsed,))) == [
+        dict(sorted(step.items()))
+    ]
+
+
+def test_a_pointer_other_than_the_claims_prefixes_every_error() -> None:
+    with pytest.raises(InvalidTransformError) as caught:
+        parse_transformations([{"width": 0}], pointer="/data/steps")
+    assert caught.value.pointer == "/data/steps/0/width"
