@@ -2,9 +2,11 @@
 
     python -m scripts.mutation_score [--min 90] [--survivors]
 
-A mutant counts as killed when its tests failed, timed out or crashed; every
-other outcome (survived, no test ran it, suspicious, not checked) counts against
-the score. Exits 1 if a file scores below --min.
+A mutant counts as killed when its tests failed, timed out or crashed, or when
+mypy refused it (mutmut's `type_check_command`: our quality gate type-checks
+strictly, so such a mutant could never be merged). Every other outcome
+(survived, no test ran it, suspicious, not yet checked) counts against the
+score. Exits 1 if a file scores below --min.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Final
 # mutmut's exit codes (mutmut/stats.py): a test failure, pytest's internal error,
 # a CPU-time limit (SIGXCPU in its three spellings) and the runner's timeout.
 _KILLED: Final = frozenset({1, 3, 24, -24, 152, 36, 255, -11, -9})
+_TYPE_CHECKED: Final = 37
 _SURVIVED: Final = 0
 _NO_TESTS: Final = frozenset({5, 33})
 _SKIPPED: Final = 34
@@ -29,6 +32,7 @@ _SKIPPED: Final = 34
 class FileScore:
     path: str
     killed: int
+    typed: int  # of `killed`, those mypy refused
     survived: tuple[str, ...]
     no_tests: tuple[str, ...]
     other: tuple[str, ...]  # suspicious, not checked
@@ -53,6 +57,9 @@ def file_scores(mutants: Path) -> list[FileScore]:
         for name, code in sorted(codes.items()):
             if code in _KILLED:
                 outcome["killed"] += 1
+            elif code == _TYPE_CHECKED:
+                outcome["killed"] += 1
+                outcome["typed"] += 1
             elif code == _SKIPPED:
                 continue
             elif code == _SURVIVED:
@@ -65,6 +72,7 @@ def file_scores(mutants: Path) -> list[FileScore]:
             FileScore(
                 path=str(meta.relative_to(mutants)).removesuffix(".meta"),
                 killed=outcome["killed"],
+                typed=outcome["typed"],
                 survived=tuple(survived),
                 no_tests=tuple(no_tests),
                 other=tuple(other),
@@ -85,19 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     if not scores:
         print(f"no mutmut results under {args.mutants}/", file=sys.stderr)
         return 1
-    print(
-        f"{'file':<36} {'killed':>6} {'surv.':>6} {'untested':>8} {'other':>6} {'score':>7}"
-    )
+    columns = ("killed", "(mypy)", "surv.", "untested", "other", "score")
+    print(f"{'file':<34}" + "".join(f"{c:>9}" for c in columns))
     for s in scores:
-        print(
-            f"{s.path:<36} {s.killed:>6} {len(s.survived):>6} {len(s.no_tests):>8}"
-            f" {len(s.other):>6} {s.score:>6.1f}%"
-        )
+        cells = (s.killed, s.typed, len(s.survived), len(s.no_tests), len(s.other))
+        print(f"{s.path:<34}" + "".join(f"{c:>9}" for c in cells) + f"{s.score:>8.1f}%")
     killed = sum(s.killed for s in scores)
     total = sum(s.total for s in scores)
-    print(
-        f"{'all':<36} {killed:>6} {'':>6} {'':>8} {'':>6} {100 * killed / total:>6.1f}%"
-    )
+    print(f"{'all':<34}{killed:>9}" + " " * 36 + f"{100 * killed / total:>8.1f}%")
     if args.survivors:
         for s in scores:
             for label, names in (
