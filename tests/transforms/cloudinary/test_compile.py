@@ -271,6 +271,15 @@ def test_a_versioned_asset_has_its_version_outside_the_signature() -> None:
         pytest.param("use_fetch_format", True, id="f-component"),
         pytest.param("dpr", 2.0, id="dpr-in-every-component"),
         pytest.param("responsive_width", True, id="sdk-recursion"),
+        pytest.param("private_cdn", True, id="host-private-cdn"),
+        pytest.param("secure_distribution", "evil.example", id="host-elsewhere"),
+        pytest.param("secure", False, id="plain-http"),
+        pytest.param("force_version", True, id="v1-for-a-folder"),
+        pytest.param("sign_url", False, id="unsigned"),
+        pytest.param("signature_algorithm", "sha256", id="sha256-signature"),
+        pytest.param("long_url_signature", True, id="32-character-signature"),
+        pytest.param("api_secret", "other-secret", id="another-secret"),
+        pytest.param("cloud_name", "other-cloud", id="another-cloud"),
     ],
 )
 def test_url_ignores_the_sdks_global_config(
@@ -279,10 +288,12 @@ def test_url_ignores_the_sdks_global_config(
     """The SDK reads CLOUDINARY_URL's query into a global config at import and used
     to fall back to it: `?secure_cdn_subdomain=true` moved the host, `auth_token`
     replaced the signature with a query token, `responsive_width` recursed forever."""
-    asset = CloudinaryAsset(public_id="pic", delivery_type="upload", format="jpg")
+    asset = CloudinaryAsset(
+        public_id="folder/pic", delivery_type="upload", format="jpg"
+    )
     t = parse_transformations([{"width": 8}])
-    expected = to_cloudinary_url(t, asset=asset, overlays={}, account=ACCOUNT)
     monkeypatch.setitem(vars(cloudinary.config()), option, value)
     compiled = to_cloudinary_url(t, asset=asset, overlays={}, account=ACCOUNT)
-    assert compiled == expected
-    assert compiled.startswith("https://res.cloudinary.com/sadaasdasd/image/upload/s--")
+    assert compiled == golden(
+        "res.cloudinary.com/sadaasdasd", "w_8/folder/pic.jpg", delivery_type="upload"
+    )
