@@ -117,3 +117,35 @@ def test_plan_of_an_overlay_grows_the_canvas_r21() -> None:
         alpha_output=False,
     )
     assert p.size == (2400, 1200)
+
+
+def test_a_fill_whose_cover_is_over_the_source_budget_is_refused_unrendered() -> None:
+    """A 1x4000 image filled to 4096x1 would be covered at 4096x16384000 first."""
+    with pytest.raises(OutputTooLargeError) as caught:
+        plan(
+            chain([{"width": 1}, {"crop": "fill", "width": 4096, "height": 1}]),
+            (1, 4000),
+            {},
+            LIMITS,
+            alpha_output=False,
+        )
+    assert caught.value.pointer == "/transformations/1"
+    assert caught.value.detail == (
+        "step 1 makes a 4096x16384000 image; at most 50000000 pixels are rendered"
+    )
+
+
+def test_an_overlay_thumb_whose_cover_is_over_the_source_budget_is_refused() -> None:
+    steps = [{"overlay": A, "crop": "thumb", "width": 1, "height": 4096}]
+    with pytest.raises(OutputTooLargeError) as caught:
+        plan(chain(steps), (10, 10), {A: (8000, 1)}, LIMITS, alpha_output=False)
+    assert caught.value.pointer == "/transformations/0"
+
+
+def test_a_fill_whose_cover_is_within_the_source_budget_is_planned() -> None:
+    # 3000x2000 covers 4096x4096 at 6144x4096: more than the output budget (25
+    # Mpx) but within the source budget (50 Mpx), as any large source is.
+    steps = [{"crop": "fill", "width": 4096, "height": 4096}]
+    p = plan(chain(steps), (3000, 2000), {}, LIMITS, alpha_output=False)
+    assert p.size == (4096, 4096)
+    assert p.hints == {"": (6144, 4096)}
