@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 
 from aiohttp import ClientResponse
@@ -47,3 +48,8 @@ async def eventually(condition: Callable[[], bool], seconds: float = 10.0) -> No
             return
         await asyncio.sleep(step)
     raise AssertionError(f"not true within {seconds} s")
+
+
+def exactly(text: str) -> str:
+    """A `pytest.raises(match=…)` pattern for the whole message, not a part of it."""
+    return f"^{re.escape(text)}$"

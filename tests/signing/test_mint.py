@@ -15,6 +15,7 @@ from signing import (
     mint,
     verify,
 )
+from tests.helpers import exactly
 from tests.signing.test_tokens import ISSUER, NEW, STEPS
 
 ALGORITHMS = pytest.mark.parametrize("algorithm", ["HS256", "HS384", "HS512"])
@@ -104,5 +105,8 @@ def test_a_zero_ttl_still_sets_exp() -> None:
 
 def test_a_verify_only_key_names_itself_when_refusing_to_mint() -> None:
     key = IssuerKey(kid="old-1", secret="L" * 43, algorithm="HS512", verify_only=True)
-    with pytest.raises(ValueError, match="key 'old-1' may only verify tokens"):
+    with pytest.raises(
+        ValueError,
+        match=exactly("key 'old-1' may only verify tokens; mint with a newer key"),
+    ):
         mint(key, issuer_id=ISSUER, transformations=[])
