@@ -29,6 +29,7 @@ from transforms import (
     json_int,
     parse_transformations,
 )
+from transforms.claims import _parse_remembered
 
 A = "b48fff71-a649-41dc-8f35-67229b3fd584"
 B = "372083d9-8179-4161-af8c-6cbfecd9219a"
@@ -481,3 +482,60 @@ def test_a_pointer_other_than_the_claims_prefixes_every_error() -> None:
     with pytest.raises(InvalidTransformError) as caught:
         parse_transformations([{"width": 0}], pointer="/data/steps")
     assert caught.value.pointer == "/data/steps/0/width"
+
+
+# Parses of flat claims are remembered (each test starts with an empty memo).
+
+
+def memo_size() -> int:
+    return _parse_remembered.cache_info().currsize
+
+
+def test_a_flat_claim_is_parsed_once() -> None:
+    first = parse_transformations(SEED)
+    assert parse_transformations([dict(step) for step in SEED]) == first
+    info = _parse_remembered.cache_info()
+    assert (info.currsize, info.hits) == (1, 1)
+
+
+def test_another_claim_is_remembered_apart() -> None:
+    parse_transformations([{"width": 2}])
+    parse_transformations([{"width": 1}])
+    assert memo_size() == 2
+
+
+def test_other_limits_or_pointer_are_remembered_apart() -> None:
+    parse_transformations([{"width": 2}])
+    parse_transformations([{"width": 2}], Limits(max_size=10))
+    parse_transformations([{"width": 2}], pointer="/steps")
+    assert memo_size() == 3
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        pytest.param({"width": 1}, id="not-a-list"),
+        pytest.param(({"width": 1},), id="a-tuple"),
+        pytest.param([[("width", 1)]], id="step-not-a-dict"),
+        pytest.param([{"width": 1}, {"width": [1]}], id="a-list-value"),
+        pytest.param([{"width": {"px": 1}}], id="an-object-value"),
+        pytest.param([{"width": None}], id="a-null-value"),
+        pytest.param([{"width": 1}] * 17, id="more-steps-than-allowed"),
+    ],
+)
+def test_a_claim_that_is_not_flat_steps_is_never_remembered(doc: object) -> None:
+    with pytest.raises(InvalidTransformError):
+        parse_transformations(doc)
+    assert memo_size() == 0
+
+
+def test_a_refused_flat_claim_is_never_remembered() -> None:
+    for _ in range(2):
+        with pytest.raises(InvalidTransformError):
+            parse_transformations([{"width": 0}])
+    assert memo_size() == 0
+
+
+def test_a_claim_of_as_many_steps_as_allowed_is_remembered() -> None:
+    parse_transformations([{"width": 1}] * 16)
+    assert memo_size() == 1
