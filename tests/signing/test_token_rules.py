@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Final, Protocol
+from typing import Protocol
 
 import pytest
 
@@ -43,8 +43,6 @@ from tests.signing.test_tokens import (
     store,
 )
 
-NOW: Final = int(time.time())
-
 
 class Check(Protocol):
     def __call__(
@@ -72,6 +70,12 @@ def _with_verifier(
         keys, leeway=leeway, audience=audience, max_bytes=max_bytes
     )
     return verifier.verify(token, now=now)
+
+
+@pytest.fixture
+def now() -> int:
+    """The clock when the test starts: tokens near an edge must be made fresh."""
+    return int(time.time())
 
 
 @pytest.fixture(params=["verify", "TokenVerifier"])
@@ -109,13 +113,15 @@ def test_each_path_is_the_one_named(check: Check, path: str, sign: Sign) -> None
 # Claims pyjwt returns, as the verified token carries them.
 
 
-def test_a_verified_token_carries_its_claims(check: Check, sign: Sign) -> None:
-    token = sign(sub="img", exp=NOW + 60, jti="id-1", transformations=STEPS, iat=NOW)
+def test_a_verified_token_carries_its_claims(
+    now: int, check: Check, sign: Sign
+) -> None:
+    token = sign(sub="img", exp=now + 60, jti="id-1", transformations=STEPS, iat=now)
     verified = check(token, store())
     assert verified.issuer == ISSUER
     assert verified.kid == NEW.kid
     assert verified.subject == "img"
-    assert verified.expires_at == NOW + 60
+    assert verified.expires_at == now + 60
     assert type(verified.expires_at) is float
     assert verified.token_id == "id-1"
     assert verified.transformations == STEPS
@@ -167,47 +173,49 @@ def test_a_subject_that_is_not_a_string_is_invalid(
 
 
 def test_an_expired_token_is_refused_and_the_leeway_forgives_its_seconds(
-    check: Check, sign: Sign
+    now: int, check: Check, sign: Sign
 ) -> None:
-    token = sign(exp=NOW - 10)
-    assert check(token, store(), leeway=30).expires_at == NOW - 10
+    token = sign(exp=now - 10)
+    assert check(token, store(), leeway=30).expires_at == now - 10
     with pytest.raises(ExpiredTokenError):
         check(token, store(), leeway=0)
     with pytest.raises(ExpiredTokenError):
-        check(sign(exp=NOW - 60), store())
+        check(sign(exp=now - 60), store())
 
 
 @pytest.mark.parametrize("claim", ["nbf", "iat"])
 def test_a_token_from_the_future_is_refused_and_the_leeway_forgives_its_seconds(
-    check: Check, sign: Sign, claim: str
+    now: int, check: Check, sign: Sign, claim: str
 ) -> None:
-    token = sign(**{claim: NOW + 10})
+    token = sign(**{claim: now + 10})
     assert check(token, store(), leeway=30).issuer == ISSUER
     with pytest.raises(ImmatureTokenError):
         check(token, store(), leeway=0)
     with pytest.raises(ImmatureTokenError):
-        check(sign(**{claim: NOW + 3600}), store())
+        check(sign(**{claim: now + 3600}), store())
 
 
-def test_the_default_leeway_is_thirty_seconds(check: Check, sign: Sign) -> None:
+def test_the_default_leeway_is_thirty_seconds(
+    now: int, check: Check, sign: Sign
+) -> None:
     assert DEFAULT_LEEWAY == 30.0
-    assert check(sign(exp=NOW - 20), store()).expires_at == NOW - 20
+    assert check(sign(exp=now - 20), store()).expires_at == now - 20
     with pytest.raises(ExpiredTokenError):
-        check(sign(exp=NOW - 40), store())
+        check(sign(exp=now - 40), store())
 
 
 # Issuer policy: `exp` required, lifetime capped.
 
 
 def test_a_policy_requiring_exp_refuses_a_token_without(
-    check: Check, sign: Sign
+    now: int, check: Check, sign: Sign
 ) -> None:
     policy = IssuerPolicy(require_exp=True)
     with pytest.raises(
         MissingClaimError, match=exactly("the token has no 'exp' claim")
     ):
         check(sign(), store(policy))
-    assert check(sign(exp=NOW + 60), store(policy)).expires_at == NOW + 60
+    assert check(sign(exp=now + 60), store(policy)).expires_at == now + 60
 
 
 def test_without_a_policy_a_token_needs_no_exp(check: Check, sign: Sign) -> None:
@@ -224,12 +232,12 @@ def test_without_a_policy_a_token_needs_no_exp(check: Check, sign: Sign) -> None
     ],
 )
 def test_the_lifetime_cap_at_its_edge(
-    check: Check, sign: Sign, lifetime: int, leeway: float, accepted: bool
+    now: int, check: Check, sign: Sign, lifetime: int, leeway: float, accepted: bool
 ) -> None:
     keys = store(IssuerPolicy(max_lifetime=300))
-    token = sign(iat=NOW, exp=NOW + lifetime)
+    token = sign(iat=now, exp=now + lifetime)
     if accepted:
-        assert check(token, keys, leeway=leeway).expires_at == NOW + lifetime
+        assert check(token, keys, leeway=leeway).expires_at == now + lifetime
     else:
         with pytest.raises(
             LifetimeExceededError,
@@ -238,7 +246,9 @@ def test_the_lifetime_cap_at_its_edge(
             check(token, keys, leeway=leeway)
 
 
-def test_the_lifetime_counts_from_an_old_iat(check: Check, sign: Sign) -> None:
+def test_the_lifetime_counts_from_an_old_iat(
+    now: int, check: Check, sign: Sign
+) -> None:
     # Issued 20 minutes ago for 25 minutes: 5 minutes are left, but the token
     # was made to live 25, over the cap of 10.
     keys = store(IssuerPolicy(max_lifetime=600))
@@ -246,44 +256,50 @@ def test_the_lifetime_counts_from_an_old_iat(check: Check, sign: Sign) -> None:
         LifetimeExceededError,
         match=exactly("the token lives 1500 s; the issuer allows 600 s"),
     ):
-        check(sign(iat=NOW - 1200, exp=NOW + 300), keys)
+        check(sign(iat=now - 1200, exp=now + 300), keys)
 
 
-def test_the_lifetime_counts_from_a_fractional_iat(check: Check, sign: Sign) -> None:
+def test_the_lifetime_counts_from_a_fractional_iat(
+    now: int, check: Check, sign: Sign
+) -> None:
     keys = store(IssuerPolicy(max_lifetime=100))
-    token = sign(iat=NOW - 0.5, exp=NOW + 100)
+    token = sign(iat=now - 0.5, exp=now + 100)
     with pytest.raises(LifetimeExceededError):
         check(token, keys, leeway=0)
 
 
-def test_without_iat_the_lifetime_counts_from_now(check: Check, sign: Sign) -> None:
+def test_without_iat_the_lifetime_counts_from_now(
+    now: int, check: Check, sign: Sign
+) -> None:
     keys = store(IssuerPolicy(max_lifetime=300))
-    token = sign(exp=NOW + 400)
+    token = sign(exp=now + 400)
     with pytest.raises(
         LifetimeExceededError,
         match=exactly("the token lives 400 s; the issuer allows 300 s"),
     ):
-        check(token, keys, leeway=0, now=NOW)
-    assert check(token, keys, leeway=0, now=NOW + 100).expires_at == NOW + 400
+        check(token, keys, leeway=0, now=now)
+    assert check(token, keys, leeway=0, now=now + 100).expires_at == now + 400
     with pytest.raises(
         LifetimeExceededError,
         match=exactly("the token lives 301 s; the issuer allows 300 s"),
     ):
-        check(token, keys, leeway=0, now=NOW + 99)
+        check(token, keys, leeway=0, now=now + 99)
 
 
 def test_without_iat_or_now_the_lifetime_counts_from_the_clock(
-    check: Check, sign: Sign
+    now: int, check: Check, sign: Sign
 ) -> None:
     keys = store(IssuerPolicy(max_lifetime=300))
-    assert check(sign(exp=NOW + 290), keys, leeway=0).expires_at == NOW + 290
+    assert check(sign(exp=now + 290), keys, leeway=0).expires_at == now + 290
     with pytest.raises(LifetimeExceededError):
         check(sign(exp=int(time.time()) + 400), keys, leeway=0)
 
 
-def test_without_exp_there_is_no_lifetime_to_cap(check: Check, sign: Sign) -> None:
+def test_without_exp_there_is_no_lifetime_to_cap(
+    now: int, check: Check, sign: Sign
+) -> None:
     keys = store(IssuerPolicy(max_lifetime=1))
-    assert check(sign(iat=NOW - 1000), keys).expires_at is None
+    assert check(sign(iat=now - 1000), keys).expires_at is None
 
 
 # Audience.
@@ -312,7 +328,7 @@ def test_an_audience_claimed_but_not_configured_is_ignored(
 
 
 def test_an_audience_and_required_exp_are_both_required(
-    check: Check, sign: Sign
+    now: int, check: Check, sign: Sign
 ) -> None:
     keys = store(IssuerPolicy(require_exp=True))
     with pytest.raises(
@@ -322,7 +338,7 @@ def test_an_audience_and_required_exp_are_both_required(
     with pytest.raises(
         MissingClaimError, match=exactly("the token has no 'aud' claim")
     ):
-        check(sign(exp=NOW + 60), keys, audience="gw")
+        check(sign(exp=now + 60), keys, audience="gw")
 
 
 # The issuer is pinned: the key of one issuer never verifies another's token.
