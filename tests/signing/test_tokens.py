@@ -262,8 +262,12 @@ def test_subject_binds_the_token_to_one_image() -> None:
         mint(NEW, issuer_id=ISSUER, transformations=[], subject="a"), store()
     )
     verified.ensure_subject("a")
-    with pytest.raises(WrongSubjectError):
+    with pytest.raises(
+        WrongSubjectError,
+        match=exactly("the token's subject is another image than the one requested"),
+    ):
         verified.ensure_subject("b")
+    verify(mint(NEW, issuer_id=ISSUER, transformations=[]), store()).ensure_subject("b")
 
 
 @pytest.mark.parametrize(
@@ -809,3 +813,24 @@ def test_a_verifier_remembers_256_keys_by_default() -> None:
         verifier.verify(mint(key, issuer_id=ISSUER, transformations=[]))
     assert not verifier.remembers(keys[0])
     assert all(verifier.remembers(k) for k in keys[1:])
+
+
+def test_a_verifier_checks_each_secret_with_pyjwt_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    checked: list[str | bytes] = []
+    prepare = HMACAlgorithm.prepare_key
+
+    def counting(self: HMACAlgorithm, key: str | bytes) -> bytes:
+        checked.append(key)
+        return prepare(self, key)
+
+    tokens = [mint(NEW, issuer_id=ISSUER, transformations=[]) for _ in range(3)]
+    monkeypatch.setattr(HMACAlgorithm, "prepare_key", counting)
+    verifier = TokenVerifier(store())
+    for token in tokens:
+        assert verifier.verify(token).kid == NEW.kid
+    assert checked == [NEW.secret]
+    for token in tokens[:2]:
+        verify(token, store())
+    assert checked == [NEW.secret] * 3  # `verify` remembers nothing
