@@ -834,3 +834,23 @@ def test_a_verifier_checks_each_secret_with_pyjwt_once(
     for token in tokens[:2]:
         verify(token, store())
     assert checked == [NEW.secret] * 3  # `verify` remembers nothing
+
+
+def test_a_kid_for_a_key_of_another_algorithm_names_the_algorithm() -> None:
+    token = raw({"iss": ISSUER}, key=NEW.secret, kid="2026", alg="HS512")
+    with pytest.raises(
+        AlgorithmNotAllowedError,
+        match=exactly("algorithm 'HS512' is not the algorithm of the issuer's key"),
+    ):
+        verify(token, two_issuers())
+
+
+def test_a_claim_missing_on_the_kid_path_is_refused_there() -> None:
+    keys = CountingStore(
+        Issuer(id=ISSUER, name="t", keys=(NEW,), policy=IssuerPolicy(require_exp=True))
+    )
+    with pytest.raises(
+        MissingClaimError, match=exactly("the token has no 'exp' claim")
+    ):
+        verify(raw({"iss": ISSUER}, kid=NEW.kid), keys)
+    assert keys.by_id == 0

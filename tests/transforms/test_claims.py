@@ -15,6 +15,7 @@ from transforms import (
     Grayscale,
     InvalidTransformError,
     Limits,
+    LPad,
     Negate,
     Opacity,
     Overlay,
@@ -22,6 +23,7 @@ from transforms import (
     Placement,
     Rotate,
     Size,
+    Thumb,
     TooManyOverlaysError,
     TooManyStepsError,
     Transformation,
@@ -134,6 +136,27 @@ def test_canonical_form_omits_unset_options_and_normalises() -> None:
             {"overlay": A, "effect": "negate"},
             Overlay(image=A, edits=(Negate(),)),
             id="overlay-edit",
+        ),
+        pytest.param(
+            {"crop": "thumb", "width": 3, "gravity": "west"},
+            Adjust(resize=Thumb(width=3, gravity=Gravity.WEST)),
+            id="thumb-gravity",
+        ),
+        pytest.param(
+            {"crop": "lpad", "height": 3, "gravity": "south", "background": "black"},
+            Adjust(
+                resize=LPad(
+                    height=3,
+                    gravity=Gravity.SOUTH,
+                    background=Color((0, 0, 0, 255)),
+                )
+            ),
+            id="lpad-gravity-background",
+        ),
+        pytest.param(
+            {"overlay": A, "crop": "pad", "width": 5, "background": "#ff0000"},
+            Overlay(image=A, resize=Pad(width=5, background=Color((255, 0, 0, 255)))),
+            id="overlay-pad-background",
         ),
     ],
 )

@@ -267,3 +267,13 @@ def test_image_ids_normalise_to_lower_case_uuids(
     value: str, normal: str | None
 ) -> None:
     assert normalise_image_id(value) == normal
+
+
+def test_different_transformations_hash_apart() -> None:
+    made = [
+        Transformation(),
+        Transformation(steps=(Adjust(resize=Fit(width=2)),)),
+        Transformation(steps=(Adjust(resize=Fit(width=3)),)),
+        Transformation(steps=(Overlay(image=A),)),
+    ]
+    assert len({hash(t) for t in made}) == len(made)

@@ -105,6 +105,11 @@ def test_signature_depends_on_the_api_secret() -> None:
             "c_crop,h_6,w_5,x_-3,y_4",
             id="crop-offsets",
         ),
+        pytest.param(
+            [{"crop": "crop", "width": 5, "gravity": "north", "x": 1}],
+            "c_crop,g_north,w_5,x_1",
+            id="crop-gravity",
+        ),
         pytest.param([{"width": 800}], "w_800", id="size-has-no-crop-mode"),
         pytest.param(
             [{"crop": "scale", "width": 8, "height": 9}],

@@ -149,3 +149,18 @@ def test_a_fill_whose_cover_is_within_the_source_budget_is_planned() -> None:
     p = plan(chain(steps), (3000, 2000), {}, LIMITS, alpha_output=False)
     assert p.size == (4096, 4096)
     assert p.hints == {"": (6144, 4096)}
+
+
+def test_an_output_of_exactly_the_budget_is_planned() -> None:
+    p = plan(chain([{"crop": "scale", "width": 10, "height": 10}]), (5, 5), {},
+             Limits(max_output_pixels=100), alpha_output=False)  # fmt: skip
+    assert p.size == (10, 10)
+
+
+def test_an_over_budget_base_chain_step_says_so() -> None:
+    c = chain([], "c_scale,h_11,w_10")
+    with pytest.raises(OutputTooLargeError) as caught:
+        plan(c, (10, 10), {}, Limits(max_output_pixels=100), alpha_output=False)
+    assert caught.value.detail == (
+        "base chain step 0 makes a 10x11 image; at most 100 pixels are rendered"
+    )
