@@ -382,14 +382,11 @@ def is_access_type(typ: str | None) -> bool:
     return typ is not None and typ.lower() in _ACCESS_TYPES
 
 
-@functools.lru_cache(maxsize=256)
-def _header(segment: str) -> tuple[str | None, str | None, str | None]:
+def _read_header(segment: str) -> tuple[str | None, str | None, str | None]:
     """The unverified JOSE header's `alg`, `kid` and `typ`, to choose the keys
     and keep access and transformation tokens apart.
 
-    An issuer's tokens share one header (`{"alg":…,"kid":…,"typ":"JWT"}`), so it
-    is parsed once; the bound keeps hostile variety to 256 entries of at most
-    4 KiB. Nothing read here is trusted: pyjwt then verifies the whole token.
+    Nothing read here is trusted: pyjwt then verifies the whole token.
     """
     header = _segment_json(segment)
     if not isinstance(header, dict):
@@ -403,6 +400,12 @@ def _header(segment: str) -> tuple[str | None, str | None, str | None]:
     if "typ" in header and not isinstance(typ, str):
         raise MalformedTokenError("the token's 'typ' must be a string")
     return alg, kid, typ
+
+
+# An issuer's tokens share one header (`{"alg":…,"kid":…,"typ":"JWT"}`), so it is
+# parsed once; the bound keeps hostile variety to 256 entries of at most 4 KiB.
+# Wrapped by a call, not a decorator: mutation testing skips decorated functions.
+_header: Final = functools.lru_cache(maxsize=256)(_read_header)
 
 
 def _peek_issuer(token: str) -> object:

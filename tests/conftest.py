@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Final, Protocol
 
 import asyncpg
+import cachetools
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -26,6 +28,7 @@ from gateway.originals.s3 import open_s3_store
 from scripts import seed004
 from scripts.pg_cluster import Cluster, ClusterError, start_cluster
 from signing import IssuerKey, mint
+from signing.jws import KeyMemo
 from tests.s3 import S3Server, moto_server, new_bucket_name, s3_settings
 from transforms.cloudinary import CloudinaryAccount, CloudinaryAsset
 
@@ -61,6 +64,56 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         and not chosen
     ):
         metafunc.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+
+
+# Packages whose module-level memos a test must not inherit from another test.
+_MEMO_PACKAGES: Final = frozenset({"gateway", "signing", "transforms"})
+
+
+def forget_module_memos() -> int:
+    """Empty every memo held at module level in our packages; the number emptied.
+
+    Memos are `functools` caches, `cachetools` caches and `KeyMemo`s. A test that
+    finds one warm skips the code that filled it: under mutation testing, each
+    mutant runs in a process forked after the whole suite has run once, so a
+    warm memo would answer with the unmutated code's result.
+    """
+    emptied: set[int] = set()
+    for name, module in list(sys.modules.items()):
+        if name.partition(".")[0] not in _MEMO_PACKAGES:
+            continue
+        for value in list(vars(module).values()):
+            if id(value) in emptied:
+                continue
+            if isinstance(value, cachetools.Cache):
+                value.clear()
+            elif isinstance(value, KeyMemo):
+                value.keep_only(())
+            elif callable(value) and hasattr(value, "cache_info"):
+                value.cache_clear()
+            else:
+                continue
+            emptied.add(id(value))
+    return len(emptied)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_module_memos() -> None:
+    forget_module_memos()
+
+
+def _cost(item: pytest.Item) -> int:
+    """Unit tests first, then property tests, then the HTTP tests."""
+    if item.nodeid.startswith("tests/gateway/"):
+        return 2
+    return 1 if "properties" in item.nodeid else 0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A mutation run (mutmut sets MUTANT_UNDER_TEST) stops at a mutant's first
+    # failing test: the fastest tests go first, in their usual order otherwise.
+    if os.environ.get("MUTANT_UNDER_TEST"):
+        items.sort(key=_cost)
 
 
 class Mint(Protocol):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 
 import asyncpg
@@ -72,3 +73,8 @@ async def stored_bytes(settings: Settings) -> bytes:
     finally:
         await conn.close()
     return "\n".join(rows).encode()
+
+
+def exactly(text: str) -> str:
+    """A `pytest.raises(match=…)` pattern for the whole message, not a part of it."""
+    return f"^{re.escape(text)}$"

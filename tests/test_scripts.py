@@ -124,3 +124,44 @@ def test_the_iiif_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
         assert ratio.endswith("x")
         assert float(warm) > 0
         assert float(p50) > 0
+
+
+def _meta(path: Path, codes: dict[str, int | None]) -> None:
+    """A results file as mutmut 3 writes one beside each mutated module."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "exit_code_by_key": codes,
+        "hash_by_function_name": {},
+        "type_check_error_by_key": {},
+        "durations_by_key": {},
+        "estimated_durations_by_key": {},
+    }
+    path.write_text(json.dumps(doc))
+
+
+def test_mutation_score_per_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scripts.mutation_score import main as score
+
+    # Killed: a failing test (1), a timeout (36), mypy (37); then a survivor
+    # (0), an untested mutant (33), one not run yet (None) and a skipped one (34).
+    _meta(
+        tmp_path / "pkg" / "a.py.meta",
+        {"a.x_f__mutmut_1": 1, "a.x_f__mutmut_2": 36, "a.x_f__mutmut_3": 37,
+         "a.x_f__mutmut_4": 0, "a.x_f__mutmut_5": 33, "a.x_f__mutmut_6": None,
+         "a.x_f__mutmut_7": 34},
+    )  # fmt: skip
+    _meta(tmp_path / "b.py.meta", {"b.x_g__mutmut_1": 1})
+    assert score(["--mutants", str(tmp_path), "--min", "50", "--survivors"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].split() == ["b.py", "1", "0", "0", "0", "0", "100.0%"]
+    assert out[2].split() == ["pkg/a.py", "3", "1", "1", "1", "1", "50.0%"]
+    assert out[3].split() == ["all", "4", "57.1%"]
+    assert out[4:] == [
+        "survived  a.x_f__mutmut_4",
+        "no tests  a.x_f__mutmut_5",
+        "other     a.x_f__mutmut_6",
+    ]
+    assert score(["--mutants", str(tmp_path), "--min", "51"]) == 1
+    assert "below 51 %: pkg/a.py" in capsys.readouterr().err

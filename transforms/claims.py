@@ -272,43 +272,67 @@ def _dump_edits(edits: tuple[Edit, ...]) -> dict[str, object]:
     return out
 
 
-def _int_in(low: int, high: int) -> Callable[[object, str, Limits], int]:
-    def parse(value: object, pointer: str, limits: Limits) -> int:
-        number = json_int(value)
-        if number is None:
-            raise InvalidTransformError("must be an integer", pointer=pointer)
-        if not low <= number <= high:
-            raise InvalidTransformError(
-                f"must be between {low} and {high}", pointer=pointer
-            )
-        return number
+def _int_in(value: object, pointer: str, low: int, high: int) -> int:
+    number = json_int(value)
+    if number is None:
+        raise InvalidTransformError("must be an integer", pointer=pointer)
+    if not low <= number <= high:
+        raise InvalidTransformError(
+            f"must be between {low} and {high}", pointer=pointer
+        )
+    return number
 
-    return parse
+
+# The value parsers, one per option; each is called only when parsing, never at
+# import, so that mutation testing reaches every rule they apply.
 
 
 def _size(value: object, pointer: str, limits: Limits) -> int:
-    return _int_in(1, limits.max_size)(value, pointer, limits)
+    return _int_in(value, pointer, 1, limits.max_size)
 
 
 def _offset(value: object, pointer: str, limits: Limits) -> int:
-    return _int_in(-limits.max_offset, limits.max_offset)(value, pointer, limits)
+    return _int_in(value, pointer, -limits.max_offset, limits.max_offset)
+
+
+def _opacity(value: object, pointer: str, limits: Limits) -> int:
+    return _int_in(value, pointer, 0, 100)
+
+
+def _angle(value: object, pointer: str, limits: Limits) -> int | str:
+    if value == _HFLIP:
+        return _HFLIP
+    try:
+        return _int_in(value, pointer, -360, 360)
+    except InvalidTransformError:
+        raise InvalidTransformError(
+            "must be an integer between -360 and 360, or hflip", pointer=pointer
+        ) from None
 
 
 _E = TypeVar("_E", CropMode, Gravity, Effect)
 
 
-def _choice(enum: type[_E]) -> Callable[[object, str, Limits], _E]:
+def _one_of(enum: type[_E], value: object, pointer: str) -> _E:
+    if isinstance(value, str):
+        try:
+            return enum(value)
+        except ValueError:
+            pass
     allowed = ", ".join(m.value for m in enum)
+    raise InvalidTransformError(f"must be one of: {allowed}", pointer=pointer)
 
-    def parse(value: object, pointer: str, limits: Limits) -> _E:
-        if isinstance(value, str):
-            try:
-                return enum(value)
-            except ValueError:
-                pass
-        raise InvalidTransformError(f"must be one of: {allowed}", pointer=pointer)
 
-    return parse
+def _crop(value: object, pointer: str, limits: Limits) -> CropMode:
+    return _one_of(CropMode, value, pointer)
+
+
+def _gravity(value: object, pointer: str, limits: Limits) -> Gravity:
+    return _one_of(Gravity, value, pointer)
+
+
+def _effect(value: object, pointer: str, limits: Limits) -> Effect:
+    return _one_of(Effect, value, pointer)
 
 
 def _color(value: object, pointer: str, limits: Limits) -> Color:
@@ -327,11 +351,6 @@ def _image_id(value: object, pointer: str, limits: Limits) -> str:
     return image_id
 
 
-_crop = _choice(CropMode)
-_gravity = _choice(Gravity)
-_effect = _choice(Effect)
-_opacity = _int_in(0, 100)
-_degrees = _int_in(-360, 360)
 # Cloudinary's `a_hflip`: the one word `angle` takes besides a number.
 _HFLIP: Final = "hflip"
 _EFFECTS: Final[Mapping[Effect, Edit]] = {
@@ -339,17 +358,6 @@ _EFFECTS: Final[Mapping[Effect, Edit]] = {
     Effect.NEGATE: Negate(),
     Effect.BLACKWHITE: Bitonal(),
 }
-
-
-def _angle(value: object, pointer: str, limits: Limits) -> int | str:
-    if value == _HFLIP:
-        return _HFLIP
-    try:
-        return _degrees(value, pointer, limits)
-    except InvalidTransformError:
-        raise InvalidTransformError(
-            "must be an integer between -360 and 360, or hflip", pointer=pointer
-        ) from None
 
 
 _KEYS: Final = frozenset(
@@ -422,9 +430,12 @@ def _memo_key(doc: object, limits: Limits) -> _MemoKey | None:
     return tuple(key)
 
 
-@functools.lru_cache(maxsize=4096)
-def _parse_remembered(key: _MemoKey, limits: Limits, pointer: str) -> Transformation:
+def _parse_key(key: _MemoKey, limits: Limits, pointer: str) -> Transformation:
     return _parse([{k: v for k, _, v in step} for step in key], limits, pointer)
+
+
+# Wrapped by a call, not a decorator: mutation testing skips decorated functions.
+_parse_remembered: Final = functools.lru_cache(maxsize=4096)(_parse_key)
 
 
 def _escape(key: str) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Final
 
 import pytest
 
@@ -12,6 +14,7 @@ import transforms.errors
 from gateway.errors import (
     STATUS_BY_ERROR,
     ApiError,
+    ApiKeyMissingError,
     FieldInvalidError,
     InsufficientScopeError,
     PublicError,
@@ -20,7 +23,7 @@ from gateway.errors import (
     error_response,
     status_of,
 )
-from signing import SigningError
+from signing import ExpiredTokenError, SigningError
 from transforms import TransformError
 
 
@@ -72,7 +75,6 @@ def test_error_renders_as_json_api(error: type[PublicError]) -> None:
         "source": doc["source"],
     }
     assert doc["source"]["pointer"] == "/x"
-    assert 400 <= response.status < 600
     assert error.__name__.endswith("Error")
 
 
@@ -81,35 +83,117 @@ def test_codes_are_unique() -> None:
     assert len(codes) == len(set(codes))
 
 
-@pytest.mark.parametrize(
-    ("name", "status"),
-    [
-        ("MissingTokenError", 401),
-        ("TokenTooLargeError", 400),
-        ("WrongSubjectError", 403),
-        ("InvalidTransformError", 400),
-        ("TooManyStepsError", 400),
-        ("OutputTooLargeError", 400),
-        ("SourceImageError", 422),
-        ("ImageNotFoundError", 404),
-        ("MethodNotAllowedError", 405),
-        ("UnsupportedFeatureError", 501),
-        ("OverloadedError", 503),
-        ("OriginalsUnavailableError", 503),
-        ("CatalogUnavailableError", 503),
-        ("UpstreamError", 502),
-        ("UpstreamTimeoutError", 504),
-        ("InternalError", 500),
-        ("ApiKeyMissingError", 401),
-        ("UnsupportedMediaTypeError", 415),
-        ("FileTooLargeError", 422),
-        ("ValidationFailedError", 422),
-        ("UnsupportedFormatError", 422),
-    ],
-)
-def test_each_error_class_answers_its_status(name: str, status: int) -> None:
-    (error,) = (e for e in ERRORS if e.__name__ == name)
-    assert status_of(make(error)) == status
+# Every concrete class's HTTP status and stable code: a client's contract.
+STATUS_AND_CODE: Final[Mapping[str, tuple[int, str]]] = {
+    "AccessTokenInvalidError": (401, "access_token_invalid"),
+    "AlgorithmNotAllowedError": (401, "token_algorithm_not_allowed"),
+    "AmbiguousParameterError": (400, "parameter_ambiguous"),
+    "ApiError": (500, "api_error"),
+    "ApiKeyInvalidError": (401, "api_key_invalid"),
+    "ApiKeyMissingError": (401, "api_key_missing"),
+    "BadRequestError": (400, "bad_request"),
+    "CatalogUnavailableError": (503, "catalog_unavailable"),
+    "CookieWriteError": (401, "cookie_cannot_write"),
+    "CredentialRequiredError": (401, "credential_required"),
+    "ExpiredTokenError": (401, "token_expired"),
+    "FieldInvalidError": (422, "field_invalid"),
+    "FieldReadOnlyError": (422, "field_read_only"),
+    "FieldUnknownError": (422, "field_unknown"),
+    "FileTooLargeError": (422, "file_too_large"),
+    "ForbiddenError": (403, "forbidden"),
+    "ImageNotFoundError": (404, "image_not_found"),
+    "ImmatureTokenError": (401, "token_not_yet_valid"),
+    "InsufficientScopeError": (403, "insufficient_scope"),
+    "InternalError": (500, "internal_error"),
+    "InvalidClaimError": (401, "token_claim_invalid"),
+    "InvalidParameterError": (400, "parameter_invalid"),
+    "InvalidSignatureError": (401, "token_signature_invalid"),
+    "InvalidTransformError": (400, "transform_invalid"),
+    "LifetimeExceededError": (401, "token_lifetime_exceeded"),
+    "LimitExceededError": (422, "image_limit_exceeded"),
+    "MalformedTokenError": (401, "token_malformed"),
+    "MediaTypeNotAllowedError": (422, "media_type_not_allowed"),
+    "MethodNotAllowedError": (405, "method_not_allowed"),
+    "MissingClaimError": (401, "token_claim_missing"),
+    "MissingTokenError": (401, "token_missing"),
+    "NotFoundError": (404, "not_found"),
+    "OriginNotAllowedError": (422, "origin_not_allowed"),
+    "OriginalsUnavailableError": (503, "originals_unavailable"),
+    "OutputTooLargeError": (400, "output_too_large"),
+    "OverloadedError": (503, "overloaded"),
+    "PayloadTooLargeError": (413, "payload_too_large"),
+    "RequestTimeoutError": (408, "request_timeout"),
+    "RoleRequiredError": (403, "role_required"),
+    "RouteNotFoundError": (404, "route_not_found"),
+    "SigningError": (401, "token_invalid"),
+    "SourceImageError": (422, "source_image_invalid"),
+    "TokenTooLargeError": (400, "token_too_large"),
+    "TooManyOverlaysError": (400, "transform_too_many_overlays"),
+    "TooManyRequestsError": (429, "too_many_requests"),
+    "TooManyStepsError": (400, "transform_too_many_steps"),
+    "TransformError": (400, "transform_error"),
+    "UnauthorizedError": (401, "unauthorized"),
+    "UnknownIssuerError": (401, "token_issuer_unknown"),
+    "UnknownKeyError": (401, "token_key_unknown"),
+    "UnprocessableError": (422, "unprocessable"),
+    "UnsupportedFeatureError": (501, "feature_not_supported"),
+    "UnsupportedFormatError": (422, "source_format_unsupported"),
+    "UnsupportedMediaTypeError": (415, "content_type_unsupported"),
+    "UploadFieldError": (422, "upload_field_invalid"),
+    "UpstreamError": (502, "upstream_error"),
+    "UpstreamTimeoutError": (504, "upstream_timeout"),
+    "UrlExpiredError": (401, "url_expired"),
+    "UrlSignatureError": (401, "url_signature_invalid"),
+    "ValidationFailedError": (422, "validation_failed"),
+    "WrongSubjectError": (403, "token_subject_mismatch"),
+    "WrongTokenTypeError": (401, "token_type_invalid"),
+}
+
+
+def test_the_table_names_every_concrete_class() -> None:
+    assert set(STATUS_AND_CODE) == {e.__name__ for e in ERRORS}
+
+
+@pytest.mark.parametrize("error", ERRORS, ids=lambda e: e.__name__)
+def test_each_error_class_answers_its_status_and_code(
+    error: type[PublicError],
+) -> None:
+    status, code = STATUS_AND_CODE[error.__name__]
+    exc = make(error)
+    assert status_of(exc) == status
+    response = error_response(exc, error_id="req-1")
+    assert response.status == status
+    assert isinstance(response.body, bytes)
+    (doc,) = json.loads(response.body)["errors"]
+    assert doc["status"] == str(status)
+    assert error.code == code
+
+
+def test_a_token_error_points_at_the_token_parameter() -> None:
+    exc = ExpiredTokenError("the token has expired")
+    assert (exc.detail, exc.pointer, exc.parameter) == (
+        "the token has expired",
+        None,
+        "token",
+    )
+    assert str(exc) == "the token has expired"
+    response = error_response(exc, error_id="req-1")
+    assert isinstance(response.body, bytes)
+    (doc,) = json.loads(response.body)["errors"]
+    assert doc["source"] == {"parameter": "token"}
+
+
+def test_a_token_error_may_point_into_the_payload_instead() -> None:
+    exc = SigningError("bad", pointer="/sub", parameter=None)
+    assert (exc.pointer, exc.parameter) == ("/sub", None)
+
+
+def test_an_unauthorized_error_asks_for_a_bearer_token() -> None:
+    response = error_response(ApiKeyMissingError("no key"), error_id="req-1")
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert isinstance(response.body, bytes)
+    (doc,) = json.loads(response.body)["errors"]
+    assert doc["source"] == {"header": "Authorization"}
 
 
 def test_every_table_entry_is_a_known_error() -> None:

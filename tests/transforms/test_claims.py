@@ -16,6 +16,7 @@ from transforms import (
     Grayscale,
     InvalidTransformError,
     Limits,
+    LPad,
     Mirror,
     Negate,
     Opacity,
@@ -24,12 +25,15 @@ from transforms import (
     Placement,
     Rotate,
     Size,
+    Thumb,
     TooManyOverlaysError,
     TooManyStepsError,
+    Transformation,
     dump_transformations,
     json_int,
     parse_transformations,
 )
+from transforms.claims import _parse_remembered
 
 A = "b48fff71-a649-41dc-8f35-67229b3fd584"
 B = "372083d9-8179-4161-af8c-6cbfecd9219a"
@@ -139,6 +143,27 @@ def test_canonical_form_omits_unset_options_and_normalises() -> None:
             {"overlay": A, "effect": "negate"},
             Overlay(image=A, edits=(Negate(),)),
             id="overlay-edit",
+        ),
+        pytest.param(
+            {"crop": "thumb", "width": 3, "gravity": "west"},
+            Adjust(resize=Thumb(width=3, gravity=Gravity.WEST)),
+            id="thumb-gravity",
+        ),
+        pytest.param(
+            {"crop": "lpad", "height": 3, "gravity": "south", "background": "black"},
+            Adjust(
+                resize=LPad(
+                    height=3,
+                    gravity=Gravity.SOUTH,
+                    background=Color((0, 0, 0, 255)),
+                )
+            ),
+            id="lpad-gravity-background",
+        ),
+        pytest.param(
+            {"overlay": A, "crop": "pad", "width": 5, "background": "#ff0000"},
+            Overlay(image=A, resize=Pad(width=5, background=Color((255, 0, 0, 255)))),
+            id="overlay-pad-background",
         ),
     ],
 )
@@ -267,6 +292,45 @@ def test_equal_transformations_hash_alike() -> None:
             "/transformations/2/width",
             id="points-at-the-right-step",
         ),
+        # Odd JSON types where a number, a string or a list is expected.
+        pytest.param(5, "/transformations", id="claim-a-number"),
+        pytest.param(None, "/transformations", id="claim-null"),
+        pytest.param("[]", "/transformations", id="claim-a-string"),
+        pytest.param([[{"width": 1}]], "/transformations/0", id="step-a-list"),
+        pytest.param([None], "/transformations/0", id="step-null"),
+        pytest.param([{"width": [1]}], "/transformations/0/width", id="width-a-list"),
+        pytest.param(
+            [{"height": {"px": 1}}], "/transformations/0/height", id="height-an-object"
+        ),
+        pytest.param(
+            [{"crop": ["fit"], "width": 1}], "/transformations/0/crop", id="crop-a-list"
+        ),
+        pytest.param(
+            [{"crop": "fill", "width": 1, "gravity": 5}],
+            "/transformations/0/gravity",
+            id="gravity-a-number",
+        ),
+        pytest.param(
+            [{"crop": "pad", "width": 1, "background": 255}],
+            "/transformations/0/background",
+            id="background-a-number",
+        ),
+        pytest.param(
+            [{"crop": "pad", "width": 1, "background": ["white"]}],
+            "/transformations/0/background",
+            id="background-a-list",
+        ),
+        pytest.param(
+            [{"overlay": [A]}], "/transformations/0/overlay", id="overlay-a-list"
+        ),
+        pytest.param([{"effect": None}], "/transformations/0/effect", id="effect-null"),
+        pytest.param(
+            [{"opacity": 50.0}], "/transformations/0/opacity", id="opacity-float"
+        ),
+        pytest.param([{"angle": False}], "/transformations/0/angle", id="angle-a-bool"),
+        pytest.param(
+            [{"overlay": A, "y": "1"}], "/transformations/0/y", id="offset-a-string"
+        ),
     ],
 )
 def test_invalid_step_is_refused_with_pointer(doc: object, pointer: str) -> None:
@@ -310,3 +374,205 @@ def test_limits_are_configurable() -> None:
         parse_transformations([{"width": 1}] * 3, limits)
     with pytest.raises(TooManyOverlaysError):
         parse_transformations([{"overlay": A}, {"overlay": B}], limits)
+
+
+# The detail of each refusal: shown to the client as the error's `detail`.
+
+CROPS = "scale, fit, limit, fill, lfill, pad, lpad, crop, thumb"
+GRAVITIES = (
+    "north_west, north, north_east, west, center, east, south_west, south, south_east"
+)
+KEYS = "angle, background, crop, effect, gravity, height, opacity, overlay, width, x, y"
+
+
+@pytest.mark.parametrize(
+    ("doc", "pointer", "detail"),
+    [
+        pytest.param(
+            {}, "", "transformations must be a list of objects", id="not-a-list"
+        ),
+        pytest.param(["x"], "/0", "a step must be an object", id="step-not-an-object"),
+        pytest.param([{}], "/0", "a step must not be empty", id="empty-step"),
+        pytest.param(
+            [{"bogus": 1}],
+            "/0/bogus",
+            f"unknown option 'bogus'; allowed: {KEYS}",
+            id="unknown-key",
+        ),
+        pytest.param([{"width": "1"}], "/0/width", "must be an integer", id="integer"),
+        pytest.param(
+            [{"width": 4097}], "/0/width", "must be between 1 and 4096", id="size"
+        ),
+        pytest.param(
+            [{"overlay": A, "x": -32769}],
+            "/0/x",
+            "must be between -32768 and 32768",
+            id="offset",
+        ),
+        pytest.param(
+            [{"opacity": -1}], "/0/opacity", "must be between 0 and 100", id="opacity"
+        ),
+        pytest.param(
+            [{"angle": -361}],
+            "/0/angle",
+            "must be an integer between -360 and 360, or hflip",
+            id="angle",
+        ),
+        pytest.param(
+            [{"crop": "x", "width": 1}],
+            "/0/crop",
+            f"must be one of: {CROPS}",
+            id="crop",
+        ),
+        pytest.param(
+            [{"overlay": A, "gravity": 1}],
+            "/0/gravity",
+            f"must be one of: {GRAVITIES}",
+            id="gravity",
+        ),
+        pytest.param(
+            [{"effect": "blur"}],
+            "/0/effect",
+            "must be one of: grayscale, negate, blackwhite",
+            id="effect",
+        ),
+        pytest.param(
+            [{"crop": "pad", "width": 1, "background": "red"}],
+            "/0/background",
+            "must be #rrggbb, #rrggbbaa, white, black or transparent",
+            id="color",
+        ),
+        pytest.param(
+            [{"overlay": "x"}], "/0/overlay", "must be an image id (a UUID)", id="id"
+        ),
+        pytest.param(
+            [{"crop": "fit"}],
+            "/0/crop",
+            "a crop mode needs a width or a height",
+            id="crop-without-size",
+        ),
+        pytest.param(
+            [{"width": 1, "gravity": "north"}],
+            "/0/gravity",
+            "gravity needs crop fill, lfill, pad, lpad, crop or thumb",
+            id="gravity-without-crop",
+        ),
+        pytest.param(
+            [{"crop": "fill", "width": 1, "x": 1}],
+            "/0/x",
+            "x needs crop 'crop' or an overlay",
+            id="x-without-crop",
+        ),
+        pytest.param(
+            [{"crop": "fill", "width": 1, "y": 1}],
+            "/0/y",
+            "y needs crop 'crop' or an overlay",
+            id="y-without-crop",
+        ),
+        pytest.param(
+            [{"crop": "lfill", "width": 1, "background": "white"}],
+            "/0/background",
+            "background needs crop pad or lpad",
+            id="background-without-pad",
+        ),
+        pytest.param(
+            [{"width": 1}] * 17, "", "17 steps; at most 16 are allowed", id="steps"
+        ),
+        pytest.param(
+            [{"overlay": A}] * 9, "", "9 overlays; at most 8 are allowed", id="overlays"
+        ),
+    ],
+)
+def test_each_refusal_says_what_is_wrong(
+    doc: object, pointer: str, detail: str
+) -> None:
+    with pytest.raises(InvalidTransformError) as caught:
+        parse_transformations(doc)
+    assert (caught.value.pointer, caught.value.detail) == (
+        "/transformations" + pointer,
+        detail,
+    )
+    assert caught.value.parameter is None
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        pytest.param({"width": 4096, "height": 1}, id="size-edges"),
+        pytest.param(
+            {"crop": "crop", "width": 1, "x": -32768, "y": 32768}, id="offsets"
+        ),
+        pytest.param({"opacity": 0}, id="opacity-0"),
+        pytest.param({"opacity": 100}, id="opacity-100"),
+        pytest.param({"angle": -360}, id="angle-minus-360"),
+        pytest.param({"angle": 360}, id="angle-360"),
+    ],
+)
+def test_values_at_their_bounds_are_accepted(step: dict[str, object]) -> None:
+    (parsed,) = parse_transformations([step]).steps
+    assert dump_transformations(Transformation(steps=(parsed,))) == [
+        dict(sorted(step.items()))
+    ]
+
+
+def test_a_pointer_other_than_the_claims_prefixes_every_error() -> None:
+    with pytest.raises(InvalidTransformError) as caught:
+        parse_transformations([{"width": 0}], pointer="/data/steps")
+    assert caught.value.pointer == "/data/steps/0/width"
+
+
+# Parses of flat claims are remembered (each test starts with an empty memo).
+
+
+def memo_size() -> int:
+    return _parse_remembered.cache_info().currsize
+
+
+def test_a_flat_claim_is_parsed_once() -> None:
+    first = parse_transformations(SEED)
+    assert parse_transformations([dict(step) for step in SEED]) == first
+    info = _parse_remembered.cache_info()
+    assert (info.currsize, info.hits) == (1, 1)
+
+
+def test_another_claim_is_remembered_apart() -> None:
+    parse_transformations([{"width": 2}])
+    parse_transformations([{"width": 1}])
+    assert memo_size() == 2
+
+
+def test_other_limits_or_pointer_are_remembered_apart() -> None:
+    parse_transformations([{"width": 2}])
+    parse_transformations([{"width": 2}], Limits(max_size=10))
+    parse_transformations([{"width": 2}], pointer="/steps")
+    assert memo_size() == 3
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        pytest.param({"width": 1}, id="not-a-list"),
+        pytest.param(({"width": 1},), id="a-tuple"),
+        pytest.param([[("width", 1)]], id="step-not-a-dict"),
+        pytest.param([{"width": 1}, {"width": [1]}], id="a-list-value"),
+        pytest.param([{"width": {"px": 1}}], id="an-object-value"),
+        pytest.param([{"width": None}], id="a-null-value"),
+        pytest.param([{"width": 1}] * 17, id="more-steps-than-allowed"),
+    ],
+)
+def test_a_claim_that_is_not_flat_steps_is_never_remembered(doc: object) -> None:
+    with pytest.raises(InvalidTransformError):
+        parse_transformations(doc)
+    assert memo_size() == 0
+
+
+def test_a_refused_flat_claim_is_never_remembered() -> None:
+    for _ in range(2):
+        with pytest.raises(InvalidTransformError):
+            parse_transformations([{"width": 0}])
+    assert memo_size() == 0
+
+
+def test_a_claim_of_as_many_steps_as_allowed_is_remembered() -> None:
+    parse_transformations([{"width": 1}] * 16)
+    assert memo_size() == 1

@@ -16,6 +16,7 @@ This module does not import Pillow, so planning does not load it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -118,23 +119,27 @@ def walk(
 ) -> S:
     """R1: apply the steps left to right; refuse any step that grows past budget."""
     for index, step in enumerate(chain.steps):
+        # A fill's cover (see `_fill`) is held to the source budget: it is as
+        # much memory as the largest source decoded.
+        cover = functools.partial(
+            _check, budget=limits.max_source_pixels, chain=chain, index=index
+        )
         match step:
             case Adjust(resize=resize, edits=edits):
-                base = _resize(base, resize, alpha_output)
-                _check(base.size, limits, chain, index)
+                base = _resize(base, resize, alpha_output, cover)
+                _check(base.size, limits.max_output_pixels, chain, index)
                 base = _edit(base, edits)
             case Overlay(image=image, resize=resize, edits=edits, placement=placement):
                 # R12: the component's sizing and edits apply to the overlay.
                 anchored = _anchored(resize, placement)
-                top = _resize(layer(image), anchored, alpha_output)
-                _check(top.size, limits, chain, index)
+                top = _resize(layer(image), anchored, alpha_output, cover)
+                _check(top.size, limits.max_output_pixels, chain, index)
                 base = _place(base, _edit(top, edits), placement)
-        _check(base.size, limits, chain, index)
+        _check(base.size, limits.max_output_pixels, chain, index)
     return base
 
 
-def _check(size: Dimensions, limits: Limits, chain: RenderChain, index: int) -> None:
-    budget = limits.max_output_pixels
+def _check(size: Dimensions, budget: int, chain: RenderChain, index: int) -> None:
     if size[0] * size[1] <= budget:
         return
     made = f"makes a {size[0]}x{size[1]} image; at most {budget} pixels are rendered"
@@ -167,7 +172,9 @@ def _times(size: Dimensions, scale: float) -> Dimensions:
     return round_px(size[0] * scale), round_px(size[1] * scale)
 
 
-def _resize(s: S, resize: Resize | None, alpha_output: bool) -> S:
+def _resize(
+    s: S, resize: Resize | None, alpha_output: bool, cover: Callable[[Dimensions], None]
+) -> S:
     """R3-R10 on one surface (the canvas, or an overlay before its placement)."""
     if resize is None:
         return s
@@ -192,9 +199,9 @@ def _resize(s: S, resize: Resize | None, alpha_output: bool) -> S:
             return s.resized(_times(s.size, fit)) if fit < 1 else s  # R6
         case Fill(gravity=g) | Thumb(gravity=g):
             # R7; R10: c_thumb without face detection is c_fill at its gravity.
-            return _fill(s, (w, h), fill, g)
+            return _fill(s, (w, h), fill, g, cover)
         case LFill(gravity=g):
-            return _fill(s, (w, h), min(fill, 1.0), g)  # R7: never upscales
+            return _fill(s, (w, h), min(fill, 1.0), g, cover)  # R7: never upscales
         case Pad(gravity=g, background=b):
             return _pad(s, (w, h), fit, g, b.rgba if b else None, alpha_output)
         case LPad(gravity=g, background=b):
@@ -202,9 +209,22 @@ def _resize(s: S, resize: Resize | None, alpha_output: bool) -> S:
             return _pad(s, (w, h), min(fit, 1.0), g, rgba, alpha_output)
 
 
-def _fill(s: S, box: Dimensions, scale: float, gravity: Gravity | None) -> S:
-    """R7: scale to cover, then crop the box (or less) at gravity."""
-    s = s.resized(_times(s.size, scale))
+def _fill(
+    s: S,
+    box: Dimensions,
+    scale: float,
+    gravity: Gravity | None,
+    cover: Callable[[Dimensions], None],
+) -> S:
+    """R7: scale to cover, then crop the box (or less) at gravity.
+
+    The cover is resampled whole before the crop, and may be far larger than
+    the box: a 1x4000 image filled to 4096x1 is covered at 4096x16384000.
+    `cover` refuses it before any pixel is touched.
+    """
+    size = _times(s.size, scale)
+    cover(size)
+    s = s.resized(size)
     region = (min(box[0], s.size[0]), min(box[1], s.size[1]))
     return _cut(s, region, _anchor(gravity or Gravity.CENTER, s.size, region))
 

@@ -105,6 +105,11 @@ def test_signature_depends_on_the_api_secret() -> None:
             "c_crop,h_6,w_5,x_-3,y_4",
             id="crop-offsets",
         ),
+        pytest.param(
+            [{"crop": "crop", "width": 5, "gravity": "north", "x": 1}],
+            "c_crop,g_north,w_5,x_1",
+            id="crop-gravity",
+        ),
         pytest.param([{"width": 800}], "w_800", id="size-has-no-crop-mode"),
         pytest.param(
             [{"crop": "scale", "width": 8, "height": 9}],
@@ -185,9 +190,84 @@ def test_upload_type_overlay_has_no_type_prefix() -> None:
 
 
 def test_no_base_chain_and_no_steps_is_the_plain_signed_asset() -> None:
-    compiled = url([], base_chain="")
-    assert compiled.endswith("/image/authenticated/s--" + compiled.split("s--")[1])
-    assert compiled.endswith("--/v123123/f7332109c6c5.jpg")
+    sig = signature("f7332109c6c5.jpg", "secret")
+    assert url([], base_chain="") == (
+        "https://res.cloudinary.com/sadaasdasd/image/authenticated/"
+        f"s--{sig}--/v123123/f7332109c6c5.jpg"
+    )
+
+
+def golden(host: str, path: str, *, delivery_type: str = "authenticated") -> str:
+    """A URL signed as Cloudinary documents it; `path` has no version (unsigned)."""
+    sig = signature(path, "secret")
+    return f"https://{host}/image/{delivery_type}/s--{sig}--/{path}"
+
+
+def compile_w8(asset: CloudinaryAsset, account: CloudinaryAccount = ACCOUNT) -> str:
+    t = parse_transformations([{"width": 8}])
+    return to_cloudinary_url(t, asset=asset, overlays={}, account=account)
+
+
+PIC = CloudinaryAsset(public_id="pic", format="jpg")
+
+
+@pytest.mark.parametrize(
+    ("distribution", "private_cdn", "host"),
+    [
+        pytest.param(None, False, "res.cloudinary.com/sadaasdasd", id="shared-cdn"),
+        pytest.param(
+            "img.example.com", False, "img.example.com/sadaasdasd", id="own-host"
+        ),
+        pytest.param(None, True, "sadaasdasd-res.cloudinary.com", id="private-cdn"),
+        pytest.param(
+            "img.example.com", True, "img.example.com", id="private-cdn-own-host"
+        ),
+    ],
+)
+def test_the_accounts_distribution_sets_the_host(
+    distribution: str | None, private_cdn: bool, host: str
+) -> None:
+    account = CloudinaryAccount(
+        cloud_name="sadaasdasd",
+        api_key="1",
+        api_secret="secret",
+        secure_distribution=distribution,
+        private_cdn=private_cdn,
+    )
+    assert compile_w8(PIC, account) == golden(host, "w_8/pic.jpg")
+
+
+@pytest.mark.parametrize(
+    ("asset", "path"),
+    [
+        pytest.param(
+            CloudinaryAsset(public_id="folder/pic", format="jpg"),
+            "w_8/folder/pic.jpg",
+            id="in-a-folder-no-v1",
+        ),
+        pytest.param(CloudinaryAsset(public_id="pic"), "w_8/pic", id="no-format"),
+        pytest.param(
+            CloudinaryAsset(public_id="pic", format="png", delivery_type="private"),
+            "w_8/pic.png",
+            id="private",
+        ),
+    ],
+)
+def test_an_unversioned_asset_has_no_version_component(
+    asset: CloudinaryAsset, path: str
+) -> None:
+    # The SDK would add `v1/` to a public id with a folder (its `force_version`).
+    host = "res.cloudinary.com/sadaasdasd"
+    assert compile_w8(asset) == golden(host, path, delivery_type=asset.delivery_type)
+
+
+def test_a_versioned_asset_has_its_version_outside_the_signature() -> None:
+    asset = CloudinaryAsset(public_id="folder/pic", version=5)
+    sig = signature("w_8/folder/pic", "secret")
+    assert compile_w8(asset) == (
+        "https://res.cloudinary.com/sadaasdasd/image/authenticated/"
+        f"s--{sig}--/w_8/v5/folder/pic"
+    )
 
 
 @pytest.mark.parametrize(
@@ -201,6 +281,15 @@ def test_no_base_chain_and_no_steps_is_the_plain_signed_asset() -> None:
         pytest.param("use_fetch_format", True, id="f-component"),
         pytest.param("dpr", 2.0, id="dpr-in-every-component"),
         pytest.param("responsive_width", True, id="sdk-recursion"),
+        pytest.param("private_cdn", True, id="host-private-cdn"),
+        pytest.param("secure_distribution", "evil.example", id="host-elsewhere"),
+        pytest.param("secure", False, id="plain-http"),
+        pytest.param("force_version", True, id="v1-for-a-folder"),
+        pytest.param("sign_url", False, id="unsigned"),
+        pytest.param("signature_algorithm", "sha256", id="sha256-signature"),
+        pytest.param("long_url_signature", True, id="32-character-signature"),
+        pytest.param("api_secret", "other-secret", id="another-secret"),
+        pytest.param("cloud_name", "other-cloud", id="another-cloud"),
     ],
 )
 def test_url_ignores_the_sdks_global_config(
@@ -209,10 +298,12 @@ def test_url_ignores_the_sdks_global_config(
     """The SDK reads CLOUDINARY_URL's query into a global config at import and used
     to fall back to it: `?secure_cdn_subdomain=true` moved the host, `auth_token`
     replaced the signature with a query token, `responsive_width` recursed forever."""
-    asset = CloudinaryAsset(public_id="pic", delivery_type="upload", format="jpg")
+    asset = CloudinaryAsset(
+        public_id="folder/pic", delivery_type="upload", format="jpg"
+    )
     t = parse_transformations([{"width": 8}])
-    expected = to_cloudinary_url(t, asset=asset, overlays={}, account=ACCOUNT)
     monkeypatch.setitem(vars(cloudinary.config()), option, value)
     compiled = to_cloudinary_url(t, asset=asset, overlays={}, account=ACCOUNT)
-    assert compiled == expected
-    assert compiled.startswith("https://res.cloudinary.com/sadaasdasd/image/upload/s--")
+    assert compiled == golden(
+        "res.cloudinary.com/sadaasdasd", "w_8/folder/pic.jpg", delivery_type="upload"
+    )

@@ -117,3 +117,50 @@ def test_plan_of_an_overlay_grows_the_canvas_r21() -> None:
         alpha_output=False,
     )
     assert p.size == (2400, 1200)
+
+
+def test_a_fill_whose_cover_is_over_the_source_budget_is_refused_unrendered() -> None:
+    """A 1x4000 image filled to 4096x1 would be covered at 4096x16384000 first."""
+    with pytest.raises(OutputTooLargeError) as caught:
+        plan(
+            chain([{"width": 1}, {"crop": "fill", "width": 4096, "height": 1}]),
+            (1, 4000),
+            {},
+            LIMITS,
+            alpha_output=False,
+        )
+    assert caught.value.pointer == "/transformations/1"
+    assert caught.value.detail == (
+        "step 1 makes a 4096x16384000 image; at most 50000000 pixels are rendered"
+    )
+
+
+def test_an_overlay_thumb_whose_cover_is_over_the_source_budget_is_refused() -> None:
+    steps = [{"overlay": A, "crop": "thumb", "width": 1, "height": 4096}]
+    with pytest.raises(OutputTooLargeError) as caught:
+        plan(chain(steps), (10, 10), {A: (8000, 1)}, LIMITS, alpha_output=False)
+    assert caught.value.pointer == "/transformations/0"
+
+
+def test_a_fill_whose_cover_is_within_the_source_budget_is_planned() -> None:
+    # 3000x2000 covers 4096x4096 at 6144x4096: more than the output budget (25
+    # Mpx) but within the source budget (50 Mpx), as any large source is.
+    steps = [{"crop": "fill", "width": 4096, "height": 4096}]
+    p = plan(chain(steps), (3000, 2000), {}, LIMITS, alpha_output=False)
+    assert p.size == (4096, 4096)
+    assert p.hints == {"": (6144, 4096)}
+
+
+def test_an_output_of_exactly_the_budget_is_planned() -> None:
+    p = plan(chain([{"crop": "scale", "width": 10, "height": 10}]), (5, 5), {},
+             Limits(max_output_pixels=100), alpha_output=False)  # fmt: skip
+    assert p.size == (10, 10)
+
+
+def test_an_over_budget_base_chain_step_says_so() -> None:
+    c = chain([], "c_scale,h_11,w_10")
+    with pytest.raises(OutputTooLargeError) as caught:
+        plan(c, (10, 10), {}, Limits(max_output_pixels=100), alpha_output=False)
+    assert caught.value.detail == (
+        "base chain step 0 makes a 10x11 image; at most 100 pixels are rendered"
+    )
