@@ -142,3 +142,57 @@ def test_without_dimensions_the_size_is_unknown() -> None:
     unknown = dataclasses.replace(image(), original=None)
     chain = Transformation(steps=(Adjust(resize=Limit(width=10, height=10)),))
     assert delivered_size(unknown, chain, Limits()) is None
+
+
+@pytest.mark.parametrize(
+    ("caller", "record", "size", "anonymous_path", "detail", "parameter"),
+    [
+        (ANONYMOUS, image(public=False), 1, True, "no such image", "image_id"),
+        (STRANGER, image(), 1, False, "no such image", "image_id"),
+        (
+            ANONYMOUS,
+            image(cap=0),
+            1,
+            True,
+            "this image is not served without a credential",
+            None,
+        ),
+        (
+            ANONYMOUS,
+            image(cap=400),
+            401,
+            True,
+            "without a credential this image is served up to 400 px",
+            None,
+        ),
+        (
+            STRANGER,
+            image(cap=400),
+            401,
+            True,
+            "without a credential this image is served up to 400 px",
+            None,
+        ),
+        (
+            VISITOR,
+            image(cap=400, roles=ROLES),
+            401,
+            True,
+            "over 400 px this image needs one of its roles",
+            None,
+        ),
+    ],
+)
+def test_each_refusal_says_why_and_names_its_parameter(
+    caller: Caller | None,
+    record: ImageRecord,
+    size: int,
+    anonymous_path: bool,
+    detail: str,
+    parameter: str | None,
+) -> None:
+    with pytest.raises(Exception) as caught:  # noqa: PT011 - the table says which
+        decide(record, caller, size, anonymous_path=anonymous_path)
+    error = caught.value
+    assert getattr(error, "detail", None) == detail
+    assert getattr(error, "parameter", None) == parameter
