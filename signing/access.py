@@ -17,9 +17,14 @@ from dataclasses import dataclass
 from typing import Final
 
 from signing.errors import InvalidClaimError, LifetimeExceededError
-from signing.jws import PLAIN_JWT, KeyMemo, private_jwt
+from signing.jws import PLAIN_JWT
 from signing.keystore import IssuerKey, KeyStore
-from signing.tokens import DEFAULT_LEEWAY, MAX_TOKEN_BYTES, verified_claims
+from signing.tokens import (
+    DEFAULT_LEEWAY,
+    MAX_TOKEN_BYTES,
+    KeyedVerifier,
+    verified_claims,
+)
 
 __all__ = [
     "ACCESS_TOKEN_TYPE",
@@ -112,7 +117,7 @@ def mint_access_token(
     )
 
 
-class AccessTokenVerifier:
+class AccessTokenVerifier(KeyedVerifier):
     """Verifies access tokens against `keys`; one per gateway, like `TokenVerifier`."""
 
     def __init__(
@@ -125,13 +130,14 @@ class AccessTokenVerifier:
         max_lifetime: int = DEFAULT_ACCESS_LIFETIME,
         memo_size: int = 256,
     ) -> None:
-        self.keys = keys
-        self.leeway = leeway
-        self.audience = audience
-        self.max_bytes = max_bytes
+        super().__init__(
+            keys,
+            leeway=leeway,
+            audience=audience,
+            max_bytes=max_bytes,
+            memo_size=memo_size,
+        )
         self.max_lifetime = max_lifetime
-        self._memo = KeyMemo(memo_size)
-        self._jwt = private_jwt(self._memo)
 
     def verify(self, token: str | None, *, now: float | None = None) -> AccessToken:
         """Check an access token completely or raise a `SigningError` leaf."""
@@ -183,9 +189,3 @@ class AccessTokenVerifier:
             roles=granted,
             expires_at=float(expires_at),
         )
-
-    def forget(self, key: IssuerKey) -> None:
-        self._memo.discard(key.secret)
-
-    def retain(self, active: Collection[IssuerKey]) -> None:
-        self._memo.keep_only({key.secret for key in active})

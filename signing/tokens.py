@@ -35,6 +35,7 @@ from signing.keystore import ALLOWED_ALGORITHMS, Issuer, IssuerKey, KeyStore
 __all__ = [
     "DEFAULT_LEEWAY",
     "MAX_TOKEN_BYTES",
+    "KeyedVerifier",
     "TokenVerifier",
     "VerifiedToken",
     "mint",
@@ -107,12 +108,14 @@ def mint(
     )
 
 
-class TokenVerifier:
-    """Verifies tokens against `keys`, remembering which secrets passed pyjwt's checks.
+class KeyedVerifier:
+    """What both kinds of verifier share: the key store, the rules' settings,
+    and a memo of the secrets that passed pyjwt's checks.
 
     The memo is this instance's own and bounded; the gateway keeps one verifier
-    and, whenever the catalog changes, calls `retain` with the active keys (or
-    `forget` with a revoked one) so that no revoked secret stays in memory.
+    of each kind and, whenever the catalog changes, calls `retain` with the
+    active keys (or `forget` with a revoked one) so that no revoked secret
+    stays in memory.
     """
 
     def __init__(
@@ -131,18 +134,6 @@ class TokenVerifier:
         self._memo = KeyMemo(memo_size)
         self._jwt = private_jwt(self._memo)
 
-    def verify(self, token: str | None, *, now: float | None = None) -> VerifiedToken:
-        """Check a token completely or raise a `SigningError` leaf (see `verify`)."""
-        return _verify(
-            token,
-            self.keys,
-            self._jwt,
-            leeway=self.leeway,
-            audience=self.audience,
-            max_bytes=self.max_bytes,
-            now=now,
-        )
-
     def forget(self, key: IssuerKey) -> None:
         """Drop a (revoked) key's secret from the memo."""
         self._memo.discard(key.secret)
@@ -154,6 +145,22 @@ class TokenVerifier:
     def remembers(self, key: IssuerKey) -> bool:
         """Whether the key's secret is in the memo (for tests and diagnostics)."""
         return key.secret in self._memo
+
+
+class TokenVerifier(KeyedVerifier):
+    """Verifies transformation tokens against `keys` (see `KeyedVerifier`)."""
+
+    def verify(self, token: str | None, *, now: float | None = None) -> VerifiedToken:
+        """Check a token completely or raise a `SigningError` leaf (see `verify`)."""
+        return _verify(
+            token,
+            self.keys,
+            self._jwt,
+            leeway=self.leeway,
+            audience=self.audience,
+            max_bytes=self.max_bytes,
+            now=now,
+        )
 
 
 def verify(
