@@ -130,3 +130,18 @@ def test_the_renderer_does_not_import_the_cloudinary_compiler() -> None:
                 else []
             )
             assert not [n for n in names if n.startswith("transforms.cloudinary")], path
+
+
+def test_every_package_folder_is_a_regular_package() -> None:
+    """A folder without `__init__.py` is left out of a built wheel (setuptools'
+    `packages.find`): the editable install would hide it, users would not."""
+    root = Path(__file__).resolve().parents[1]
+    missing = [
+        str(folder.relative_to(root))
+        for top in ("gateway", "signing", "transforms")
+        for folder in [root / top, *(root / top).rglob("*")]
+        if folder.is_dir()
+        and any(folder.glob("*.py"))
+        and not (folder / "__init__.py").exists()
+    ]
+    assert missing == []
