@@ -293,7 +293,10 @@ class PostgresCatalog:
         return self._version
 
     async def check(self) -> bool:
-        version = await self._read(_data_version)
+        return self._caught_up(await self._read(_data_version))
+
+    def _caught_up(self, version: int) -> bool:
+        """Tell the listeners of a data version newer than the last seen."""
         if version <= self._version:
             return False
         self._version = version
@@ -337,7 +340,9 @@ class PostgresCatalog:
                 continue
             try:
                 await conn.add_listener(CHANNEL, self._notified)
-                await self.check()  # what was committed while not listening
+                # What was committed while not listening, read on this very
+                # connection: the pool's may be dead too, or failing fast.
+                self._caught_up(await _data_version(conn))
                 self.listening.set()
                 if failures:
                     log.info("catalog notifications restored")
