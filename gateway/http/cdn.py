@@ -29,7 +29,7 @@ from gateway.errors import (
     UrlExpiredError,
     UrlSignatureError,
 )
-from gateway.http.delivery import etag_matches
+from gateway.http.delivery import answer_job
 from gateway.keys import CDN, RENDERER, SETTINGS
 from transforms import (
     Delivery,
@@ -115,13 +115,7 @@ async def deliver(request: web.Request) -> web.Response:
         accept=request.headers.get("Accept"),
         expires_at=expires_at,
     )
-    headers = renderer.headers(job)
-    if etag_matches(request.headers.get("If-None-Match"), job.etag):
-        return web.Response(status=304, headers=headers)
-    rendered = await renderer.render(job)
-    return web.Response(
-        body=rendered.body, content_type=rendered.media_type, headers=headers
-    )
+    return await answer_job(request, renderer, job, renderer.headers(job))
 
 
 @functools.cache

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Mapping
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
+from gateway.catalog import ImageRecord
 from gateway.delivery import Renderer, Resolver
+from gateway.delivery.headers import redirect_body
+from gateway.delivery.redirects import signed_url
+from gateway.delivery.renderer import Job
 from gateway.errors import AmbiguousParameterError
 from gateway.keys import ISSUER, RENDERER, RESOLVER
+from transforms import Transformation
 
-__all__ = ["Delivery", "etag_matches"]
+__all__ = ["Delivery", "answer_job", "etag_matches", "redirect_to", "signed_location"]
 
 
 def _token(request: web.Request) -> str | None:
@@ -53,13 +59,54 @@ class Delivery:
         )
         request[ISSUER] = resolved.token.issuer
         job = renderer.prepare(resolved, request.headers.get("Accept"))
-        headers = renderer.headers(job)
-        if etag_matches(request.headers.get("If-None-Match"), job.etag):
-            return web.Response(status=304, headers=headers)
-        rendered = await renderer.render(job)
-        return web.Response(
-            body=rendered.body, content_type=rendered.media_type, headers=headers
-        )
+        return await answer_job(request, renderer, job, renderer.headers(job))
+
+
+async def answer_job(
+    request: web.Request, renderer: Renderer, job: Job, headers: Mapping[str, str]
+) -> web.Response:
+    """A planned render's answer: 304 when the client holds its ETag, else the picture."""
+    if etag_matches(request.headers.get(hdrs.IF_NONE_MATCH), job.etag):
+        return web.Response(status=304, headers=headers)
+    rendered = await renderer.render(job)
+    return web.Response(
+        body=rendered.body, content_type=rendered.media_type, headers=headers
+    )
+
+
+def signed_location(
+    request: web.Request,
+    image: ImageRecord,
+    transformation: Transformation,
+    extension: str,
+) -> tuple[str, int | None]:
+    """The CDN URL of a chain without the base chain (the paths without tokens),
+    and when it stops opening (with a CDN token key), for their 302s and proxy."""
+    cdn = request.app[RESOLVER].cdn
+    if cdn is None:  # pragma: no cover - redirect mode always has a CDN
+        raise RuntimeError("redirect delivery needs a CDN")
+    expiration = cdn.expiration(None, time.time())
+    location = signed_url(
+        transformation,
+        image,
+        {},
+        cdn=cdn,
+        base_chain=(),
+        expiration=expiration,
+        extension=extension,
+    )
+    return location, expiration
+
+
+def redirect_to(location: str, headers: Mapping[str, str]) -> web.Response:
+    """A 302 with its small HTML body, as every delivery redirect has."""
+    return web.Response(
+        status=302,
+        body=redirect_body(location),
+        content_type="text/html",
+        charset="utf-8",
+        headers={**headers, "Location": location},
+    )
 
 
 def etag_matches(header: str | None, etag: str) -> bool:

@@ -19,17 +19,15 @@ from aiohttp import hdrs, web
 
 from gateway.catalog import ImageRecord
 from gateway.delivery import iiif
-from gateway.delivery.headers import redirect_body
 from gateway.delivery.policy import Caller, Grant, decide
-from gateway.delivery.redirects import signed_url
 from gateway.errors import (
     CredentialRequiredError,
     ImageNotFoundError,
     RoleRequiredError,
 )
 from gateway.http.auth import optional_principal
-from gateway.http.delivery import etag_matches
-from gateway.keys import CATALOG, RENDERER, RESOLVER, SETTINGS
+from gateway.http.delivery import answer_job, redirect_to, signed_location
+from gateway.keys import CATALOG, RENDERER, SETTINGS
 from transforms import Transformation, normalise_image_id
 
 __all__ = ["base", "image", "info"]
@@ -107,24 +105,9 @@ async def image(request: web.Request) -> web.StreamResponse:
             record, wanted.view, Transformation(steps=wanted.edits), wanted.format
         )
         headers["ETag"] = job.etag
-        if etag_matches(request.headers.get(hdrs.IF_NONE_MATCH), job.etag):
-            return web.Response(status=304, headers=headers)
-        rendered = await renderer.render(job)
-        return web.Response(
-            body=rendered.body, content_type=rendered.media_type, headers=headers
-        )
-    cdn = request.app[RESOLVER].cdn
-    if cdn is None:  # pragma: no cover - redirect mode always has a CDN
-        raise RuntimeError("redirect delivery needs a CDN")
-    expiration = cdn.expiration(None, time.time())
-    location = signed_url(
-        wanted.transformation,
-        record,
-        {},
-        cdn=cdn,
-        base_chain=(),
-        expiration=expiration,
-        extension=wanted.format,
+        return await answer_job(request, renderer, job, headers)
+    location, expiration = signed_location(
+        request, record, wanted.transformation, wanted.format
     )
     if expiration is not None:
         # A cached 302 must not outlive the URL it points at.
@@ -132,14 +115,7 @@ async def image(request: web.Request) -> web.StreamResponse:
             max(0, int(expiration - time.time())), settings.access.public_max_age
         )
         headers |= _cache(max_age, grant is Grant.ANYONE)
-    headers["Location"] = location
-    return web.Response(
-        status=302,
-        body=redirect_body(location),
-        content_type="text/html",
-        charset="utf-8",
-        headers=headers,
-    )
+    return redirect_to(location, headers)
 
 
 def _rights(

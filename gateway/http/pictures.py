@@ -20,7 +20,6 @@ from typing import Final
 from aiohttp import hdrs, web
 
 from gateway.catalog import ImageRecord
-from gateway.delivery.headers import redirect_body
 from gateway.delivery.pictures import (
     Picture,
     parse_crop,
@@ -31,12 +30,16 @@ from gateway.delivery.pictures import (
     sized_picture,
 )
 from gateway.delivery.policy import Grant, decide
-from gateway.delivery.redirects import signed_url
 from gateway.errors import ImageNotFoundError
 from gateway.http.auth import authenticate, optional_principal
-from gateway.http.delivery import etag_matches
+from gateway.http.delivery import (
+    answer_job,
+    etag_matches,
+    redirect_to,
+    signed_location,
+)
 from gateway.http.middlewares import SERVER
-from gateway.keys import CATALOG, PROXY, RENDERER, REQUEST_ID, RESOLVER, SETTINGS
+from gateway.keys import CATALOG, PROXY, RENDERER, REQUEST_ID, SETTINGS
 from transforms import normalise_image_id
 
 __all__ = ["preflight", "public_image", "sized_image"]
@@ -73,7 +76,7 @@ async def sized_image(request: web.Request) -> web.StreamResponse:
     headers["ETag"] = _etag(image, picture)
     if etag_matches(request.headers.get(hdrs.IF_NONE_MATCH), headers["ETag"]):
         return web.Response(status=304, headers=headers)
-    url, _ = _signed(request, image, picture)
+    url, _ = signed_location(request, image, picture.transformation, "jpg")
     # A streamed answer's headers leave before the middlewares see it.
     headers |= {"X-Request-Id": request[REQUEST_ID], "Server": SERVER}
     return await request.app[PROXY].stream(request, url, headers=headers)
@@ -117,7 +120,9 @@ async def public_image(request: web.Request) -> web.StreamResponse:
     }
     if settings.upstream.delivery == "render":
         return await _rendered(request, image, picture, headers)
-    location, expiration = _signed(request, image, picture)
+    location, expiration = signed_location(
+        request, image, picture.transformation, picture.extension
+    )
     if expiration is not None:
         # A cached 302 must not outlive the URL it points at.
         max_age = max(0, int(expiration - time.time()))
@@ -125,14 +130,7 @@ async def public_image(request: web.Request) -> web.StreamResponse:
         headers["Cache-Control"] = (
             f"{kind}, max-age={min(max_age, settings.access.public_max_age)}"
         )
-    headers["Location"] = location
-    return web.Response(
-        status=302,
-        body=redirect_body(location),
-        content_type="text/html",
-        charset="utf-8",
-        headers=headers,
-    )
+    return redirect_to(location, headers)
 
 
 async def preflight(request: web.Request) -> web.Response:
@@ -145,26 +143,6 @@ async def preflight(request: web.Request) -> web.Response:
             "Access-Control-Max-Age": _PREFLIGHT_MAX_AGE,
         }
     return web.Response(status=204, headers={**headers, "Allow": "GET, HEAD, OPTIONS"})
-
-
-def _signed(
-    request: web.Request, image: ImageRecord, picture: Picture
-) -> tuple[str, int | None]:
-    """The signed CDN URL of a picture, and when it stops opening (with a CDN token key)."""
-    cdn = request.app[RESOLVER].cdn
-    if cdn is None:  # pragma: no cover - redirect mode always has a CDN
-        raise RuntimeError("redirect delivery needs a CDN")
-    expiration = cdn.expiration(None, time.time())
-    url = signed_url(
-        picture.transformation,
-        image,
-        {},
-        cdn=cdn,
-        base_chain=(),
-        expiration=expiration,
-        extension=picture.extension,
-    )
-    return url, expiration
 
 
 async def _image(request: web.Request, raw_id: str | None = None) -> ImageRecord:
@@ -187,12 +165,7 @@ async def _rendered(
     renderer = request.app[RENDERER]
     job = renderer.picture(image, picture.transformation, picture.extension)
     headers["ETag"] = job.etag
-    if etag_matches(request.headers.get(hdrs.IF_NONE_MATCH), job.etag):
-        return web.Response(status=304, headers=headers)
-    rendered = await renderer.render(job)
-    return web.Response(
-        body=rendered.body, content_type=rendered.media_type, headers=headers
-    )
+    return await answer_job(request, renderer, job, headers)
 
 
 def _etag(image: ImageRecord, picture: Picture) -> str:
