@@ -23,7 +23,7 @@ from gateway.http.cdn import PREFIX
 from gateway.http.credentials import Authenticator
 from gateway.http.delivery import Delivery
 from gateway.http.limits import UploadGate
-from gateway.http.middlewares import errors, request_id
+from gateway.http.middlewares import Frame
 from gateway.http.routes import setup_routes
 from gateway.keys import (
     AUTHENTICATOR,
@@ -60,8 +60,9 @@ _ORIGINALS_GRACE: Final = 3600.0
 
 def create_app(settings: Settings) -> web.Application:
     """Build the app; all I/O happens in its cleanup contexts, on startup."""
+    metrics = Metrics()
     app = web.Application(
-        middlewares=[request_id, errors],
+        middlewares=[Frame(metrics)],
         client_max_size=1024 * 1024,
         # Never inflate a request body: a small gzip can inflate to gigabytes,
         # on the event loop, before any handler (or login) has looked at it.
@@ -79,7 +80,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[LIFECYCLE] = Lifecycle()
-    app[METRICS] = Metrics()
+    app[METRICS] = metrics
     app[UPLOAD_GATE] = UploadGate(settings.ingest)
     app.cleanup_ctx.append(_executor)
     app.cleanup_ctx.append(_originals)

@@ -219,14 +219,15 @@ async def _published_metrics(app: web.Application) -> AsyncIterator[None]:
 
     async def publish() -> None:
         while True:
-            await asyncio.to_thread(metrics.publish)
+            await asyncio.to_thread(metrics.publish, metrics.snapshot())
             await asyncio.sleep(_PUBLISH_SECONDS)
 
     task = asyncio.get_running_loop().create_task(publish())
     yield
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    await asyncio.to_thread(metrics.publish)  # its last figures count on
+    # Its last figures count on.
+    await asyncio.to_thread(metrics.publish, metrics.snapshot())
 
 
 async def _frozen_heap(app: web.Application) -> AsyncIterator[None]:

@@ -118,7 +118,8 @@ async def metrics(request: web.Request) -> web.Response:
     # process's own figures matter most during an outage.
     with contextlib.suppress(CatalogUnavailableError):
         figures.ingests = await request.app[CATALOG].store.ingest_counts()
-    await asyncio.to_thread(figures.gather)  # the sibling workers' figures too
+    # The sibling workers' figures too, read from their files in a thread.
+    await asyncio.to_thread(figures.gather, figures.snapshot())
     registry = CollectorRegistry(auto_describe=False)
     registry.register(figures)
     registry.register(ProcessCollector(registry=None))

@@ -5,10 +5,12 @@ tens of microseconds a request; this one builds a small dict, serialises it
 with `json`, and hands the lines to stdout together at most every
 `_FLUSH_SECONDS`, the timestamp formatted once per second.
 
-A request's token (`?token=`, in its path) or API key (`Authorization`) is a
-credential, and a seed-style token never expires: neither ever reaches the
-log. Query parameters named in `_SECRET_PARAMETERS` are written as `…`, and so
-is the `s--…--` signature of a local CDN URL (such a URL never expires).
+The path is the request target as received (percent-encoded, with its
+query). A request's token (`?token=`, in its path) or API key
+(`Authorization`) is a credential, and a seed-style token never expires:
+neither ever reaches the log. Query parameters named in `_SECRET_PARAMETERS`
+are written as `…`, and so is the `s--…--` signature of a local CDN URL (such
+a URL never expires).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import json
 import re
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable, Collection
 from typing import Final, TextIO
 
@@ -28,7 +31,13 @@ from aiohttp.abc import AbstractAccessLogger
 
 from gateway.keys import ISSUER, REQUEST_ID
 
-__all__ = ["JsonAccessLogger", "client_address", "redacted_path", "redacted_query"]
+__all__ = [
+    "JsonAccessLogger",
+    "client_address",
+    "redacted_path",
+    "redacted_query",
+    "redacted_target",
+]
 
 _FLUSH_SECONDS: Final = 0.25
 # JSON's own string escaping (C): quotes, backslashes, control characters and
@@ -53,18 +62,42 @@ _TrustedNetworks = Collection[ipaddress.IPv4Network | ipaddress.IPv6Network]
 
 
 @functools.lru_cache(maxsize=4096)
-def redacted_query(query: str) -> str:
-    """The query string with every secret parameter's value replaced by `…`.
+def redacted_target(target: str) -> str:
+    """The request target as received (path and query, percent-encoded), with
+    every secret parameter's value and any `s--…--` URL signature redacted.
 
-    Remembered: a page of tiles repeats its query (its token) on every request.
-    Split on `&` rather than searched with a regular expression: a fresh
-    token's query is new every time, and a regex tries each of its hundreds
-    of characters as the start of a name.
+    The raw target, as a web server's access log has it: it shows exactly
+    what was asked, and costs no decoding. Remembered: a page of tiles
+    repeats its target (its token) on every request.
+    """
+    path, question, query = target.partition("?")
+    if "s--" in path:
+        path = redacted_path(path)
+    elif "%" in path and "s--" in (decoded := urllib.parse.unquote(path)):
+        # An encoded signature routes like a plain one (aiohttp decodes the
+        # path): its decoded form is logged, redacted.
+        path = redacted_path(decoded)
+    return f"{path}?{redacted_query(query)}" if question else path
+
+
+def redacted_query(query: str) -> str:
+    """A raw query string with every secret parameter's value replaced by `…`.
+
+    Names are compared decoded and case-folded, as the handlers read them
+    (`tok%65n=` is `token=`); a name that only decodes to a secret one is
+    written decoded, so that nothing after an encoded `=` survives. Split on
+    `&` rather than searched with a regular expression: a fresh token's query
+    is new every time, and a regex tries each of its hundreds of characters
+    as the start of a name.
     """
     parameters = query.split("&")
     for index, parameter in enumerate(parameters):
         name, equals, _ = parameter.partition("=")
-        if equals and name.casefold() in _SECRET_PARAMETERS:
+        if "%" in parameter or "+" in parameter:
+            decoded, equals, _ = urllib.parse.unquote_plus(parameter).partition("=")
+            if decoded.casefold() in _SECRET_PARAMETERS:
+                parameters[index] = f"{decoded}=…"
+        elif equals and name.casefold() in _SECRET_PARAMETERS:
             parameters[index] = f"{name}=…"
     return "&".join(parameters)
 
@@ -156,24 +189,26 @@ class JsonAccessLogger(AbstractAccessLogger):
         batch = JsonAccessLogger._batch
         if batch is None:
             batch = JsonAccessLogger._batch = _Batch(sys.stdout)
-        path = request.path
-        if path.startswith("/cdn/"):  # the local CDN stand-in's signed URLs
-            path = redacted_path(path)
-        if query := request.query_string:
-            path = f"{path}?{redacted_query(query)}"
         route = (
             request.match_info.route.name if isinstance(request, web.Request) else None
         )
+        issuer = request.get(ISSUER)
+        trusted = self.trusted_proxies
+        client = client_address(request, trusted) if trusted else request.remote
+        agent = request.headers.get("User-Agent")
         # Written out rather than through `json.dumps` of a dict, at a third of
-        # the cost; every string a client controls goes through JSON's escaping.
+        # the cost; every string a client controls goes through JSON's
+        # escaping.
         batch.add(
             f'{{"time":"{batch.stamp()}","request_id":{_json(request.get(REQUEST_ID))},'
-            f'"method":{_json(request.method)},"route":{_json(route)},'
-            f'"path":{_json(path)},"status":{response.status},'
-            f'"bytes":{response.body_length},"duration_ms":{time * 1000:.3f},'
-            f'"issuer":{_json(request.get(ISSUER))},'
-            f'"client":{_json(client_address(request, self.trusted_proxies))},'
-            f'"user_agent":{_json(request.headers.get("User-Agent"))}}}'
+            f'"method":{_ESCAPE(request.method)},'
+            f'"route":{"null" if route is None else _ESCAPE(route)},'
+            f'"path":{_ESCAPE(redacted_target(request.raw_path))},'
+            f'"status":{response.status},"bytes":{response.body_length},'
+            f'"duration_ms":{time * 1000:.3f},'
+            f'"issuer":{"null" if issuer is None else _ESCAPE(issuer)},'
+            f'"client":{"null" if client is None else _ESCAPE(client)},'
+            f'"user_agent":{"null" if agent is None else _ESCAPE(agent)}}}'
         )
 
 

@@ -45,6 +45,9 @@ BUCKETS: Final = (
     10.0,
 )
 
+# Requests counted between two folds into the counters (`Metrics.observe`).
+_FOLD_EVERY: Final = 1024
+
 
 class _Histogram:
     __slots__ = ("counts", "total")
@@ -76,13 +79,29 @@ class Metrics(Collector):
         # With several workers: where each publishes its figures (`serve`).
         self.peers: Path | None = None
         self._view: dict[str, float] | None = None
+        self._pending: list[tuple[str, int, float]] = []
 
     def observe(self, route: str, status: int, seconds: float) -> None:
-        self.requests[(route, status)] += 1
-        histogram = self.latency.get(route)
-        if histogram is None:
-            histogram = self.latency[route] = _Histogram()
-        histogram.observe(seconds)
+        """Count a request: appended as it is, folded into the counters in bulk.
+
+        An append is a fifth of a counter update and a histogram bucket search;
+        the list never holds more than `_FOLD_EVERY` requests, and every
+        reading of the figures (`snapshot`) folds it first.
+        """
+        pending = self._pending
+        pending.append((route, status, seconds))
+        if len(pending) >= _FOLD_EVERY:
+            self._fold()
+
+    def _fold(self) -> None:
+        pending, self._pending = self._pending, []
+        requests, latency = self.requests, self.latency
+        for route, status, seconds in pending:
+            requests[(route, status)] += 1
+            histogram = latency.get(route)
+            if histogram is None:
+                histogram = latency[route] = _Histogram()
+            histogram.observe(seconds)
 
     def observe_upstream(self, action: str, seconds: float, error: str | None) -> None:
         histogram = self.upstream.get(action)
@@ -94,6 +113,7 @@ class Metrics(Collector):
 
     def snapshot(self) -> dict[str, float]:
         """Every figure of this process, flat: `kind\tname\tlabel…` -> value."""
+        self._fold()
         out: dict[str, float] = {}
         for (route, status), count in self.requests.items():
             out[f"requests\t{route}\t{status}"] = count
@@ -116,21 +136,26 @@ class Metrics(Collector):
                 out[f"counter\t{name}\t{value}"] = total
         return out
 
-    def publish(self) -> None:
-        """Write this worker's snapshot where its siblings' scrapes find it."""
+    def publish(self, snapshot: Mapping[str, float]) -> None:
+        """Write this worker's `snapshot` where its siblings' scrapes find it.
+
+        The snapshot is taken on the event loop (the counters are the loop's
+        alone); this, the file's writing, may run in a thread.
+        """
         if self.peers is None:
             return
         self.peers.mkdir(parents=True, exist_ok=True)
         target = self.peers / f"{os.getpid()}.json"
         spool = target.with_suffix(".tmp")
-        spool.write_text(json.dumps(self.snapshot()))
+        spool.write_text(json.dumps(snapshot))
         spool.replace(target)
 
-    def gather(self) -> None:
-        """The figures a scrape reports: this worker's, plus every sibling's last
-        published ones (a second old at most). Counters of workers that have
-        exited still count; their gauges no longer do."""
-        merged: Counter[str] = Counter(self.snapshot())
+    def gather(self, own: Mapping[str, float]) -> None:
+        """The figures a scrape reports: this worker's (`own`, its `snapshot`,
+        taken on the event loop), plus every sibling's last published ones (a
+        second old at most). Counters of workers that have exited still count;
+        their gauges no longer do. Reads files: may run in a thread."""
+        merged: Counter[str] = Counter(own)
         if self.peers is not None and self.peers.is_dir():
             for published in self.peers.glob("*.json"):
                 pid = int(published.stem)
