@@ -15,8 +15,21 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
-__all__ = ["Load", "free_port", "ratio", "require_wrk", "server", "summarise", "wrk"]
+__all__ = [
+    "Load",
+    "free_port",
+    "pinned",
+    "ratio",
+    "require_wrk",
+    "server",
+    "summarise",
+    "wrk",
+]
+
+SERVER_CPU: Final = 0
+LOAD_CPU: Final = 1
 
 LUA_PATHS = """
 local paths = {}
@@ -29,6 +42,17 @@ request = function()
   return wrk.format("GET", paths[i])
 end
 """
+
+
+def pinned(argv: Sequence[str], cpu: int) -> list[str]:
+    """`argv` bound to one CPU (`taskset`), when the machine has another to spare.
+
+    Servers run on CPU 0 and wrk on CPU 1: neither steals the other's core,
+    so a round measures the server, not the scheduler's placement of the two.
+    """
+    if (os.cpu_count() or 1) < 2 or shutil.which("taskset") is None:
+        return list(argv)
+    return ["taskset", "-c", str(cpu), *argv]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +82,7 @@ def free_port() -> int:
 def server(argv: Sequence[str], port: int, env: Mapping[str, str]) -> Iterator[None]:
     """Start a server process and wait until it answers on 127.0.0.1:port."""
     process = subprocess.Popen(
-        argv,
+        pinned(argv, SERVER_CPU),
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -108,7 +132,7 @@ def wrk(
         script.write_text(LUA_PATHS % paths_file)
         argv += ["-s", str(script)]
     out = subprocess.run(
-        [*argv, url], capture_output=True, text=True, check=True
+        pinned([*argv, url], LOAD_CPU), capture_output=True, text=True, check=True
     ).stdout
     rps = float(_find(r"Requests/sec:\s+([\d.]+)", out))
     requests = int(_find(r"(\d+) requests in", out))

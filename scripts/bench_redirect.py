@@ -1,6 +1,7 @@
 """Benchmark the 302 path against a floor: a minimal aiohttp app answering the same 302.
 
-Both servers run as one process on the default asyncio loop, on loopback; the
+Both servers run as one process on the default asyncio loop, on loopback,
+pinned to CPU 0 and wrk to CPU 1 (`taskset`, on two cores or more); the
 gateway in its default configuration (its JSON access log on, written to
 /dev/null), the floor without a log. wrk loads them back to back, round after round (alternating
 which goes first), and the verdict is the median of the per-round ratios. The floor's headers and body are captured from the gateway's own

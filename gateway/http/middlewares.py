@@ -109,9 +109,10 @@ class Frame:
         elapsed = time.perf_counter() - started
         # aiohttp would name itself, its version and Python's in `Server`: no
         # map for an attacker.
-        response.headers.update(
-            {"X-Request-Id": rid, "X-Runtime": f"{elapsed:.6f}", "Server": SERVER}
-        )
+        headers = response.headers
+        headers["X-Request-Id"] = rid
+        headers["X-Runtime"] = f"{elapsed:.6f}"
+        headers["Server"] = SERVER
         self._metrics.observe(
             request.match_info.route.name or "unmatched", response.status, elapsed
         )

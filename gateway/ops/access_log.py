@@ -19,6 +19,7 @@ import asyncio
 import functools
 import ipaddress
 import json
+import logging
 import re
 import sys
 import time
@@ -29,7 +30,7 @@ from typing import Final, TextIO
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from gateway.keys import ISSUER, REQUEST_ID
+from gateway.keys import ISSUER
 
 __all__ = [
     "JsonAccessLogger",
@@ -183,33 +184,63 @@ class JsonAccessLogger(AbstractAccessLogger):
         if cls._batch is not None:
             cls._batch.flush()
 
+    def __init__(self, logger: logging.Logger, log_format: str) -> None:
+        super().__init__(logger, log_format)
+        # What the previous request on this connection logged around its
+        # status: a page's tiles reloaded repeat it, and it is escaped once.
+        self._seen: tuple[object, ...] = ()
+        self._head = self._tail = ""
+
     def log(
         self, request: web.BaseRequest, response: web.StreamResponse, time: float
     ) -> None:
         batch = JsonAccessLogger._batch
         if batch is None:
             batch = JsonAccessLogger._batch = _Batch(sys.stdout)
+        headers = request.headers
+        trusted = self.trusted_proxies
+        # Everything the line's head and tail depend on. The peer is this
+        # connection's (one logger per connection); a trusted proxy's
+        # `X-Forwarded-For` is the request's.
+        seen = (
+            type(request),
+            request.method,
+            request.raw_path,
+            request.get(ISSUER),
+            headers.get("User-Agent"),
+            headers.get("X-Forwarded-For") if trusted else None,
+        )
+        if seen != self._seen:
+            self._seen = seen
+            self._head, self._tail = self._described(request)
+        # Written out rather than through `json.dumps` of a dict, at a third of
+        # the cost; every string a client controls goes through JSON's
+        # escaping (in `_described`).
+        batch.add(
+            f'{{"time":"{batch.stamp()}",'
+            f'"request_id":{_json(response.headers.get("X-Request-Id"))},'
+            f'{self._head},"status":{response.status},'
+            f'"bytes":{response.body_length},"duration_ms":{time * 1000:.3f},'
+            f"{self._tail}}}"
+        )
+
+    def _described(self, request: web.BaseRequest) -> tuple[str, str]:
+        """The line's fields before the status (method, route, path) and after
+        the duration (issuer, client, user agent), escaped."""
         route = (
             request.match_info.route.name if isinstance(request, web.Request) else None
         )
-        issuer = request.get(ISSUER)
         trusted = self.trusted_proxies
         client = client_address(request, trusted) if trusted else request.remote
-        agent = request.headers.get("User-Agent")
-        # Written out rather than through `json.dumps` of a dict, at a third of
-        # the cost; every string a client controls goes through JSON's
-        # escaping.
-        batch.add(
-            f'{{"time":"{batch.stamp()}","request_id":{_json(request.get(REQUEST_ID))},'
-            f'"method":{_ESCAPE(request.method)},'
-            f'"route":{"null" if route is None else _ESCAPE(route)},'
-            f'"path":{_ESCAPE(redacted_target(request.raw_path))},'
-            f'"status":{response.status},"bytes":{response.body_length},'
-            f'"duration_ms":{time * 1000:.3f},'
-            f'"issuer":{"null" if issuer is None else _ESCAPE(issuer)},'
-            f'"client":{"null" if client is None else _ESCAPE(client)},'
-            f'"user_agent":{"null" if agent is None else _ESCAPE(agent)}}}'
+        head = (
+            f'"method":{_json(request.method)},"route":{_json(route)},'
+            f'"path":{_json(redacted_target(request.raw_path))}'
         )
+        tail = (
+            f'"issuer":{_json(request.get(ISSUER))},"client":{_json(client)},'
+            f'"user_agent":{_json(request.headers.get("User-Agent"))}'
+        )
+        return head, tail
 
 
 def _json(value: str | None) -> str:
