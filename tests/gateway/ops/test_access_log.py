@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
+from unittest import mock
 from urllib.parse import quote, unquote_plus
 
 import pytest
@@ -190,3 +192,64 @@ def test_other_commands_print_json_and_nothing_else(tmp_path: Path) -> None:
         timeout=30,
     )
     assert json.loads(result.stdout) == []
+
+
+async def test_a_connections_lines_follow_each_request() -> None:
+    """The fields around the status are escaped once while a connection's
+    requests repeat them: every line still names its own request's."""
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
+    from aiohttp.web_urldispatcher import UrlMappingMatchInfo
+
+    from gateway.keys import ISSUER
+    from gateway.ops.access_log import JsonAccessLogger
+
+    lines: list[str] = []
+
+    class _Lines:
+        def write(self, text: str) -> None:
+            lines.extend(text.splitlines())
+
+        def flush(self) -> None:
+            pass
+
+    JsonAccessLogger.configure(trusted_proxies=(), stream=_Lines())  # type: ignore[arg-type]
+    logger = JsonAccessLogger(logging.getLogger("test"), "")
+    sent = [
+        ("/images/a?token=t.1", "agent-1", "issuer-1", 302),
+        ("/images/a?token=t.1", "agent-1", "issuer-1", 302),
+        ("/images/a?token=t.1", "agent-2", "issuer-1", 302),
+        ("/images/a?token=t.1", "agent-2", None, 401),
+        ("/images/b?token=t.2", "agent-2", None, 401),
+        ("/status", None, None, 200),
+    ]
+    for number, (target, agent, issuer, status) in enumerate(sent):
+        headers = {"User-Agent": agent} if agent else {}
+        route = mock.Mock()
+        route.name = "deliver" if target.startswith("/images") else "status"
+        request = make_mocked_request(
+            "GET",
+            target,
+            headers=headers,
+            protocol=mock.Mock(peername=("10.1.2.3", 5)),
+        )
+        request._match_info = UrlMappingMatchInfo({}, route)  # a resolved route
+        if issuer:
+            request[ISSUER] = issuer
+        response = web.Response(status=status, headers={"X-Request-Id": f"r{number}"})
+        logger.log(request, response, 0.001)
+    JsonAccessLogger.flush()
+    logged = [json.loads(line) for line in lines]
+    assert [
+        (
+            line["path"],
+            line["user_agent"],
+            line["issuer"],
+            line["status"],
+            line["request_id"],
+        )
+        for line in logged
+    ] == [
+        (target.replace("t.1", "…").replace("t.2", "…"), agent, issuer, status, f"r{n}")
+        for n, (target, agent, issuer, status) in enumerate(sent)
+    ]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.ops.metrics import _FOLD_EVERY, Metrics
 from tests.conftest import SEED_IMAGE, Client, Mint
 
 
@@ -51,3 +53,22 @@ async def test_requests_errors_and_caches_are_counted(
     assert token not in text
     assert SEED_IMAGE not in text
     assert not re.search(r'="[^"]{40,}"', text)
+
+
+def test_requests_counted_in_bulk_are_all_in_a_snapshot() -> None:
+    """Requests are appended and folded in bulk: none lost across folds, the
+    list never longer than one fold, every snapshot complete."""
+    metrics = Metrics()
+    count = 2 * _FOLD_EVERY + 3
+    for i in range(count):
+        metrics.observe("deliver", 302 if i % 2 else 404, 0.0002)
+        assert len(metrics._pending) < _FOLD_EVERY
+    figures = metrics.snapshot()
+    assert figures["requests\tdeliver\t302"] == count // 2
+    assert figures["requests\tdeliver\t404"] == count - count // 2
+    assert (
+        sum(v for k, v in figures.items() if k.startswith("latency\tdeliver\t"))
+        == count
+    )
+    assert figures["latency_sum\tdeliver"] == pytest.approx(count * 0.0002)
+    assert metrics._pending == []
