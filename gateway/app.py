@@ -212,8 +212,13 @@ def _gauges(app: web.Application) -> None:
         lambda: renderer.in_flight,
     )
     metrics.counters["gateway_renders"] = (
-        "Renders run, and refused (503) with the pool and its queue full",
-        lambda: {"run": renderer.renders, "refused": renderer.rejections},
+        "Renders run, refused (503) with the pool and its queue full, and "
+        "answered 503 past GATEWAY_RENDER_TIMEOUT (the render kept on)",
+        lambda: {
+            "run": renderer.renders,
+            "refused": renderer.rejections,
+            "timed_out": renderer.timeouts,
+        },
         "outcome",
     )
     metrics.counters["gateway_cache_lookups"] = (

@@ -192,6 +192,11 @@ class RenderSettings:
     )
     # Renders waiting for a worker before 503s.
     queue: int = field(default=16, metadata=_var("GATEWAY_RENDER_QUEUE", as_positive))
+    # A render's longest wait for its answer: then 503 with Retry-After, the
+    # render going on to the cache for the retry. Below CDNs' origin timeouts.
+    timeout: float = field(
+        default=20.0, metadata=_var("GATEWAY_RENDER_TIMEOUT", as_seconds)
+    )
     cache_bytes: int = field(
         default=64 * 1024 * 1024,
         metadata=_var("GATEWAY_RENDER_CACHE_BYTES", as_positive),

@@ -129,7 +129,7 @@ async def _client(
                 if answer.status >= 500 and answer.status != 503:
                     counts["5xx"] += 1
         except (aiohttp.ClientError, TimeoutError) as exc:
-            counts[f"socket error {type(exc).__name__}"] += 1
+            counts[f"socket error {kind} {type(exc).__name__}"] += 1
             counts["errors"] += 1
 
 
@@ -234,7 +234,15 @@ async def _load(
         ]
         await asyncio.sleep(max(0.0, warm_up - time.monotonic()))
         after_warm_up = {pid: _rss_mb(pid) for pid in _workers(parent)}
-        await asyncio.gather(*clients)
+        # RSS every few seconds until the end: flat means its range stays
+        # narrow, not only that two readings agree.
+        samples: dict[int, list[float]] = {}
+        done = asyncio.gather(*clients)
+        while not done.done():
+            for pid in _workers(parent):
+                samples.setdefault(pid, []).append(_rss_mb(pid))
+            await asyncio.wait([done], timeout=5.0)
+        await done
     at_end = {pid: _rss_mb(pid) for pid in _workers(parent)}
     total = sum(v for k, v in counts.items() if " " in k and not k.startswith("socket"))
     print(
@@ -244,8 +252,13 @@ async def _load(
     for name, count in sorted(counts.items()):
         print(f"  {name:28} {count}")
     for pid, rss in at_end.items():
+        seen = samples.get(pid) or [rss]
+        half = len(seen) // 2
         print(
-            f"  worker {pid}: RSS {after_warm_up.get(pid, 0):.0f} MB after warm-up, {rss:.0f} MB at the end"
+            f"  worker {pid}: RSS {after_warm_up.get(pid, 0):.0f} MB after warm-up, "
+            f"{rss:.0f} MB at the end; every 5 s: {min(seen):.0f}-{max(seen):.0f} MB, "
+            f"highest in the first half {max(seen[:half] or seen):.0f} MB, "
+            f"in the second {max(seen[half:]):.0f} MB"
         )
     bad = counts["5xx"] + counts["errors"]
     print(

@@ -122,6 +122,7 @@ class Renderer:
         self._capacity = settings.render.workers + settings.render.queue
         self.renders = 0  # renders actually run (not cache hits or joins)
         self.rejections = 0  # refused with 503: the pool and its queue were full
+        self.timeouts = 0  # answered 503 after GATEWAY_RENDER_TIMEOUT, render kept on
         self._running: dict[str, asyncio.Task[Rendered]] = {}
         self._memory = PixelBudget(settings.render.pixel_budget)
         # Exceptions (a plan over budget) are never remembered.
@@ -326,7 +327,20 @@ class Renderer:
             running = asyncio.get_running_loop().create_task(self._render(job))
             self._running[job.etag] = running
             running.add_done_callback(functools.partial(self._finished, job.etag))
-        return await asyncio.shield(running)
+        # A bounded queue bounds memory, not waiting: renders queued behind
+        # slow ones (or behind the pixel budget) could hold a client longer
+        # than any proxy in front waits. Past the deadline the caller gets a
+        # 503; the render goes on, and its picture waits in the cache.
+        try:
+            return await asyncio.wait_for(
+                asyncio.shield(running), self.settings.render.timeout
+            )
+        except TimeoutError:
+            self.timeouts += 1
+            raise OverloadedError(
+                "the render is taking long; retry shortly",
+                headers={"Retry-After": "5"},
+            ) from None
 
     async def close(self) -> None:
         """Stop the renders under way (on shutdown, before their threads go)."""

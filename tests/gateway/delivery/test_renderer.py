@@ -409,3 +409,31 @@ async def test_a_render_larger_than_the_whole_budget_runs_alone(
         )
     )
     assert [r.status for r in responses] == [200, 200, 200]
+
+
+async def test_a_render_past_its_deadline_answers_503_and_lands_in_the_cache(
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+    catalog: SqliteCatalog,
+    mint_token: Mint,
+) -> None:
+    """A request waits for its render at most GATEWAY_RENDER_TIMEOUT: then 503
+    with Retry-After; the render goes on, and the retry gets its picture."""
+    app = create_app(replace(settings, render=replace(settings.render, timeout=0.2)))
+    client = await aiohttp_client(app)
+    renderer = app[RENDERER]
+    held = HeldExecutor()
+    renderer.executor = held
+    token = mint_token([{"crop": "fit", "width": 123}])
+    late = await client.get(path(token))
+    await assert_error(late, 503, "overloaded")
+    assert late.headers["Retry-After"] == "5"
+    assert renderer.timeouts == 1
+    assert renderer.in_flight == 1  # kept on, not cancelled
+    held.release.set()
+    await eventually(lambda: renderer.in_flight == 0)
+    retry = await client.get(path(token))
+    assert retry.status == 200
+    assert retry.headers["Content-Type"] == "image/jpeg"
+    assert renderer.renders == 1  # the retry came from the cache
+    held.shutdown()
