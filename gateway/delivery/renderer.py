@@ -336,6 +336,8 @@ class Renderer:
                 asyncio.shield(running), self.settings.render.timeout
             )
         except TimeoutError:
+            if running.done():
+                raise  # the render's own error (a store's read timing out)
             self.timeouts += 1
             raise OverloadedError(
                 "the render is taking long; retry shortly",

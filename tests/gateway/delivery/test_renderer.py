@@ -437,3 +437,25 @@ async def test_a_render_past_its_deadline_answers_503_and_lands_in_the_cache(
     assert retry.headers["Content-Type"] == "image/jpeg"
     assert renderer.renders == 1  # the retry came from the cache
     held.shutdown()
+
+
+async def test_a_renders_own_timeout_is_not_taken_for_the_deadline(
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+    catalog: SqliteCatalog,
+    mint_token: Mint,
+) -> None:
+    """A render that fails with a TimeoutError of its own (a store's read)
+    fails as before; only the deadline is answered 503 `overloaded`."""
+    app = create_app(settings)
+    await aiohttp_client(app)
+    renderer = app[RENDERER]
+
+    async def read_timed_out(job: Any) -> Any:
+        raise TimeoutError("the store did not answer")
+
+    renderer._render = read_timed_out  # type: ignore[method-assign]
+    job = renderer.prepare(await app[RESOLVER].resolve(mint_token(), SEED_IMAGE), None)
+    with pytest.raises(TimeoutError, match="the store did not answer"):
+        await renderer.render(job)
+    assert renderer.timeouts == 0
