@@ -114,9 +114,9 @@ def wrk(
     paths_file: Path | None = None,
     lua_dir: Path | None = None,
     headers: Mapping[str, str] | None = None,
-    name: str = "",
+    script_tag: str = "",
 ) -> Load:
-    """One wrk run; `name` keeps the Lua scripts of two runs at once apart."""
+    """One wrk run; `script_tag` keeps the Lua scripts of two runs at once apart."""
     argv = [
         require_wrk(),
         "-t1",
@@ -130,7 +130,7 @@ def wrk(
         argv += ["-H", f"{name}: {value}"]
     if paths_file is not None:
         assert lua_dir is not None
-        script = lua_dir / f"{paths_file.stem}{name}.lua"
+        script = lua_dir / f"{paths_file.stem}{script_tag}.lua"
         script.write_text(LUA_PATHS % paths_file)
         argv += ["-s", str(script)]
     out = subprocess.run(

@@ -223,7 +223,7 @@ def together(
                     connections=args.connections,
                     paths_file=None if case == "warm" else files[(case, 0)],
                     lua_dir=work,
-                    name=name,
+                    script_tag=name,
                 )
                 for name, port in (("floor", floor_port), ("gateway", gw_port))
             ]
