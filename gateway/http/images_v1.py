@@ -74,6 +74,17 @@ _EDITABLE: Final[Mapping[str, str]] = {
 _TAG: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.:-]{0,63}")
 _MAX_TAGS: Final = 32
 _SORT_PARAMS: Final = frozenset({*jsonapi.SORTS, *(f"-{s}" for s in jsonapi.SORTS)})
+_LIST_PARAMS: Final = frozenset(
+    {
+        "sort",
+        "page[size]",
+        "page[after]",
+        "page[before]",
+        "filter[search]",
+        "filter[tag]",
+        "filter[id]",
+    }
+)
 
 
 async def _own_image(request: web.Request, principal: Principal) -> ImageRecord:
@@ -119,6 +130,7 @@ async def create_image(request: web.Request) -> web.Response:
 
 async def _upload(request: web.Request) -> web.Response:
     principal = await authenticate(request, scope=WRITE, guest_allowed=True)
+    jsonapi.only_parameters(request)
     settings = request.app[SETTINGS]
     limit = (
         settings.ingest.guest_max_upload_bytes
@@ -138,6 +150,7 @@ async def _upload(request: web.Request) -> web.Response:
 async def _ingest(request: web.Request) -> web.Response:
     # Guests may upload, never ingest.
     principal = await authenticate(request, scope=WRITE)
+    jsonapi.only_parameters(request)
     body = await jsonapi.json_body(request)
     found: list[PublicError] = [
         FieldUnknownError(f"unknown field {k!r}", pointer=f"/{k}")
@@ -166,13 +179,16 @@ async def _ingest(request: web.Request) -> web.Response:
 
 async def get_image(request: web.Request) -> web.Response:
     """`GET /v1/images/{id}`."""
-    record = await _own_image(request, await authenticate(request))
+    principal = await authenticate(request)
+    jsonapi.only_parameters(request)
+    record = await _own_image(request, principal)
     return await _document(request, 200, record)
 
 
 async def list_images(request: web.Request) -> web.Response:
     """`GET /v1/images`: keyset-paginated, sortable, filterable; `meta.total`."""
     principal = await authenticate(request)
+    jsonapi.only_parameters(request, _LIST_PARAMS)
     query = request.query
     size = _page_size(query.get("page[size]"))
     sort_param = query.get("sort", "-createdAt")
@@ -254,6 +270,7 @@ def _page_size(raw: str | None) -> int:
 async def patch_image(request: web.Request) -> web.Response:
     """`PATCH /v1/images/{id}`: a JSON merge of the mutable fields (null resets)."""
     principal = await authenticate(request, scope=WRITE)
+    jsonapi.only_parameters(request)
     record = await _own_image(request, principal)
     body = await jsonapi.json_body(request)
     prefix = ""
@@ -358,6 +375,7 @@ def _list(value: object) -> list[object]:
 async def delete_image(request: web.Request) -> web.Response:
     """`DELETE /v1/images/{id}[?preserveOnDisk=true]`: 204; delivery 404s at once."""
     principal = await authenticate(request, scope=WRITE)
+    jsonapi.only_parameters(request, ("preserveOnDisk",))
     preserve = request.query.get("preserveOnDisk", "false")
     if preserve not in ("true", "false"):
         raise InvalidParameterError("true or false", parameter="preserveOnDisk")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Final
 
 from aiohttp import web
@@ -19,6 +19,7 @@ from gateway.config import Settings
 from gateway.delivery.links import signed_delivery_url
 from gateway.errors import (
     JSONAPI,
+    AmbiguousParameterError,
     BadRequestError,
     FieldInvalidError,
     InvalidParameterError,
@@ -37,6 +38,7 @@ __all__ = [
     "image_resource",
     "json_body",
     "json_response",
+    "only_parameters",
     "refuse_encoded",
     "violations",
 ]
@@ -63,6 +65,26 @@ def json_response(
         content_type=JSONAPI,
         headers={"Cache-Control": "no-store", **(headers or {})},
     )
+
+
+def only_parameters(request: web.Request, known: Collection[str] = ()) -> None:
+    """Refuse a query parameter the endpoint does not take, or one given twice.
+
+    JSON:API (§ query parameters) has a server refuse what it cannot
+    process rather than ignore it: `filter[tags]=x` for `filter[tag]` would
+    otherwise list every image, and `include` or `fields[images]` would be
+    taken as honoured.
+    """
+    seen: set[str] = set()
+    for name, _ in request.query.items():
+        if name not in known:
+            takes = f"; it takes {', '.join(sorted(known))}" if known else ""
+            raise InvalidParameterError(
+                f"this endpoint takes no {name!r} parameter{takes}", parameter=name
+            )
+        if name in seen:
+            raise AmbiguousParameterError("give it once", parameter=name)
+        seen.add(name)
 
 
 def refuse_encoded(request: web.Request) -> None:

@@ -231,6 +231,68 @@ async def test_bad_list_parameters_are_400(
     await assert_error(response, 400, "parameter_invalid", parameter=parameter)
 
 
+@pytest.mark.parametrize(
+    ("method", "target", "parameter", "code"),
+    [
+        # A mistyped filter would otherwise list every image.
+        ("GET", "/v1/images?filter[tags]=beach", "filter[tags]", "parameter_invalid"),
+        ("GET", "/v1/images?include=owner", "include", "parameter_invalid"),
+        (
+            "GET",
+            "/v1/images?fields[images]=width",
+            "fields[images]",
+            "parameter_invalid",
+        ),
+        ("GET", "/v1/images?page[number]=2", "page[number]", "parameter_invalid"),
+        ("GET", "/v1/images?SORT=fileSize", "SORT", "parameter_invalid"),
+        (
+            "GET",
+            "/v1/images?sort=fileSize&sort=-fileSize",
+            "sort",
+            "parameter_ambiguous",
+        ),
+        ("GET", "/v1/images/{id}?include=owner", "include", "parameter_invalid"),
+        ("PATCH", "/v1/images/{id}?dryRun=true", "dryRun", "parameter_invalid"),
+        ("DELETE", "/v1/images/{id}?preserve=true", "preserve", "parameter_invalid"),
+        (
+            "DELETE",
+            "/v1/images/{id}?preserveOnDisk=true&preserveOnDisk=false",
+            "preserveOnDisk",
+            "parameter_ambiguous",
+        ),
+        ("POST", "/v1/images?public=true", "public", "parameter_invalid"),
+        ("PUT", "/v1/images?%C3%A9=1", "\u00e9", "parameter_invalid"),
+    ],
+)
+async def test_a_parameter_the_endpoint_does_not_take_is_400_not_ignored(
+    client: Client,
+    keys: Keys,
+    catalog: CatalogStore,
+    settings: Settings,
+    method: str,
+    target: str,
+    parameter: str,
+    code: str,
+) -> None:
+    (record,) = await add(catalog, settings, 1)
+    body = (
+        {"description": "changed"}
+        if method == "PATCH"
+        else {"origin": "https://example.com/a.jpg"}
+    )
+    response = await client.request(
+        method,
+        target.format(id=record.id),
+        headers=bearer(keys.mine),
+        json=body if method in ("PATCH", "POST", "PUT") else None,
+    )
+    await assert_error(response, 400, code, parameter=parameter)
+    # Refused before anything happened.
+    after = await catalog.image(record.id)
+    assert after is not None
+    assert after.description == record.description
+
+
 # Update
 
 
