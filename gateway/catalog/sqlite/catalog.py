@@ -62,6 +62,10 @@ class SqliteCatalog:
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="catalog-read")
         self._listeners: list[Listener] = []
         self._data_version = schema.data_version(self._reader_db)
+        # The writer connection's `data_version` moves with other connections'
+        # commits only (never its own): how a write of ours learns that
+        # another process wrote since our last write (`_write`).
+        self._others = schema.data_version(self._writer_db)
 
     @classmethod
     async def open(cls, path: Path) -> SqliteCatalog:
@@ -100,7 +104,13 @@ class SqliteCatalog:
             except asyncio.CancelledError:
                 cancelled = True
         try:
-            result, self._data_version = work.result()
+            result, self._data_version, others = work.result()
+            if others != self._others:
+                # Another process wrote since our last write: the version
+                # just noted covers its change too, which `check` will now
+                # never see. Everything is reloaded (a revoked key, say).
+                self._others = others
+                change = Change.EVERYTHING
             return result
         finally:
             if change is not None:  # None: bookkeeping no reader sees
@@ -111,15 +121,18 @@ class SqliteCatalog:
 
     def _commit(
         self, op: Callable[..., _T], args: tuple[object, ...]
-    ) -> tuple[_T, int]:
-        """On the writer thread: the write, then the reader's view of its version.
+    ) -> tuple[_T, int, int]:
+        """On the writer thread: the write, the reader's view of its version,
+        then the writer's view of other connections' commits.
 
         Our own commit moves the reader connection's `data_version` too; noting
-        it here keeps `check` from taking it for another writer's change.
+        it here keeps `check` from taking it for another writer's change. It
+        also covers any other process's commit before it, so the writer's
+        view is read after it: a commit counted in the first is in the second.
         """
         result = op(self._writer_db, *args)
         version = self._reader.submit(schema.data_version, self._reader_db).result()
-        return result, version
+        return result, version, schema.data_version(self._writer_db)
 
     # ChangeFeed
 

@@ -6,7 +6,7 @@ import asyncio
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import closing
 from pathlib import Path
 
@@ -19,6 +19,8 @@ from signing import InMemoryKeyStore, TokenVerifier, mint
 DATA = Path(__file__).parent / "data"
 LEGACY_ISSUER = "6b6fdb7b-65cb-4acf-97b9-d25eff795348"
 HS512_ISSUER = "0b6a4b55-7cc4-4a4f-9e0e-8f1a3f2f6f10"
+SEED = "3f9c1a52-7d0e-4b8a-9c61-2e5f7a8b9d40"
+ORIGIN = "https://example.com/a.jpg"
 
 
 def test_migrations_are_numbered_from_one_without_gaps() -> None:
@@ -185,6 +187,47 @@ async def test_this_stores_own_write_is_not_taken_for_another_writers(
         assert await store.check()
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize(
+    "own_write",
+    [
+        pytest.param(
+            lambda store: store.add_image(issuer_id=SEED, origin=ORIGIN),
+            id="an-image-write",
+        ),
+        pytest.param(
+            lambda store: store.renew_ingests(owner="w", until="2999-01-01T00:00:00Z"),
+            id="bookkeeping",  # an ingest lease renewed, which no reader sees
+        ),
+    ],
+)
+async def test_another_writers_change_is_told_though_our_own_write_came_after_it(
+    tmp_path: Path, own_write: Callable[[SqliteCatalog], Awaitable[object]]
+) -> None:
+    """A key revoked by the CLI, then any write of the server's own before its
+    next check: the version the server notes after its write covers the
+    revocation, so its own write must tell everything changed (it told only
+    `IMAGES`, or nothing, and the revoked key verified on)."""
+    path = tmp_path / "catalog.sqlite3"
+    server = await SqliteCatalog.open(path)
+    told: list[Change] = []
+    server.subscribe(told.append)
+    try:
+        _, key = await server.add_issuer(issuer_id=SEED)
+        told.clear()
+        cli = await SqliteCatalog.open(path)
+        await cli.revoke_key(SEED, key.kid)
+        await cli.close()
+        await own_write(server)
+        assert told == [Change.EVERYTHING]
+        # and a later write of its own alone is its own again
+        told.clear()
+        await server.add_image(issuer_id=SEED, origin=ORIGIN)
+        assert told == [Change.IMAGES]
+        assert not await server.check()
+    finally:
+        await server.close()
 
 
 def _foreign(path: Path) -> None:

@@ -21,6 +21,7 @@ from yarl import URL
 from gateway import Settings, create_app
 from gateway.catalog import SqliteCatalog
 from gateway.config import AccessSettings
+from gateway.keys import CATALOG
 from gateway.originals.ingest import add_original
 from gateway.originals.local import LocalOriginalStore
 from signing import AccessToken, IssuerKey, mint, mint_access_token
@@ -304,6 +305,25 @@ async def test_a_revoked_signing_key_ends_its_access_tokens(
     assert (await client.get(path, headers=bearer(token))).status == 200
     await catalog.add_key(SEED_ISSUER, kid="next", secret="n" * 40)
     await catalog.revoke_key(SEED_ISSUER, SEED_KEY.kid)
+    response = await client.get(path, headers=bearer(token))
+    await assert_error(response, 401, "access_token_invalid")
+
+
+async def test_a_key_revoked_elsewhere_stays_revoked_through_our_own_bookkeeping(
+    client: Client, catalog: SqliteCatalog
+) -> None:
+    """`catalog` is another process's view (the CLI's). The server's next
+    write (an ingest lease renewed in the background, before it looks again)
+    noted a version that covers the revocation: it went unseen, and the
+    revoked key verified until a restart."""
+    token = access()
+    path = f"/v3/images/{PRIVATE}/10.10.jpg"
+    assert (await client.get(path, headers=bearer(token))).status == 200
+    await catalog.add_key(SEED_ISSUER, kid="next", secret="n" * 40)
+    await catalog.revoke_key(SEED_ISSUER, SEED_KEY.kid)
+    await client.app[CATALOG].store.renew_ingests(
+        owner="this-process", until="2999-01-01T00:00:00+00:00"
+    )
     response = await client.get(path, headers=bearer(token))
     await assert_error(response, 401, "access_token_invalid")
 
