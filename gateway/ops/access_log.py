@@ -60,6 +60,11 @@ _SECRET_PARAMETERS: Final = frozenset(
     }
 )
 _URL_SIGNATURE: Final = re.compile(r"/s--[A-Za-z0-9_-]*--/")
+# Credentials by their shape, wherever they stand: a JWT (its header is JSON,
+# so base64url `eyJ…`) and an API key (`sk_` + hex prefix + secret).
+_CREDENTIAL: Final = re.compile(
+    r"eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){0,2}|\bsk_[0-9a-f]+_[A-Za-z0-9_-]+"
+)
 _TrustedNetworks = Collection[ipaddress.IPv4Network | ipaddress.IPv6Network]
 # What a line's head and tail are built from: request class, method, raw
 # target, issuer, user agent, and a trusted proxy's X-Forwarded-For.
@@ -82,7 +87,25 @@ def redacted_target(target: str) -> str:
         # An encoded signature routes like a plain one (aiohttp decodes the
         # path): its decoded form is logged, redacted.
         path = redacted_path(decoded)
-    return f"{path}?{redacted_query(query)}" if question else path
+    return _without_credentials(f"{path}?{redacted_query(query)}" if question else path)
+
+
+def _without_credentials(target: str) -> str:
+    """Any token or API key the names missed, written as `…`.
+
+    A token is still a credential where no handler reads it as one:
+    `?x=1;token=…` (no `&`), `token[]=…`, or the query of a URL given as
+    a value. Looked for decoded too, where the target has escapes.
+    """
+    if "%" in target and _has_credential(decoded := urllib.parse.unquote(target)):
+        target = decoded
+    if _has_credential(target):
+        target = _CREDENTIAL.sub("…", target)
+    return target
+
+
+def _has_credential(text: str) -> bool:
+    return "eyJ" in text or "sk_" in text
 
 
 def redacted_query(query: str) -> str:
@@ -232,9 +255,7 @@ class JsonAccessLogger(AbstractAccessLogger):
         """The line's fields before the status (method, route, path) and after
         the duration (issuer, client, user agent), escaped, from `seen`."""
         _, method, target, issuer, agent, _ = seen
-        route = (
-            request.match_info.route.name if isinstance(request, web.Request) else None
-        )
+        route = _route_name(request)
         trusted = self.trusted_proxies
         client = client_address(request, trusted) if trusted else request.remote
         head = (
@@ -246,6 +267,17 @@ class JsonAccessLogger(AbstractAccessLogger):
             f'"user_agent":{_json(agent)}'
         )
         return head, tail
+
+
+def _route_name(request: web.BaseRequest) -> str | None:
+    """The route's name; None for a request aiohttp refused before routing it
+    (a malformed head), whose `match_info` property asserts there is one."""
+    if not isinstance(request, web.Request):
+        return None
+    try:
+        return request.match_info.route.name
+    except (AssertionError, AttributeError):  # AttributeError: run with -O
+        return None
 
 
 def _json(value: str | None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -23,6 +24,9 @@ from gateway.ops.access_log import (
     redacted_target,
 )
 from tests.gateway.ops.conftest import Served
+
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJ4In0.c2lnbmF0dXJl-_"
+KEY = "sk_0123456789ab_" + "k" * 43
 
 
 @pytest.mark.parametrize(
@@ -74,6 +78,33 @@ def test_a_local_cdn_urls_signature_is_redacted() -> None:
             "/cdn/c/image/upload/s%2D-AbC-%2D/v1/x.jpg",
             "/cdn/c/image/upload/s--…--/v1/x.jpg",
             id="encoded-signature",
+        ),
+        # A token or key no handler reads is a credential all the same.
+        pytest.param(
+            f"/images/a?x=1;token={JWT}", "/images/a?x=1;token=…", id="semicolon"
+        ),
+        pytest.param(f"/images/a?token[]={JWT}", "/images/a?token[]=…", id="brackets"),
+        pytest.param(
+            f"/v1/images?a=1?token={JWT}&b=2",
+            "/v1/images?a=1?token=…&b=2",
+            id="in-a-value",
+        ),
+        pytest.param(
+            f"/images/a?next=https%3A%2F%2Fx%2F%3Ft%3D{JWT}",
+            "/images/a?next=https://x/?t=…",
+            id="in-an-encoded-url",
+        ),
+        pytest.param(
+            "/images/a?x=%65yJhbGciOiJIUzI1NiJ9%2EeyJpc3MiOiJ4In0%2Esig",
+            "/images/a?x=…",
+            id="escaped-letters",
+        ),
+        pytest.param(f"/images/{JWT}", "/images/…", id="in-the-path"),
+        pytest.param(f"/v1/images?x={KEY}", "/v1/images?x=…", id="api-key"),
+        pytest.param(
+            "/v1/images?filter[search]=risk_level_ab_cd",
+            "/v1/images?filter[search]=risk_level_ab_cd",
+            id="not-a-key",
         ),
     ],
 )
@@ -180,6 +211,25 @@ def test_the_served_access_log_is_json_without_secrets(serve: Served) -> None:
     assert status["client"] == "127.0.0.1"
     assert isinstance(status["duration_ms"], float)
     assert all(set(line) >= {"time", "method", "bytes"} for line in access)
+
+
+def test_a_request_aiohttp_could_not_parse_is_one_line_and_no_traceback(
+    serve: Served,
+) -> None:
+    """It has no route: its access line said so by raising (a traceback per
+    request, and no line)."""
+    port = serve(GATEWAY_WORKERS="1")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET /status HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n")
+        answer = sock.recv(4096)
+    assert answer.split(b"\r\n")[0].endswith(b" 400 Bad Request"), answer
+    (server,) = serve.processes
+    server.terminate()
+    output, _ = server.communicate(timeout=10)
+    assert "Traceback" not in output
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    (access,) = [line for line in lines if "status" in line]
+    assert (access["status"], access["route"]) == (400, None), access
 
 
 def test_other_commands_print_json_and_nothing_else(tmp_path: Path) -> None:
