@@ -22,7 +22,7 @@ from gateway.demo import seed_demo
 from gateway.http.cdn import PREFIX
 from gateway.http.credentials import Authenticator
 from gateway.http.delivery import Delivery
-from gateway.http.limits import UploadGate
+from gateway.http.limits import MAX_BODY_BYTES, UploadGate
 from gateway.http.middlewares import Frame
 from gateway.http.routes import setup_routes
 from gateway.keys import (
@@ -63,7 +63,7 @@ def create_app(settings: Settings) -> web.Application:
     metrics = Metrics()
     app = web.Application(
         middlewares=[Frame(metrics)],
-        client_max_size=1024 * 1024,
+        client_max_size=MAX_BODY_BYTES,
         # Never inflate a request body: a small gzip can inflate to gigabytes,
         # on the event loop, before any handler (or login) has looked at it.
         # No route accepts a compressed body (`jsonapi.refuse_encoded`).

@@ -71,7 +71,8 @@ _EDITABLE: Final[Mapping[str, str]] = {
     "maxUnauthorised": "max_unauthorised",
     "roles": "roles",
 }
-_TAG: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.:-]{0,63}")
+_MAX_TAG: Final = 64
+_TAG: Final = re.compile(rf"[A-Za-z0-9][A-Za-z0-9 _.:-]{{0,{_MAX_TAG - 1}}}")
 _MAX_TAGS: Final = 32
 _SORT_PARAMS: Final = frozenset({*jsonapi.SORTS, *(f"-{s}" for s in jsonapi.SORTS)})
 _LIST_PARAMS: Final = frozenset(
@@ -120,7 +121,7 @@ async def create_image(request: web.Request) -> web.Response:
     content_type = request.content_type
     if content_type == "multipart/form-data":
         return await _upload(request)
-    if content_type == "application/json":
+    if content_type in jsonapi.JSON_TYPES:
         return await _ingest(request)
     raise UnsupportedMediaTypeError(
         "send multipart/form-data with a file in 'image', or JSON with an 'origin'",
@@ -206,6 +207,11 @@ async def list_images(request: web.Request) -> web.Response:
         raise InvalidParameterError(
             "at most 200 characters", parameter="filter[search]"
         )
+    tag = query.get("filter[tag]")
+    if tag is not None and len(tag) > _MAX_TAG:
+        raise InvalidParameterError(
+            f"a tag is at most {_MAX_TAG} characters", parameter="filter[tag]"
+        )
     ids = None
     if (raw_ids := query.get("filter[id]")) is not None:
         parsed = [
@@ -223,7 +229,7 @@ async def list_images(request: web.Request) -> web.Response:
         after=after,
         before=before,
         search=search,
-        tag=query.get("filter[tag]"),
+        tag=tag,
         ids=ids,
     )
     links: dict[str, str] = {"self": str(request.url.relative())}
@@ -259,8 +265,12 @@ def _link(request: web.Request, name: str, cursor: str) -> str:
 def _page_size(raw: str | None) -> int:
     if raw is None:
         return 10
-    # isdecimal() alone admits other scripts' digits; int() of them is not ours.
-    if not (raw.isascii() and raw.isdecimal()) or not 1 <= int(raw) <= 100:
+    # isdecimal() alone admits other scripts' digits; int() of them is not
+    # ours. The length first: int() of thousands of digits raises.
+    if (
+        not (len(raw) <= 3 and raw.isascii() and raw.isdecimal())
+        or not 1 <= int(raw) <= 100
+    ):
         raise InvalidParameterError(
             "a whole number from 1 to 100", parameter="page[size]"
         )

@@ -23,15 +23,17 @@ from gateway.errors import (
     BadRequestError,
     FieldInvalidError,
     InvalidParameterError,
+    PayloadTooLargeError,
     PublicError,
     UnprocessableError,
     UnsupportedMediaTypeError,
     ValidationFailedError,
 )
-from gateway.http.limits import within_body_timeout
+from gateway.http.limits import MAX_BODY_BYTES, within_body_timeout
 from gateway.keys import SETTINGS
 
 __all__ = [
+    "JSON_TYPES",
     "SORTS",
     "decode_cursor",
     "encode_cursor",
@@ -49,6 +51,8 @@ SORTS: Final[Mapping[str, SortKey]] = {
     "updatedAt": SortKey.UPDATED_AT,
     "fileSize": SortKey.FILE_SIZE,
 }
+# What a JSON body may be sent as: plain JSON, or JSON:API's own type.
+JSON_TYPES: Final = ("application/json", JSONAPI)
 # Ready-signed links in each resource live this long.
 _LINK_TTL: Final = 3600
 _MAX_ERRORS: Final = 20
@@ -98,7 +102,17 @@ def refuse_encoded(request: web.Request) -> None:
 
 async def json_body(request: web.Request) -> dict[str, object]:
     """The body as a JSON object: UTF-8 (RFC 8259), no lone surrogates, bounded depth."""
+    if request.content_type not in JSON_TYPES:
+        raise UnsupportedMediaTypeError(
+            f"send JSON: Content-Type {' or '.join(JSON_TYPES)}", header="Content-Type"
+        )
     refuse_encoded(request)
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        # Refused before a byte of it is awaited, not when the limit is
+        # reached, or when the body timeout ends a client that never sends it.
+        raise PayloadTooLargeError(
+            f"a JSON body is at most {MAX_BODY_BYTES} bytes", header="Content-Length"
+        )
     charset = request.charset
     if charset is not None and charset.lower().replace("_", "-") not in (
         "utf-8",

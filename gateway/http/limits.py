@@ -6,14 +6,18 @@ import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from gateway.config import IngestSettings
 from gateway.errors import OverloadedError, RequestTimeoutError, TooManyRequestsError
 
-__all__ = ["UploadGate", "within_body_timeout"]
+__all__ = ["MAX_BODY_BYTES", "UploadGate", "within_body_timeout"]
 
 _T = TypeVar("_T")
+
+# The largest body read into memory (JSON): aiohttp's `client_max_size`.
+# Uploads stream to a file under their own bound.
+MAX_BODY_BYTES: Final = 1024 * 1024
 
 
 class UploadGate:

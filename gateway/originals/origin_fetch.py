@@ -27,6 +27,7 @@ from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
 __all__ = [
+    "MAX_ORIGIN_LENGTH",
     "UNREACHABLE",
     "FetchError",
     "GuardedResolver",
@@ -37,6 +38,9 @@ __all__ = [
 ]
 
 MAX_REDIRECTS: Final = 5
+# Room for a presigned URL's query (a session token runs to thousands of
+# characters); a web server's request line is bounded alike.
+MAX_ORIGIN_LENGTH: Final = 8192
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 
 # One reason for "no such name" and "a name for an internal address": told
@@ -155,6 +159,9 @@ _NUMERIC_LABEL: Final = re.compile(r"0x[0-9a-f]*|[0-9]+", re.IGNORECASE)
 
 def check_origin(raw: str, policy: OriginPolicy) -> URL:
     """The URL, or `FetchError` saying why it may not be fetched."""
+    if len(raw) > MAX_ORIGIN_LENGTH:
+        # Stored with the image and shown in its document: bounded.
+        raise FetchError(f"the URL is longer than {MAX_ORIGIN_LENGTH} characters")
     try:
         url = URL(raw)
     except (ValueError, TypeError, IndexError):  # yarl: IndexError for `http://[]@`

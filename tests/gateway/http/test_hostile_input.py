@@ -78,6 +78,20 @@ async def test_a_gzip_bomb_sent_to_status_is_not_inflated(client: Client) -> Non
             id="unknown-charset",
         ),
         pytest.param(
+            "text/plain",
+            b'{"description": "x"}',
+            415,  # it was read as JSON all the same
+            "content_type_unsupported",
+            id="not-json",
+        ),
+        pytest.param(
+            "application/octet-stream",
+            b'{"description": "x"}',
+            415,
+            "content_type_unsupported",
+            id="octet-stream",
+        ),
+        pytest.param(
             "application/json; charset=latin-1",
             b"{}",
             415,
@@ -179,3 +193,47 @@ async def test_non_ascii_bytes_in_authorization_are_401(client: Client) -> None:
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 401 "), head
     assert json.loads(body)["errors"][0]["code"] == "api_key_invalid"
+
+
+async def test_a_jsonapi_typed_body_is_json(
+    client: Client, keys: Keys, mine: ImageRecord
+) -> None:
+    response = await client.patch(
+        f"/v1/images/{mine.id}",
+        data=json.dumps({"data": {"attributes": {"description": "typed"}}}),
+        headers={**bearer(keys.mine), "Content-Type": "application/vnd.api+json"},
+    )
+    assert response.status == 200, await response.text()
+    assert (await response.json(content_type=None))["data"]["attributes"][
+        "description"
+    ] == "typed"
+
+
+@pytest.mark.parametrize(
+    "target", ["PATCH /v1/images/{id}", "POST /v1/images", "PUT /v1/images"]
+)
+async def test_a_json_body_declared_too_large_is_413_before_it_is_awaited(
+    client: Client, keys: Keys, mine: ImageRecord, target: str
+) -> None:
+    """Not held until the body timeout (60 s) waiting for bytes never sent."""
+    method, _, path = target.partition(" ")
+    head = (
+        f"{method} {path.format(id=mine.id)} HTTP/1.1\r\n"
+        f"Authorization: Bearer {keys.mine}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 99999999999\r\n"
+    ).encode()
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(head + b"Host: x\r\n\r\n")
+    try:
+        # The answer, not the connection's end: aiohttp lingers reading the
+        # body it was promised before it closes.
+        answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        length = int(answer.lower().partition(b"content-length: ")[2].split(b"\r")[0])
+        body = await asyncio.wait_for(reader.readexactly(length), 10)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    assert answer.startswith(b"HTTP/1.1 413 "), answer
+    error = json.loads(body)["errors"][0]
+    assert error["code"] == "payload_too_large"
+    assert error["source"] == {"header": "Content-Length"}

@@ -218,6 +218,11 @@ async def test_search_never_finds_another_issuers_images(
         pytest.param("page[size]=0", "page[size]", id="size-zero"),
         pytest.param("page[size]=101", "page[size]", id="size-over"),
         pytest.param("page[size]=%C2%B2", "page[size]", id="superscript-two"),
+        # int() of over 4300 digits raises (it was a 500)
+        pytest.param(
+            "page[size]=" + "9" * 5000, "page[size]", id="thousands-of-digits"
+        ),
+        pytest.param("filter[tag]=" + "t" * 65, "filter[tag]", id="tag-too-long"),
         pytest.param("page[size]=%D9%A3", "page[size]", id="arabic-indic-three"),
         pytest.param("page[after]=bm9wZQ", "page[after]", id="bad-cursor"),
         pytest.param("sort=name", "sort", id="bad-sort"),
@@ -525,6 +530,8 @@ async def test_host_resolving_to_loopback_is_refused_after_dns(
         pytest.param("/relative.jpg", id="relative"),
         pytest.param("http://" + "a" * 300 + ".com/a.jpg", id="label-too-long"),
         pytest.param("http://a..b/a.jpg", id="empty-label"),
+        # Stored and shown with the image: bounded (it was stored whole).
+        pytest.param("https://example.com/" + "a" * 8192, id="url-too-long"),
     ],
 )
 async def test_unsafe_origins_are_422_before_any_fetch(
