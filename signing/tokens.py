@@ -250,9 +250,13 @@ def verified_claims(
             else "the token is not an access token (its header needs typ 'at+jwt')"
         )
     if algorithm not in ALLOWED_ALGORITHMS:
+        refused = (
+            "the token's header names no algorithm ('alg')"
+            if algorithm is None
+            else f"algorithm {algorithm!r} is not allowed"
+        )
         raise AlgorithmNotAllowedError(
-            f"algorithm {algorithm!r} is not allowed; use one of "
-            + ", ".join(sorted(ALLOWED_ALGORITHMS))
+            f"{refused}; use one of " + ", ".join(sorted(ALLOWED_ALGORITHMS))
         )
     if kid is not None:
         # The common case: a `kid` that one issuer owns names issuer and key, and

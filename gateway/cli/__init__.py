@@ -35,7 +35,7 @@ Each step of --transformations is a JSON object of these keys:
   x, y            -{_DEFAULTS.max_offset} to {_DEFAULTS.max_offset}: an overlay's offset, or crop's region
   overlay         another image's UUID (same issuer); the step sizes it
   opacity         0 to 100
-  angle           -360 to 360
+  angle           -360 to 360 (clockwise), or hflip (mirror left to right)
   effect          {", ".join(Effect)}
   background      #rrggbb, #rrggbbaa, white, black, transparent (pad, lpad)
 

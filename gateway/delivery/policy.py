@@ -83,10 +83,13 @@ def decide(
         raise ImageNotFoundError("no such image", parameter="image_id")
     if _under_cap(image, size):
         return Grant.ANYONE
+    # A caller of another issuer holds no role of this image: it is judged
+    # as anyone, and told so rather than told to bring a credential.
+    anyone = "without a credential" if caller is None else "to another issuer's caller"
     detail = (
-        "this image is not served without a credential"
+        f"this image is not served {anyone}"
         if image.max_unauthorised == 0
-        else f"without a credential this image is served up to {image.max_unauthorised} px"
+        else f"{anyone} this image is served up to {image.max_unauthorised} px"
     )
     if caller is None:
         raise CredentialRequiredError(detail)

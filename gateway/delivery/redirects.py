@@ -137,5 +137,9 @@ def signed_url(
 
 def _asset(record: ImageRecord, pointer: str | None) -> CloudinaryAsset:
     if record.cloudinary is None:
-        raise ImageNotFoundError.unusable("the image is not on Cloudinary", pointer)
+        raise ImageNotFoundError.unusable(
+            "the image has no CDN asset: it was added while neither CLOUDINARY_URL"
+            " nor GATEWAY_CDN=local was set",
+            pointer,
+        )
     return record.cloudinary

@@ -232,7 +232,7 @@ async def list_images(request: web.Request) -> web.Response:
         tag=tag,
         ids=ids,
     )
-    links: dict[str, str] = {"self": str(request.url.relative())}
+    links: dict[str, str] = {"self": _link(request)}
     if page.images:
         last, first = page.images[-1], page.images[0]
         # Forward, more follow when this page was cut short; backward, the page
@@ -252,13 +252,14 @@ async def list_images(request: web.Request) -> web.Response:
     )
 
 
-def _link(request: web.Request, name: str, cursor: str) -> str:
-    query = {
-        k: v
-        for k, v in request.query.items()
-        if k not in ("page[after]", "page[before]")
-    }
-    query[name] = cursor
+def _link(request: web.Request, name: str | None = None, cursor: str = "") -> str:
+    """This listing's path and query, at `cursor` when `name` (a page
+    direction) is given; `self` encoded as `next` and `prev` are."""
+    query = dict(request.query.items())
+    if name is not None:
+        query.pop("page[after]", None)
+        query.pop("page[before]", None)
+        query[name] = cursor
     return str(request.rel_url.with_query(query))
 
 

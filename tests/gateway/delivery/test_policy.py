@@ -170,7 +170,15 @@ def test_without_dimensions_the_size_is_unknown() -> None:
             image(cap=400),
             401,
             True,
-            "without a credential this image is served up to 400 px",
+            "to another issuer's caller this image is served up to 400 px",
+            None,
+        ),
+        (
+            STRANGER,
+            image(cap=0),
+            1,
+            True,
+            "this image is not served to another issuer's caller",
             None,
         ),
         (

@@ -153,6 +153,8 @@ async def test_prev_links_walk_back(
     back = await get_json(client, second["links"]["prev"], keys.mine)
     assert ids(back) == ids(first)
     assert "prev" not in first["links"]
+    # `self` encoded as `next` and `prev` are
+    assert first["links"]["self"] == "/v1/images?page%5Bsize%5D=5"
 
 
 async def test_pagination_is_stable_under_concurrent_inserts(
