@@ -246,7 +246,8 @@ async def test_malformed_parameters_are_400(
     client: Client, params: str, parameter: str
 ) -> None:
     response = await client.get(f"/iiif/3/{QUADRANTS}/{params}")
-    await assert_error(response, 400, "parameter_invalid", parameter=parameter)
+    error = await assert_error(response, 400, "parameter_invalid", parameter=parameter)
+    assert error["title"] == "Invalid IIIF parameter"  # a path segment, not a query
 
 
 @pytest.mark.parametrize(
