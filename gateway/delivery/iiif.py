@@ -34,6 +34,7 @@ from transforms.model import (
     Scale,
     Step,
 )
+from transforms.render.plan import turned_size
 
 __all__ = [
     "CONTEXT",
@@ -46,6 +47,7 @@ __all__ = [
     "View",
     "info_document",
     "level_size",
+    "over_budget",
     "parse",
     "policy_size",
     "resolve",
@@ -308,6 +310,30 @@ def _size(
             parameter="size",
         )
     return out, ("^" if upscale else "") + f"{out[0]},{out[1]}"
+
+
+def over_budget(request: ImageRequest, limits: Limits) -> IiifParameterError:
+    """The render plan's refusal in IIIF terms, naming the segment to change.
+
+    The plan names the model's steps, which a IIIF request never wrote. Its
+    view is within maxArea (`_size`); only a turn off the right angles grows
+    it after that.
+    """
+    budget = limits.max_output_pixels
+    width, height = request.view.size
+    turned = turned_size((width, height), request.rotation)
+    if turned[0] * turned[1] > budget:
+        return IiifParameterError(
+            f"turned by {request.rotation} degrees, the {width}x{height} image "
+            f"becomes {turned[0]}x{turned[1]}, over the {budget} pixels (maxArea) "
+            "rendered: ask for a smaller size or a right angle",
+            parameter="rotation",
+        )
+    return IiifParameterError(
+        f"the request makes an image over the {budget} pixels (maxArea) rendered: "
+        "ask for a smaller size",
+        parameter="size",
+    )
 
 
 def policy_size(view: View) -> int:

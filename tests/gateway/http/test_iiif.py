@@ -251,6 +251,32 @@ async def test_malformed_parameters_are_400(
 
 
 @pytest.mark.parametrize(
+    "params",
+    [
+        pytest.param("full/max/45/default.png", id="turn"),
+        pytest.param("full/max/!45/gray.png", id="mirror-turn-quality"),
+        pytest.param("0,0,400,300/400,/30/default.jpg", id="region-size-turn"),
+    ],
+)
+async def test_a_turn_past_the_render_budget_is_400_naming_rotation(
+    aiohttp_client: AiohttpClient, tmp_path: Path, params: str
+) -> None:
+    # 400x300 is within maxArea; turned off a right angle, it grows past it.
+    settings = render_settings(tmp_path)
+    settings = dataclasses.replace(
+        settings, limits=dataclasses.replace(settings.limits, max_output_pixels=150_000)
+    )
+    await seed_images(settings)
+    client = await aiohttp_client(create_app(settings))
+    response = await client.get(f"/iiif/3/{QUADRANTS}/{params}")
+    error = await assert_error(response, 400, "parameter_invalid", parameter="rotation")
+    assert error["title"] == "Invalid IIIF parameter"
+    assert error["source"] == {"parameter": "rotation"}  # no /transformations pointer
+    assert "150000" in str(error["detail"])
+    assert "step" not in str(error["detail"])
+
+
+@pytest.mark.parametrize(
     ("params", "parameter"),
     [
         pytest.param("full/max/0/default.tif", "format", id="tif"),
