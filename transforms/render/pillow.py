@@ -91,6 +91,13 @@ def _open(data: bytes, limits: Limits) -> Image.Image:
     except Image.DecompressionBombError as exc:
         raise LimitExceededError(str(exc)) from exc
     except UnidentifiedImageError as exc:
+        claimed = _claimed_format(data)
+        if claimed is not None:
+            # An allowed type cut short: Pillow cannot tell that from a foreign one.
+            raise SourceImageError(
+                f"the file is a truncated or corrupt {claimed} image: "
+                "it cannot be decoded"
+            ) from exc
         raise UnsupportedFormatError(
             "not a JPEG, PNG, WebP or GIF image (decided from its bytes)"
         ) from exc
@@ -106,6 +113,19 @@ def _open(data: bytes, limits: Limits) -> Image.Image:
             f"at most {limits.max_source_pixels} are accepted"
         )
     return image
+
+
+def _claimed_format(data: bytes) -> str | None:
+    """The allowed format whose signature (magic number) the bytes start with."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "GIF"
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return "WebP"
+    return None
 
 
 def _oriented(image: Image.Image) -> Dimensions:
