@@ -88,8 +88,13 @@ class Decoded:
 def _open(data: bytes, limits: Limits) -> Image.Image:
     try:
         image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
-    except Image.DecompressionBombError as exc:
-        raise LimitExceededError(str(exc)) from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # The warning is raised where warnings are errors. Pillow refuses
+        # before `_open` can see the size: say so in the gateway's words.
+        raise LimitExceededError(
+            "the image's header declares too many pixels; "
+            f"at most {_accepted_pixels(limits, exc)} are accepted"
+        ) from exc
     except UnidentifiedImageError as exc:
         claimed = _claimed_format(data)
         if claimed is not None:
@@ -103,8 +108,6 @@ def _open(data: bytes, limits: Limits) -> Image.Image:
         ) from exc
     except (OSError, ValueError, SyntaxError) as exc:
         raise SourceImageError(f"the image cannot be read: {exc}") from exc
-    except Image.DecompressionBombWarning as exc:  # raised when warnings are errors
-        raise LimitExceededError(str(exc)) from exc
     width, height = image.size
     if width * height > limits.max_source_pixels:
         # Refused from the header alone, before any pixel is decoded.
@@ -113,6 +116,16 @@ def _open(data: bytes, limits: Limits) -> Image.Image:
             f"at most {limits.max_source_pixels} are accepted"
         )
     return image
+
+
+def _accepted_pixels(limits: Limits, refusal: Exception) -> int:
+    """The limit that refused: ours, or Pillow's where an operator set ours above it."""
+    ceiling = Image.MAX_IMAGE_PIXELS
+    if ceiling is None:  # pragma: no cover - Pillow refuses nothing then
+        return limits.max_source_pixels
+    if isinstance(refusal, Image.DecompressionBombError):
+        ceiling *= 2
+    return min(limits.max_source_pixels, ceiling)
 
 
 def _claimed_format(data: bytes) -> str | None:

@@ -247,6 +247,24 @@ async def test_a_truncated_file_of_an_allowed_type_is_422_saying_so(
     assert "truncated" in str(error["detail"]).lower()
 
 
+@pytest.mark.parametrize(
+    "side",
+    [
+        pytest.param(10000, id="past-pillows-warning"),
+        pytest.param(20000, id="past-pillows-error"),
+    ],
+)
+async def test_a_pixel_bomb_is_refused_in_the_gateways_words(
+    client: Client, keys: Keys, side: int
+) -> None:
+    data = form(image_file(pixel_bomb(side, side), "bomb.png", "image/png"))
+    response = await client.post("/v1/images", data=data, headers=bearer(keys.mine))
+    error = await assert_error(response, 422, "image_limit_exceeded", pointer="/image")
+    detail = str(error["detail"])
+    assert detail.endswith("at most 50000000 are accepted")  # GATEWAY_MAX_SOURCE_PIXELS
+    assert "bomb" not in detail
+
+
 async def test_two_files_are_refused(
     client: Client, keys: Keys, catalog: CatalogStore
 ) -> None:
