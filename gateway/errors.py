@@ -4,6 +4,7 @@
     ├── BadRequestError
     │   ├── AmbiguousParameterError
     │   └── InvalidParameterError
+    │       └── IiifParameterError (a IIIF path segment; the same code)
     ├── UnauthorizedError
     │   ├── ApiKeyMissingError
     │   ├── ApiKeyInvalidError
@@ -79,6 +80,7 @@ __all__ = [
     "FieldUnknownError",
     "FileTooLargeError",
     "ForbiddenError",
+    "IiifParameterError",
     "ImageNotFoundError",
     "InsufficientScopeError",
     "InternalError",
@@ -148,6 +150,15 @@ class AmbiguousParameterError(BadRequestError):
 class InvalidParameterError(BadRequestError):
     code = "parameter_invalid"
     title = "Invalid query parameter"
+
+
+class IiifParameterError(InvalidParameterError):
+    """A IIIF path segment (region, size, rotation, quality, format), not a query.
+
+    Only the title differs: clients match `parameter_invalid`, as documented.
+    """
+
+    title = "Invalid IIIF parameter"
 
 
 class UnauthorizedError(ApiError):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from gateway.errors import InvalidParameterError, UnsupportedFeatureError
+from gateway.errors import IiifParameterError, UnsupportedFeatureError
 from transforms import Limits, Transformation
 from transforms.model import (
     Adjust,
@@ -34,6 +34,7 @@ from transforms.model import (
     Scale,
     Step,
 )
+from transforms.render.plan import turned_size
 
 __all__ = [
     "CONTEXT",
@@ -46,6 +47,7 @@ __all__ = [
     "View",
     "info_document",
     "level_size",
+    "over_budget",
     "parse",
     "policy_size",
     "resolve",
@@ -155,17 +157,17 @@ def parse(region: str, size: str, rotation: str, file: str) -> Syntax:
         or _PIXELS.fullmatch(region)
         or _PERCENTS.fullmatch(region)
     ):
-        raise InvalidParameterError(
+        raise IiifParameterError(
             "the region is full, square, x,y,w,h or pct:x,y,w,h", parameter="region"
         )
     if not _size_form(size.removeprefix("^")):
-        raise InvalidParameterError(
+        raise IiifParameterError(
             "the size is max, w,, ,h, pct:n, w,h or !w,h (each may start with ^)",
             parameter="size",
         )
     turn = _ROTATION.fullmatch(rotation)
     if turn is None or float(turn[2]) > 360:
-        raise InvalidParameterError(
+        raise IiifParameterError(
             "the rotation is 0 to 360 degrees, ! first to mirror", parameter="rotation"
         )
     degrees = float(turn[2])
@@ -175,7 +177,7 @@ def parse(region: str, size: str, rotation: str, file: str) -> Syntax:
         )
     quality, dot, extension = file.rpartition(".")
     if not dot or quality not in _QUALITIES:
-        raise InvalidParameterError(
+        raise IiifParameterError(
             "the quality is default, color, gray or bitonal", parameter="quality"
         )
     if extension in _KNOWN_FORMATS:
@@ -183,7 +185,7 @@ def parse(region: str, size: str, rotation: str, file: str) -> Syntax:
             f"{extension} is not served; {', '.join(FORMATS)} are", parameter="format"
         )
     if extension not in FORMATS:
-        raise InvalidParameterError(
+        raise IiifParameterError(
             f"the format is one of {', '.join(FORMATS)}", parameter="format"
         )
     return Syntax(
@@ -246,9 +248,9 @@ def _region(raw: str, full: tuple[int, int]) -> Box:
         x, y = round(px * width / 100), round(py * height / 100)
         w, h = round(pw * width / 100), round(ph * height / 100)
     if w <= 0 or h <= 0:
-        raise InvalidParameterError("the region is empty", parameter="region")
+        raise IiifParameterError("the region is empty", parameter="region")
     if x >= width or y >= height:
-        raise InvalidParameterError(
+        raise IiifParameterError(
             f"the region lies outside the {width}x{height} image", parameter="region"
         )
     # Beyond the image's edges, the region is cut at them.
@@ -293,21 +295,45 @@ def _size(
         elif h is not None:
             out = (round(rw * h / rh), h)
         else:  # pragma: no cover - parse() refused it
-            raise InvalidParameterError("the size names no side", parameter="size")
+            raise IiifParameterError("the size names no side", parameter="size")
     if out[0] < 1 or out[1] < 1:
-        raise InvalidParameterError("the size makes an empty image", parameter="size")
+        raise IiifParameterError("the size makes an empty image", parameter="size")
     if not upscale and (out[0] > rw or out[1] > rh):
-        raise InvalidParameterError(
+        raise IiifParameterError(
             f"the size enlarges the {rw}x{rh} region: ask with ^ to enlarge",
             parameter="size",
         )
     if max(out) > limits.max_size or out[0] * out[1] > limits.max_output_pixels:
-        raise InvalidParameterError(
+        raise IiifParameterError(
             f"at most {limits.max_size} pixels a side and "
             f"{limits.max_output_pixels} in all are served",
             parameter="size",
         )
     return out, ("^" if upscale else "") + f"{out[0]},{out[1]}"
+
+
+def over_budget(request: ImageRequest, limits: Limits) -> IiifParameterError:
+    """The render plan's refusal in IIIF terms, naming the segment to change.
+
+    The plan names the model's steps, which a IIIF request never wrote. Its
+    view is within maxArea (`_size`); only a turn off the right angles grows
+    it after that.
+    """
+    budget = limits.max_output_pixels
+    width, height = request.view.size
+    turned = turned_size((width, height), request.rotation)
+    if turned[0] * turned[1] > budget:
+        return IiifParameterError(
+            f"turned by {request.rotation} degrees, the {width}x{height} image "
+            f"becomes {turned[0]}x{turned[1]}, over the {budget} pixels (maxArea) "
+            "rendered: ask for a smaller size or a right angle",
+            parameter="rotation",
+        )
+    return IiifParameterError(
+        f"the request makes an image over the {budget} pixels (maxArea) rendered: "
+        "ask for a smaller size",
+        parameter="size",
+    )
 
 
 def policy_size(view: View) -> int:

@@ -28,7 +28,7 @@ from gateway.errors import (
 from gateway.http.auth import optional_principal
 from gateway.http.delivery import answer_job, redirect_to, signed_location
 from gateway.keys import CATALOG, RENDERER, SETTINGS
-from transforms import Transformation, normalise_image_id
+from transforms import OutputTooLargeError, Transformation, normalise_image_id
 
 __all__ = ["base", "image", "info"]
 
@@ -101,9 +101,12 @@ async def image(request: web.Request) -> web.StreamResponse:
     }
     if settings.upstream.delivery == "render":
         renderer = request.app[RENDERER]
-        job = renderer.view(
-            record, wanted.view, Transformation(steps=wanted.edits), wanted.format
-        )
+        try:
+            job = renderer.view(
+                record, wanted.view, Transformation(steps=wanted.edits), wanted.format
+            )
+        except OutputTooLargeError as exc:
+            raise iiif.over_budget(wanted, settings.limits) from exc
         headers["ETag"] = job.etag
         return await answer_job(request, renderer, job, headers)
     location, expiration = signed_location(

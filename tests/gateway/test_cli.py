@@ -113,7 +113,7 @@ def _jpeg(size: tuple[int, int] = (40, 30)) -> bytes:
 @pytest.mark.parametrize(
     ("name", "data", "message"),
     [
-        pytest.param("corrupt.jpg", b"\xff\xd8\xff" + b"\x00" * 200, "not a JPEG", id="corrupt"),
+        pytest.param("corrupt.jpg", b"\xff\xd8\xff" + b"\x00" * 200, "corrupt JPEG", id="corrupt"),
         pytest.param("cut.jpg", _jpeg((400, 300))[:300], "cannot be", id="truncated"),
         pytest.param("doc.jpg", b"%PDF-1.7\n%\xe2\xe3\n1 0 obj<<>>\nendobj\n", "not a JPEG", id="pdf-renamed"),
         pytest.param("bomb.png", pixel_bomb(40000, 40000), "pixels", id="pixel-bomb"),

@@ -79,7 +79,8 @@ def test_error_renders_as_json_api(error: type[PublicError]) -> None:
 
 
 def test_codes_are_unique() -> None:
-    codes = [e.code for e in ERRORS]
+    # A subclass may keep its parent's code under a more exact title.
+    codes = [e.code for e in ERRORS if "code" in vars(e)]
     assert len(codes) == len(set(codes))
 
 
@@ -101,6 +102,7 @@ STATUS_AND_CODE: Final[Mapping[str, tuple[int, str]]] = {
     "FieldUnknownError": (422, "field_unknown"),
     "FileTooLargeError": (422, "file_too_large"),
     "ForbiddenError": (403, "forbidden"),
+    "IiifParameterError": (400, "parameter_invalid"),
     "ImageNotFoundError": (404, "image_not_found"),
     "ImmatureTokenError": (401, "token_not_yet_valid"),
     "InsufficientScopeError": (403, "insufficient_scope"),

@@ -88,16 +88,26 @@ class Decoded:
 def _open(data: bytes, limits: Limits) -> Image.Image:
     try:
         image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
-    except Image.DecompressionBombError as exc:
-        raise LimitExceededError(str(exc)) from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # The warning is raised where warnings are errors. Pillow refuses
+        # before `_open` can see the size: say so in the gateway's words.
+        raise LimitExceededError(
+            "the image's header declares too many pixels; "
+            f"at most {_accepted_pixels(limits, exc)} are accepted"
+        ) from exc
     except UnidentifiedImageError as exc:
+        claimed = _claimed_format(data)
+        if claimed is not None:
+            # An allowed type cut short: Pillow cannot tell that from a foreign one.
+            raise SourceImageError(
+                f"the file is a truncated or corrupt {claimed} image: "
+                "it cannot be decoded"
+            ) from exc
         raise UnsupportedFormatError(
             "not a JPEG, PNG, WebP or GIF image (decided from its bytes)"
         ) from exc
     except (OSError, ValueError, SyntaxError) as exc:
         raise SourceImageError(f"the image cannot be read: {exc}") from exc
-    except Image.DecompressionBombWarning as exc:  # raised when warnings are errors
-        raise LimitExceededError(str(exc)) from exc
     width, height = image.size
     if width * height > limits.max_source_pixels:
         # Refused from the header alone, before any pixel is decoded.
@@ -106,6 +116,29 @@ def _open(data: bytes, limits: Limits) -> Image.Image:
             f"at most {limits.max_source_pixels} are accepted"
         )
     return image
+
+
+def _accepted_pixels(limits: Limits, refusal: Exception) -> int:
+    """The limit that refused: ours, or Pillow's where an operator set ours above it."""
+    ceiling = Image.MAX_IMAGE_PIXELS
+    if ceiling is None:  # pragma: no cover - Pillow refuses nothing then
+        return limits.max_source_pixels
+    if isinstance(refusal, Image.DecompressionBombError):
+        ceiling *= 2
+    return min(limits.max_source_pixels, ceiling)
+
+
+def _claimed_format(data: bytes) -> str | None:
+    """The allowed format whose signature (magic number) the bytes start with."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "GIF"
+    if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return "WebP"
+    return None
 
 
 def _oriented(image: Image.Image) -> Dimensions:

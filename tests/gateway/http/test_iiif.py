@@ -20,13 +20,13 @@ from PIL import Image
 from yarl import URL
 
 from gateway import Settings, create_app
-from gateway.catalog import SqliteCatalog
+from gateway.catalog import Original, SqliteCatalog
 from gateway.keys import RENDERER
 from gateway.originals.ingest import add_original
 from gateway.originals.local import LocalOriginalStore
 from tests.conftest import SEED_ISSUER, SEED_KEY, render_settings
 from tests.helpers import assert_error
-from tests.images import BLUE, GREEN, RED, WHITE, near, solid
+from tests.images import BLUE, GREEN, RED, WHITE, near, pixel_bomb, solid
 from transforms.cloudinary import CloudinaryAccount, CloudinaryAsset
 
 Client = TestClient[web.Request, web.Application]
@@ -246,7 +246,34 @@ async def test_malformed_parameters_are_400(
     client: Client, params: str, parameter: str
 ) -> None:
     response = await client.get(f"/iiif/3/{QUADRANTS}/{params}")
-    await assert_error(response, 400, "parameter_invalid", parameter=parameter)
+    error = await assert_error(response, 400, "parameter_invalid", parameter=parameter)
+    assert error["title"] == "Invalid IIIF parameter"  # a path segment, not a query
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        pytest.param("full/max/45/default.png", id="turn"),
+        pytest.param("full/max/!45/gray.png", id="mirror-turn-quality"),
+        pytest.param("0,0,400,300/400,/30/default.jpg", id="region-size-turn"),
+    ],
+)
+async def test_a_turn_past_the_render_budget_is_400_naming_rotation(
+    aiohttp_client: AiohttpClient, tmp_path: Path, params: str
+) -> None:
+    # 400x300 is within maxArea; turned off a right angle, it grows past it.
+    settings = render_settings(tmp_path)
+    settings = dataclasses.replace(
+        settings, limits=dataclasses.replace(settings.limits, max_output_pixels=150_000)
+    )
+    await seed_images(settings)
+    client = await aiohttp_client(create_app(settings))
+    response = await client.get(f"/iiif/3/{QUADRANTS}/{params}")
+    error = await assert_error(response, 400, "parameter_invalid", parameter="rotation")
+    assert error["title"] == "Invalid IIIF parameter"
+    assert error["source"] == {"parameter": "rotation"}  # no /transformations pointer
+    assert "150000" in str(error["detail"])
+    assert "step" not in str(error["detail"])
 
 
 @pytest.mark.parametrize(
@@ -467,6 +494,37 @@ async def test_the_image_document_links_info_json_and_thumbnail400(
     assert small_links["thumbnail400"].endswith("/full/max/0/default.jpg")
     private = await client.get(f"/v1/images/{PRIVATE}", headers=_key(settings))
     assert "iiif" not in (await private.json(content_type=None))["data"]["links"]
+
+
+async def test_a_stored_pixel_bomb_is_refused_in_the_gateways_words(
+    client: Client, settings: Settings
+) -> None:
+    # Ingest refuses such a file; one stored otherwise (an older, larger
+    # limit; another tool) is refused again when its pixels are needed.
+    data = pixel_bomb(20000, 20000)
+    catalog = await SqliteCatalog.open(settings.database)
+    try:
+        record = await catalog.add_image(
+            issuer_id=SEED_ISSUER,
+            image_id=None,
+            cloudinary=None,
+            original=Original(
+                sha256=await LocalOriginalStore(settings.originals).put(data),
+                media_type="image/png",
+                file_size=len(data),
+                width=20000,
+                height=20000,
+            ),
+            original_filename=None,
+        )
+        await catalog.update_image(record.id, {"is_public": True})
+    finally:
+        await catalog.close()
+    response = await client.get(f"/iiif/3/{record.id}/full/256,/0/default.png")
+    error = await assert_error(response, 422, "image_limit_exceeded")
+    detail = str(error["detail"])
+    assert detail.endswith("at most 50000000 are accepted")  # GATEWAY_MAX_SOURCE_PIXELS
+    assert "bomb" not in detail
 
 
 async def test_levels_are_bounded_by_their_cache(

@@ -33,7 +33,7 @@ from tests.gateway.http.support import (
     stored_files,
 )
 from tests.helpers import assert_error
-from tests.images import RED, solid
+from tests.images import RED, pixel_bomb, solid
 from transforms.cloudinary import CloudinaryAccount
 
 pytestmark = BOTH_CATALOGS
@@ -422,6 +422,9 @@ async def origin(aiohttp_server: AiohttpServer) -> TestServer:
     async def text(request: web.Request) -> web.Response:
         return web.Response(text="<html>not an image</html>")
 
+    async def bomb(request: web.Request) -> web.Response:
+        return web.Response(body=pixel_bomb(20000, 20000), content_type="image/png")
+
     async def elsewhere(request: web.Request) -> web.Response:
         raise web.HTTPFound(f"http://localhost:{request.url.port}/photo.jpg")
 
@@ -433,6 +436,7 @@ async def origin(aiohttp_server: AiohttpServer) -> TestServer:
     app.router.add_get("/big", big)
     app.router.add_get("/slow", slow)
     app.router.add_get("/page", text)
+    app.router.add_get("/bomb.png", bomb)
     app.router.add_get("/elsewhere", elsewhere)
     app.router.add_get("/nearby", nearby)
     return await aiohttp_server(app, host="127.0.0.1")
@@ -489,6 +493,9 @@ async def test_origin_ingest_finishes(
         pytest.param("/big", "at most 4000", id="too-large"),
         pytest.param("/slow", "longer than", id="too-slow"),
         pytest.param("/page", "not a JPEG", id="not-an-image"),
+        pytest.param(
+            "/bomb.png", "pixels; at most 50000000 are accepted", id="pixel-bomb"
+        ),
         pytest.param("/missing", "answered 404", id="missing"),
     ],
 )

@@ -223,6 +223,48 @@ async def test_bad_upload_is_422_and_leaves_nothing(
     assert list((settings.data_dir / "uploads").iterdir()) == []
 
 
+PNG_300 = solid((300, 200), RED, "PNG")
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        pytest.param(PNG_300[:8], "a.png", id="png-signature-only"),
+        pytest.param(PNG_300[:40], "a.png", id="png-cut-after-header"),
+        pytest.param(PNG_300[:-20], "a.png", id="png-cut-in-its-data"),
+        pytest.param(JPEG[:20], "a.jpg", id="jpeg-cut-in-its-header"),
+        pytest.param(solid((30, 20), RED, "GIF")[:20], "a.gif", id="gif-cut"),
+        pytest.param(solid((30, 20), RED, "WEBP")[:12], "a.webp", id="webp-cut"),
+    ],
+)
+async def test_a_truncated_file_of_an_allowed_type_is_422_saying_so(
+    client: Client, keys: Keys, data: bytes, name: str
+) -> None:
+    response = await client.post(
+        "/v1/images", data=form(image_file(data, name)), headers=bearer(keys.mine)
+    )
+    error = await assert_error(response, 422, "source_image_invalid", pointer="/image")
+    assert "truncated" in str(error["detail"]).lower()
+
+
+@pytest.mark.parametrize(
+    "side",
+    [
+        pytest.param(10000, id="past-pillows-warning"),
+        pytest.param(20000, id="past-pillows-error"),
+    ],
+)
+async def test_a_pixel_bomb_is_refused_in_the_gateways_words(
+    client: Client, keys: Keys, side: int
+) -> None:
+    data = form(image_file(pixel_bomb(side, side), "bomb.png", "image/png"))
+    response = await client.post("/v1/images", data=data, headers=bearer(keys.mine))
+    error = await assert_error(response, 422, "image_limit_exceeded", pointer="/image")
+    detail = str(error["detail"])
+    assert detail.endswith("at most 50000000 are accepted")  # GATEWAY_MAX_SOURCE_PIXELS
+    assert "bomb" not in detail
+
+
 async def test_two_files_are_refused(
     client: Client, keys: Keys, catalog: CatalogStore
 ) -> None:
