@@ -13,10 +13,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Final
 
@@ -66,13 +67,25 @@ def supervise(
     stopping = False
     failed = False
     read_end, write_end = os.pipe()
+    # The parent sleeps in `select` on a wakeup pipe, never in a bare
+    # `os.wait()`: a signal landing just before that call would leave its
+    # Python handler waiting for the call to return, which only a worker's
+    # exit ends, and the workers wait for the forwarded signal (a stop hung
+    # about once in 30 starts). Every signal writes its byte to the pipe,
+    # whenever it lands; SIGCHLD too, so an exit wakes the parent.
+    wake_read, wake_write = os.pipe()
+    for end in (wake_read, wake_write):
+        os.set_blocking(end, False)
 
     def spawn(slot: int) -> None:
         pid = os.fork()
         if pid == 0:  # the worker: it holds signals as the parent did at the fork
             # (a signal the parent remembered means stop: the parent stops too)
             hold_signals()
-            os.close(write_end)
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            for end in (write_end, wake_read, wake_write):
+                os.close(end)
             _lifeline[:] = [read_end]
             code = 1
             try:
@@ -90,37 +103,62 @@ def supervise(
             with contextlib.suppress(ProcessLookupError):  # already gone
                 os.kill(pid, signum)
 
+    def ended() -> Iterator[tuple[int, int]]:
+        """The workers that have exited, and their exit codes, without blocking."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid in children:
+                yield pid, os.waitstatus_to_exitcode(status)
+
     hold_signals()
-    for slot in range(count):
-        spawn(slot)
-    for signum in _STOPS:
-        signal.signal(signum, forward)
-    if _requested:  # told to stop while starting them
-        forward(_requested[-1], None)
-    announce()
-    while children:
-        try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            break
-        if pid not in children:
-            continue
-        slot = children.pop(pid)
-        code = os.waitstatus_to_exitcode(status)
-        if stopping:
-            continue
-        if code == _EXIT_CONFIG:
-            failed = True
-            forward(signal.SIGTERM, None)
-            continue
-        log.warning(
-            "worker %d (pid %d) exited with %d; starting another", slot, pid, code
-        )
-        time.sleep(_RESTART_PAUSE)
-        if not stopping:
+    previous_wakeup = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+    signal.signal(signal.SIGCHLD, _wake)
+    try:
+        for slot in range(count):
             spawn(slot)
+        for signum in _STOPS:
+            signal.signal(signum, forward)
+        if _requested:  # told to stop while starting them
+            forward(_requested[-1], None)
+        announce()
+        while children:
+            select.select([wake_read], [], [])
+            with contextlib.suppress(BlockingIOError):
+                while os.read(wake_read, 512):
+                    pass
+            for pid, code in ended():
+                slot = children.pop(pid)
+                if stopping:
+                    continue
+                if code == _EXIT_CONFIG:
+                    failed = True
+                    forward(signal.SIGTERM, None)
+                    continue
+                log.warning(
+                    "worker %d (pid %d) exited with %d; starting another",
+                    slot,
+                    pid,
+                    code,
+                )
+                time.sleep(_RESTART_PAUSE)
+                if not stopping:
+                    spawn(slot)
+    finally:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.set_wakeup_fd(previous_wakeup)
+        for end in (wake_read, wake_write):
+            os.close(end)
     sock.close()
     os.close(read_end)
     if not stopping:
         os.close(write_end)
     return _EXIT_CONFIG if failed else 0
+
+
+def _wake(signum: int, frame: FrameType | None) -> None:
+    """SIGCHLD's handler: its byte on the wakeup pipe is what matters."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -99,3 +101,41 @@ def test_a_scrape_reports_every_workers_requests(serve: Served) -> None:
             if line.startswith('gateway_requests_total{route="livez",status="200"}')
         )
         assert float(line.split()[-1]) == 60
+
+
+def _children(parent: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # gone meanwhile
+                continue
+            # pid (comm) state ppid …: comm may hold spaces, so from its `)`
+            if int(stat.rpartition(")")[2].split()[1]) == parent:
+                found.add(int(entry.name))
+    return found
+
+
+def test_a_crashed_worker_is_replaced_and_a_stop_still_ends_all(
+    serve: Served,
+) -> None:
+    port = serve(GATEWAY_WORKERS="2")
+    (server,) = serve.processes
+    workers = _children(server.pid)
+    assert len(workers) == 2
+    crashed = min(workers)
+    os.kill(crashed, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while (now := _children(server.pid)) == workers or len(now) < 2:
+        assert time.monotonic() < deadline, now
+        time.sleep(0.05)
+    assert crashed not in now
+    assert len(now) == 2
+    for _ in range(10):
+        assert _fetch(f"http://127.0.0.1:{port}/livez")[0] == 200
+    server.send_signal(signal.SIGTERM)
+    output, _ = server.communicate(timeout=15)
+    assert server.returncode == 0, output
+    assert f"(pid {crashed}) exited with -9; starting another" in output
+    assert all(not Path(f"/proc/{pid}").exists() for pid in now)
