@@ -112,9 +112,16 @@ async def receive(request: web.Request, limit: int, directory: Path) -> Received
             asyncio.IncompleteReadError,
         ):
             raise BadRequestError("the upload was interrupted") from None
-        except (ValueError, HttpProcessingError) as exc:  # a malformed multipart body
+        except HttpProcessingError:
+            # Not quoted: aiohttp's message repeats the client's bytes.
             raise BadRequestError(
-                f"the multipart body is malformed: {exc}", header="Content-Type"
+                "the multipart body is malformed: a part's headers cannot be read"
+            ) from None
+        except ValueError:  # the boundary: missing, or not as Content-Type says
+            raise BadRequestError(
+                "the multipart body is malformed: its parts are not delimited by"
+                " the boundary Content-Type names",
+                header="Content-Type",
             ) from None
     except BaseException:
         if received is not None:  # whatever went wrong, the spool goes

@@ -436,6 +436,11 @@ async def test_200_concurrent_uploads_lose_none_and_corrupt_none(
             b"--x\r\n\xc3\xbb\xc2\xa2\xc3\xbb--x--\r\n",
             id="part-header-garbage",
         ),
+        pytest.param(
+            "multipart/form-data; boundary=x",
+            b'--x\r\nContent-Disposition: form-data; name="image"; filename="a\x00.png"\r\n\r\nabc\r\n--x--\r\n',
+            id="nul-in-a-part-header",
+        ),
     ],
 )
 async def test_malformed_multipart_is_400(
@@ -443,8 +448,11 @@ async def test_malformed_multipart_is_400(
 ) -> None:
     headers = {**bearer(keys.mine), "Content-Type": content_type}
     response = await client.post("/v1/images", data=body, headers=headers)
-    await assert_error(response, 400, "bad_request")
+    error = await assert_error(response, 400, "bad_request")
     assert list((settings.data_dir / "uploads").iterdir()) == []
+    # What the client sent is not quoted back (aiohttp's message would).
+    assert "a\x00" not in str(error["detail"])
+    assert "filename" not in str(error["detail"])
 
 
 async def test_uploads_in_flight_are_bounded_per_key_and_in_all(
