@@ -149,7 +149,7 @@ class AmbiguousParameterError(BadRequestError):
 
 class InvalidParameterError(BadRequestError):
     code = "parameter_invalid"
-    title = "Invalid query parameter"
+    title = "Invalid parameter"  # a query parameter or a path segment
 
 
 class IiifParameterError(InvalidParameterError):
