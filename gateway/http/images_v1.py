@@ -283,7 +283,7 @@ async def patch_image(request: web.Request) -> web.Response:
     principal = await authenticate(request, scope=WRITE)
     jsonapi.only_parameters(request)
     record = await _own_image(request, principal)
-    body = await jsonapi.json_body(request)
+    body = await jsonapi.json_body(request, jsonapi.MERGE_PATCH_TYPES)
     prefix = ""
     attributes: object = body
     if "data" in body:

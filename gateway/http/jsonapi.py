@@ -34,6 +34,7 @@ from gateway.keys import SETTINGS
 
 __all__ = [
     "JSON_TYPES",
+    "MERGE_PATCH_TYPES",
     "SORTS",
     "decode_cursor",
     "encode_cursor",
@@ -53,6 +54,8 @@ SORTS: Final[Mapping[str, SortKey]] = {
 }
 # What a JSON body may be sent as: plain JSON, or JSON:API's own type.
 JSON_TYPES: Final = ("application/json", JSONAPI)
+# A PATCH is a JSON merge patch (RFC 7396), and may say so.
+MERGE_PATCH_TYPES: Final = (*JSON_TYPES, "application/merge-patch+json")
 # Ready-signed links in each resource live this long.
 _LINK_TTL: Final = 3600
 _MAX_ERRORS: Final = 20
@@ -100,11 +103,13 @@ def refuse_encoded(request: web.Request) -> None:
         )
 
 
-async def json_body(request: web.Request) -> dict[str, object]:
+async def json_body(
+    request: web.Request, types: Sequence[str] = JSON_TYPES
+) -> dict[str, object]:
     """The body as a JSON object: UTF-8 (RFC 8259), no lone surrogates, bounded depth."""
-    if request.content_type not in JSON_TYPES:
+    if request.content_type not in types:
         raise UnsupportedMediaTypeError(
-            f"send JSON: Content-Type {' or '.join(JSON_TYPES)}", header="Content-Type"
+            f"send JSON: Content-Type {', '.join(types)}", header="Content-Type"
         )
     refuse_encoded(request)
     if (request.content_length or 0) > MAX_BODY_BYTES:

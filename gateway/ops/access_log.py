@@ -60,26 +60,39 @@ _SECRET_PARAMETERS: Final = frozenset(
     }
 )
 _URL_SIGNATURE: Final = re.compile(r"/s--[A-Za-z0-9_-]*--/")
-# Credentials by their shape, wherever they stand: a JWT (its header is JSON,
-# so base64url `eyJ…`) and an API key (`sk_` + hex prefix + secret).
+# Credentials by their shape, wherever they stand. A JWT: dot-separated
+# base64url whose header is a JSON object (`{"` is `eyJ`; `{ `, or a newline,
+# tab or CR after the brace, pretty-printed: `eyA`, `ewo`, `ewk`, `ew0`), not
+# inside a longer base64url run (`monkeyJuice.txt` is no token). An API key:
+# `sk_`, its 12-hex prefix, its secret.
 _CREDENTIAL: Final = re.compile(
-    r"eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){0,2}|\bsk_[0-9a-f]+_[A-Za-z0-9_-]+"
+    r"(?<![A-Za-z0-9_-])(?:eyJ|eyA|ewo|ewk|ew0)[A-Za-z0-9_-]*"
+    r"\.[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){0,3}"
+    r"|sk_[0-9a-f]{12}_[A-Za-z0-9_-]{20,}"
 )
+# Targets up to this long are remembered (a page of tiles repeats its own);
+# longer ones, redacted each time, cannot fill the memory: 4096 of 50 KB would.
+_REMEMBERED_TARGET: Final = 2048
 _TrustedNetworks = Collection[ipaddress.IPv4Network | ipaddress.IPv6Network]
 # What a line's head and tail are built from: request class, method, raw
 # target, issuer, user agent, and a trusted proxy's X-Forwarded-For.
 _Seen = tuple[type, str, str, str | None, str | None, str | None]
 
 
-@functools.lru_cache(maxsize=4096)
 def redacted_target(target: str) -> str:
     """The request target as received (path and query, percent-encoded), with
     every secret parameter's value and any `s--…--` URL signature redacted.
 
     The raw target, as a web server's access log has it: it shows exactly
-    what was asked, and costs no decoding. Remembered: a page of tiles
-    repeats its target (its token) on every request.
+    what was asked, and costs no decoding. Remembered when short: a page of
+    tiles repeats its target (its token) on every request.
     """
+    if len(target) <= _REMEMBERED_TARGET:
+        return _remembered_target(target)
+    return _redacted_target(target)
+
+
+def _redacted_target(target: str) -> str:
     path, question, query = target.partition("?")
     if "s--" in path:
         path = redacted_path(path)
@@ -88,6 +101,10 @@ def redacted_target(target: str) -> str:
         # path): its decoded form is logged, redacted.
         path = redacted_path(decoded)
     return _without_credentials(f"{path}?{redacted_query(query)}" if question else path)
+
+
+# Wrapped by a call, not a decorator: mutation testing skips decorated functions.
+_remembered_target: Final = functools.lru_cache(maxsize=4096)(_redacted_target)
 
 
 def _without_credentials(target: str) -> str:
@@ -105,7 +122,7 @@ def _without_credentials(target: str) -> str:
 
 
 def _has_credential(text: str) -> bool:
-    return "eyJ" in text or "sk_" in text
+    return ("." in text and ("ey" in text or "ew" in text)) or "sk_" in text
 
 
 def redacted_query(query: str) -> str:

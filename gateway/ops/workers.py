@@ -19,7 +19,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import Final
+from typing import Final, NoReturn
 
 __all__ = ["hold_signals", "lifeline", "stop_requested", "supervise"]
 
@@ -78,21 +78,36 @@ def supervise(
         os.set_blocking(end, False)
 
     def spawn(slot: int) -> None:
-        pid = os.fork()
-        if pid == 0:  # the worker: it holds signals as the parent did at the fork
-            # (a signal the parent remembered means stop: the parent stops too)
+        # Stop signals wait while forking: one landing in a new worker before
+        # it holds them would run the parent's `forward` there (stopping its
+        # siblings); pending ones reach the parent once unblocked.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+        try:
+            if stopping:  # a stop came since the caller looked
+                return
+            pid = os.fork()
+            if pid == 0:
+                _worker(slot)
+            children[pid] = slot
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
+
+    def _worker(slot: int) -> NoReturn:
+        """The forked worker; it never returns into the supervisor's code."""
+        code = 1
+        try:
+            # It holds signals as the parent did at the fork (a signal the
+            # parent remembered means stop: the parent stops too).
             hold_signals()
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             for end in (write_end, wake_read, wake_write):
                 os.close(end)
             _lifeline[:] = [read_end]
-            code = 1
-            try:
-                code = work(slot)
-            finally:
-                os._exit(code)
-        children[pid] = slot
+            code = work(slot)
+        finally:
+            os._exit(code)
 
     def forward(signum: int, frame: FrameType | None) -> None:
         nonlocal stopping

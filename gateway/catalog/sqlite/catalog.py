@@ -103,6 +103,7 @@ class SqliteCatalog:
                 await asyncio.wait([work])
             except asyncio.CancelledError:
                 cancelled = True
+        told = change
         try:
             result, self._data_version, others = work.result()
             if others != self._others:
@@ -110,12 +111,13 @@ class SqliteCatalog:
                 # just noted covers its change too, which `check` will now
                 # never see. Everything is reloaded (a revoked key, say).
                 self._others = others
-                change = Change.EVERYTHING
+                told = Change.EVERYTHING
             return result
         finally:
             if change is not None:  # None: bookkeeping no reader sees
-                self._signal.stamp()
-                self._changed(change)
+                self._signal.stamp()  # the other processes: ours to see
+            if told is not None:
+                self._changed(told)
             if cancelled:
                 raise asyncio.CancelledError
 

@@ -195,13 +195,16 @@ async def test_non_ascii_bytes_in_authorization_are_401(client: Client) -> None:
     assert json.loads(body)["errors"][0]["code"] == "api_key_invalid"
 
 
-async def test_a_jsonapi_typed_body_is_json(
-    client: Client, keys: Keys, mine: ImageRecord
+@pytest.mark.parametrize(
+    "content_type", ["application/vnd.api+json", "application/merge-patch+json"]
+)
+async def test_a_patch_may_name_its_json_by_its_own_type(
+    client: Client, keys: Keys, mine: ImageRecord, content_type: str
 ) -> None:
     response = await client.patch(
         f"/v1/images/{mine.id}",
         data=json.dumps({"data": {"attributes": {"description": "typed"}}}),
-        headers={**bearer(keys.mine), "Content-Type": "application/vnd.api+json"},
+        headers={**bearer(keys.mine), "Content-Type": content_type},
     )
     assert response.status == 200, await response.text()
     assert (await response.json(content_type=None))["data"]["attributes"][

@@ -102,9 +102,24 @@ def test_a_local_cdn_urls_signature_is_redacted() -> None:
         pytest.param(f"/images/{JWT}", "/images/…", id="in-the-path"),
         pytest.param(f"/v1/images?x={KEY}", "/v1/images?x=…", id="api-key"),
         pytest.param(
+            f"/v1/images?a=x_{KEY}&b=1{KEY}",
+            "/v1/images?a=x_…&b=1…",
+            id="key-after-a-word",
+        ),
+        pytest.param(
+            "/v1/images?a=ewogICJhbGciOiAiSFMyNTYiCn0.eyJpc3MiOiJ4In0.c2ln",
+            "/v1/images?a=…",
+            id="pretty-printed-header",
+        ),
+        pytest.param(
             "/v1/images?filter[search]=risk_level_ab_cd",
             "/v1/images?filter[search]=risk_level_ab_cd",
             id="not-a-key",
+        ),
+        pytest.param(
+            "/v1/images?filter[search]=monkeyJuice.txt&b=eyJ",
+            "/v1/images?filter[search]=monkeyJuice.txt&b=eyJ",
+            id="not-a-token",
         ),
     ],
 )
@@ -112,6 +127,18 @@ def test_the_target_is_logged_as_received_without_secrets(
     target: str, logged: str
 ) -> None:
     assert redacted_target(target) == logged
+
+
+def test_a_long_target_is_redacted_but_not_remembered() -> None:
+    """4,096 remembered targets of 50 KB (a request line's bound) would hold
+    hundreds of megabytes per worker: only short ones are remembered."""
+    from gateway.ops.access_log import _remembered_target
+
+    before = _remembered_target.cache_info().currsize
+    assert redacted_target(f"/x?a={'b' * 3000}&token={JWT}").endswith("&token=…")
+    assert _remembered_target.cache_info().currsize == before
+    assert redacted_target(f"/x?token={JWT}") == "/x?token=…"
+    assert _remembered_target.cache_info().currsize == before + 1
 
 
 SECRET_NAMES = (
