@@ -20,7 +20,7 @@ from gateway.delivery.links import delivery_url
 from gateway.env import as_database_url
 from gateway.errors import ApiError, OriginalsUnavailableError
 from gateway.originals.configured import open_store
-from gateway.originals.ingest import discard, prepare_original
+from gateway.originals.ingest import discard, kept, prepare_original
 from gateway.originals.store import OriginalStore
 from signing import SCOPES, Issuer, IssuerPolicy, mint, mint_access_token, parse_roles
 from transforms import TransformError, normalise_image_id, parse_transformations
@@ -257,7 +257,7 @@ async def _store_file(
                         f"{path}: the upload failed: {exc.detail}"
                     ) from exc
                 asset, original = uploaded.asset, uploaded.onto(original)
-        return await catalog.add_image(
+        record = await catalog.add_image(
             issuer_id=args.issuer,
             image_id=image_id,
             cloudinary=asset,
@@ -267,6 +267,8 @@ async def _store_file(
     except BaseException:
         await discard(catalog, originals, original)
         raise
+    await kept(originals, data)
+    return record
 
 
 @with_catalog

@@ -30,7 +30,7 @@ from gateway.errors import (
 from gateway.http import jsonapi
 from gateway.http.auth import Principal, still_authorised
 from gateway.keys import CATALOG, EXECUTOR, SETTINGS, STORE, UPLOADER
-from gateway.originals.ingest import discard, prepare_original
+from gateway.originals.ingest import discard, kept, prepare_original
 from transforms import LimitExceededError, SourceImageError
 from transforms.errors import UnsupportedFormatError
 
@@ -211,7 +211,7 @@ async def register(
                 data, public_id=image_id, delivery_type=settings.upstream.delivery_type
             )
             asset, original = uploaded.asset, uploaded.onto(original)
-        return await catalog.add_image(
+        record = await catalog.add_image(
             issuer_id=principal.issuer_id,
             image_id=image_id,
             cloudinary=asset,
@@ -221,6 +221,8 @@ async def register(
     except BaseException:
         await discard(catalog, store, original)
         raise
+    await kept(store, data)
+    return record
 
 
 def _clean_filename(name: str | None) -> str | None:

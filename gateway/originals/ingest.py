@@ -32,7 +32,7 @@ from transforms.render.pillow import probe
 if TYPE_CHECKING:  # the stand-in uploader stores originals with this module
     from gateway.cloudinary import Uploader
 
-__all__ = ["Ingestor", "add_original", "discard", "prepare_original"]
+__all__ = ["Ingestor", "add_original", "discard", "kept", "prepare_original"]
 
 log = logging.getLogger("gateway.ingest")
 
@@ -64,6 +64,26 @@ async def discard(
         await store.remove(original.sha256)
 
 
+async def kept(store: OriginalStore, data: bytes) -> None:
+    """Put the original again once the image naming it is committed.
+
+    Originals are shared by content. A delete of another image with the same
+    bytes counts the images using them and, finding none (ours not yet
+    committed), removes them: our earlier `put` found them present and wrote
+    nothing. Once our image is committed no delete counts zero; putting again
+    (a no-op when present) restores what one removed meanwhile. Left open: a
+    delete whose count comes before our commit and whose removal comes after
+    this call, a window of one store request.
+
+    Not raised: the image is recorded, and its original was stored moments
+    ago; a store failing now is logged.
+    """
+    try:
+        await store.put(data)
+    except ApiError as exc:
+        log.warning("could not confirm a stored original: %s", exc.detail)
+
+
 async def add_original(
     catalog: CatalogStore,
     store: OriginalStore,
@@ -79,7 +99,7 @@ async def add_original(
     """Probe, store and record in one go; nothing is left behind on failure."""
     original = await prepare_original(store, limits, data, executor)
     try:
-        return await catalog.add_image(
+        record = await catalog.add_image(
             issuer_id=issuer_id,
             image_id=image_id,
             cloudinary=cloudinary,
@@ -89,6 +109,8 @@ async def add_original(
     except CatalogError:
         await discard(catalog, store, original)
         raise
+    await kept(store, data)
+    return record
 
 
 class Ingestor:
@@ -238,9 +260,12 @@ class Ingestor:
             )
         except ApiError as exc:  # Cloudinary refused or failed
             await self._failed(image_id, exc.detail)
+            return
         except Exception:
             log.exception("ingest of %s failed", image_id)
             await self._failed(image_id, "an unexpected error occurred")
+            return
+        await kept(self._store, data)
 
     async def _failed(self, image_id: str, error: str) -> None:
         await self._catalog.finish_ingest(image_id, error=error)

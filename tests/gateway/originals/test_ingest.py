@@ -17,6 +17,8 @@ from pytest_aiohttp import AiohttpClient, AiohttpServer
 from gateway import Settings, create_app
 from gateway.catalog import ImageRecord, IngestState, SqliteCatalog
 from gateway.keys import INGESTOR
+from gateway.originals.ingest import add_original, discard
+from gateway.originals.local import LocalOriginalStore
 from tests.conftest import SEED_ISSUER, SEED_KEY, render_settings
 from tests.helpers import assert_error, eventually
 from tests.images import RED, solid
@@ -209,3 +211,49 @@ async def test_an_unknown_and_an_internal_name_fail_alike(
         errors.append(record.ingest.error)
     first, second = errors
     assert first == second
+
+
+class _DeleteLandsFirst:
+    """A catalog where, just before an image is added, another image with
+    the same bytes is deleted, and its original discarded (no image using it
+    yet): the interleaving of a DELETE and an upload on two replicas."""
+
+    def __init__(self, catalog: SqliteCatalog, store: object, victim: ImageRecord):
+        self._catalog, self._store, self._victim = catalog, store, victim
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._catalog, name)
+
+    async def add_image(self, **fields: object) -> ImageRecord:
+        assert self._victim.original is not None
+        await self._catalog.remove_image(self._victim.id)
+        await discard(self._catalog, self._store, self._victim.original)  # type: ignore[arg-type]
+        return await self._catalog.add_image(**fields)  # type: ignore[arg-type]
+
+
+async def test_an_upload_keeps_its_original_when_a_delete_of_the_same_bytes_lands_meanwhile(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """The upload's `put` found the shared original present and wrote nothing;
+    the delete then removed it. The upload answered 201 and every render of
+    it was a 404 (a helper's race: 19 of 20 on one replica)."""
+    catalog = await SqliteCatalog.open(tmp_path / "catalog.sqlite3")
+    store = LocalOriginalStore(settings.originals)
+    try:
+        await catalog.add_issuer(issuer_id=SEED_ISSUER, secret=SEED_KEY.secret)
+        data = solid((8, 8), RED, "PNG")
+        victim = await add_original(
+            catalog, store, settings.limits, issuer_id=SEED_ISSUER, data=data
+        )
+        racing = _DeleteLandsFirst(catalog, store, victim)
+        record = await add_original(
+            racing,  # type: ignore[arg-type]
+            store,
+            settings.limits,
+            issuer_id=SEED_ISSUER,
+            data=data,
+        )
+        assert record.original is not None
+        assert await store.read(record.original.sha256, size=len(data)) == data
+    finally:
+        await catalog.close()
