@@ -7,6 +7,7 @@ exactly like missing ones.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Mapping
@@ -21,6 +22,7 @@ from gateway.errors import (
     FieldUnknownError,
     ImageNotFoundError,
     InvalidParameterError,
+    OriginalsUnavailableError,
     OriginNotAllowedError,
     PublicError,
     UnsupportedMediaTypeError,
@@ -41,6 +43,8 @@ __all__ = [
     "list_images",
     "patch_image",
 ]
+
+log = logging.getLogger("gateway")
 
 _READ_ONLY: Final = frozenset(
     {
@@ -398,5 +402,14 @@ async def delete_image(request: web.Request) -> web.Response:
     store = app[CATALOG].store
     await store.remove_image(record.id)
     if record.original is not None and preserve == "false":
-        await discard(store, app[STORE], record.original)
+        try:
+            await discard(store, app[STORE], record.original)
+        except OriginalsUnavailableError as exc:
+            # The image is gone for everyone already: a 503 would have the
+            # client retry into a 404. The file goes at the next start's sweep.
+            log.warning(
+                "image %s deleted; its original stays until the next start: %s",
+                record.id,
+                exc.detail,
+            )
     return web.Response(status=204, headers={"Cache-Control": "no-store"})

@@ -18,7 +18,8 @@ from pytest_aiohttp import AiohttpClient, AiohttpServer
 from gateway import Settings, create_app
 from gateway.catalog import CatalogStore, ImageRecord
 from gateway.cloudinary.admin import signed_params
-from gateway.keys import INGESTOR
+from gateway.errors import OriginalsUnavailableError
+from gateway.keys import INGESTOR, STORE
 from gateway.originals.ingest import add_original
 from gateway.originals.local import LocalOriginalStore
 from signing import mint
@@ -386,6 +387,30 @@ async def test_delete_removes_image_file_and_delivery_at_once(
     await assert_error(await client.get(delivery), 404, "image_not_found")
     assert record.original is not None
     assert all(record.original.sha256 not in str(p) for p in stored_files(settings))
+
+
+async def test_a_delete_whose_file_cannot_be_removed_is_still_204(
+    client: Client,
+    keys: Keys,
+    catalog: CatalogStore,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The image is gone for everyone once its row is: a 503 (as it was)
+    would have the client retry into a 404. The file waits for the sweep."""
+    (record,) = await add(catalog, settings, 1)
+
+    async def unavailable(sha256: str) -> None:
+        raise OriginalsUnavailableError("the store does not answer")
+
+    monkeypatch.setattr(client.app[STORE], "remove", unavailable)
+    response = await client.delete(f"/v1/images/{record.id}", headers=bearer(keys.mine))
+    assert response.status == 204
+    await assert_error(
+        await client.get(f"/v1/images/{record.id}", headers=bearer(keys.mine)),
+        404,
+        "image_not_found",
+    )
 
 
 async def test_delete_can_preserve_the_original(
