@@ -84,10 +84,21 @@ def reaching(url: str) -> Iterator[None]:
         yield
     except UNAVAILABLE as exc:
         raise CatalogError(
-            f"cannot reach the catalog database {redacted(url)}: {exc}"
+            f"cannot reach the catalog database {redacted(url)}: {_reason(exc)}"
         ) from None
-    except asyncpg.PostgresError as exc:  # no such database, a refused login
+    except asyncpg.PostgresError as exc:
+        # No such database, a refused login; at migration, a schema that does
+        # not exist (`?search_path=`) or a user who may not create in it.
         raise CatalogError(f"catalog database {redacted(url)}: {exc}") from None
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong, also for exceptions that say nothing (a timeout)."""
+    if str(exc):
+        return str(exc)
+    if isinstance(exc, TimeoutError):
+        return "no answer within GATEWAY_DATABASE_TIMEOUT"
+    return type(exc).__name__
 
 
 async def upgrade(url: str, *, timeout: float) -> tuple[int, int]:  # noqa: ASYNC109 - the driver's own
@@ -95,7 +106,8 @@ async def upgrade(url: str, *, timeout: float) -> tuple[int, int]:  # noqa: ASYN
     with reaching(url):
         conn = await asyncpg.connect(url, timeout=timeout, command_timeout=timeout)
     try:
-        applied = await schema.migrate(conn)
+        with reaching(url):
+            applied = await schema.migrate(conn)
     finally:
         await conn.close()
     return len(schema.MIGRATIONS) - applied, len(schema.MIGRATIONS)
@@ -140,9 +152,10 @@ class PostgresCatalog:
             )
         store = cls(pool, url, timeout=timeout)
         try:
-            async with pool.acquire() as conn:
-                applied = await schema.migrate(conn)
-                store._version = await _data_version(conn)
+            with reaching(url):
+                async with pool.acquire() as conn:
+                    applied = await schema.migrate(conn)
+                    store._version = await _data_version(conn)
         except BaseException:
             await pool.close()
             raise
@@ -183,7 +196,7 @@ class PostgresCatalog:
     def _unavailable(self, exc: BaseException) -> CatalogUnavailableError:
         """Fail fast for a moment: callers meanwhile are not queued behind
         connection attempts to a server that is down."""
-        log.warning("catalog database unreachable: %s", exc)
+        log.warning("catalog database unreachable: %s", _reason(exc))
         self._failed_until = time.monotonic() + _FAIL_FAST
         return CatalogUnavailableError("the catalog database is unreachable")
 

@@ -134,6 +134,19 @@ def test_an_unreachable_database_at_start_is_one_line_without_the_password(
     assert "hunter2" not in result.stderr
 
 
+@pytest.mark.parametrize("command", [("issuer", "list"), ("db", "upgrade")])
+def test_a_schema_that_does_not_exist_is_one_line_at_migration(
+    database_url: str, command: tuple[str, ...]
+) -> None:
+    """`?search_path=` naming no schema: the migration cannot create its
+    tables. It was a traceback and exit 1."""
+    result = _cli(f"{database_url}?search_path=no_such_schema", *command)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "catalog database" in result.stderr
+
+
 class socketless_port:  # noqa: N801 - a context manager read as a phrase
     """A loopback port nothing listens on, while the block runs."""
 
