@@ -281,7 +281,7 @@ class JsonAccessLogger(AbstractAccessLogger):
         )
         tail = (
             f'"issuer":{_json(issuer)},"client":{_json(client)},'
-            f'"user_agent":{_json(agent)}'
+            f'"user_agent":{_json(agent and _without_credentials(agent))}'
         )
         return head, tail
 

@@ -330,3 +330,37 @@ async def test_a_connections_lines_follow_each_request() -> None:
         (target.replace("t.1", "…").replace("t.2", "…"), agent, issuer, status, f"r{n}")
         for n, (target, agent, issuer, status) in enumerate(sent)
     ]
+
+
+async def test_a_key_or_token_in_the_user_agent_is_redacted() -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
+    from aiohttp.web_urldispatcher import UrlMappingMatchInfo
+
+    from gateway.ops.access_log import JsonAccessLogger
+
+    lines: list[str] = []
+
+    class _Lines:
+        def write(self, text: str) -> None:
+            lines.extend(text.splitlines())
+
+        def flush(self) -> None:
+            pass
+
+    JsonAccessLogger.configure(trusted_proxies=(), stream=_Lines())  # type: ignore[arg-type]
+    logger = JsonAccessLogger(logging.getLogger("test"), "")
+    route = mock.Mock()
+    route.name = "status"
+    for agent in (KEY, f"probe/1.0 {JWT}"):
+        request = make_mocked_request(
+            "GET",
+            "/status",
+            headers={"User-Agent": agent},
+            protocol=mock.Mock(peername=("10.1.2.3", 5)),
+        )
+        request._match_info = UrlMappingMatchInfo({}, route)
+        logger.log(request, web.Response(headers={"X-Request-Id": "r"}), 0.001)
+    JsonAccessLogger.flush()
+    logged = [json.loads(line)["user_agent"] for line in lines]
+    assert logged == ["…", "probe/1.0 …"]
