@@ -187,17 +187,30 @@ class PostgresCatalog:
         if time.monotonic() < self._failed_until:
             raise CatalogUnavailableError("the catalog database is unreachable")
         try:
-            async with self._pool.acquire(timeout=self._timeout) as conn:
-                yield conn
+            conn = await self._pool.acquire(timeout=self._timeout)
         except _DEAD:
             await self._pool.expire_connections()
             raise
+        try:
+            yield conn
+        except _DEAD:
+            # Not handed back to be reset: against a server that hangs, the
+            # reset waits the timeout a second time.
+            conn.terminate()
+            await self._pool.expire_connections()
+            raise
+        finally:
+            await self._pool.release(conn)
 
     def _unavailable(self, exc: BaseException) -> CatalogUnavailableError:
         """Fail fast for a moment: callers meanwhile are not queued behind
         connection attempts to a server that is down."""
         log.warning("catalog database unreachable: %s", _reason(exc))
-        self._failed_until = time.monotonic() + _FAIL_FAST
+        # A refused connection fails at once, a hung server after the whole
+        # timeout: then the next callers are refused at once for as long,
+        # rather than each waiting the timeout again.
+        pause = self._timeout if isinstance(exc, TimeoutError) else _FAIL_FAST
+        self._failed_until = time.monotonic() + pause
         return CatalogUnavailableError("the catalog database is unreachable")
 
     async def _read(
@@ -221,7 +234,9 @@ class PostgresCatalog:
                     ):
                         return await op(conn, *args)
             except _DEAD as exc:
-                if attempt == 2:
+                # A server that hangs is not asked twice: a query waits at
+                # most the timeout once, as documented.
+                if attempt == 2 or isinstance(exc, TimeoutError):
                     raise self._unavailable(exc) from None
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import asyncpg
@@ -414,3 +416,55 @@ async def _eventually_status(
             return
         assert time.monotonic() < deadline, await response.text()
         await asyncio.sleep(0.1)
+
+
+async def test_a_hung_server_costs_a_request_the_timeout_once_then_503s_at_once(
+    aiohttp_client: AiohttpClient,
+    tmp_path: Path,
+    database_url: str,
+    catalog: CatalogStore,
+    postgres_cluster: Cluster,
+) -> None:
+    """A server that stops answering (not refusing): a query was asked twice,
+    each waiting the timeout, and every request after paid it again."""
+    settings = _replica_settings(tmp_path, database_url, 3600.0)
+    timeout = 1.0
+    settings = replace(
+        settings, catalog=replace(settings.catalog, database_timeout=timeout)
+    )
+    client = await aiohttp_client(create_app(settings))
+    api_key = await catalog.add_api_key(SEED_ISSUER)
+    assert (await client.get("/v1/images", headers=bearer(api_key))).status == 200
+    postmaster = int(
+        (postgres_cluster.data_dir / "postmaster.pid").read_text().split()[0]
+    )
+    hung = [postmaster, *_children(postmaster)]
+    for pid in hung:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        first = await client.get("/v1/images", headers=bearer(api_key))
+        waited = time.monotonic() - started
+        await assert_error(first, 503, "catalog_unavailable")
+        assert timeout * 0.9 <= waited < timeout * 1.8, waited
+        started = time.monotonic()
+        second = await client.get("/v1/images", headers=bearer(api_key))
+        await assert_error(second, 503, "catalog_unavailable")
+        assert time.monotonic() - started < timeout / 2
+    finally:
+        for pid in hung:
+            os.kill(pid, signal.SIGCONT)
+    await _eventually_status(client, "/v1/images", 200, headers=bearer(api_key))
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == parent:
+                found.append(int(entry.name))
+    return found
