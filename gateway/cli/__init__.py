@@ -128,7 +128,11 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--name", help="a label for people (default: empty)")
     _key_options(add)
     add.add_argument("--require-exp", action="store_true", help="tokens must carry exp")
-    add.add_argument("--max-lifetime", type=int, help="longest exp - iat, in seconds")
+    add.add_argument(
+        "--max-lifetime",
+        type=_seconds,
+        help="longest exp - iat, in seconds (1 to 10 years' worth)",
+    )
     add.set_defaults(run=commands.issuer_add)
     issuer.add_parser("list", help="list issuers").set_defaults(
         run=commands.issuer_list
@@ -180,7 +184,7 @@ def _parser() -> argparse.ArgumentParser:
         "--public-id", help="where the image already is on Cloudinary"
     )
     image_add.add_argument(
-        "--version", type=int, help="the Cloudinary asset's version number"
+        "--version", type=_version, help="the Cloudinary asset's version number"
     )
     image_add.add_argument(
         "--format", choices=sorted(FORMATS), help="the Cloudinary asset's format"
@@ -262,3 +266,23 @@ def _key_options(parser: argparse.ArgumentParser) -> None:
         choices=sorted(ALLOWED_ALGORITHMS),
         help="HMAC algorithm of the key (default: HS256)",
     )
+
+
+def _bounded(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` to `high` (a database
+    integer holds 64 bits; a number past it was a traceback)."""
+
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {raw!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}")
+        return value
+
+    return parse
+
+
+_seconds = _bounded(1, 10 * 366 * 24 * 3600)
+_version = _bounded(1, 2**53)

@@ -215,10 +215,17 @@ async def _add_file(
     """Probe and store the original and, with a CDN configured, upload it as the
     API does (the upload's answer names the asset); nothing is left on failure."""
     path = Path(args.file)
+    limit = settings.ingest.max_upload_bytes
     try:
-        data = await asyncio.to_thread(path.read_bytes)
+        data = await asyncio.to_thread(_read_at_most, path, limit + 1)
     except OSError as exc:
         raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
+    if len(data) > limit:
+        # The API's bound (GATEWAY_MAX_UPLOAD_BYTES), read no further: a
+        # device or a growing file would otherwise be read until memory ends.
+        raise CommandError(
+            f"{path} is larger than GATEWAY_MAX_UPLOAD_BYTES ({limit} bytes)"
+        )
     async with open_store(settings) as originals:
         return await _store_file(catalog, settings, args, asset, originals, path, data)
 
@@ -324,6 +331,11 @@ def _image_doc(record: ImageRecord) -> dict[str, object]:
     return doc
 
 
+def _read_at_most(path: Path, size: int) -> bytes:
+    with path.open("rb") as file:
+        return file.read(size)
+
+
 @with_catalog
 async def token_mint(
     catalog: CatalogStore, settings: Settings, args: argparse.Namespace
@@ -334,6 +346,8 @@ async def token_mint(
         transformations = json.loads(args.transformations)
     except json.JSONDecodeError as exc:
         raise CommandError(f"--transformations is not JSON: {exc}") from exc
+    except RecursionError:
+        raise CommandError("--transformations is nested too deeply") from None
     try:
         parsed = parse_transformations(transformations, settings.limits)
     except TransformError as exc:

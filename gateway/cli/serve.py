@@ -35,6 +35,7 @@ from gateway.originals.configured import open_store
 
 __all__ = ["app_runner", "guarded", "serve"]
 
+MAX_WORKERS: Final = 256
 # How stale a scrape's view of the sibling workers may be.
 _PUBLISH_SECONDS: Final = 1.0
 
@@ -51,8 +52,9 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     host = args.host or settings.server.host
     port = settings.server.port if args.port is None else args.port
     workers = settings.server.workers if args.workers is None else args.workers
-    if workers < 1:
-        raise ConfigError("--workers must be at least 1")
+    if not 1 <= workers <= MAX_WORKERS:
+        # A typo of a few digits would fork until the machine stops.
+        raise ConfigError(f"--workers (GATEWAY_WORKERS) is 1 to {MAX_WORKERS}")
     # Before any worker: the catalog opened (created, migrated, checked) and
     # the demo seeded once, so that workers starting together do not race.
     demo = asyncio.run(_prepare(settings))

@@ -309,3 +309,103 @@ def test_a_malformed_cloudinary_url_is_one_line_never_a_traceback(
     if status:
         (line,) = result.stderr.strip().splitlines()
         assert line.startswith("image-gateway: CLOUDINARY_URL")
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "says"),
+    [
+        # Read until memory ends, and no bound on what an upload may not be.
+        pytest.param(
+            ["image", "add", "--issuer", "ISSUER", "--file", "/dev/zero"],
+            {"GATEWAY_MAX_UPLOAD_BYTES": "1000"},
+            "larger than GATEWAY_MAX_UPLOAD_BYTES",
+            id="a-file-past-the-upload-bound",
+        ),
+        # Forked until the machine stopped.
+        pytest.param(
+            ["serve", "--workers", "99999999999999999999"],
+            {},
+            "--workers (GATEWAY_WORKERS) is 1 to",
+            id="workers",
+        ),
+        pytest.param(
+            ["serve"],
+            {"GATEWAY_WORKERS": "100000"},
+            "--workers (GATEWAY_WORKERS) is 1 to",
+            id="workers-variable",
+        ),
+        # RecursionError
+        pytest.param(
+            [
+                "token",
+                "mint",
+                "--issuer",
+                "ISSUER",
+                "--image",
+                "x",
+                "--transformations",
+                "[" * 30000 + "]" * 30000,
+            ],
+            {},
+            "nested too deeply",
+            id="deep-transformations",
+        ),
+    ],
+)
+def test_cli_mistakes_are_one_line_and_exit_2(
+    tmp_path: Path, argv: list[str], environ: dict[str, str], says: str
+) -> None:
+    env = {**os.environ, "GATEWAY_DATA_DIR": str(tmp_path), **environ}
+    env.pop("CLOUDINARY_URL", None)
+    env["GATEWAY_PORT"] = str(_free_port())
+    issuer = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "gateway", "issuer", "add"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )["id"]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            *(issuer if a == "ISSUER" else a for a in argv),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert says in line
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["issuer", "add", "--max-lifetime", "99999999999999999999999"],
+        ["issuer", "add", "--max-lifetime", "0"],
+        ["image", "add", "--issuer", "x", "--public-id", "p", "--version", "99999999999999999999999"],
+    ],
+)  # fmt: skip
+def test_numbers_past_what_the_catalog_holds_are_refused_by_the_parser(
+    tmp_path: Path, argv: list[str]
+) -> None:
+    """They reached SQLite: `OverflowError`, a traceback."""
+    env = {**os.environ, "GATEWAY_DATA_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "must be from" in result.stderr
