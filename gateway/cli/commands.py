@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 from gateway.catalog import CatalogStore, ImageRecord, open_catalog
@@ -56,10 +57,22 @@ def _print(doc: object) -> None:
 _Command = Callable[[CatalogStore, Settings, argparse.Namespace], Awaitable[None]]
 
 
+@contextlib.contextmanager
+def _data_dir(settings: Settings) -> Iterator[None]:
+    """The data directory's faults (a file, no rights) as one line naming it."""
+    try:
+        yield
+    except OSError as exc:
+        raise CommandError(
+            f"GATEWAY_DATA_DIR {settings.data_dir}: {exc.strerror or exc}"
+        ) from None
+
+
 def with_catalog(command: _Command) -> Callable[[Settings, argparse.Namespace], None]:
     def run(settings: Settings, args: argparse.Namespace) -> None:
         async def main() -> None:
-            catalog = await open_catalog(settings)
+            with _data_dir(settings):
+                catalog = await open_catalog(settings)
             try:
                 await command(catalog, settings, args)
             finally:
@@ -429,7 +442,8 @@ async def token_access(
 
 
 def db_upgrade(settings: Settings, args: argparse.Namespace) -> None:
-    before, after = asyncio.run(upgrade(settings))
+    with _data_dir(settings):
+        before, after = asyncio.run(upgrade(settings))
     _print({"schemaVersion": after, "applied": after - before})
 
 

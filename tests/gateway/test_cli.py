@@ -385,6 +385,28 @@ def test_cli_mistakes_are_one_line_and_exit_2(
     assert says in line
 
 
+@pytest.mark.parametrize("command", [("issuer", "list"), ("db", "upgrade")])
+def test_a_data_dir_that_is_a_file_is_one_line_for_every_command(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """`serve` said so in one line; the other commands raised FileExistsError."""
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    env = {**os.environ, "GATEWAY_DATA_DIR": str(afile)}
+    env.pop("GATEWAY_DATABASE_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"image-gateway: GATEWAY_DATA_DIR {afile}")
+
+
 @pytest.mark.parametrize(
     "argv",
     [
