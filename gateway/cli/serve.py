@@ -19,7 +19,7 @@ from aiohttp import web
 from yarl import URL
 
 from gateway.app import create_app
-from gateway.catalog import open_catalog
+from gateway.catalog import CatalogStore, open_catalog
 from gateway.cloudinary.uploaders import uploader
 from gateway.config import Settings
 from gateway.demo import Demo, seed_demo
@@ -117,19 +117,35 @@ async def _prepare(settings: Settings) -> Demo | None:
             f"GATEWAY_DATA_DIR {settings.data_dir}: {exc.strerror or exc}"
         ) from None
     try:
-        async with open_store(settings) as originals:
-            await originals.check()
-            if not settings.server.demo:
-                return None
-            async with uploader(settings, originals) as cdn:
-                try:
-                    return await seed_demo(store, originals, settings, cdn)
-                except ApiError as exc:
-                    raise ConfigError(
-                        f"serve --demo: the demo originals could not be uploaded: {exc.detail}"
-                    ) from None
+        demo = await _seeded(store, settings)
+        guest = settings.ingest.guest_issuer
+        if (
+            settings.ingest.guest_uploads
+            and guest
+            and await store.issuer(guest) is None
+        ):
+            # Else every guest upload would be a 500 (no such issuer to own it).
+            raise ConfigError(
+                f"GATEWAY_GUEST_ISSUER {guest} is no issuer of this catalog"
+            )
+        return demo
     finally:
         await store.close()
+
+
+async def _seeded(store: CatalogStore, settings: Settings) -> Demo | None:
+    """The originals' store checked; with `--demo`, the demo seeded."""
+    async with open_store(settings) as originals:
+        await originals.check()
+        if not settings.server.demo:
+            return None
+        async with uploader(settings, originals) as cdn:
+            try:
+                return await seed_demo(store, originals, settings, cdn)
+            except ApiError as exc:
+                raise ConfigError(
+                    f"serve --demo: the demo originals could not be uploaded: {exc.detail}"
+                ) from None
 
 
 async def _run(app: web.Application, settings: Settings, sock: socket.socket) -> None:

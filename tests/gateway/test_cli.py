@@ -431,3 +431,29 @@ def test_numbers_past_what_the_catalog_holds_are_refused_by_the_parser(
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert "must be from" in result.stderr
+
+
+def test_guest_uploads_for_an_issuer_the_catalog_lacks_stop_start_up(
+    tmp_path: Path,
+) -> None:
+    """Every guest upload was a 500 (no issuer to own it)."""
+    env = {
+        **os.environ,
+        "GATEWAY_DATA_DIR": str(tmp_path),
+        "GATEWAY_PORT": str(_free_port()),
+        "GATEWAY_GUEST_UPLOADS": "true",
+        "GATEWAY_GUEST_ISSUER": "6b6fdb7b-65cb-4acf-97b9-d25eff795348",
+    }
+    env.pop("CLOUDINARY_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "GATEWAY_GUEST_ISSUER 6b6fdb7b-65cb-4acf-97b9-d25eff795348" in line
+    assert "listening" not in result.stdout
