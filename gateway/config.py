@@ -448,10 +448,18 @@ class Settings:
             raise ConfigError("GATEWAY_GUEST_UPLOADS needs GATEWAY_GUEST_ISSUER")
         if not 1 <= self.render.jpeg_quality <= 100:
             raise ConfigError("GATEWAY_JPEG_QUALITY must be between 1 and 100")
-        # aiohttp reads a zero timeout as none at all: a proxied fetch could hang.
+        # A wait of nothing: aiohttp reads a zero timeout as none at all (a
+        # proxied fetch could hang); the others would refuse everything at
+        # once (every render 503, every new connection closed at its start).
         for name, seconds in (
             ("GATEWAY_PROXY_CONNECT_TIMEOUT", upstream.proxy_connect_timeout),
             ("GATEWAY_PROXY_READ_TIMEOUT", upstream.proxy_read_timeout),
+            ("GATEWAY_UPSTREAM_TIMEOUT", upstream.timeout),
+            ("GATEWAY_HEADER_TIMEOUT", self.server.header_timeout),
+            ("GATEWAY_DATABASE_TIMEOUT", self.catalog.database_timeout),
+            ("GATEWAY_RENDER_TIMEOUT", self.render.timeout),
+            ("GATEWAY_INGEST_TIMEOUT", self.ingest.timeout),
+            ("GATEWAY_BODY_TIMEOUT", self.ingest.body_timeout),
         ):
             if seconds <= 0:
                 raise ConfigError(f"{name} must be more than 0 seconds")

@@ -168,6 +168,19 @@ def test_numbers_and_limits_are_read() -> None:
             "GATEWAY_PROXY_CONNECT_TIMEOUT",
             id="zero-connect-timeout",
         ),
+        # Each refused everything at once: every render 503, every new
+        # connection closed at its start, every query a 503.
+        *(
+            pytest.param({name: "0"}, name, id=f"zero-{name.lower()}")
+            for name in (
+                "GATEWAY_UPSTREAM_TIMEOUT",
+                "GATEWAY_HEADER_TIMEOUT",
+                "GATEWAY_DATABASE_TIMEOUT",
+                "GATEWAY_RENDER_TIMEOUT",
+                "GATEWAY_INGEST_TIMEOUT",
+                "GATEWAY_BODY_TIMEOUT",
+            )
+        ),
         pytest.param({"GATEWAY_CDN": "akamai"}, "GATEWAY_CDN", id="cdn"),
         pytest.param(
             {"GATEWAY_CDN": "local", "CLOUDINARY_URL": "cloudinary://1:2@c"},
