@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import asyncpg
 from aiohttp import ClientResponse
@@ -78,3 +79,18 @@ async def stored_bytes(settings: Settings) -> bytes:
 def exactly(text: str) -> str:
     """A `pytest.raises(match=…)` pattern for the whole message, not a part of it."""
     return f"^{re.escape(text)}$"
+
+
+def child_pids(parent: int) -> set[int]:
+    """The processes whose parent is `parent`, read from /proc."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # gone meanwhile
+                continue
+            # pid (comm) state ppid …: comm may hold spaces, so from its `)`
+            if int(stat.rpartition(")")[2].split()[1]) == parent:
+                found.add(int(entry.name))
+    return found

@@ -259,19 +259,26 @@ def test_serve_demo_says_open_the_demo_page(tmp_path: Path) -> None:
         server.communicate(timeout=10)  # waits, and closes its stdout
 
 
+def _gateway(
+    env: dict[str, str], *argv: str, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    """`python -m gateway ARGV` as an operator runs it; its status not checked."""
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def test_serve_refuses_an_empty_catalog_file_in_one_line(tmp_path: Path) -> None:
     """A zero-byte catalog is not a new one: start-up stops, naming the file."""
     (tmp_path / "catalog.sqlite3").write_bytes(b"")
     env = {**os.environ, "GATEWAY_DATA_DIR": str(tmp_path)}
     env["GATEWAY_PORT"] = str(_free_port())
-    result = subprocess.run(
-        [sys.executable, "-m", "gateway", "serve"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = _gateway(env, "serve", timeout=30)
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("image-gateway: ")
@@ -296,14 +303,7 @@ def test_a_malformed_cloudinary_url_is_one_line_never_a_traceback(
         "GATEWAY_DATA_DIR": str(tmp_path),
         "CLOUDINARY_URL": "https://x",
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "gateway", *argv],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = _gateway(env, *argv, timeout=30)
     assert result.returncode == status, result.stderr
     assert "Traceback" not in result.stderr
     if status:
@@ -394,14 +394,7 @@ def test_a_data_dir_that_is_a_file_is_one_line_for_every_command(
     afile.write_text("")
     env = {**os.environ, "GATEWAY_DATA_DIR": str(afile)}
     env.pop("GATEWAY_DATABASE_URL", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "gateway", *command],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = _gateway(env, *command, timeout=30)
     assert result.returncode == 2, result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"image-gateway: GATEWAY_DATA_DIR {afile}")
@@ -420,14 +413,7 @@ def test_numbers_past_what_the_catalog_holds_are_refused_by_the_parser(
 ) -> None:
     """They reached SQLite: `OverflowError`, a traceback."""
     env = {**os.environ, "GATEWAY_DATA_DIR": str(tmp_path)}
-    result = subprocess.run(
-        [sys.executable, "-m", "gateway", *argv],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = _gateway(env, *argv, timeout=30)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert "must be from" in result.stderr
@@ -445,14 +431,7 @@ def test_guest_uploads_for_an_issuer_the_catalog_lacks_stop_start_up(
         "GATEWAY_GUEST_ISSUER": "6b6fdb7b-65cb-4acf-97b9-d25eff795348",
     }
     env.pop("CLOUDINARY_URL", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "gateway", "serve"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _gateway(env, "serve", timeout=60)
     assert result.returncode == 2, result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert "GATEWAY_GUEST_ISSUER 6b6fdb7b-65cb-4acf-97b9-d25eff795348" in line

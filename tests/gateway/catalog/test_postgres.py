@@ -38,7 +38,7 @@ from tests.conftest import (
     make_settings,
 )
 from tests.gateway.http.support import bearer, form, image_file
-from tests.helpers import assert_error, eventually
+from tests.helpers import assert_error, child_pids, eventually
 from tests.images import RED, solid
 from transforms.cloudinary import CloudinaryAccount
 
@@ -438,7 +438,7 @@ async def test_a_hung_server_costs_a_request_the_timeout_once_then_503s_at_once(
     postmaster = int(
         (postgres_cluster.data_dir / "postmaster.pid").read_text().split()[0]
     )
-    hung = [postmaster, *_children(postmaster)]
+    hung = [postmaster, *child_pids(postmaster)]
     for pid in hung:
         os.kill(pid, signal.SIGSTOP)
     try:
@@ -455,16 +455,3 @@ async def test_a_hung_server_costs_a_request_the_timeout_once_then_503s_at_once(
         for pid in hung:
             os.kill(pid, signal.SIGCONT)
     await _eventually_status(client, "/v1/images", 200, headers=bearer(api_key))
-
-
-def _children(parent: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rpartition(")")[2].split()[1]) == parent:
-                found.append(int(entry.name))
-    return found

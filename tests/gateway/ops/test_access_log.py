@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.ops.access_log import (
+    JsonAccessLogger,
     client_address,
     redacted_path,
     redacted_query,
@@ -271,17 +272,8 @@ def test_other_commands_print_json_and_nothing_else(tmp_path: Path) -> None:
     assert json.loads(result.stdout) == []
 
 
-async def test_a_connections_lines_follow_each_request() -> None:
-    """The fields around the status are escaped once while a connection's
-    requests repeat them: every line still names its own request's."""
-    from aiohttp import web
-    from aiohttp.test_utils import make_mocked_request
-    from aiohttp.web_urldispatcher import UrlMappingMatchInfo
-
-    from gateway.keys import ISSUER
-    from gateway.ops.access_log import JsonAccessLogger
-
-    lines: list[str] = []
+def _logger_into(lines: list[str]) -> JsonAccessLogger:
+    """A connection's access logger whose batches land in `lines`."""
 
     class _Lines:
         def write(self, text: str) -> None:
@@ -291,7 +283,20 @@ async def test_a_connections_lines_follow_each_request() -> None:
             pass
 
     JsonAccessLogger.configure(trusted_proxies=(), stream=_Lines())  # type: ignore[arg-type]
-    logger = JsonAccessLogger(logging.getLogger("test"), "")
+    return JsonAccessLogger(logging.getLogger("test"), "")
+
+
+async def test_a_connections_lines_follow_each_request() -> None:
+    """The fields around the status are escaped once while a connection's
+    requests repeat them: every line still names its own request's."""
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
+    from aiohttp.web_urldispatcher import UrlMappingMatchInfo
+
+    from gateway.keys import ISSUER
+
+    lines: list[str] = []
+    logger = _logger_into(lines)
     sent = [
         ("/images/a?token=t.1", "agent-1", "issuer-1", 302),
         ("/images/a?token=t.1", "agent-1", "issuer-1", 302),
@@ -337,19 +342,8 @@ async def test_a_key_or_token_in_the_user_agent_is_redacted() -> None:
     from aiohttp.test_utils import make_mocked_request
     from aiohttp.web_urldispatcher import UrlMappingMatchInfo
 
-    from gateway.ops.access_log import JsonAccessLogger
-
     lines: list[str] = []
-
-    class _Lines:
-        def write(self, text: str) -> None:
-            lines.extend(text.splitlines())
-
-        def flush(self) -> None:
-            pass
-
-    JsonAccessLogger.configure(trusted_proxies=(), stream=_Lines())  # type: ignore[arg-type]
-    logger = JsonAccessLogger(logging.getLogger("test"), "")
+    logger = _logger_into(lines)
     route = mock.Mock()
     route.name = "status"
     for agent in (KEY, f"probe/1.0 {JWT}"):

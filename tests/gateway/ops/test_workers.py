@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.gateway.ops.conftest import Served
+from tests.helpers import child_pids
 from tests.images import RED, solid
 
 
@@ -103,31 +104,17 @@ def test_a_scrape_reports_every_workers_requests(serve: Served) -> None:
         assert float(line.split()[-1]) == 60
 
 
-def _children(parent: int) -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:  # gone meanwhile
-                continue
-            # pid (comm) state ppid …: comm may hold spaces, so from its `)`
-            if int(stat.rpartition(")")[2].split()[1]) == parent:
-                found.add(int(entry.name))
-    return found
-
-
 def test_a_crashed_worker_is_replaced_and_a_stop_still_ends_all(
     serve: Served,
 ) -> None:
     port = serve(GATEWAY_WORKERS="2")
     (server,) = serve.processes
-    workers = _children(server.pid)
+    workers = child_pids(server.pid)
     assert len(workers) == 2
     crashed = min(workers)
     os.kill(crashed, signal.SIGKILL)
     deadline = time.monotonic() + 10
-    while (now := _children(server.pid)) == workers or len(now) < 2:
+    while (now := child_pids(server.pid)) == workers or len(now) < 2:
         assert time.monotonic() < deadline, now
         time.sleep(0.05)
     assert crashed not in now
