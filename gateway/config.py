@@ -8,6 +8,7 @@ names are a public contract: sections group them, never rename them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import ipaddress
 import os
@@ -70,6 +71,7 @@ __all__ = [
     "Settings",
     "TokenSettings",
     "UpstreamSettings",
+    "data_dir_faults",
     "variables",
 ]
 
@@ -555,3 +557,14 @@ def variables() -> Iterator[str]:
     for section in _SECTIONS:
         yield from (var.name for _, var in _vars(section))
     yield from (var.name for var in _LIMIT_VARS.values())
+
+
+@contextlib.contextmanager
+def data_dir_faults(settings: Settings) -> Iterator[None]:
+    """The data directory's faults (a file, no rights) as one line naming it."""
+    try:
+        yield
+    except OSError as exc:
+        raise ConfigError(
+            f"GATEWAY_DATA_DIR {settings.data_dir}: {exc.strerror or exc}"
+        ) from None

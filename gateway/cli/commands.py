@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from gateway.catalog import CatalogStore, ImageRecord, open_catalog
@@ -16,7 +15,7 @@ from gateway.catalog.location import upgrade
 from gateway.catalog.postgres import redacted
 from gateway.catalog.transfer import copy_catalog
 from gateway.cloudinary.uploaders import uploader
-from gateway.config import Settings
+from gateway.config import Settings, data_dir_faults
 from gateway.delivery.links import delivery_url
 from gateway.env import as_database_url
 from gateway.errors import ApiError, OriginalsUnavailableError
@@ -57,21 +56,10 @@ def _print(doc: object) -> None:
 _Command = Callable[[CatalogStore, Settings, argparse.Namespace], Awaitable[None]]
 
 
-@contextlib.contextmanager
-def _data_dir(settings: Settings) -> Iterator[None]:
-    """The data directory's faults (a file, no rights) as one line naming it."""
-    try:
-        yield
-    except OSError as exc:
-        raise CommandError(
-            f"GATEWAY_DATA_DIR {settings.data_dir}: {exc.strerror or exc}"
-        ) from None
-
-
 def with_catalog(command: _Command) -> Callable[[Settings, argparse.Namespace], None]:
     def run(settings: Settings, args: argparse.Namespace) -> None:
         async def main() -> None:
-            with _data_dir(settings):
+            with data_dir_faults(settings):
                 catalog = await open_catalog(settings)
             try:
                 await command(catalog, settings, args)
@@ -442,7 +430,7 @@ async def token_access(
 
 
 def db_upgrade(settings: Settings, args: argparse.Namespace) -> None:
-    with _data_dir(settings):
+    with data_dir_faults(settings):
         before, after = asyncio.run(upgrade(settings))
     _print({"schemaVersion": after, "applied": after - before})
 

@@ -21,7 +21,7 @@ from yarl import URL
 from gateway.app import create_app
 from gateway.catalog import CatalogStore, open_catalog
 from gateway.cloudinary.uploaders import uploader
-from gateway.config import Settings
+from gateway.config import Settings, data_dir_faults
 from gateway.demo import Demo, seed_demo
 from gateway.env import ConfigError
 from gateway.errors import ApiError
@@ -110,12 +110,8 @@ def _loop_runner() -> Callable[[Coroutine[Any, Any, None]], None]:
 
 
 async def _prepare(settings: Settings) -> Demo | None:
-    try:
+    with data_dir_faults(settings):
         store = await open_catalog(settings)
-    except OSError as exc:  # the data directory: missing rights, not a folder
-        raise ConfigError(
-            f"GATEWAY_DATA_DIR {settings.data_dir}: {exc.strerror or exc}"
-        ) from None
     try:
         demo = await _seeded(store, settings)
         guest = settings.ingest.guest_issuer
@@ -160,12 +156,8 @@ async def _run(app: web.Application, settings: Settings, sock: socket.socket) ->
     """
     server_settings = settings.server
     runner = app_runner(app, settings, log_stream=sys.stdout)
-    try:
+    with data_dir_faults(settings):
         await runner.setup()  # start-up: the catalog opens, the demo is seeded
-    except OSError as exc:  # the data directory: missing rights, not a folder
-        raise ConfigError(
-            f"GATEWAY_DATA_DIR {settings.data_dir}: {exc.strerror or exc}"
-        ) from None
     try:
         loop = asyncio.get_running_loop()
         server = await loop.create_server(guarded(runner, settings), sock=sock)
