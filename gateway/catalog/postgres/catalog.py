@@ -195,8 +195,10 @@ class PostgresCatalog:
             yield conn
         except _DEAD:
             # Not handed back to be reset: against a server that hangs, the
-            # reset waits the timeout a second time.
-            conn.terminate()
+            # reset waits the timeout a second time. One the server closed
+            # has already gone back to the pool, detached: nothing to end.
+            with contextlib.suppress(asyncpg.InterfaceError):
+                conn.terminate()
             await self._pool.expire_connections()
             raise
         finally:
