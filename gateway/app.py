@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Final
+from typing import Any, Final
 
 import aiohttp
 from aiohttp import web
@@ -58,25 +58,31 @@ log = logging.getLogger("gateway")
 _ORIGINALS_GRACE: Final = 3600.0
 
 
+def protocol_options(settings: Settings) -> dict[str, Any]:
+    """Options of aiohttp's per-connection protocol (`web.RequestHandler`),
+    for `create_app` and for `serve`, which makes that protocol itself."""
+    return {
+        # Never inflate a request body: a small gzip can inflate to gigabytes,
+        # on the event loop, before any handler (or login) has looked at it.
+        # No route accepts a compressed body (`jsonapi.refuse_encoded`).
+        "auto_decompress": False,
+        # Room for a token one character longer than we take, every
+        # character percent-encoded from four UTF-8 bytes, so that our own
+        # checks answer it (400 token_too_large, 401 not ASCII), not the
+        # parser's generic 400.
+        "max_line_size": max(8190, 12 * (settings.tokens.max_bytes + 1) + 1024),
+        # aiohttp's default keeps an idle connection for an hour.
+        "keepalive_timeout": settings.server.idle_timeout,
+    }
+
+
 def create_app(settings: Settings) -> web.Application:
     """Build the app; all I/O happens in its cleanup contexts, on startup."""
     metrics = Metrics()
     app = web.Application(
         middlewares=[Frame(metrics)],
         client_max_size=MAX_BODY_BYTES,
-        # Never inflate a request body: a small gzip can inflate to gigabytes,
-        # on the event loop, before any handler (or login) has looked at it.
-        # No route accepts a compressed body (`jsonapi.refuse_encoded`).
-        handler_args={
-            "auto_decompress": False,
-            # Room for a token one character longer than we take, every
-            # character percent-encoded from four UTF-8 bytes, so that our own
-            # checks answer it (400 token_too_large, 401 not ASCII), not
-            # aiohttp's parser, whose plain-text 400 quotes the request line.
-            "max_line_size": max(8190, 12 * (settings.tokens.max_bytes + 1) + 1024),
-            # aiohttp's default keeps an idle connection for an hour.
-            "keepalive_timeout": settings.server.idle_timeout,
-        },
+        handler_args=protocol_options(settings),
     )
     app[SETTINGS] = settings
     app[LIFECYCLE] = Lifecycle()

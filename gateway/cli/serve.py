@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import functools
 import gc
 import importlib
 import logging
@@ -18,7 +19,7 @@ from typing import Any, Final, TextIO
 from aiohttp import web
 from yarl import URL
 
-from gateway.app import create_app
+from gateway.app import create_app, protocol_options
 from gateway.catalog import CatalogStore, open_catalog
 from gateway.cloudinary.uploaders import uploader
 from gateway.config import Settings, data_dir_faults
@@ -26,6 +27,7 @@ from gateway.demo import Demo, seed_demo
 from gateway.env import ConfigError
 from gateway.errors import ApiError
 from gateway.http.middlewares import ParserErrorsInOneLine
+from gateway.http.protocol import JsonApiRequestHandler
 from gateway.keys import LIFECYCLE, METRICS
 from gateway.ops.access_log import JsonAccessLogger
 from gateway.ops.connections import ConnectionGuard
@@ -183,28 +185,40 @@ def app_runner(
     app: web.Application, settings: Settings, *, log_stream: TextIO
 ) -> web.AppRunner:
     """The runner `serve` uses: the JSON access log (unless turned off) to `log_stream`."""
-    server_settings = settings.server
     JsonAccessLogger.configure(
-        trusted_proxies=server_settings.trusted_proxies, stream=log_stream
+        trusted_proxies=settings.server.trusted_proxies, stream=log_stream
     )
     return web.AppRunner(
-        app,
-        access_log_class=JsonAccessLogger,
-        access_log=logging.getLogger("aiohttp.access")
-        if server_settings.access_log
-        else None,
-        shutdown_timeout=server_settings.shutdown_timeout,
+        app, shutdown_timeout=settings.server.shutdown_timeout, **_protocol(settings)
     )
 
 
 def guarded(runner: web.AppRunner, settings: Settings) -> ConnectionGuard:
-    """The protocol factory `serve` listens with: the runner's, behind the guard."""
+    """The protocol factory `serve` listens with: the runner's protocol, as
+    `JsonApiRequestHandler` (the same options), behind the guard."""
     assert runner.server is not None  # noqa: S101 - the runner is set up
     return ConnectionGuard(
-        runner.server,
+        functools.partial(
+            JsonApiRequestHandler,
+            runner.server,
+            loop=asyncio.get_running_loop(),
+            **protocol_options(settings),
+            **_protocol(settings),
+        ),
         max_connections=settings.server.max_connections,
         header_timeout=settings.server.header_timeout,
     )
+
+
+def _protocol(settings: Settings) -> dict[str, Any]:
+    """The access log options of aiohttp's per-connection protocol; the rest
+    are the app's (`protocol_options`)."""
+    return {
+        "access_log_class": JsonAccessLogger,
+        "access_log": logging.getLogger("aiohttp.access")
+        if settings.server.access_log
+        else None,
+    }
 
 
 def _announce(settings: Settings, demo: bool) -> None:

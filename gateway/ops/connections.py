@@ -4,7 +4,7 @@ aiohttp cuts an idle keep-alive connection (`keepalive_timeout`), but it
 neither caps how many connections are open nor limits how long a client may
 take to send a request's head: a few hundred clients sending a header byte a
 minute would hold every file descriptor of the process. `ConnectionGuard`
-wraps aiohttp's protocol factory (`AppRunner.server`) for `loop.create_server`:
+wraps a protocol factory (aiohttp's, per connection) for `loop.create_server`:
 
 - past `max_connections` open, a new connection is answered `503` with
   `Retry-After` and closed at once;

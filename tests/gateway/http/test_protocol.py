@@ -1,0 +1,185 @@
+"""What aiohttp's parser refuses is answered as the app answers, through the
+protocol `serve` listens with (`app_runner` and `guarded`), not a test server."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import pytest
+
+from gateway import Settings
+from gateway.app import create_app
+from gateway.catalog import CatalogStore
+from gateway.cli.serve import app_runner, guarded
+from gateway.http.middlewares import ParserErrorsInOneLine
+from gateway.ops.access_log import JsonAccessLogger
+from gateway.ops.logs import JsonFormatter
+from tests.conftest import SEED_IMAGE
+
+IMAGE = f"/images/{SEED_IMAGE}"
+TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJzZWVkIn0.c2VjcmV0LXNpZ25hdHVyZQ"
+
+
+class Served:
+    def __init__(self, port: int, log: io.StringIO) -> None:
+        self.port = port
+        self.log = log
+
+    async def access_log(self) -> list[str]:
+        """The access log's lines, once it has some (it is written after the
+        answer, in batches)."""
+        for _ in range(100):
+            JsonAccessLogger.flush()
+            if lines := self.log.getvalue().splitlines():
+                return lines
+            await asyncio.sleep(0.02)
+        return []
+
+    async def raw(self, head: bytes) -> tuple[str, dict[str, str], bytes]:
+        """Status line, headers and body of the answer to `head` (sent as is)."""
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        writer.write(head + b"\r\n")
+        answer = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        await writer.wait_closed()
+        top, _, body = answer.partition(b"\r\n\r\n")
+        status, *lines = top.decode("latin-1").split("\r\n")
+        headers = {k.lower(): v for k, _, v in (ln.partition(": ") for ln in lines)}
+        return status, headers, body
+
+
+@pytest.fixture
+async def served(settings: Settings, catalog: CatalogStore) -> AsyncIterator[Served]:
+    log = io.StringIO()
+    # As `serve` runs by default: the access log on.
+    settings = replace(settings, server=replace(settings.server, access_log=True))
+    runner = app_runner(create_app(settings), settings, log_stream=log)
+    await runner.setup()
+    server = await asyncio.get_running_loop().create_server(
+        guarded(runner, settings), "127.0.0.1", 0
+    )
+    logger = logging.getLogger("aiohttp.server")
+    quiet = ParserErrorsInOneLine()
+    logger.addFilter(quiet)
+    try:
+        yield Served(server.sockets[0].getsockname()[1], log)
+    finally:
+        logger.removeFilter(quiet)
+        server.close()
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("head", "detail"),
+    [
+        (
+            f"GET {IMAGE}?token={TOKEN}\x01 HTTP/1.1\r\nHost: x\r\n".encode(),
+            "the request target is not a valid URL",
+        ),
+        (
+            f"GET {IMAGE}?token={TOKEN} HTTP/1.1\r\nHost: x\r\nX-A: {TOKEN}\r\n"
+            f"X-{TOKEN}\x01: 1\r\n".encode(),
+            "the request is not valid HTTP/1.1",
+        ),
+        (
+            f"GET {IMAGE}?token={TOKEN} HTTP/1.1\r\nHost: x\r\n"
+            f"Content-Length: {TOKEN}\r\n".encode(),
+            "the request is not valid HTTP/1.1",
+        ),
+        (
+            f"GET {IMAGE}?token={TOKEN} HTTP/1.1\r\nHost: x\r\n"
+            f"X-Long: {TOKEN * 200}\r\n".encode(),
+            "the request line or a header is longer than this server accepts",
+        ),
+        (
+            f"G\x00T {IMAGE}?token={TOKEN} HTTP/1.1\r\nHost: x\r\n".encode(),
+            "the request method is not a valid HTTP method",
+        ),
+        (
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 40 + b"\r\n",
+            None,
+        ),
+    ],
+    ids=[
+        "control-byte-in-target",
+        "bad-header-name",
+        "bad-length",
+        "long-header",
+        "bad-method",
+        "tls-hello",
+    ],
+)
+async def test_a_request_the_parser_refuses_gets_a_json_api_400_with_an_id(
+    served: Served, head: bytes, detail: str | None
+) -> None:
+    status, headers, body = await served.raw(head)
+    assert status.endswith(" 400 Bad Request"), status
+    assert headers["content-type"] == "application/vnd.api+json"
+    assert headers["server"] == "image-gateway"
+    assert headers["cache-control"] == "no-store"
+    (error,) = json.loads(body)["errors"]
+    assert error["id"] == headers["x-request-id"]
+    assert error["code"] == "bad_request"
+    if detail is not None:
+        assert error["detail"] == detail
+    # Nothing of the input comes back, nor goes to the access log.
+    assert TOKEN.encode() not in body
+    assert b"c2VjcmV0" not in body
+    (line,) = await served.access_log()
+    logged = json.loads(line)
+    assert logged["request_id"] == headers["x-request-id"]
+    assert logged["status"] == 400
+    assert "c2VjcmV0" not in line
+
+
+async def test_its_log_line_is_a_warning_naming_the_answers_id(
+    served: Served,
+) -> None:
+    lines = io.StringIO()
+    handler = logging.StreamHandler(lines)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("aiohttp.server")
+    logger.addHandler(handler)
+    try:
+        _, headers, _ = await served.raw(f"GET /\x01{TOKEN} HTTP/1.1\r\n".encode())
+    finally:
+        logger.removeHandler(handler)
+    (line,) = lines.getvalue().splitlines()
+    assert json.loads(line) == {
+        "time": json.loads(line)["time"],
+        "level": "WARNING",
+        "logger": "aiohttp.server",
+        "message": "refused a request aiohttp could not parse: InvalidURLError (400)",
+        "request_id": headers["x-request-id"],
+    }
+
+
+@pytest.mark.parametrize(
+    "token", ["A" * 12_000, "%F0%90%80%80"], ids=["long", "encoded"]
+)
+async def test_the_apps_protocol_options_hold_for_serves_protocol(
+    served: Served, settings: Settings, token: str
+) -> None:
+    """A token past aiohttp's default 8190-byte line, even one whose every
+    character is percent-encoded from four bytes, reaches our own check."""
+    if token.startswith("%"):
+        token *= settings.tokens.max_bytes + 1
+    status, headers, body = await served.raw(
+        f"GET {IMAGE}?token={token} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".encode()
+    )
+    assert status.endswith(" 400 Bad Request"), status
+    assert json.loads(body)["errors"][0]["code"] == "token_too_large"
+    assert headers["x-request-id"]
+
+
+async def test_a_request_it_parses_is_answered_by_the_app(served: Served) -> None:
+    status, headers, _ = await served.raw(
+        b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    )
+    assert status.endswith(" 200 OK"), status
+    assert headers["x-request-id"]
