@@ -10,6 +10,7 @@ alphabet checked in C) changes nothing for anyone else.
 from __future__ import annotations
 
 import binascii
+import json
 import threading
 from collections.abc import Collection
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ from jwt.utils import base64url_decode, base64url_encode
 
 from signing.errors import InvalidClaimError
 
-__all__ = ["FAST_SEGMENTS", "PLAIN_JWT", "KeyMemo", "private_jwt"]
+__all__ = ["FAST_SEGMENTS", "PLAIN_JWT", "ClaimsLayer", "KeyMemo", "private_jwt"]
 
 _TIME_CLAIMS: Final = ("exp", "nbf", "iat")
 _EARLIEST: Final = datetime(1, 1, 1, tzinfo=UTC).timestamp()
@@ -100,17 +101,45 @@ class _HMAC(HMACAlgorithm):
         return None
 
 
-class _ClaimsLayer(jwt.PyJWT):
-    """pyjwt's claims layer, refusing time claims that are not NumericDates.
+class ClaimsLayer(jwt.PyJWT):
+    """pyjwt's claims layer, refusing time claims that are not NumericDates,
+    and decoding a payload once where it was peeked at.
 
     pyjwt takes `int()` of `exp`, `nbf` and `iat`: it accepts numeric strings
     and booleans, and calls `null` or an object a malformed token. The check
     runs between pyjwt's payload decoding (after the signature) and its claim
     validation; `_decode_payload` is pyjwt's hook for subclasses.
+
+    A token without `kid` is read before it is verified, for the `iss` that
+    finds its keys (`peek`). pyjwt would then parse the same payload again:
+    when the bytes it verified are the bytes peeked at, the peek's parse is
+    taken instead (`json.loads` of equal bytes is an equal object), once.
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        # Per thread: a verifier may serve several.
+        self._peeked = threading.local()
+
+    def peek(self, segment: str) -> object:
+        """The unverified JSON of a payload `segment` (lenient base64url, as
+        pyjwt's own `base64url_decode`), kept for this thread's next decode."""
+        data = base64url_decode(segment)
+        payload = json.loads(data)
+        self._peeked.last = (data, payload)
+        return payload
+
     def _decode_payload(self, decoded: dict[str, Any]) -> dict[str, Any]:
-        payload = super()._decode_payload(decoded)
+        peeked: tuple[bytes, object] | None = getattr(self._peeked, "last", None)
+        self._peeked.last = None
+        if (
+            peeked is not None
+            and type(peeked[1]) is dict
+            and peeked[0] == decoded["payload"]
+        ):
+            payload: dict[str, Any] = peeked[1]
+        else:
+            payload = super()._decode_payload(decoded)
         for claim in _TIME_CLAIMS:
             if claim in payload:
                 _check_numeric_date(claim, payload[claim])
@@ -182,7 +211,7 @@ class _JWS(jwt.PyJWS):
         _decode_base64url_segment = staticmethod(_segment)
 
 
-def private_jwt(memo: KeyMemo | None) -> jwt.PyJWT:
+def private_jwt(memo: KeyMemo | None) -> ClaimsLayer:
     """A private PyJWT that knows only our HMAC algorithms.
 
     Its `PyJWS` is ours as well: pyjwt's module-level registry, which every
@@ -194,7 +223,7 @@ def private_jwt(memo: KeyMemo | None) -> jwt.PyJWT:
     jws = _JWS(algorithms=[])
     for name, hash_alg in _HASHES.items():
         jws.register_algorithm(name, _HMAC(hash_alg, memo))
-    claims_layer = _ClaimsLayer()
+    claims_layer = ClaimsLayer()
     claims_layer._jws = jws
     return claims_layer
 

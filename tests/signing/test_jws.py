@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
 import jwt
@@ -107,3 +108,64 @@ def test_malformed_tokens_are_refused_as_pyjwt_refuses_them(token: str) -> None:
     verdict = _verdict(PLAIN_JWT._jws, token)
     assert verdict[0] != "ok"
     assert verdict == _verdict(STOCK, token)
+
+
+# The peek: a payload read before verification (for `iss`) is parsed once.
+
+claims_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@EXAMPLES
+@given(st.dictionaries(st.text(max_size=6), claims_values, max_size=5))
+def test_a_peeked_payload_decodes_to_what_pyjwt_decodes(
+    claims: dict[str, object],
+) -> None:
+    # Time claims are the claims layer's own rule (a NumericDate), not the peek's.
+    claims = {k: v for k, v in claims.items() if k not in ("exp", "nbf", "iat")}
+    claims["iss"] = "issuer"
+    token = jwt.encode(claims, SECRET, algorithm="HS256")
+    ours = private_jwt(None)
+    peeked = ours.peek(token.split(".")[1])
+    decoded = ours.decode(token, SECRET, algorithms=["HS256"])
+    assert decoded == peeked == jwt.decode(token, SECRET, algorithms=["HS256"])
+
+
+def test_a_peeked_payload_serves_one_decode_only() -> None:
+    """The parse is handed over once: two verifications never share claims."""
+    token = jwt.encode({"iss": "issuer", "t": [1]}, SECRET, algorithm="HS256")
+    ours = private_jwt(None)
+    ours.peek(token.split(".")[1])
+    first = ours.decode(token, SECRET, algorithms=["HS256"])
+    second = ours.decode(token, SECRET, algorithms=["HS256"])
+    assert first == second
+    assert first is not second
+
+
+def test_a_stale_peek_is_not_taken_for_another_tokens_payload() -> None:
+    """Peeked, then refused (a bad signature): the next token decodes its own."""
+    refused = jwt.encode({"iss": "issuer", "n": 1}, "x" * 32, algorithm="HS256")
+    token = jwt.encode({"iss": "issuer", "n": 2}, SECRET, algorithm="HS256")
+    ours = private_jwt(None)
+    ours.peek(refused.split(".")[1])
+    with pytest.raises(jwt.InvalidSignatureError):
+        ours.decode(refused, SECRET, algorithms=["HS256"])
+    assert ours.decode(token, SECRET, algorithms=["HS256"])["n"] == 2
+
+
+def test_a_peek_in_one_thread_is_not_taken_in_another() -> None:
+    token = jwt.encode({"iss": "issuer", "t": [1]}, SECRET, algorithm="HS256")
+    ours = private_jwt(None)
+    peeked = ours.peek(token.split(".")[1])
+    with ThreadPoolExecutor(1) as pool:
+        elsewhere = pool.submit(
+            ours.decode, token, SECRET, algorithms=["HS256"]
+        ).result()
+    assert elsewhere == peeked
+    assert elsewhere is not peeked
