@@ -72,6 +72,12 @@ def new_api_key() -> tuple[str, str]:
     return prefix, f"sk_{prefix}_{secrets.token_urlsafe(32)}"
 
 
+def api_key_prefix(given: str) -> str:
+    """The stored prefix of an API key named by its prefix, with or without
+    `sk_`, or by the whole key: never more than the prefix is kept or shown."""
+    return given.removeprefix("sk_").split("_")[0]
+
+
 def key_hash(key: str) -> str:
     # API keys carry 256 random bits: a plain SHA-256 cannot be brute-forced.
     return hashlib.sha256(key.encode()).hexdigest()

@@ -13,6 +13,7 @@ from pathlib import Path
 from gateway.catalog import CatalogStore, ImageRecord, open_catalog
 from gateway.catalog.location import upgrade
 from gateway.catalog.postgres import redacted
+from gateway.catalog.rows import api_key_prefix
 from gateway.catalog.transfer import copy_catalog
 from gateway.cloudinary.uploaders import uploader
 from gateway.config import Settings, data_dir_faults
@@ -120,6 +121,7 @@ def _roles(raw: str | None) -> frozenset[str]:
 async def api_key_list(
     catalog: CatalogStore, settings: Settings, args: argparse.Namespace
 ) -> None:
+    await _known_issuer(catalog, args.issuer)  # an unknown one is no empty list
     _print(
         [
             {
@@ -138,7 +140,9 @@ async def api_key_revoke(
     catalog: CatalogStore, settings: Settings, args: argparse.Namespace
 ) -> None:
     await catalog.revoke_api_key(args.issuer, args.prefix)
-    _print({"issuer": args.issuer, "prefix": args.prefix, "revoked": True})
+    # As `key list` names it; a whole key given as the prefix is not echoed.
+    prefix = api_key_prefix(args.prefix)
+    _print({"issuer": args.issuer, "prefix": f"sk_{prefix}", "revoked": True})
 
 
 @with_catalog

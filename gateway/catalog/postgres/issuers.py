@@ -11,6 +11,7 @@ import asyncpg
 from gateway.catalog.postgres.schema import Conn
 from gateway.catalog.records import ApiKey, CatalogError
 from gateway.catalog.rows import (
+    api_key_prefix,
     api_key_record,
     key_hash,
     new_api_key,
@@ -92,9 +93,7 @@ async def revoke_key(db: Conn, issuer_id: str, kid: str) -> None:
 
 
 async def revoke_api_key(db: Conn, issuer_id: str, prefix: str) -> None:
-    await _revoke(
-        db, "api_keys", "prefix", issuer_id, prefix.removeprefix("sk_").split("_")[0]
-    )
+    await _revoke(db, "api_keys", "prefix", issuer_id, api_key_prefix(prefix))
 
 
 async def _revoke(db: Conn, table: str, column: str, issuer_id: str, name: str) -> None:

@@ -8,7 +8,13 @@ import sqlite3
 from collections.abc import Sequence
 
 from gateway.catalog.records import ApiKey, CatalogError
-from gateway.catalog.rows import api_key_record, key_hash, new_api_key, new_key
+from gateway.catalog.rows import (
+    api_key_prefix,
+    api_key_record,
+    key_hash,
+    new_api_key,
+    new_key,
+)
 from gateway.catalog.sqlite import schema
 from signing import Issuer, IssuerKey, IssuerPolicy
 
@@ -91,9 +97,7 @@ def revoke_key(db: sqlite3.Connection, issuer_id: str, kid: str) -> None:
 
 
 def revoke_api_key(db: sqlite3.Connection, issuer_id: str, prefix: str) -> None:
-    _revoke(
-        db, "api_keys", "prefix", issuer_id, prefix.removeprefix("sk_").split("_")[0]
-    )
+    _revoke(db, "api_keys", "prefix", issuer_id, api_key_prefix(prefix))
 
 
 def _revoke(

@@ -360,3 +360,29 @@ def test_key_create_with_roles_lists_them(shop: tuple[Path, str, str]) -> None:
     assert "--roles" in refused(
         data, "issuer", "key", "create", "--issuer", issuer, "--roles", "a b"
     )
+
+
+def test_key_list_for_an_unknown_issuer_is_refused_not_empty(
+    shop: tuple[Path, str, str],
+) -> None:
+    line = refused(shop[0], "issuer", "key", "list", "--issuer", UNKNOWN)
+    assert line == f"image-gateway: no issuer {UNKNOWN}"
+
+
+def test_a_key_revoked_by_the_whole_key_is_echoed_by_its_prefix_only(
+    shop: tuple[Path, str, str],
+) -> None:
+    data, issuer, _ = shop
+    key = str(ok(data, "issuer", "key", "create", "--issuer", issuer)["api_key"])
+    result = cli(data, "issuer", "key", "revoke", "--issuer", issuer, "--prefix", key)
+    assert result.returncode == 0, result.stderr
+    assert key.split("_", 2)[2] not in result.stdout + result.stderr
+    revoked = json.loads(result.stdout)
+    assert revoked == {
+        "issuer": issuer,
+        "prefix": "_".join(key.split("_")[:2]),
+        "revoked": True,
+    }
+    listed = json.loads(cli(data, "issuer", "key", "list", "--issuer", issuer).stdout)
+    (mine,) = [k for k in listed if k["prefix"] == revoked["prefix"]]
+    assert mine["revokedAt"] is not None
