@@ -179,6 +179,13 @@ def as_database_url(name: str, raw: str) -> str:
     except ValueError:
         url = URL()
     if url.scheme in {"postgresql", "postgres"} and url.host:
+        authority = raw.partition("://")[2].partition("/")[0].partition("?")[0]
+        if authority.count("@") > 1:
+            # yarl takes the last `@` for the host's start, asyncpg the first:
+            # the gateway would connect to one host and name another.
+            raise ConfigError(
+                f"{name}: write an '@' in the user name or password as %40"
+            )
         return raw
     raise ConfigError(
         f"{name} must be sqlite:///path/to/catalog.sqlite3 or "

@@ -354,6 +354,20 @@ def test_the_database_url_picks_the_catalog(
         assert settings.database == sqlite
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://u:p@ss@h/db", "postgresql://u@x:p@h:5/db?a=b", "postgresql://a@b@h"],
+)
+def test_a_database_url_with_a_bare_at_in_its_userinfo_is_refused(url: str) -> None:
+    """yarl reads the host from the last `@`, asyncpg from the first: it would
+    connect to one host and every message would name the other."""
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env({"GATEWAY_DATABASE_URL": url})
+    assert str(refused.value) == (
+        "GATEWAY_DATABASE_URL: write an '@' in the user name or password as %40"
+    )
+
+
 def test_a_bad_database_url_is_not_echoed(capsys: pytest.CaptureFixture[str]) -> None:
     """It may carry a password."""
     with pytest.raises(ConfigError) as refused:

@@ -70,10 +70,19 @@ _PING: Final = 5.0
 _DEAD: Final = (*UNAVAILABLE, asyncpg.exceptions.InternalClientError)
 
 
+# Query parameters asyncpg reads a secret from (libpq's names).
+_SECRET_PARAMETERS: Final = frozenset({"password", "sslpassword"})
+
+
 def redacted(url: str) -> str:
-    """The URL without its password, for messages and logs."""
+    """The URL without its password, for messages and logs: the one before
+    the host, and any the driver also reads from the query."""
     parsed = URL(url)
-    return str(parsed.with_password(None)) if parsed.password else url
+    if parsed.password:
+        parsed = parsed.with_password(None)
+    if _SECRET_PARAMETERS.intersection(parsed.query):
+        parsed = parsed.without_query_params(*_SECRET_PARAMETERS)
+    return str(parsed)
 
 
 @contextlib.contextmanager

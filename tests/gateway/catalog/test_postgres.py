@@ -124,15 +124,28 @@ async def test_another_programs_tables_are_never_taken_for_a_catalog(
         await open_catalog(make_settings(Path("unused"), database_url=database_url))
 
 
+@pytest.mark.parametrize(
+    "where",
+    [
+        "postgresql://gw:hunter2@127.0.0.1:{port}/gateway",
+        "postgresql://gw@127.0.0.1:{port}/gateway?password=hunter2",
+        "postgresql://gw@127.0.0.1:{port}/gateway?sslmode=disable&password=hunter2",
+        "postgresql://gw:p%40hunter2@127.0.0.1:{port}/gateway",
+    ],
+    ids=["userinfo", "query", "query-after", "escaped-at"],
+)
 def test_an_unreachable_database_at_start_is_one_line_without_the_password(
-    postgres_cluster: Cluster,
+    postgres_cluster: Cluster, where: str
 ) -> None:
+    """asyncpg reads a password from the query as well (libpq's `password=`)."""
     with socketless_port() as port:
-        url = f"postgresql://gw:hunter2@127.0.0.1:{port}/gateway"
+        url = where.format(port=port)
         result = _cli(url, "issuer", "list")
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
-    assert "cannot reach the catalog database" in result.stderr
+    assert f"cannot reach the catalog database postgresql://gw@127.0.0.1:{port}/" in (
+        result.stderr
+    )
     assert "hunter2" not in result.stderr
 
 
