@@ -253,6 +253,7 @@ def _parser() -> argparse.ArgumentParser:
         default=3600,
         help="seconds until exp (default 3600; at most GATEWAY_ACCESS_TOKEN_MAX_LIFETIME)",
     )
+    access.add_argument("--kid", help="signing key (newest when omitted)")
     access.set_defaults(run=commands.token_access)
     return parser
 

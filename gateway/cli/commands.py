@@ -23,7 +23,15 @@ from gateway.errors import ApiError, OriginalsUnavailableError
 from gateway.originals.configured import open_store
 from gateway.originals.ingest import discard, kept, prepare_original
 from gateway.originals.store import OriginalStore
-from signing import SCOPES, Issuer, IssuerPolicy, mint, mint_access_token, parse_roles
+from signing import (
+    SCOPES,
+    Issuer,
+    IssuerKey,
+    IssuerPolicy,
+    mint,
+    mint_access_token,
+    parse_roles,
+)
 from transforms import TransformError, normalise_image_id, parse_transformations
 from transforms.cloudinary import CloudinaryAsset
 
@@ -173,6 +181,15 @@ async def signing_key_revoke(
 ) -> None:
     await catalog.revoke_key(args.issuer, args.kid)
     _print({"issuer": args.issuer, "kid": args.kid, "revoked": True})
+
+
+def _signing_key(issuer: Issuer, kid: str | None) -> IssuerKey:
+    """The key `--kid` names, else the newest; never a verify-only one."""
+    key = issuer.key(kid) if kid else issuer.signing_key
+    if key is None or key.verify_only:
+        which = f"key {kid}" if kid else "signing key"
+        raise CommandError(f"issuer {issuer.id} has no active {which}")
+    return key
 
 
 async def _known_issuer(catalog: CatalogStore, issuer_id: str) -> Issuer:
@@ -358,10 +375,7 @@ async def token_mint(
     except TransformError as exc:
         raise CommandError(f"{exc.pointer}: {exc.detail}") from exc
     issuer = await _known_issuer(catalog, args.issuer)
-    key = issuer.key(args.kid) if args.kid else issuer.signing_key
-    if key is None or key.verify_only:
-        which = f"key {args.kid}" if args.kid else "signing key"
-        raise CommandError(f"issuer {issuer.id} has no active {which}")
+    key = _signing_key(issuer, args.kid)
     # A token for an image the issuer does not own would only ever get 404s.
     for image_id, where in (
         (args.image, "--image"),
@@ -405,10 +419,8 @@ async def token_access(
             f"use {', '.join(sorted(SCOPES))}"
         )
     roles = _roles(args.roles)
-    issuer = await catalog.issuer(args.issuer)
-    key = issuer.signing_key if issuer is not None else None
-    if issuer is None or key is None:
-        raise CommandError(f"no issuer {args.issuer} with an active signing key")
+    issuer = await _known_issuer(catalog, args.issuer)
+    key = _signing_key(issuer, args.kid)
     try:
         token = mint_access_token(
             key,

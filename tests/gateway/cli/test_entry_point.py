@@ -339,6 +339,27 @@ def test_token_access_refuses_bad_options(
     assert words in line
 
 
+@pytest.mark.parametrize("command", ["access", "mint"])
+def test_a_token_is_signed_with_the_key_kid_names(tmp_path: Path, command: str) -> None:
+    """During a rotation, with the newest key or an older one still active."""
+    issuer = str(ok(tmp_path, "issuer", "add", "--kid", "old")["id"])
+    image = str(
+        ok(tmp_path, "image", "add", "--issuer", issuer, "--public-id", "a")["id"]
+    )
+    ok(tmp_path, "issuer", "signing-key", "add", "--issuer", issuer, "--kid", "new")
+    needs = ["--sub", "u"] if command == "access" else ["--image", image]
+    for kid, expected in ((None, "new"), ("old", "old"), ("new", "new")):
+        chosen = [] if kid is None else ["--kid", kid]
+        doc = ok(tmp_path, "token", command, "--issuer", issuer, *needs, *chosen)
+        header = json.loads(_b64(str(doc["token"]).split(".")[0]))
+        assert header["kid"] == expected, (kid, header)
+    ok(tmp_path, "issuer", "signing-key", "revoke", "--issuer", issuer, "--kid", "old")
+    line = refused(
+        tmp_path, "token", command, "--issuer", issuer, *needs, "--kid", "old"
+    )
+    assert line == f"image-gateway: issuer {issuer} has no active key old"
+
+
 def test_token_access_for_an_unknown_issuer_is_refused(
     shop: tuple[Path, str, str],
 ) -> None:
