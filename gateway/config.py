@@ -445,7 +445,7 @@ class Settings:
             parse_render_base(upstream.base_chain, self.limits)
         except TransformError as exc:
             if upstream.delivery == "render":
-                raise ConfigError(f"GATEWAY_BASE_CHAIN: {exc.detail}") from exc
+                raise ConfigError(_base_chain_fault(upstream.base_chain, exc)) from exc
         if self.ingest.guest_uploads and self.ingest.guest_issuer is None:
             raise ConfigError("GATEWAY_GUEST_UPLOADS needs GATEWAY_GUEST_ISSUER")
         if not 1 <= self.render.jpeg_quality <= 100:
@@ -568,3 +568,16 @@ def data_dir_faults(settings: Settings) -> Iterator[None]:
         raise ConfigError(
             f"GATEWAY_DATA_DIR {settings.data_dir}: {exc.strerror or exc}"
         ) from None
+
+
+def _base_chain_fault(chain: str, exc: TransformError) -> str:
+    """Which part of the chain, and, when it is the default one, that it is:
+    a lowered GATEWAY_MAX_SIZE is what the operator changed, not the chain."""
+    step, _, option = (exc.pointer or "").removeprefix("/base_chain/").partition("/")
+    part = f" (step {step}, {option})" if option else ""
+    if chain != DEFAULT_BASE_CHAIN:
+        return f"GATEWAY_BASE_CHAIN{part}: {exc.detail}"
+    return (
+        f"the default GATEWAY_BASE_CHAIN ({chain}){part}: {exc.detail}; "
+        "set GATEWAY_BASE_CHAIN to one within GATEWAY_MAX_SIZE"
+    )

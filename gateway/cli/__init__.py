@@ -259,14 +259,24 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _key_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--secret", help="shared secret (random when omitted)")
-    parser.add_argument("--kid", help="key id (random when omitted)")
+    parser.add_argument(
+        "--secret", type=_given, help="shared secret (random when omitted)"
+    )
+    parser.add_argument("--kid", type=_given, help="key id (random when omitted)")
     parser.add_argument(
         "--algorithm",
         default="HS256",
         choices=sorted(ALLOWED_ALGORITHMS),
         help="HMAC algorithm of the key (default: HS256)",
     )
+
+
+def _given(raw: str) -> str:
+    """An argparse type: not empty (an empty `--secret ""`, say from an unset
+    shell variable, was silently replaced by a random one)."""
+    if not raw:
+        raise argparse.ArgumentTypeError("must not be empty (omit it for a random one)")
+    return raw
 
 
 def _bounded(low: int, high: int) -> Callable[[str], int]:

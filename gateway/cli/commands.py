@@ -376,6 +376,15 @@ async def token_mint(
         raise CommandError(f"{exc.pointer}: {exc.detail}") from exc
     issuer = await _known_issuer(catalog, args.issuer)
     key = _signing_key(issuer, args.kid)
+    # A token its issuer's own policy refuses would only ever get 401s.
+    policy = issuer.policy
+    if args.ttl is None and policy.require_exp:
+        raise CommandError(f"issuer {issuer.id} requires exp: give --ttl")
+    limit = policy.max_lifetime
+    if args.ttl is not None and limit is not None and args.ttl > limit:
+        raise CommandError(
+            f"--ttl: issuer {issuer.id} allows tokens of at most {limit} s"
+        )
     # A token for an image the issuer does not own would only ever get 404s.
     for image_id, where in (
         (args.image, "--image"),

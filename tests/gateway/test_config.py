@@ -376,3 +376,36 @@ def test_a_bad_database_url_is_not_echoed(capsys: pytest.CaptureFixture[str]) ->
     assert "hunter2" not in repr(
         Settings(catalog=CatalogSettings(database_url="postgresql://u:hunter2@h/db"))
     )
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        pytest.param(
+            {"GATEWAY_MAX_SIZE": "1000"},
+            f"the default GATEWAY_BASE_CHAIN ({DEFAULT_BASE_CHAIN}) (step 0, width): "
+            "must be between 1 and 1000; set GATEWAY_BASE_CHAIN to one within "
+            "GATEWAY_MAX_SIZE",
+            id="default-chain-over-a-lowered-max",
+        ),
+        pytest.param(
+            {"GATEWAY_MAX_SIZE": "1000", "GATEWAY_BASE_CHAIN": "c_fit,w_1500"},
+            "GATEWAY_BASE_CHAIN (step 0, width): must be between 1 and 1000",
+            id="own-chain-over-max",
+        ),
+    ],
+)
+def test_a_base_chain_over_the_size_limit_says_which_and_why(
+    environ: dict[str, str], message: str
+) -> None:
+    """Lowering GATEWAY_MAX_SIZE alone used to blame a chain never set."""
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env(environ)
+    assert str(refused.value) == message
+
+
+def test_a_base_chain_within_a_lowered_max_is_taken() -> None:
+    settings = Settings.from_env(
+        {"GATEWAY_MAX_SIZE": "1000", "GATEWAY_BASE_CHAIN": "c_fit,w_900"}
+    )
+    assert settings.upstream.base_chain == "c_fit,w_900"

@@ -407,3 +407,42 @@ def test_a_key_revoked_by_the_whole_key_is_echoed_by_its_prefix_only(
     listed = json.loads(cli(data, "issuer", "key", "list", "--issuer", issuer).stdout)
     (mine,) = [k for k in listed if k["prefix"] == revoked["prefix"]]
     assert mine["revokedAt"] is not None
+
+
+@pytest.mark.parametrize(
+    ("ttl", "words"),
+    [
+        (None, "requires exp: give --ttl"),
+        ("61", "allows tokens of at most 60 s"),
+    ],
+)
+def test_token_mint_refuses_a_token_its_issuers_policy_would_refuse(
+    tmp_path: Path, ttl: str | None, words: str
+) -> None:
+    issuer = str(
+        ok(tmp_path, "issuer", "add", "--require-exp", "--max-lifetime", "60")["id"]
+    )
+    image = str(
+        ok(tmp_path, "image", "add", "--issuer", issuer, "--public-id", "a")["id"]
+    )
+    mint = ("token", "mint", "--issuer", issuer, "--image", image)
+    assert words in refused(tmp_path, *mint, *(["--ttl", ttl] if ttl else []))
+    assert ok(tmp_path, *mint, "--ttl", "60")["token"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["issuer", "add", "--secret", ""],
+        ["issuer", "add", "--kid", ""],
+        ["issuer", "signing-key", "add", "--issuer", UNKNOWN, "--secret", ""],
+    ],
+    ids=["secret", "kid", "signing-key"],
+)
+def test_an_empty_secret_or_kid_is_refused_not_replaced(
+    tmp_path: Path, argv: list[str]
+) -> None:
+    result = cli(tmp_path, *argv)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "must not be empty" in result.stderr
