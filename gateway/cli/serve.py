@@ -21,6 +21,7 @@ from yarl import URL
 
 from gateway.app import create_app, protocol_options
 from gateway.catalog import CatalogStore, open_catalog
+from gateway.catalog.postgres import PoolOutagesInOneLine
 from gateway.cloudinary.uploaders import uploader
 from gateway.config import Settings, data_dir_faults
 from gateway.demo import Demo, seed_demo
@@ -51,6 +52,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=settings.server.log_level, handlers=[handler])
     logging.getLogger("aiohttp.server").addFilter(ParserErrorsInOneLine())
+    logging.getLogger("asyncpg.pool").addFilter(PoolOutagesInOneLine())
     host = args.host or settings.server.host
     port = settings.server.port if args.port is None else args.port
     workers = settings.server.workers if args.workers is None else args.workers

@@ -101,6 +101,24 @@ def reaching(url: str) -> Iterator[None]:
         raise CatalogError(f"catalog database {redacted(url)}: {exc}") from None
 
 
+class PoolOutagesInOneLine(logging.Filter):
+    """asyncpg's log of a failed attempt to restore its pool's connections,
+    as one line with the reason.
+
+    In an outage its pool retries, backing off from a second to a minute, and
+    logs each failure with a full traceback: one known fact, repeated by
+    every worker. `serve` adds this filter to the `asyncpg.pool` logger.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], UNAVAILABLE):
+            record.msg = f"{record.getMessage()}: {_reason(record.exc_info[1])}"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def _reason(exc: BaseException) -> str:
     """What went wrong, also for exceptions that say nothing (a timeout)."""
     if str(exc):

@@ -8,6 +8,7 @@ catalog and /v1 suites); here is what only a shared server has.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -23,7 +24,7 @@ from pytest_aiohttp import AiohttpClient
 from gateway import Settings, create_app
 from gateway.catalog import CachedCatalog, CatalogError, CatalogStore, open_catalog
 from gateway.catalog.location import upgrade
-from gateway.catalog.postgres import MIGRATIONS
+from gateway.catalog.postgres import MIGRATIONS, PoolOutagesInOneLine
 from gateway.catalog.sqlite import MIGRATIONS as SQLITE_MIGRATIONS
 from gateway.keys import CATALOG
 from scripts.pg_cluster import Cluster
@@ -382,10 +383,15 @@ async def test_a_stopped_server_gives_cached_answers_within_the_bound_then_503(
     catalog: CatalogStore,
     postgres_cluster: Cluster,
     mint_token: Mint,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Stop the server: what is in memory is served until a poll interval
     after the last good check, then 503 with Retry-After; what needs the
-    database is a 503 at once; started again, it all comes back unaided."""
+    database is a 503 at once; started again, it all comes back unaided.
+    asyncpg's pool says it is retrying in one line each time, as `serve` logs it."""
+    pool_log = logging.getLogger("asyncpg.pool")
+    one_line = PoolOutagesInOneLine()
+    pool_log.addFilter(one_line)
     poll = 2.0
     client = await aiohttp_client(
         create_app(_replica_settings(tmp_path, database_url, poll))
@@ -417,6 +423,15 @@ async def test_a_stopped_server_gives_cached_answers_within_the_bound_then_503(
     await _eventually_status(client, delivery, 302)
     await _eventually_status(client, "/v1/images", 200, headers=bearer(api_key))
     assert (await client.get("/readyz")).status == 200
+    pool_log.removeFilter(one_line)
+    retries = [r for r in caplog.records if r.name == "asyncpg.pool"]
+    assert retries, "the pool lost its connections without a word"
+    for record in retries:
+        assert record.exc_info is None
+        assert record.getMessage().startswith(
+            "Failed to restore the pool connection floor; retrying: "
+        ), record.getMessage()
+        assert "\n" not in record.getMessage()
 
 
 async def _eventually_status(
