@@ -179,7 +179,7 @@ def as_database_url(name: str, raw: str) -> str:
     except ValueError:
         url = URL()
     if url.scheme in {"postgresql", "postgres"} and url.host:
-        authority = raw.partition("://")[2].partition("/")[0].partition("?")[0]
+        authority = re.split(r"[/?#]", raw.partition("://")[2], maxsplit=1)[0]
         if authority.count("@") > 1:
             # yarl takes the last `@` for the host's start, asyncpg the first:
             # the gateway would connect to one host and name another.

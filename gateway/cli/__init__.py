@@ -228,7 +228,9 @@ def _parser() -> argparse.ArgumentParser:
     token_mint.add_argument(
         "--ttl", type=int, help="seconds until exp (default: no exp)"
     )
-    token_mint.add_argument("--kid", help="signing key (newest when omitted)")
+    token_mint.add_argument(
+        "--kid", type=_given, help="signing key (newest when omitted)"
+    )
     token_mint.add_argument(
         "--bind",
         action="store_true",
@@ -253,7 +255,7 @@ def _parser() -> argparse.ArgumentParser:
         default=3600,
         help="seconds until exp (default 3600; at most GATEWAY_ACCESS_TOKEN_MAX_LIFETIME)",
     )
-    access.add_argument("--kid", help="signing key (newest when omitted)")
+    access.add_argument("--kid", type=_given, help="signing key (newest when omitted)")
     access.set_defaults(run=commands.token_access)
     return parser
 
@@ -275,7 +277,7 @@ def _given(raw: str) -> str:
     """An argparse type: not empty (an empty `--secret ""`, say from an unset
     shell variable, was silently replaced by a random one)."""
     if not raw:
-        raise argparse.ArgumentTypeError("must not be empty (omit it for a random one)")
+        raise argparse.ArgumentTypeError("must not be empty (omit it instead)")
     return raw
 
 

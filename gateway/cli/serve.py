@@ -199,13 +199,15 @@ def guarded(runner: web.AppRunner, settings: Settings) -> ConnectionGuard:
     """The protocol factory `serve` listens with: the runner's protocol, as
     `JsonApiRequestHandler` (the same options), behind the guard."""
     assert runner.server is not None  # noqa: S101 - the runner is set up
+    loop = asyncio.get_running_loop()
     return ConnectionGuard(
         functools.partial(
             JsonApiRequestHandler,
             runner.server,
-            loop=asyncio.get_running_loop(),
+            loop=loop,
             **protocol_options(settings),
             **_protocol(settings),
+            debug=loop.get_debug(),  # as the app sets it (asyncio's debug mode)
         ),
         max_connections=settings.server.max_connections,
         header_timeout=settings.server.header_timeout,

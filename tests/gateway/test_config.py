@@ -368,6 +368,20 @@ def test_a_database_url_with_a_bare_at_in_its_userinfo_is_refused(url: str) -> N
     )
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:p%40ss@h/db",
+        "postgresql://u@h/db?application_name=a@b",
+        "postgresql://u@h/db#a@b",
+        "postgresql://u@[::1]:5432/db",
+    ],
+)
+def test_an_at_outside_the_userinfo_is_no_fault(url: str) -> None:
+    settings = Settings.from_env({"GATEWAY_DATABASE_URL": url})
+    assert settings.catalog.postgres_url == url
+
+
 def test_a_bad_database_url_is_not_echoed(capsys: pytest.CaptureFixture[str]) -> None:
     """It may carry a password."""
     with pytest.raises(ConfigError) as refused:

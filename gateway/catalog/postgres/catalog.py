@@ -78,9 +78,12 @@ def redacted(url: str) -> str:
     """The URL without its password, for messages and logs: the one before
     the host, and any the driver also reads from the query."""
     parsed = URL(url)
+    secret_query = _SECRET_PARAMETERS.intersection(parsed.query)
+    if not parsed.password and not secret_query:
+        return url  # as the operator wrote it
     if parsed.password:
         parsed = parsed.with_password(None)
-    if _SECRET_PARAMETERS.intersection(parsed.query):
+    if secret_query:
         parsed = parsed.without_query_params(*_SECRET_PARAMETERS)
     return str(parsed)
 

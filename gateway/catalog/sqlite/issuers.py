@@ -97,11 +97,18 @@ def revoke_key(db: sqlite3.Connection, issuer_id: str, kid: str) -> None:
 
 
 def revoke_api_key(db: sqlite3.Connection, issuer_id: str, prefix: str) -> None:
-    _revoke(db, "api_keys", "prefix", issuer_id, api_key_prefix(prefix))
+    stored = api_key_prefix(prefix)
+    _revoke(db, "api_keys", "prefix", issuer_id, stored, shown=f"sk_{stored}")
 
 
 def _revoke(
-    db: sqlite3.Connection, table: str, column: str, issuer_id: str, name: str
+    db: sqlite3.Connection,
+    table: str,
+    column: str,
+    issuer_id: str,
+    name: str,
+    *,
+    shown: str | None = None,
 ) -> None:
     """Revoke one active key of an issuer (signing or API), or say there is none."""
     with schema.transaction(db):
@@ -111,7 +118,7 @@ def _revoke(
             (schema.now(), issuer_id, name),
         )
         if cursor.rowcount != 1:
-            raise CatalogError(f"issuer {issuer_id} has no active key {name}")
+            raise CatalogError(f"issuer {issuer_id} has no active key {shown or name}")
 
 
 def _issuer_row(db: sqlite3.Connection, issuer_id: str) -> sqlite3.Row | None:

@@ -407,6 +407,12 @@ def test_a_key_revoked_by_the_whole_key_is_echoed_by_its_prefix_only(
     listed = json.loads(cli(data, "issuer", "key", "list", "--issuer", issuer).stdout)
     (mine,) = [k for k in listed if k["prefix"] == revoked["prefix"]]
     assert mine["revokedAt"] is not None
+    again = refused(
+        data, "issuer", "key", "revoke", "--issuer", issuer, "--prefix", key
+    )
+    assert again == (
+        f"image-gateway: issuer {issuer} has no active key {revoked['prefix']}"
+    )
 
 
 @pytest.mark.parametrize(
@@ -436,8 +442,10 @@ def test_token_mint_refuses_a_token_its_issuers_policy_would_refuse(
         ["issuer", "add", "--secret", ""],
         ["issuer", "add", "--kid", ""],
         ["issuer", "signing-key", "add", "--issuer", UNKNOWN, "--secret", ""],
+        ["token", "mint", "--issuer", UNKNOWN, "--image", UNKNOWN, "--kid", ""],
+        ["token", "access", "--issuer", UNKNOWN, "--sub", "u", "--kid", ""],
     ],
-    ids=["secret", "kid", "signing-key"],
+    ids=["secret", "kid", "signing-key", "mint-kid", "access-kid"],
 )
 def test_an_empty_secret_or_kid_is_refused_not_replaced(
     tmp_path: Path, argv: list[str]
