@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -138,6 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--connections", type=int, default=256)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--server-log",
+        type=Path,
+        help="keep the gateway's log (its access log too) in this file",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="gateway-load-") as tmp:
         data_dir = Path(tmp)
@@ -160,13 +166,20 @@ def main(argv: list[str] | None = None) -> int:
             "GATEWAY_WORKERS": str(args.workers),
             "GATEWAY_LOG_LEVEL": "WARNING",
         }
+        log = (
+            args.server_log.open("w")  # closed with the server
+            if args.server_log is not None
+            else subprocess.DEVNULL
+        )
         server = subprocess.Popen(
             [sys.executable, "-m", "gateway", "serve"],
             env={**os.environ, **env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
         )
-        with server:
+        with server, contextlib.ExitStack() as closing:
+            if not isinstance(log, int):
+                closing.enter_context(log)
             try:
                 return asyncio.run(
                     _load(args, server.pid, port, data_dir, issuer, image)
