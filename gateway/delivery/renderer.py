@@ -336,13 +336,16 @@ class Renderer:
                 asyncio.shield(running), self.settings.render.timeout
             )
         except TimeoutError:
-            if running.done():
-                raise  # the render's own error (a store's read timing out)
-            self.timeouts += 1
-            raise OverloadedError(
-                "the render is taking long; retry shortly",
-                headers={"Retry-After": "5"},
-            ) from None
+            if not running.done():
+                self.timeouts += 1
+                raise OverloadedError(
+                    "the render is taking long; retry shortly",
+                    headers={"Retry-After": "5"},
+                ) from None
+        # Done after all: it ended as the deadline passed (its picture is in
+        # hand, though `wait_for` raised), or failed with a TimeoutError of its
+        # own (a store's read). Either way, its own outcome.
+        return running.result()
 
     async def close(self) -> None:
         """Stop the renders under way (on shutdown, before their threads go)."""
