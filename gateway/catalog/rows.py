@@ -78,6 +78,12 @@ def api_key_prefix(given: str) -> str:
     return given.removeprefix("sk_").split("_")[0]
 
 
+def key_name(column: str, name: str) -> str:
+    """A key as messages name it: a signing key by its kid, an API key by its
+    `sk_` prefix (as `issuer key list` shows it)."""
+    return f"sk_{name}" if column == "prefix" else name
+
+
 def key_hash(key: str) -> str:
     # API keys carry 256 random bits: a plain SHA-256 cannot be brute-forced.
     return hashlib.sha256(key.encode()).hexdigest()

@@ -14,6 +14,7 @@ from gateway.catalog.rows import (
     api_key_prefix,
     api_key_record,
     key_hash,
+    key_name,
     new_api_key,
     new_key,
     now,
@@ -93,19 +94,10 @@ async def revoke_key(db: Conn, issuer_id: str, kid: str) -> None:
 
 
 async def revoke_api_key(db: Conn, issuer_id: str, prefix: str) -> None:
-    stored = api_key_prefix(prefix)
-    await _revoke(db, "api_keys", "prefix", issuer_id, stored, shown=f"sk_{stored}")
+    await _revoke(db, "api_keys", "prefix", issuer_id, api_key_prefix(prefix))
 
 
-async def _revoke(
-    db: Conn,
-    table: str,
-    column: str,
-    issuer_id: str,
-    name: str,
-    *,
-    shown: str | None = None,
-) -> None:
+async def _revoke(db: Conn, table: str, column: str, issuer_id: str, name: str) -> None:
     status = await db.execute(
         f"UPDATE {table} SET revoked_at = $1"  # noqa: S608 - fixed names
         f" WHERE issuer_id = $2 AND {column} = $3 AND revoked_at IS NULL",
@@ -114,7 +106,9 @@ async def _revoke(
         name,
     )
     if status != "UPDATE 1":
-        raise CatalogError(f"issuer {issuer_id} has no active key {shown or name}")
+        raise CatalogError(
+            f"issuer {issuer_id} has no active key {key_name(column, name)}"
+        )
 
 
 async def _issuer_row(db: Conn, issuer_id: str) -> asyncpg.Record | None:

@@ -12,6 +12,7 @@ from gateway.catalog.rows import (
     api_key_prefix,
     api_key_record,
     key_hash,
+    key_name,
     new_api_key,
     new_key,
 )
@@ -97,18 +98,11 @@ def revoke_key(db: sqlite3.Connection, issuer_id: str, kid: str) -> None:
 
 
 def revoke_api_key(db: sqlite3.Connection, issuer_id: str, prefix: str) -> None:
-    stored = api_key_prefix(prefix)
-    _revoke(db, "api_keys", "prefix", issuer_id, stored, shown=f"sk_{stored}")
+    _revoke(db, "api_keys", "prefix", issuer_id, api_key_prefix(prefix))
 
 
 def _revoke(
-    db: sqlite3.Connection,
-    table: str,
-    column: str,
-    issuer_id: str,
-    name: str,
-    *,
-    shown: str | None = None,
+    db: sqlite3.Connection, table: str, column: str, issuer_id: str, name: str
 ) -> None:
     """Revoke one active key of an issuer (signing or API), or say there is none."""
     with schema.transaction(db):
@@ -118,7 +112,9 @@ def _revoke(
             (schema.now(), issuer_id, name),
         )
         if cursor.rowcount != 1:
-            raise CatalogError(f"issuer {issuer_id} has no active key {shown or name}")
+            raise CatalogError(
+                f"issuer {issuer_id} has no active key {key_name(column, name)}"
+            )
 
 
 def _issuer_row(db: sqlite3.Connection, issuer_id: str) -> sqlite3.Row | None:
