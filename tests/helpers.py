@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -94,3 +95,26 @@ def child_pids(parent: int) -> set[int]:
             if int(stat.rpartition(")")[2].split()[1]) == parent:
                 found.add(int(entry.name))
     return found
+
+
+async def exchange(
+    host: str, port: int, request: bytes
+) -> tuple[str, dict[str, str], bytes]:
+    """`request` sent as is on a new connection; the status line, the headers
+    (names lower-cased) and the body of all that comes back until it closes,
+    within 10 s."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(request)
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers: dict[str, str] = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return status_line, headers, body

@@ -17,9 +17,7 @@ an async `@given` test on the test's loop.
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import json
 import re
 from collections.abc import Sequence
@@ -39,6 +37,7 @@ from gateway.originals.ingest import add_original
 from gateway.originals.local import LocalOriginalStore
 from tests.conftest import OTHER_IMAGE, SEED_ISSUER, SEED_KEY, Client
 from tests.gateway.http.support import Keys
+from tests.helpers import exchange
 from tests.images import RED, solid
 
 PROPERTY: Final = settings(
@@ -133,20 +132,11 @@ async def send(
         head += raw(name) + b": " + raw(value) + b"\r\n"
     if body is not None:
         head += b"Content-Length: %d\r\n" % len(body)
-    reader, writer = await asyncio.open_connection(client.host, client.port)
-    try:
-        writer.write(head + b"\r\n" + (body or b""))
-        answer = await reader.read()
-    finally:
-        writer.close()
-        with contextlib.suppress(ConnectionError):
-            await writer.wait_closed()
-    status_head, _, payload = answer.partition(b"\r\n\r\n")
-    status_line, *lines = status_head.decode("latin-1").split("\r\n")
-    fields: dict[str, str] = {}
-    for line in lines:
-        name, _, value = line.partition(":")
-        fields[name.strip().lower()] = value.strip()
+    assert client.host is not None
+    assert client.port is not None
+    status_line, fields, payload = await exchange(
+        client.host, client.port, head + b"\r\n" + (body or b"")
+    )
     if "chunked" in fields.get("transfer-encoding", ""):
         payload = _dechunk(payload)
     return Answer(int(status_line.split(" ")[1]), fields, payload)

@@ -21,6 +21,7 @@ from gateway.http.middlewares import ParserErrorsInOneLine
 from gateway.ops.access_log import JsonAccessLogger
 from gateway.ops.logs import JsonFormatter
 from tests.conftest import SEED_IMAGE
+from tests.helpers import exchange
 
 IMAGE = f"/images/{SEED_IMAGE}"
 # aiohttp's C parser calls a malformed header a bad message, its Python one
@@ -46,15 +47,7 @@ class Served:
 
     async def raw(self, head: bytes) -> tuple[str, dict[str, str], bytes]:
         """Status line, headers and body of the answer to `head` (sent as is)."""
-        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
-        writer.write(head + b"\r\n")
-        answer = await asyncio.wait_for(reader.read(), 10)
-        writer.close()
-        await writer.wait_closed()
-        top, _, body = answer.partition(b"\r\n\r\n")
-        status, *lines = top.decode("latin-1").split("\r\n")
-        headers = {k.lower(): v for k, _, v in (ln.partition(": ") for ln in lines)}
-        return status, headers, body
+        return await exchange("127.0.0.1", self.port, head + b"\r\n")
 
 
 @pytest.fixture
