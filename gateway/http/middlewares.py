@@ -155,8 +155,10 @@ class ParserErrorsInOneLine(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and isinstance(record.exc_info[1], HttpProcessingError):
             refused = record.exc_info[1]
-            # The client's fault, not the server's: no ERROR to page anyone.
-            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            # The client's fault, not the server's: no ERROR to page anyone
+            # (and what aiohttp logs lower, a TLS hello at DEBUG, stays there).
+            if record.levelno > logging.WARNING:
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
             record.msg = "refused a request aiohttp could not parse: %s (%s)"
             record.args = (type(refused).__name__, refused.code)
             record.exc_info = None

@@ -200,3 +200,16 @@ async def test_serves_protocol_has_the_options_the_runner_would_give_it(
         )
     finally:
         await runner.cleanup()
+
+
+async def test_what_aiohttp_logs_below_warning_is_not_raised_to_one(
+    served: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A TLS hello on a plain port, as a connection's first request: aiohttp
+    logs it at DEBUG (scanners send them all day); the filter keeps it there."""
+    caplog.set_level(logging.DEBUG, logger="aiohttp.server")
+    status, _, _ = await served.raw(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+    assert status.endswith(" 400 Bad Request"), status
+    (record,) = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert record.levelno == logging.DEBUG
+    assert record.exc_info is None
