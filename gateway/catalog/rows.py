@@ -78,10 +78,15 @@ def api_key_prefix(given: str) -> str:
     return given.removeprefix("sk_").split("_")[0]
 
 
+def api_key_label(prefix: str) -> str:
+    """An API key as it is shown everywhere: `sk_` and its prefix, never more."""
+    return f"sk_{prefix}"
+
+
 def key_name(column: str, name: str) -> str:
-    """A key as messages name it: a signing key by its kid, an API key by its
-    `sk_` prefix (as `issuer key list` shows it)."""
-    return f"sk_{name}" if column == "prefix" else name
+    """A key as messages name it: a signing key by its kid, an API key by
+    its label."""
+    return api_key_label(name) if column == "prefix" else name
 
 
 def key_hash(key: str) -> str:

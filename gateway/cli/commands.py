@@ -13,7 +13,7 @@ from pathlib import Path
 from gateway.catalog import CatalogStore, ImageRecord, open_catalog
 from gateway.catalog.location import upgrade
 from gateway.catalog.postgres import redacted
-from gateway.catalog.rows import api_key_prefix
+from gateway.catalog.rows import api_key_label, api_key_prefix
 from gateway.catalog.transfer import copy_catalog
 from gateway.cloudinary.uploaders import uploader
 from gateway.config import Settings, data_dir_faults
@@ -133,7 +133,7 @@ async def api_key_list(
     _print(
         [
             {
-                "prefix": f"sk_{k.prefix}",
+                "prefix": api_key_label(k.prefix),
                 "roles": sorted(k.roles),
                 "createdAt": k.created_at,
                 "revokedAt": k.revoked_at,
@@ -149,8 +149,8 @@ async def api_key_revoke(
 ) -> None:
     await catalog.revoke_api_key(args.issuer, args.prefix)
     # As `key list` names it; a whole key given as the prefix is not echoed.
-    prefix = api_key_prefix(args.prefix)
-    _print({"issuer": args.issuer, "prefix": f"sk_{prefix}", "revoked": True})
+    label = api_key_label(api_key_prefix(args.prefix))
+    _print({"issuer": args.issuer, "prefix": label, "revoked": True})
 
 
 @with_catalog
