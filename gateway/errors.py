@@ -96,6 +96,7 @@ __all__ = [
     "RequestTimeoutError",
     "RoleRequiredError",
     "RouteNotFoundError",
+    "TooManyParametersError",
     "TooManyRequestsError",
     "UnauthorizedError",
     "UnprocessableError",
@@ -145,6 +146,11 @@ class BadRequestError(ApiError):
 class AmbiguousParameterError(BadRequestError):
     code = "parameter_ambiguous"
     title = "Parameter given more than once"
+
+
+class TooManyParametersError(BadRequestError):
+    code = "parameters_too_many"
+    title = "Too many query parameters"
 
 
 class InvalidParameterError(BadRequestError):

@@ -22,6 +22,7 @@ import ipaddress
 import json
 import logging
 import re
+import string
 import sys
 import time
 import urllib.parse
@@ -73,6 +74,20 @@ _CREDENTIAL: Final = re.compile(
 # Targets up to this long are remembered (a page of tiles repeats its own);
 # longer ones, redacted each time, cannot fill the memory: 4096 of 50 KB would.
 _REMEMBERED_TARGET: Final = 2048
+# What is logged of a target: more than any route takes (a token of the most
+# characters accepted by default, 4096, on the longest path). The rest is
+# neither logged nor read, because redaction costs time in proportion to what
+# it reads: a 48 KB target of `%61=b&` pairs (the request line may be 50 KB)
+# took 26 ms of the event loop, ninety times the cost of answering it.
+_LOGGED_TARGET: Final = 4608
+_LOGGED_AGENT: Final = 1024
+# Parameters redacted one by one (each may be decoded); the rest are `…`.
+_LOGGED_PARAMETERS: Final = 64
+# What a credential or a percent escape is made of: a cut moves back past
+# these, so that no part of a credential is left at its end.
+_CREDENTIAL_RUN: Final = string.ascii_letters + string.digits + "-_.~%+"
+# X-Forwarded-For hops looked at, from the right: no real chain is longer.
+_FORWARDED_HOPS: Final = 32
 _TrustedNetworks = Collection[ipaddress.IPv4Network | ipaddress.IPv6Network]
 # What a line's head and tail are built from: request class, method, raw
 # target, issuer, user agent, and a trusted proxy's X-Forwarded-For.
@@ -89,7 +104,21 @@ def redacted_target(target: str) -> str:
     """
     if len(target) <= _REMEMBERED_TARGET:
         return _remembered_target(target)
-    return _redacted_target(target)
+    return _bounded(target, _LOGGED_TARGET, _redacted_target)
+
+
+def _bounded(text: str, limit: int, redact: Callable[[str], str]) -> str:
+    """`redact(text)`, or for a text over `limit` characters, its head redacted
+    and how long it was: `…[48012 characters]`.
+
+    The head ends before any run of credential characters the cut went
+    through: a key cut short of its full shape would not be recognised, and
+    part of its secret logged.
+    """
+    if len(text) <= limit:
+        return redact(text)
+    head = text[:limit].rstrip(_CREDENTIAL_RUN)
+    return f"{redact(head)}…[{len(text)} characters]"
 
 
 def _redacted_target(target: str) -> str:
@@ -133,9 +162,12 @@ def redacted_query(query: str) -> str:
     written decoded, so that nothing after an encoded `=` survives. Split on
     `&` rather than searched with a regular expression: a fresh token's query
     is new every time, and a regex tries each of its hundreds of characters
-    as the start of a name.
+    as the start of a name. Past `_LOGGED_PARAMETERS` parameters, the rest of
+    the query is written `…`, unread.
     """
-    parameters = query.split("&")
+    parameters = query.split("&", _LOGGED_PARAMETERS)
+    if len(parameters) > _LOGGED_PARAMETERS:
+        parameters[-1] = "…"  # the rest, unread
     for index, parameter in enumerate(parameters):
         name, equals, _ = parameter.partition("=")
         if "%" in parameter or "+" in parameter:
@@ -155,11 +187,13 @@ def redacted_path(path: str) -> str:
 def client_address(request: web.BaseRequest, trusted: _TrustedNetworks) -> str | None:
     """The peer, or, when the peer is a trusted proxy, the nearest untrusted
     address in `X-Forwarded-For` (the rightmost: the ones before it are the
-    client's own to write)."""
+    client's own to write). Only the last `_FORWARDED_HOPS` are read: a client
+    may send thousands of trusted-looking ones."""
     peer = request.remote
     if not trusted or peer is None or not _in(peer, trusted):
         return peer
-    hops = request.headers.get("X-Forwarded-For", "").split(",")
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    hops = forwarded.rsplit(",", _FORWARDED_HOPS)[-_FORWARDED_HOPS:]
     for hop in reversed([h.strip() for h in hops if h.strip()]):
         if not _in(hop, trusted):
             return hop
@@ -281,7 +315,7 @@ class JsonAccessLogger(AbstractAccessLogger):
         )
         tail = (
             f'"issuer":{_json(issuer)},"client":{_json(client)},'
-            f'"user_agent":{_json(agent and _without_credentials(agent))}'
+            f'"user_agent":{_json(agent and _bounded(agent, _LOGGED_AGENT, _without_credentials))}'
         )
         return head, tail
 

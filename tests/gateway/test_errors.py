@@ -131,6 +131,7 @@ STATUS_AND_CODE: Final[Mapping[str, tuple[int, str]]] = {
     "SourceImageError": (422, "source_image_invalid"),
     "TokenTooLargeError": (400, "token_too_large"),
     "TooManyOverlaysError": (400, "transform_too_many_overlays"),
+    "TooManyParametersError": (400, "parameters_too_many"),
     "TooManyRequestsError": (429, "too_many_requests"),
     "TooManyStepsError": (400, "transform_too_many_steps"),
     "TransformError": (400, "transform_error"),

@@ -18,6 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.ops.access_log import (
+    _LOGGED_AGENT,
+    _LOGGED_PARAMETERS,
+    _LOGGED_TARGET,
     JsonAccessLogger,
     client_address,
     redacted_path,
@@ -142,6 +145,54 @@ def test_a_long_target_is_redacted_but_not_remembered() -> None:
     assert _remembered_target.cache_info().currsize == before + 1
 
 
+def test_a_target_is_logged_up_to_a_bound_and_read_no_further() -> None:
+    """Redaction reads what it logs: a 50 KB target is cut, and says how long it was."""
+    target = "/images/a?q=" + "%41/" * 12_000
+    logged = redacted_target(target)
+    assert logged.startswith("/images/a?q=%41/%41/")
+    assert logged.endswith(f"…[{len(target)} characters]")
+    assert len(logged) <= _LOGGED_TARGET + 32
+
+
+# Cuts falling before, inside and after each part of a credential.
+@pytest.mark.parametrize("shift", [-40, -17, -5, -1, 0, 1, 3, 16, 30, 200])
+@pytest.mark.parametrize(
+    ("credential", "secret"),
+    [
+        pytest.param("sk_0123456789ab_" + "Zq9" * 15, "Zq9Zq9Z", id="api-key"),
+        pytest.param(JWT, "c2lnbmF0", id="jwt-signature"),
+    ],
+)
+def test_no_part_of_a_secret_is_left_where_the_cut_falls(
+    shift: int, credential: str, secret: str
+) -> None:
+    """A key cut short of its full shape would not be recognised by it: the
+    cut moves back to before the run of credential characters it falls in."""
+    start = _LOGGED_TARGET - len(credential) + shift
+    target = "/x?a=" + "b" * (start - 5) + "/" + credential + "&c=" + "d" * 9000
+    logged = redacted_target(target)
+    assert secret not in logged
+    assert logged.endswith(f"…[{len(target)} characters]")
+
+
+def test_past_the_parameters_read_the_rest_of_a_query_is_not_logged() -> None:
+    query = "&".join(["a=%41"] * _LOGGED_PARAMETERS + [f"x={JWT}", "token=x"])
+    logged = redacted_query(query).split("&")
+    assert logged == ["a=%41"] * _LOGGED_PARAMETERS + ["…"]
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(
+    # Where the key starts: anywhere from well before the cut to past it.
+    st.integers(_LOGGED_TARGET - 120, _LOGGED_TARGET + 10),
+    st.text(st.sampled_from("abcdef0123-_.%&=/;?"), min_size=5000, max_size=7000),
+)
+def test_a_key_about_the_cut_leaves_nothing_of_its_secret(at: int, filler: str) -> None:
+    secret = "Zq9" * 15
+    target = f"/x?{filler[: at - 3]}sk_0123456789ab_{secret}{filler[at - 3 :]}"
+    assert "Zq9Zq9Z" not in redacted_target(target)
+
+
 SECRET_NAMES = (
     "token", "key", "api_key", "apikey", "access_token", "signature", "sig", "__cld_token__",
 )  # fmt: skip
@@ -194,6 +245,19 @@ PROXIES = (ipaddress.ip_network("10.0.0.0/8"),)
         ),
         pytest.param("10.0.0.2", None, "10.0.0.2", id="proxy-without-header"),
         pytest.param("10.0.0.2", "garbage", "garbage", id="unparsable-hop"),
+        # Only the last 32 hops are read: a client may send thousands.
+        pytest.param(
+            "10.0.0.2",
+            "1.2.3.4, " + ", ".join(["10.0.0.9"] * 31),
+            "1.2.3.4",
+            id="thirty-second-hop",
+        ),
+        pytest.param(
+            "10.0.0.2",
+            "1.2.3.4, " + ", ".join(["10.0.0.9"] * 5000),
+            "10.0.0.2",
+            id="beyond-the-hops-read",
+        ),
     ],
 )
 def test_the_client_is_the_nearest_untrusted_address(
@@ -358,3 +422,27 @@ async def test_a_key_or_token_in_the_user_agent_is_redacted() -> None:
     JsonAccessLogger.flush()
     logged = [json.loads(line)["user_agent"] for line in lines]
     assert logged == ["…", "probe/1.0 …"]
+
+
+async def test_a_long_user_agent_is_cut_with_no_part_of_a_key_left() -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
+    from aiohttp.web_urldispatcher import UrlMappingMatchInfo
+
+    lines: list[str] = []
+    logger = _logger_into(lines)
+    route = mock.Mock()
+    route.name = "status"
+    secret = "Zq9" * 15
+    agent = "a" * (_LOGGED_AGENT - 20) + f" sk_0123456789ab_{secret}" + " b" * 3000
+    request = make_mocked_request(
+        "GET",
+        "/status",
+        headers={"User-Agent": agent},
+        protocol=mock.Mock(peername=("10.1.2.3", 5)),
+    )
+    request._match_info = UrlMappingMatchInfo({}, route)
+    logger.log(request, web.Response(headers={"X-Request-Id": "r"}), 0.001)
+    JsonAccessLogger.flush()
+    (logged,) = [json.loads(line)["user_agent"] for line in lines]
+    assert logged == "a" * (_LOGGED_AGENT - 20) + f" …[{len(agent)} characters]"
