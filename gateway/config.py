@@ -446,6 +446,16 @@ class Settings:
         except TransformError as exc:
             if upstream.delivery == "render":
                 raise ConfigError(_base_chain_fault(upstream.base_chain, exc)) from exc
+        ladder, max_size = self.access.public_sizes, self.limits.max_size
+        if ladder != DEFAULT_PUBLIC_SIZES and ladder[-1] > max_size:
+            # The default ladder is cut at a lowered GATEWAY_MAX_SIZE (the
+            # operator changed the max, not the ladder); a ladder of one's own
+            # is not silently served short of its top.
+            over = ", ".join(str(r) for r in ladder if r > max_size)
+            raise ConfigError(
+                f"GATEWAY_PUBLIC_SIZES: {over} over GATEWAY_MAX_SIZE ({max_size}); "
+                "drop them or raise GATEWAY_MAX_SIZE"
+            )
         if self.ingest.guest_uploads and self.ingest.guest_issuer is None:
             raise ConfigError("GATEWAY_GUEST_UPLOADS needs GATEWAY_GUEST_ISSUER")
         if not 1 <= self.render.jpeg_quality <= 100:

@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from gateway import ConfigError, Settings
-from gateway.config import CatalogSettings, S3Location, variables
+from gateway.config import (
+    DEFAULT_PUBLIC_SIZES,
+    CatalogSettings,
+    S3Location,
+    variables,
+)
 from transforms import DEFAULT_BASE_CHAIN
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -297,7 +302,7 @@ def test_every_variable_is_read_into_its_field() -> None:
         "GATEWAY_DEMO": "true",
         "GATEWAY_SESSION_COOKIE": "sid",
         "GATEWAY_CORS_ORIGINS": "https://app.example",
-        "GATEWAY_PUBLIC_SIZES": "7,70",
+        "GATEWAY_PUBLIC_SIZES": "3,7",
         "GATEWAY_ORIGINALS_URL": "s3://bucket/originals",
         "GATEWAY_S3_ENDPOINT": "http://127.0.0.1:9000",
         # GATEWAY_CDN=local refuses CLOUDINARY_URL: read in its own test.
@@ -423,3 +428,25 @@ def test_a_base_chain_within_a_lowered_max_is_taken() -> None:
         {"GATEWAY_MAX_SIZE": "1000", "GATEWAY_BASE_CHAIN": "c_fit,w_900"}
     )
     assert settings.upstream.base_chain == "c_fit,w_900"
+
+
+def test_a_ladder_of_ones_own_over_the_max_size_is_refused() -> None:
+    """Sizes set and never served would be a silent surprise: refused at start."""
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env({"GATEWAY_PUBLIC_SIZES": "100,4000,5000,6000"})
+    assert str(refused.value) == (
+        "GATEWAY_PUBLIC_SIZES: 5000, 6000 over GATEWAY_MAX_SIZE (4096); "
+        "drop them or raise GATEWAY_MAX_SIZE"
+    )
+    settings = Settings.from_env(
+        {"GATEWAY_PUBLIC_SIZES": "100,5000", "GATEWAY_MAX_SIZE": "5000"}
+    )
+    assert settings.access.public_sizes == (100, 5000)
+
+
+def test_the_default_ladder_starts_with_a_lowered_max_size() -> None:
+    """Lowering the max alone must not make the operator restate the ladder."""
+    settings = Settings.from_env(
+        {"GATEWAY_MAX_SIZE": "1000", "GATEWAY_BASE_CHAIN": "c_fit,w_900"}
+    )
+    assert settings.access.public_sizes == DEFAULT_PUBLIC_SIZES
