@@ -401,7 +401,8 @@ async def test_a_connections_lines_follow_each_request() -> None:
     ]
 
 
-async def test_a_key_or_token_in_the_user_agent_is_redacted() -> None:
+def _logged_agents(*agents: str) -> list[str]:
+    """The `user_agent` of each line logged for a request sent with these."""
     from aiohttp import web
     from aiohttp.test_utils import make_mocked_request
     from aiohttp.web_urldispatcher import UrlMappingMatchInfo
@@ -410,7 +411,7 @@ async def test_a_key_or_token_in_the_user_agent_is_redacted() -> None:
     logger = _logger_into(lines)
     route = mock.Mock()
     route.name = "status"
-    for agent in (KEY, f"probe/1.0 {JWT}"):
+    for agent in agents:
         request = make_mocked_request(
             "GET",
             "/status",
@@ -420,29 +421,16 @@ async def test_a_key_or_token_in_the_user_agent_is_redacted() -> None:
         request._match_info = UrlMappingMatchInfo({}, route)
         logger.log(request, web.Response(headers={"X-Request-Id": "r"}), 0.001)
     JsonAccessLogger.flush()
-    logged = [json.loads(line)["user_agent"] for line in lines]
-    assert logged == ["…", "probe/1.0 …"]
+    return [json.loads(line)["user_agent"] for line in lines]
+
+
+async def test_a_key_or_token_in_the_user_agent_is_redacted() -> None:
+    assert _logged_agents(KEY, f"probe/1.0 {JWT}") == ["…", "probe/1.0 …"]
 
 
 async def test_a_long_user_agent_is_cut_with_no_part_of_a_key_left() -> None:
-    from aiohttp import web
-    from aiohttp.test_utils import make_mocked_request
-    from aiohttp.web_urldispatcher import UrlMappingMatchInfo
-
-    lines: list[str] = []
-    logger = _logger_into(lines)
-    route = mock.Mock()
-    route.name = "status"
     secret = "Zq9" * 15
     agent = "a" * (_LOGGED_AGENT - 20) + f" sk_0123456789ab_{secret}" + " b" * 3000
-    request = make_mocked_request(
-        "GET",
-        "/status",
-        headers={"User-Agent": agent},
-        protocol=mock.Mock(peername=("10.1.2.3", 5)),
-    )
-    request._match_info = UrlMappingMatchInfo({}, route)
-    logger.log(request, web.Response(headers={"X-Request-Id": "r"}), 0.001)
-    JsonAccessLogger.flush()
-    (logged,) = [json.loads(line)["user_agent"] for line in lines]
-    assert logged == "a" * (_LOGGED_AGENT - 20) + f" …[{len(agent)} characters]"
+    assert _logged_agents(agent) == [
+        "a" * (_LOGGED_AGENT - 20) + f" …[{len(agent)} characters]"
+    ]
