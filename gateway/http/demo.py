@@ -36,7 +36,7 @@ from gateway.errors import (
     RouteNotFoundError,
     UnsupportedMediaTypeError,
 )
-from gateway.http.jsonapi import json_body
+from gateway.http.jsonapi import json_body, media_type
 from gateway.keys import DEMO, RESOLVER, SETTINGS
 from signing import mint
 from transforms import parse_base_chain, parse_transformations
@@ -136,7 +136,7 @@ async def token(request: web.Request) -> web.Response:
     """
     demo = _demo(request)
     settings = request.app[SETTINGS]
-    if request.content_type != "application/json":
+    if media_type(request) != "application/json":
         # Also keeps other sites' plain form posts out: JSON needs a preflight.
         raise UnsupportedMediaTypeError("send application/json", header="Content-Type")
     length = request.content_length

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from gateway.catalog import CatalogError, ImageRecord
 from gateway.errors import (
+    ApiKeyMissingError,
     FieldInvalidError,
     FieldReadOnlyError,
     FieldUnknownError,
@@ -121,20 +122,28 @@ def _location(request: web.Request, record: ImageRecord) -> dict[str, str]:
 
 
 async def create_image(request: web.Request) -> web.Response:
-    """`POST`/`PUT /v1/images`: a multipart upload (field `image`) or `{"origin": url}`."""
-    content_type = request.content_type
+    """`POST`/`PUT /v1/images`: a multipart upload (field `image`) or `{"origin": url}`.
+
+    The caller first: nobody without a credential gets a body's headers parsed.
+    """
+    principal = await authenticate(request, scope=WRITE, guest_allowed=True)
+    content_type = jsonapi.media_type(request)
     if content_type == "multipart/form-data":
-        return await _upload(request)
+        return await _upload(request, principal)
     if content_type in jsonapi.JSON_TYPES:
-        return await _ingest(request)
+        if principal.guest:
+            raise ApiKeyMissingError(
+                "guests may upload, not ingest: send a credential, "
+                "Authorization: Bearer <API key or access token>"
+            )
+        return await _ingest(request, principal)
     raise UnsupportedMediaTypeError(
         "send multipart/form-data with a file in 'image', or JSON with an 'origin'",
         header="Content-Type",
     )
 
 
-async def _upload(request: web.Request) -> web.Response:
-    principal = await authenticate(request, scope=WRITE, guest_allowed=True)
+async def _upload(request: web.Request, principal: Principal) -> web.Response:
     jsonapi.only_parameters(request)
     settings = request.app[SETTINGS]
     limit = (
@@ -152,9 +161,7 @@ async def _upload(request: web.Request) -> web.Response:
     return await _document(request, 201, record, _location(request, record))
 
 
-async def _ingest(request: web.Request) -> web.Response:
-    # Guests may upload, never ingest.
-    principal = await authenticate(request, scope=WRITE)
+async def _ingest(request: web.Request, principal: Principal) -> web.Response:
     jsonapi.only_parameters(request)
     body = await jsonapi.json_body(request)
     found: list[PublicError] = [

@@ -12,7 +12,7 @@ import json
 from collections.abc import Collection, Mapping, Sequence
 from typing import Final
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from gateway.catalog import CachedCatalog, Cursor, ImageRecord, SortKey
 from gateway.config import Settings
@@ -41,6 +41,7 @@ __all__ = [
     "image_resource",
     "json_body",
     "json_response",
+    "media_type",
     "only_parameters",
     "refuse_encoded",
     "violations",
@@ -59,6 +60,11 @@ MERGE_PATCH_TYPES: Final = (*JSON_TYPES, "application/merge-patch+json")
 # Ready-signed links in each resource live this long.
 _LINK_TTL: Final = 3600
 _MAX_ERRORS: Final = 20
+# A Content-Type is parsed by the email package, at about 0.3 ms a header and
+# 50 µs more a parameter: past these bounds (no client of ours comes near
+# them: a multipart boundary is at most 70 characters) it is refused unparsed.
+_MAX_CONTENT_TYPE: Final = 256
+_MAX_CONTENT_TYPE_PARAMETERS: Final = 4
 _THUMBNAIL: Final = ({"crop": "fill", "width": 200, "height": 200},)
 _PUBLIC_THUMBNAIL: Final = {"w": "200", "h": "200", "crop": "true"}
 
@@ -94,6 +100,21 @@ def only_parameters(request: web.Request, known: Collection[str] = ()) -> None:
         seen.add(name)
 
 
+def media_type(request: web.Request) -> str:
+    """The body's media type (aiohttp's `content_type`), from a Content-Type of
+    bounded length and parameters; 415 past them."""
+    raw = request.headers.get(hdrs.CONTENT_TYPE)
+    if raw is not None and (
+        len(raw) > _MAX_CONTENT_TYPE or raw.count(";") > _MAX_CONTENT_TYPE_PARAMETERS
+    ):
+        raise UnsupportedMediaTypeError(
+            f"a Content-Type is at most {_MAX_CONTENT_TYPE} characters "
+            f"and {_MAX_CONTENT_TYPE_PARAMETERS} parameters",
+            header="Content-Type",
+        )
+    return request.content_type
+
+
 def refuse_encoded(request: web.Request) -> None:
     """Bodies come as sent, never compressed: inflating one is a bomb's fuse."""
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
@@ -107,7 +128,7 @@ async def json_body(
     request: web.Request, types: Sequence[str] = JSON_TYPES
 ) -> dict[str, object]:
     """The body as a JSON object: UTF-8 (RFC 8259), no lone surrogates, bounded depth."""
-    if request.content_type not in types:
+    if media_type(request) not in types:
         raise UnsupportedMediaTypeError(
             f"send JSON: Content-Type {', '.join(types)}", header="Content-Type"
         )

@@ -355,6 +355,12 @@ async def test_guest_uploads_land_in_the_guest_issuer_with_a_smaller_limit(
         "file_too_large",
     )
     await assert_error(await client.get("/v1/images"), 401, "api_key_missing")
+    error = await assert_error(
+        await client.post("/v1/images", json={"origin": "https://example.org/a.png"}),
+        401,
+        "api_key_missing",
+    )
+    assert "guests may upload, not ingest" in str(error["detail"])
 
 
 async def test_interrupted_upload_leaves_no_file_and_no_row(
