@@ -1,0 +1,55 @@
+"""`cookie`: one cookie from a Cookie header, as aiohttp's parser reads it."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp._cookie_helpers import parse_cookie_header
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.http.auth import cookie
+
+# RFC 6265 §4.1.1: a cookie-name is a token, a cookie-value cookie-octets,
+# optionally in double quotes.
+_TOKEN = st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`|~", min_size=1, max_size=12)  # fmt: skip
+_OCTETS = st.text(
+    "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '",;\\'),
+    max_size=40,
+)
+_VALUE = st.one_of(_OCTETS, _OCTETS.map(lambda v: f'"{v}"'))
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("s=v", "v"),
+        ("a=1; s=v", "v"),
+        ("a=1;s=v;b=2", "v"),
+        ("  s = v", None),  # no space between a name and its `=`
+        ("s=", ""),
+        ('s="v"', "v"),
+        ('s="', '"'),
+        ("s=v; s=w", "v"),  # the first: a browser sends the longer path's first
+        ("xs=v", None),
+        ("a=s=v", None),
+        ("a=1;\ts=v ", "v"),
+        ("a;a;a;s=v", "v"),
+        ("", None),
+        ("s", None),
+    ],
+)
+def test_the_first_cookie_of_the_name(header: str, expected: str | None) -> None:
+    assert cookie(header, "s") == expected
+
+
+@given(
+    pairs=st.dictionaries(_TOKEN, _VALUE, max_size=8),
+    name=_TOKEN,
+    separator=st.sampled_from(["; ", ";", " ;  "]),
+)
+def test_it_reads_what_aiohttps_parser_reads(
+    pairs: dict[str, str], name: str, separator: str
+) -> None:
+    header = separator.join(f"{k}={v}" for k, v in pairs.items())
+    parsed = {k: morsel.value for k, morsel in parse_cookie_header(header)}
+    assert cookie(header, name) == parsed.get(name)
