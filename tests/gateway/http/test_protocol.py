@@ -219,12 +219,13 @@ async def test_what_aiohttp_logs_below_warning_is_not_raised_to_one(
 
 async def _answered_in(served: Served, path: str) -> tuple[float, str, bytes]:
     """The quickest of three answers to GET `path`: its time, status and body."""
-    best = float("inf")
-    for _ in range(3):
+    head = f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".encode()
+    started = time.perf_counter()
+    status, _, body = await served.raw(head)
+    best = time.perf_counter() - started
+    for _ in range(2):
         started = time.perf_counter()
-        status, _, body = await served.raw(
-            f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".encode()
-        )
+        await served.raw(head)
         best = min(best, time.perf_counter() - started)
     return best, status, body
 
