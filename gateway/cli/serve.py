@@ -13,10 +13,11 @@ import shutil
 import signal
 import socket
 import sys
+import warnings
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, Final, TextIO
 
-from aiohttp import web
+from aiohttp import BadContentDispositionHeader, BadContentDispositionParam, web
 from yarl import URL
 
 from gateway.app import create_app, protocol_options
@@ -53,6 +54,11 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     logging.basicConfig(level=settings.server.log_level, handlers=[handler])
     logging.getLogger("aiohttp.server").addFilter(ParserErrorsInOneLine())
     logging.getLogger("asyncpg.pool").addFilter(PoolOutagesInOneLine())
+    # aiohttp warns of a client's malformed multipart part header: printed raw
+    # to stderr (no JSON, the client's bytes) and kept for good in the
+    # warnings registry, once per distinct header. The upload's 422 says it.
+    for malformed in (BadContentDispositionHeader, BadContentDispositionParam):
+        warnings.filterwarnings("ignore", category=malformed)
     host = args.host or settings.server.host
     port = settings.server.port if args.port is None else args.port
     workers = settings.server.workers if args.workers is None else args.workers

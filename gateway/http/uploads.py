@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Final
 
 import aiohttp
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway.catalog import ImageRecord
@@ -40,6 +40,11 @@ _CHUNK: Final = 64 * 1024
 # Room for a multipart body's boundaries and part headers around the file.
 _ENVELOPE: Final = 64 * 1024
 _MAX_PARTS: Final = 8
+# A part's Content-Disposition, read by aiohttp twice (`name`, `filename`):
+# 8 KB of `;` took 13 ms each time. A browser's has two parameters and a name
+# of at most 255 bytes (765 characters percent-encoded).
+_MAX_DISPOSITION: Final = 2048
+_MAX_DISPOSITION_PARAMETERS: Final = 8
 _ALLOWED_TYPES: Final = "image/jpeg, image/png, image/webp, image/gif"
 
 
@@ -79,6 +84,13 @@ async def receive(request: web.Request, limit: int, directory: Path) -> Received
                     break
                 if not isinstance(part, BodyPartReader):
                     violations.append(UploadFieldError("nested multipart bodies are not accepted", pointer="/image"))  # fmt: skip
+                    break
+                disposition = part.headers.get(hdrs.CONTENT_DISPOSITION, "")
+                if (
+                    len(disposition) > _MAX_DISPOSITION
+                    or disposition.count(";") > _MAX_DISPOSITION_PARAMETERS
+                ):
+                    violations.append(UploadFieldError(f"a part's Content-Disposition is at most {_MAX_DISPOSITION} characters and {_MAX_DISPOSITION_PARAMETERS} parameters", pointer="/image"))  # fmt: skip
                     break
                 if part.name != "image" or part.filename is None:
                     if part.filename is not None:

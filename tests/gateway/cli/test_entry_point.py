@@ -9,6 +9,7 @@ import re
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -454,3 +455,35 @@ def test_an_empty_secret_or_kid_is_refused_not_replaced(
     assert result.returncode == 2
     assert result.stdout == ""
     assert "must not be empty" in result.stderr
+
+
+def test_a_malformed_part_header_is_a_422_and_never_a_printed_warning(
+    start: Start, tmp_path: Path
+) -> None:
+    """aiohttp warns of a malformed Content-Disposition: Python would print it
+    raw (the client's bytes, not JSON) and remember it for good, once per
+    distinct header."""
+    key = str(ok(tmp_path, "issuer", "add", "--name", "shop")["api_key"])
+    server = start("--port", "0")
+    url = server.read_until("image-gateway listening on ").rsplit(" ", 1)[1]
+    for n in range(3):
+        body = (
+            f'--cut\r\nContent-Disposition: form-data; name="image";; x{n}\r\n\r\n'
+            "data\r\n--cut--\r\n"
+        ).encode()
+        request = urllib.request.Request(  # noqa: S310 - loopback
+            f"{url}/v1/images",
+            data=body,
+            headers={
+                "Authorization": f"Bearer {key}",
+                "Content-Type": "multipart/form-data; boundary=cut",
+            },
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused_upload:
+            urllib.request.urlopen(request, timeout=10)  # noqa: S310 - loopback
+        with refused_upload.value as answer:
+            assert answer.code == 422
+    server.process.terminate()
+    printed, _ = server.process.communicate(timeout=15)
+    assert "BadContentDisposition" not in printed
+    assert "Warning" not in printed

@@ -598,3 +598,70 @@ async def test_a_declared_length_far_past_the_limit_is_refused_unread(
         },
     )
     await assert_error(response, 422, "file_too_large", pointer="/image")
+
+
+def _one_part(disposition: str, data: bytes) -> tuple[bytes, str]:
+    """A multipart body of one part with this Content-Disposition, and its type."""
+    body = (
+        (
+            f"--cut\r\nContent-Disposition: {disposition}\r\n"
+            "Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + data
+        + b"\r\n--cut--\r\n"
+    )
+    return body, "multipart/form-data; boundary=cut"
+
+
+@pytest.mark.parametrize(
+    ("disposition", "status"),
+    [
+        pytest.param(
+            'form-data; name="image"; filename="a.jpg"' + ";" * 7000,
+            422,  # aiohttp took 13 ms to read it, and read it three times
+            id="thousands-of-parameters",
+            # aiohttp warns of each empty one; `serve` ignores those warnings.
+            marks=pytest.mark.filterwarnings(
+                "ignore::aiohttp.BadContentDispositionHeader"
+            ),
+        ),
+        pytest.param(
+            'form-data; name="image"; filename="a.jpg"'
+            + "".join(f"; a{n}=b" for n in range(7)),
+            422,
+            id="nine-parameters",
+        ),
+        pytest.param(
+            'form-data; name="image"; filename="' + "a" * 2010 + '.jpg"',
+            422,
+            id="over-2048-characters",
+        ),
+        pytest.param(
+            "form-data; name=\"image\"; filename*=utf-8''" + "%C3%A9" * 127 + ".jpg",
+            201,  # a 255-byte name, every byte percent-encoded
+            id="the-longest-file-name",
+        ),
+        pytest.param(
+            'form-data; name="image"; filename="a.jpg"'
+            + "".join(f"; a{n}=b" for n in range(6)),
+            201,
+            id="eight-parameters",
+        ),
+    ],
+)
+async def test_a_parts_content_disposition_is_bounded(
+    client: Client, keys: Keys, disposition: str, status: int
+) -> None:
+    body, content_type = _one_part(disposition, JPEG)
+    response = await client.post(
+        "/v1/images",
+        data=body,
+        headers={**bearer(keys.mine), "Content-Type": content_type},
+    )
+    if status == 201:
+        assert response.status == 201, await response.text()
+    else:
+        error = await assert_error(
+            response, 422, "upload_field_invalid", pointer="/image"
+        )
+        assert "Content-Disposition is at most 2048 characters" in str(error["detail"])
