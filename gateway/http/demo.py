@@ -36,7 +36,7 @@ from gateway.errors import (
     RouteNotFoundError,
     UnsupportedMediaTypeError,
 )
-from gateway.http.jsonapi import json_body, media_type
+from gateway.http.jsonapi import json_body, media_type, pointer
 from gateway.keys import DEMO, RESOLVER, SETTINGS
 from signing import mint
 from transforms import parse_base_chain, parse_transformations
@@ -149,7 +149,7 @@ async def token(request: web.Request) -> web.Response:
     if unknown := sorted(body.keys() - _BODY_KEYS):
         raise FieldUnknownError(
             f"unknown field {unknown[0]!r}",
-            pointer="/" + unknown[0].replace("~", "~0").replace("/", "~1"),
+            pointer=pointer(unknown[0]),
         )
     image = body.get("image")
     if not isinstance(image, str) or not demo.owns(image):

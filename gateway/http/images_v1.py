@@ -25,7 +25,6 @@ from gateway.errors import (
     InvalidParameterError,
     OriginalsUnavailableError,
     OriginNotAllowedError,
-    PublicError,
     UnsupportedMediaTypeError,
 )
 from gateway.http import jsonapi, uploads
@@ -164,21 +163,20 @@ async def _upload(request: web.Request, principal: Principal) -> web.Response:
 async def _ingest(request: web.Request, principal: Principal) -> web.Response:
     jsonapi.only_parameters(request)
     body = await jsonapi.json_body(request)
-    found: list[PublicError] = [
-        FieldUnknownError(f"unknown field {k!r}", pointer=f"/{k}")
-        for k in body
-        if k != "origin"
-    ]
+    found = jsonapi.Violations()
+    for k in body:
+        if k != "origin":
+            found.add(FieldUnknownError, f"unknown field {k!r}", pointer=jsonapi.pointer(k))  # fmt: skip
     origin = body.get("origin")
     if not isinstance(origin, str):
-        found.append(FieldInvalidError("'origin' must be a URL string", pointer="/origin"))  # fmt: skip
+        found.add(FieldInvalidError, "'origin' must be a URL string", pointer="/origin")  # fmt: skip
     else:
         try:
             check_origin(origin, request.app[INGESTOR].policy)
         except FetchError as exc:
-            found.append(OriginNotAllowedError(str(exc), pointer="/origin"))
+            found.add(OriginNotAllowedError, str(exc), pointer="/origin")
     if found or not isinstance(origin, str):
-        raise jsonapi.violations(found)
+        raise found.error()
     record = await request.app[CATALOG].store.add_image(
         issuer_id=principal.issuer_id, origin=origin
     )
@@ -303,21 +301,21 @@ async def patch_image(request: web.Request) -> web.Response:
         prefix = "/data/attributes"
     if not isinstance(attributes, dict):
         raise FieldInvalidError("attributes must be an object", pointer=prefix or "/")
-    found: list[PublicError] = []
+    found = jsonapi.Violations()
     changes: dict[str, object] = {}
     for name, value in attributes.items():
-        pointer = f"{prefix}/{name}"
+        pointer = prefix + jsonapi.pointer(name)
         if name in _READ_ONLY:
-            found.append(FieldReadOnlyError(f"{name} is read-only", pointer=pointer))
+            found.add(FieldReadOnlyError, f"{name} is read-only", pointer=pointer)
         elif name not in _EDITABLE:
-            found.append(FieldUnknownError(f"unknown field {name!r}", pointer=pointer))
+            found.add(FieldUnknownError, f"unknown field {name!r}", pointer=pointer)
         else:
             try:
                 changes[_EDITABLE[name]] = _field(name, value, pointer)
             except FieldInvalidError as exc:
                 found.append(exc)
     if found:
-        raise jsonapi.violations(found)
+        raise found.error()
     if changes:
         try:
             record = await request.app[CATALOG].store.update_image(record.id, changes)

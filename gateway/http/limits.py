@@ -15,8 +15,9 @@ __all__ = ["MAX_BODY_BYTES", "UploadGate", "within_body_timeout"]
 
 _T = TypeVar("_T")
 
-# The largest body read into memory (JSON): aiohttp's `client_max_size`.
-# Uploads stream to a file under their own bound.
+# aiohttp's `client_max_size`, a backstop for a body read whole through it:
+# JSON has its own, smaller bound (`jsonapi.MAX_JSON_BYTES`), and uploads
+# stream to a file under theirs.
 MAX_BODY_BYTES: Final = 1024 * 1024
 
 
