@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from signing.errors import InvalidClaimError, LifetimeExceededError
-from signing.jws import PLAIN_JWT
+from signing.jws import MINTING_JWT
 from signing.keystore import IssuerKey, KeyStore
 from signing.tokens import (
     DEFAULT_LEEWAY,
@@ -109,7 +109,7 @@ def mint_access_token(
         claims["roles"] = sorted(parse_roles(roles))
     if audience is not None:
         claims["aud"] = audience
-    return PLAIN_JWT.encode(
+    return MINTING_JWT.encode(
         claims,
         key.secret,
         algorithm=key.algorithm,

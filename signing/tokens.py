@@ -29,7 +29,7 @@ from signing.errors import (
     WrongSubjectError,
     WrongTokenTypeError,
 )
-from signing.jws import PLAIN_JWT, ClaimsLayer, KeyMemo, private_jwt
+from signing.jws import MINTING_JWT, PLAIN_JWT, ClaimsLayer, KeyMemo, private_jwt
 from signing.keystore import ALLOWED_ALGORITHMS, Issuer, IssuerKey, KeyStore
 
 __all__ = [
@@ -100,7 +100,7 @@ def mint(
         claims["sub"] = subject
     if audience is not None:
         claims["aud"] = audience
-    return PLAIN_JWT.encode(
+    return MINTING_JWT.encode(
         claims,
         key.secret,
         algorithm=key.algorithm,
