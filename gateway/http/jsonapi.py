@@ -65,7 +65,7 @@ MERGE_PATCH_TYPES: Final = (*JSON_TYPES, "application/merge-patch+json")
 _LINK_TTL: Final = 3600
 _MAX_ERRORS: Final = 20
 # The largest JSON body: no field we take comes near it (a description is at
-# most 2,000 characters, 24 KB were each one a \\u-escaped pair), and parsing
+# most 2,000 characters, 24 KB were each one a \u-escaped pair), and parsing
 # one is on the event loop: a megabyte of members took 60 ms.
 MAX_JSON_BYTES: Final = 64 * 1024
 # A Content-Type is parsed by the email package, at about 0.3 ms a header and
@@ -170,8 +170,8 @@ async def json_body(
 
 
 async def _read_at_most(request: web.Request, limit: int) -> bytes:
-    """The body, or 413 once it is past `limit` bytes (a chunked body declares
-    no length; aiohttp's own bound is `client_max_size`, an upload's)."""
+    """The body, or 413 once it is past `limit` bytes: a chunked body declares
+    no length, and aiohttp's own bound (`client_max_size`) is larger."""
     body = bytearray()
     while chunk := await request.content.read(limit + 1 - len(body)):
         body += chunk
