@@ -7,6 +7,7 @@ exactly like missing ones.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import re
@@ -79,6 +80,8 @@ _MAX_TAG: Final = 64
 _TAG: Final = re.compile(rf"[A-Za-z0-9][A-Za-z0-9 _.:-]{{0,{_MAX_TAG - 1}}}")
 _MAX_TAGS: Final = 32
 _MAX_IDS: Final = 100  # in one filter[id]
+# An entry of a comma-separated list, without the whitespace around it.
+_LISTED: Final = re.compile(r"[^,\s](?:[^,]*[^,\s])?")
 _SORT_PARAMS: Final = frozenset({*jsonapi.SORTS, *(f"-{s}" for s in jsonapi.SORTS)})
 _LIST_PARAMS: Final = frozenset(
     {
@@ -224,10 +227,11 @@ async def list_images(request: web.Request) -> web.Response:
         )
     ids = None
     if (raw_ids := query.get("filter[id]")) is not None:
-        # Past the 100th comma nothing is read: each id is normalised, and a
-        # 48 KB list took 5 ms to read whole before it was refused.
-        listed = raw_ids.split(",", _MAX_IDS)
-        parsed = [normalise_image_id(i.strip()) for i in listed if i.strip()]
+        # Past the 101st entry nothing is read: each is normalised, and a
+        # 48 KB list took 5 ms to read whole before it was refused. Empty
+        # entries are skipped by the regex engine, not one by one.
+        listed = itertools.islice(_LISTED.finditer(raw_ids), _MAX_IDS + 1)
+        parsed = [normalise_image_id(entry[0]) for entry in listed]
         ids = [i for i in parsed if i is not None]
         if not ids or len(ids) > _MAX_IDS or len(ids) != len(parsed):
             raise InvalidParameterError(f"1 to {_MAX_IDS} comma-separated image ids", parameter="filter[id]")  # fmt: skip
