@@ -48,6 +48,7 @@ from gateway.originals.configured import open_store
 from gateway.originals.ingest import Ingestor
 from gateway.originals.origin_fetch import OriginPolicy, guarded_session
 from gateway.originals.store import STRAY_AGE, OriginalStore, remove_older
+from transforms.render.pillow import load_codecs
 
 __all__ = ["create_app"]
 
@@ -101,6 +102,7 @@ def create_app(settings: Settings) -> web.Application:
 
 async def _executor(app: web.Application) -> AsyncIterator[None]:
     """Threads for Pillow's work (it releases the GIL): renders and upload probes."""
+    load_codecs()  # not inside the first render: it would hold the GIL
     with ThreadPoolExecutor(
         max_workers=app[SETTINGS].render.workers, thread_name_prefix="render"
     ) as executor:

@@ -53,7 +53,7 @@ from transforms.render.pillow import (
 __all__ = ["OWN_FORMAT", "Job", "Rendered", "Renderer", "negotiate"]
 
 # Bump when the renderer's output changes for the same input: ETags follow.
-RENDER_VERSION: Final = "1"
+RENDER_VERSION: Final = "2"  # 2: JPEGs over a megapixel are baseline
 # Planned jobs of /v3 and /image remembered per process.
 _PICTURE_JOBS: Final = 4096
 # An original's media type -> the format it is delivered in by default.

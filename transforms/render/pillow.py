@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -37,6 +38,7 @@ __all__ = [
     "cut",
     "decode",
     "encode",
+    "load_codecs",
     "probe",
     "sample_image",
 ]
@@ -367,6 +369,29 @@ def compose(
     return Decoded(raster.pixels(), raster.size)
 
 
+def load_codecs() -> None:
+    """Load every format plugin of Pillow's, and the codec libraries they bind, now.
+
+    Pillow loads them on its first open or save of a format it has not seen.
+    Importing them, and loading libwebp's and libavif's shared objects, holds
+    the GIL: done inside a first render, on a render thread, it stalled the
+    event loop 175 ms (a progressive JPEG, whose save loads every plugin) or
+    56 ms (a WebP). Done at start-up it costs about 45 ms, before any request.
+    """
+    Image.init()
+
+
+# Pillow's JPEG encoder holds the GIL while it runs: renders on threads stall
+# the event loop for as long as an encode lasts. A progressive JPEG is written
+# in one call at its end (a 4096x4096 photograph: 160 ms of the GIL held), a
+# baseline one in chunks of ~10 ms; so progressive only up to a megapixel
+# (~8 ms). And one JPEG encode at a time: two render threads passing the GIL
+# to each other kept the loop waiting up to 28 ms, against 11 ms for one, and
+# holding the GIL they cannot encode at once anyway.
+_PROGRESSIVE_PIXELS: Final = 1 << 20
+_JPEG_ENCODING: Final = threading.Lock()
+
+
 def encode(rendered: Decoded, extension: str, quality: int) -> bytes:
     """Encode without metadata: no EXIF, GPS or comments reach the output."""
     pillow_format, _, keeps_alpha = OUTPUT_FORMATS[extension]
@@ -381,8 +406,11 @@ def encode(rendered: Decoded, extension: str, quality: int) -> bytes:
     out = io.BytesIO()
     options: dict[str, object] = {}
     if pillow_format == "JPEG":
-        options = {"quality": quality, "progressive": True}
-    elif pillow_format in ("WEBP", "AVIF"):
+        progressive = image.width * image.height <= _PROGRESSIVE_PIXELS
+        with _JPEG_ENCODING:
+            image.save(out, format="JPEG", quality=quality, progressive=progressive)
+        return out.getvalue()
+    if pillow_format in ("WEBP", "AVIF"):
         options = {"quality": quality}
     image.save(out, format=pillow_format, **options)
     return out.getvalue()
