@@ -101,7 +101,7 @@ def create_app(settings: Settings) -> web.Application:
 
 
 async def _executor(app: web.Application) -> AsyncIterator[None]:
-    """Threads for Pillow's work (it releases the GIL): renders and upload probes."""
+    """Threads for Pillow's work (most of it releases the GIL): renders, upload probes."""
     load_codecs()  # not inside the first render: it would hold the GIL
     with ThreadPoolExecutor(
         max_workers=app[SETTINGS].render.workers, thread_name_prefix="render"

@@ -5,7 +5,8 @@
   over the pixel budget before any pixel is decoded.
 - `render()` answers from a byte-bounded cache keyed by the ETag, or joins an
   identical render already running, or decodes the sources concurrently in the
-  thread pool (Pillow releases the GIL) and composes there. Past the pool and
+  thread pool (Pillow releases the GIL for most of it; see `encode` for
+  what does not) and composes there. Past the pool and
   its queue, it refuses with 503 instead of piling up memory.
 
 A render runs as a task of its own, which every request for it awaits
@@ -56,6 +57,10 @@ __all__ = ["OWN_FORMAT", "Job", "Rendered", "Renderer", "negotiate"]
 RENDER_VERSION: Final = "2"  # 2: JPEGs over a megapixel are baseline
 # Planned jobs of /v3 and /image remembered per process.
 _PICTURE_JOBS: Final = 4096
+# What a cached render costs besides its body (its key, the `Rendered`, the
+# cache's own records; measured 340 bytes): counted, or renders of a few bytes
+# (IIIF's 1x1 regions, anyone's to ask for) grew the process 5x past the bound.
+_ENTRY_BYTES: Final = 384
 # An original's media type -> the format it is delivered in by default.
 OWN_FORMAT: Final[Mapping[str, str]] = {
     "image/jpeg": "jpg",
@@ -138,7 +143,8 @@ class Renderer:
             store, executor, settings.limits, settings.render.level_cache_bytes
         )
         self._cache: LRUCache[str, Rendered] = LRUCache(
-            maxsize=settings.render.cache_bytes, getsizeof=lambda r: len(r.body)
+            maxsize=settings.render.cache_bytes,
+            getsizeof=lambda r: len(r.body) + _ENTRY_BYTES,
         )
 
     @property

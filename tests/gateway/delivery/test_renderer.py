@@ -521,3 +521,28 @@ async def test_a_render_ending_as_its_deadline_passes_is_answered_not_a_500(
         except OverloadedError:
             answers["503"] += 1
     assert set(answers) <= {"picture", "503"}, answers
+
+
+async def test_the_render_cache_counts_each_entrys_own_cost(
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+    catalog: SqliteCatalog,
+    mint_token: Mint,
+) -> None:
+    """Not only its body: renders of a few hundred bytes (anyone may ask IIIF
+    for 1x1 regions) each cost as much again in keys and records, and a cache
+    counting bodies alone grew the process five times past its bound."""
+    small = replace(settings, render=replace(settings.render, cache_bytes=2000))
+    app = create_app(small)
+    client = await aiohttp_client(app)
+    paths = [
+        path(mint_token([{"crop": "scale", "width": w, "height": 1}]))
+        for w in (1, 2, 3)
+    ]
+    bodies = [await (await client.get(p)).read() for p in paths]
+    assert all(len(body) < 600 for body in bodies)  # three bodies fit in 2000
+    assert app[RENDERER].renders == 3
+    await client.get(paths[-1])
+    assert app[RENDERER].renders == 3  # the newest is cached
+    await client.get(paths[0])
+    assert app[RENDERER].renders == 4  # the oldest was evicted for the third
