@@ -62,6 +62,9 @@ _FORMATS: Final[Mapping[str, str]] = {
     "avif": "avif",
     "gif": "png",  # the renderer writes no GIF: the first frame, losslessly
 }
+# Longer than any delivery URL the compiler writes (16 steps and 8 overlays
+# named by 255-character public ids come to about 4 KB).
+_MAX_PATH: Final = 8192
 # The model names an overlay by image id (a UUID); the stand-in knows assets.
 _LAYERS: Final = uuid.UUID("6c0c7a44-8a7e-4f44-9d1e-4c2b3c1d0a5e")
 
@@ -82,6 +85,10 @@ async def deliver(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     # The raw path: what was signed, byte for byte.
     path = request.rel_url.raw_path.removeprefix(PREFIX)
+    if len(path) > _MAX_PATH:
+        # Checking a token escapes the path in Python, a byte at a time:
+        # 49 KB took 26 ms, before any signature was compared.
+        raise ImageNotFoundError("no such asset", parameter="path")
     parsed = parse_delivery_path(path)
     if parsed is None or parsed.cloud_name != cloud.account.cloud_name:
         raise ImageNotFoundError("no such asset", parameter="path")
