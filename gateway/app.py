@@ -31,6 +31,7 @@ from gateway.keys import (
     CDN,
     DEMO,
     EXECUTOR,
+    EXPOSITION,
     INGESTOR,
     LIFECYCLE,
     METRICS,
@@ -43,7 +44,7 @@ from gateway.keys import (
     UPLOADER,
     Lifecycle,
 )
-from gateway.ops.metrics import Metrics
+from gateway.ops.metrics import Exposition, Metrics
 from gateway.originals.configured import open_store
 from gateway.originals.ingest import Ingestor
 from gateway.originals.origin_fetch import OriginPolicy, guarded_session
@@ -88,6 +89,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[LIFECYCLE] = Lifecycle()
     app[METRICS] = metrics
+    app[EXPOSITION] = Exposition()
     app[UPLOAD_GATE] = UploadGate(settings.ingest)
     app.cleanup_ctx.append(_executor)
     app.cleanup_ctx.append(_originals)

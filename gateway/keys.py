@@ -15,7 +15,7 @@ from gateway.delivery.resolver import Resolver
 from gateway.demo import Demo
 from gateway.http.credentials import Authenticator
 from gateway.http.limits import UploadGate
-from gateway.ops.metrics import Metrics
+from gateway.ops.metrics import Exposition, Metrics
 from gateway.originals.ingest import Ingestor
 from gateway.originals.store import OriginalStore
 
@@ -51,6 +51,7 @@ class Lifecycle:
 
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 METRICS = web.AppKey("metrics", Metrics)
+EXPOSITION = web.AppKey("exposition", Exposition)
 # The catalog as the hot path reads it; its `.store` for everything else.
 CATALOG = web.AppKey("catalog", CachedCatalog)
 RESOLVER = web.AppKey("resolver", Resolver)

@@ -14,7 +14,7 @@ from prometheus_client.process_collector import ProcessCollector
 
 from gateway.errors import JSONAPI, CatalogUnavailableError
 from gateway.http import demo
-from gateway.keys import CATALOG, DEMO, LIFECYCLE, METRICS, SETTINGS
+from gateway.keys import CATALOG, DEMO, EXPOSITION, LIFECYCLE, METRICS, SETTINGS
 
 __all__ = ["index", "livez", "metrics", "openapi", "readyz", "status"]
 
@@ -112,18 +112,24 @@ def _probe(status: int, state: str) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """`GET /metrics`: this process's figures in Prometheus's text format."""
-    figures = request.app[METRICS]
-    # With the catalog's database unreachable, the last counts stand: the
-    # process's own figures matter most during an outage.
-    with contextlib.suppress(CatalogUnavailableError):
-        figures.ingests = await request.app[CATALOG].store.ingest_counts()
-    # The sibling workers' figures too, read from their files in a thread.
-    await asyncio.to_thread(figures.gather, figures.snapshot())
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(figures)
-    registry.register(ProcessCollector(registry=None))
+    """`GET /metrics`: every worker's figures in Prometheus's text format, at
+    most a second old."""
+    app = request.app
+
+    async def build() -> bytes:
+        figures = app[METRICS]
+        # With the catalog's database unreachable, the last counts stand: the
+        # process's own figures matter most during an outage.
+        with contextlib.suppress(CatalogUnavailableError):
+            figures.ingests = await app[CATALOG].store.ingest_counts()
+        # The sibling workers' figures too, read from their files in a thread.
+        await asyncio.to_thread(figures.gather, figures.snapshot())
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(figures)
+        registry.register(ProcessCollector(registry=None))
+        return generate_latest(registry)
+
     return web.Response(
-        body=generate_latest(registry),
+        body=await app[EXPOSITION].text(build),
         headers={"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": "no-store"},
     )

@@ -9,11 +9,13 @@ or path ever becomes a label.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import json
 import os
+import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Final
 
@@ -25,7 +27,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-__all__ = ["BUCKETS", "Metrics"]
+__all__ = ["BUCKETS", "SCRAPE_TTL", "Exposition", "Metrics"]
 
 # Seconds: from a cached redirect (tens of microseconds) to a cold render.
 BUCKETS: Final = (
@@ -47,6 +49,32 @@ BUCKETS: Final = (
 
 # Requests counted between two folds into the counters (`Metrics.observe`).
 _FOLD_EVERY: Final = 1024
+# A scrape's text is served again for this long (seconds).
+SCRAPE_TTL: Final = 1.0
+
+
+class Exposition:
+    """The last scrape's text, served again for up to `SCRAPE_TTL`; one scrape
+    built at a time.
+
+    Building one reads the catalog's ingest counts (on its one reader thread)
+    and every worker's published figures: about 3 ms of the event loop. Anyone
+    may ask for `/metrics`; a flood of scrapes now costs one build a second.
+    Workers publish their figures once a second, so a scrape was already up to
+    a second old.
+    """
+
+    def __init__(self) -> None:
+        self._text = b""
+        self._built = -SCRAPE_TTL
+        self._building = asyncio.Lock()
+
+    async def text(self, build: Callable[[], Awaitable[bytes]]) -> bytes:
+        async with self._building:
+            if time.monotonic() - self._built >= SCRAPE_TTL:
+                self._text = await build()
+                self._built = time.monotonic()
+            return self._text
 
 
 class _Histogram:

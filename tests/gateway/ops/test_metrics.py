@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from pytest_aiohttp import AiohttpClient
 
-from gateway.ops.metrics import _FOLD_EVERY, Metrics
+from gateway import Settings, create_app
+from gateway.catalog import CatalogStore
+from gateway.keys import CATALOG
+from gateway.ops.metrics import _FOLD_EVERY, SCRAPE_TTL, Metrics
 from tests.conftest import SEED_IMAGE, Client, Mint
 
 
@@ -72,3 +77,34 @@ def test_requests_counted_in_bulk_are_all_in_a_snapshot() -> None:
     )
     assert figures["latency_sum\tdeliver"] == pytest.approx(count * 0.0002)
     assert metrics._pending == []
+
+
+async def test_a_flood_of_scrapes_builds_one_a_second(
+    aiohttp_client: AiohttpClient, settings: Settings, catalog: CatalogStore
+) -> None:
+    """A scrape reads the catalog and every worker's figures (3 ms of the
+    event loop), and anyone may ask for one."""
+    app = create_app(settings)
+    client = await aiohttp_client(app)
+    await client.get("/status")  # the app has started
+    store = app[CATALOG].store
+    reads = 0
+    counts = store.ingest_counts
+
+    async def counted() -> dict[str, int]:
+        nonlocal reads
+        reads += 1
+        return await counts()
+
+    store.ingest_counts = counted  # type: ignore[method-assign]
+    texts = await asyncio.gather(*(client.get("/metrics") for _ in range(20)))
+    bodies = {await response.read() for response in texts}
+    await client.get("/livez")
+    later = await (await client.get("/metrics")).read()
+    assert reads == 1
+    assert len(bodies) == 1
+    assert later in bodies  # the livez since is not in it yet
+    await asyncio.sleep(SCRAPE_TTL)
+    rebuilt = await (await client.get("/metrics")).text()
+    assert reads == 2
+    assert 'gateway_requests_total{route="livez",status="200"} 1.0' in rebuilt
