@@ -29,7 +29,7 @@ from gateway.demo import Demo, seed_demo
 from gateway.env import ConfigError
 from gateway.errors import ApiError
 from gateway.http.middlewares import ParserErrorsInOneLine
-from gateway.http.protocol import JsonApiRequestHandler
+from gateway.http.protocol import JsonApiRequestHandler, routed_within_bounds
 from gateway.keys import LIFECYCLE, METRICS
 from gateway.ops.access_log import JsonAccessLogger
 from gateway.ops.connections import ConnectionGuard
@@ -204,12 +204,15 @@ def app_runner(
 def guarded(runner: web.AppRunner, settings: Settings) -> ConnectionGuard:
     """The protocol factory `serve` listens with: the runner's protocol, as
     `JsonApiRequestHandler` (the same options), behind the guard."""
-    assert runner.server is not None  # noqa: S101 - the runner is set up
+    server = runner.server
+    assert server is not None  # noqa: S101 - the runner is set up
+    # What each connection's protocol calls with the requests it parses.
+    server.request_handler = routed_within_bounds(server.request_handler)
     loop = asyncio.get_running_loop()
     return ConnectionGuard(
         functools.partial(
             JsonApiRequestHandler,
-            runner.server,
+            server,
             loop=loop,
             **protocol_options(settings),
             **_protocol(settings),

@@ -7,7 +7,7 @@ text that quotes the input back, without a request id. `JsonApiRequestHandler`
 answers those as every other error is answered: a JSON:API error object whose
 id is the response's `X-Request-Id`, and nothing of the input.
 
-It also refuses, before aiohttp's router looks at it, a path deeper than any
+`routed_within_bounds` refuses, before aiohttp's router looks at it, a path deeper than any
 route: the router tries every prefix of a path, copying it each time, and a
 request line may be 50 KB (room for an over-long token to get its own 400) —
 49,000 slashes took 320 ms of the event loop.
@@ -16,7 +16,7 @@ request line may be 50 KB (room for an over-long token to get its own 400) —
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import Final
 
 from aiohttp import web
 from aiohttp.http_exceptions import (
@@ -38,7 +38,7 @@ from gateway.errors import (
 from gateway.http.middlewares import SERVER, new_request_id
 from gateway.ops.logs import CURRENT_REQUEST_ID
 
-__all__ = ["MAX_PATH_SEGMENTS", "JsonApiRequestHandler"]
+__all__ = ["MAX_PATH_SEGMENTS", "JsonApiRequestHandler", "routed_within_bounds"]
 
 _Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
@@ -46,8 +46,26 @@ _Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 # about two a transformation step: some 40 at the default 16 steps): such a
 # path is no endpoint, answered without routing it.
 MAX_PATH_SEGMENTS: Final = 256
-# Shorter targets cannot hold that many segments worth counting.
-_COUNTED_TARGET: Final = 2 * MAX_PATH_SEGMENTS
+
+
+def routed_within_bounds(routed: _Handler) -> _Handler:
+    """`routed` (aiohttp's `Server.request_handler`: the app's router), behind
+    a refusal of paths deeper than any route.
+
+    Not a coroutine of its own: it hands back the router's, and a layer of
+    coroutine would cost a cached redirect 1.5 µs. A refused request never
+    reaches the app: like the parser's refusals, it gets an id of its own and
+    no `X-Runtime`.
+    """
+
+    def handle(request: web.BaseRequest) -> Awaitable[web.StreamResponse]:
+        # A target of this many characters or fewer holds no more segments.
+        if len(target := request.raw_path) > MAX_PATH_SEGMENTS and _too_deep(target):
+            return _not_routed()
+        return routed(request)
+
+    return handle
+
 
 # What a client is told, by the parser's error class (the nearest in its MRO).
 _DETAILS: Final[dict[type[HttpProcessingError], str]] = {
@@ -61,20 +79,6 @@ _NOT_HTTP: Final = "the request is not valid HTTP/1.1"
 
 
 class JsonApiRequestHandler(web.RequestHandler):
-    def __init__(self, manager: web.Server, **kwargs: Any) -> None:
-        super().__init__(manager, **kwargs)
-        routed = manager.request_handler
-
-        # Not a coroutine of its own: it hands back the router's, and a
-        # layer of coroutine would cost a cached redirect 1.5 µs.
-        def handle(request: web.BaseRequest) -> Awaitable[web.StreamResponse]:
-            if len(target := request.raw_path) > _COUNTED_TARGET and _too_deep(target):
-                return _not_routed()
-            return routed(request)
-
-        # What aiohttp calls with each request it parses (the app's router).
-        self._request_handler: _Handler | None = handle
-
     def handle_error(
         self,
         request: web.BaseRequest,
