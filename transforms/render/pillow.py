@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import struct
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -381,15 +380,12 @@ def load_codecs() -> None:
     Image.init()
 
 
-# Pillow's JPEG encoder holds the GIL while it runs: renders on threads stall
-# the event loop for as long as an encode lasts. A progressive JPEG is written
-# in one call at its end (a 4096x4096 photograph: 160 ms of the GIL held), a
-# baseline one in chunks of ~10 ms; so progressive only up to a megapixel
-# (~8 ms). And one JPEG encode at a time: two render threads passing the GIL
-# to each other kept the loop waiting up to 28 ms, against 11 ms for one, and
-# holding the GIL they cannot encode at once anyway.
+# Pillow's JPEG encoder holds the GIL while it runs, so an encode on another
+# thread stalls every thread for as long as one of its calls lasts. A
+# progressive JPEG is written in one call at its end (a 4096x4096 photograph:
+# 160 ms), a baseline one in chunks of ~10 ms: progressive only up to a
+# megapixel (~8 ms).
 _PROGRESSIVE_PIXELS: Final = 1 << 20
-_JPEG_ENCODING: Final = threading.Lock()
 
 
 def encode(rendered: Decoded, extension: str, quality: int) -> bytes:
@@ -407,8 +403,7 @@ def encode(rendered: Decoded, extension: str, quality: int) -> bytes:
     options: dict[str, object] = {}
     if pillow_format == "JPEG":
         progressive = image.width * image.height <= _PROGRESSIVE_PIXELS
-        with _JPEG_ENCODING:
-            image.save(out, format="JPEG", quality=quality, progressive=progressive)
+        image.save(out, format="JPEG", quality=quality, progressive=progressive)
         return out.getvalue()
     if pillow_format in ("WEBP", "AVIF"):
         options = {"quality": quality}

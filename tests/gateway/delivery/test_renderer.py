@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,6 +22,7 @@ from pytest_aiohttp import AiohttpClient
 
 from gateway import Settings, create_app
 from gateway.catalog import SqliteCatalog
+from gateway.delivery import renderer as renderer_module
 from gateway.delivery.renderer import Rendered
 from gateway.errors import OverloadedError
 from gateway.keys import RENDERER, RESOLVER
@@ -41,6 +43,7 @@ from tests.conftest import (
 )
 from tests.helpers import assert_error, eventually
 from tests.images import BLUE, GREEN, RED, WHITE, near, solid
+from transforms.render.pillow import Decoded
 
 
 @pytest.fixture
@@ -546,3 +549,41 @@ async def test_the_render_cache_counts_each_entrys_own_cost(
     assert app[RENDERER].renders == 3  # the newest is cached
     await client.get(paths[0])
     assert app[RENDERER].renders == 4  # the oldest was evicted for the third
+
+
+@pytest.mark.parametrize(("accept", "at_once"), [("*/*", 1), ("image/webp", 2)])
+async def test_jpeg_encodes_take_turns(
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+    catalog: SqliteCatalog,
+    mint_token: Mint,
+    monkeypatch: pytest.MonkeyPatch,
+    accept: str,
+    at_once: int,
+) -> None:
+    """Pillow's JPEG encoder holds the GIL: two render threads handing it to
+    each other kept the event loop waiting twice as long as one. Other
+    encoders release it, and run side by side."""
+    running = most = 0
+    lock = threading.Lock()
+    real = renderer_module.encode
+
+    def encode(out: Decoded, extension: str, quality: int) -> bytes:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.1)  # long enough for the other render to arrive
+        with lock:
+            running -= 1
+        return real(out, extension, quality)
+
+    monkeypatch.setattr(renderer_module, "encode", encode)
+    workers = replace(settings.render, workers=2)
+    client = await aiohttp_client(create_app(replace(settings, render=workers)))
+    paths = [path(mint_token([{"crop": "scale", "width": w}])) for w in (100, 101)]
+    answers = await asyncio.gather(
+        *(client.get(p, headers={"Accept": accept}) for p in paths)
+    )
+    assert [a.status for a in answers] == [200, 200]
+    assert most == at_once
