@@ -127,7 +127,8 @@ def _location(request: web.Request, record: ImageRecord) -> dict[str, str]:
 async def create_image(request: web.Request) -> web.Response:
     """`POST`/`PUT /v1/images`: a multipart upload (field `image`) or `{"origin": url}`.
 
-    The caller first: nobody without a credential gets a body's headers parsed.
+    The caller first: without a credential (and guest uploads off) no header
+    of the body is parsed.
     """
     principal = await authenticate(request, scope=WRITE, guest_allowed=True)
     content_type = jsonapi.media_type(request)
