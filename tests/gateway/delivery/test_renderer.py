@@ -44,6 +44,7 @@ from tests.conftest import (
 from tests.helpers import assert_error, eventually
 from tests.images import BLUE, GREEN, RED, WHITE, near, solid
 from transforms.render.pillow import Decoded
+from transforms.render.pillow import encode as pillow_encode
 
 
 @pytest.fixture
@@ -566,7 +567,7 @@ async def test_jpeg_encodes_take_turns(
     encoders release it, and run side by side."""
     running = most = 0
     lock = threading.Lock()
-    real = renderer_module.encode
+    real = pillow_encode
 
     def encode(out: Decoded, extension: str, quality: int) -> bytes:
         nonlocal running, most
