@@ -80,7 +80,7 @@ class Demo:
         )
         if url is None:  # pragma: no cover - seed_demo gives the issuer a key
             raise RuntimeError("the demo issuer has no signing key")
-        return str(url)
+        return url
 
 
 def mode(settings: Settings) -> str:

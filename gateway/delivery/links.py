@@ -24,11 +24,14 @@ def signed_delivery_url(
     *,
     ttl: int,
     audience: str | None = None,
-) -> URL | None:
+) -> str | None:
     """A URL with a fresh token of the issuer's newest signing key; None without one.
 
     The token is bound to its image (`sub`): handed out for one image, it
-    opens no other of the issuer's.
+    opens no other of the issuer's. Written as text, not through yarl's joins
+    (6 µs each, and a /v1 page of 100 images writes 200 of these): `image_id`
+    is a catalog id (a UUID) and a token is base64url and dots, nothing in
+    either needs quoting.
     """
     key = issuer.signing_key
     if key is None:
@@ -41,4 +44,4 @@ def signed_delivery_url(
         subject=image_id,
         audience=audience,
     )
-    return delivery_url(base_url, image_id, token)
+    return f"{str(base_url).rstrip('/')}/images/{image_id}?token={token}"
