@@ -15,6 +15,8 @@ images answer exactly like missing ones.
 
 from __future__ import annotations
 
+import functools
+import re
 from typing import Final
 
 from aiohttp import hdrs, web
@@ -117,26 +119,36 @@ def cookie(header: str, name: str) -> str | None:
     read, which made 8 KB of `a;a;…` cost 16 ms; here it is one scan. Read as
     aiohttp reads it, except: of two same-named cookies the first is taken (a
     browser sends the one set for the longer path first; aiohttp keeps the
-    last), and a quoted value is not searched for a `;` inside it.
+    last), a quoted value is not searched for a `;` inside it, and a name
+    more than 8 spaces after its separator is none.
     """
-    at = header.find(name)
-    while at >= 0:
-        start, end = at, at + len(name)
-        while start and header[start - 1] in " \t":
-            start -= 1
-        while end < len(header) and header[end] in " \t":
-            end += 1
-        if (start == 0 or header[start - 1] in ";,") and header[end : end + 1] == "=":
-            stop = min(
-                (i for i in (header.find(";", end), header.find(",", end)) if i >= 0),
-                default=len(header),
-            )
-            value = header[end + 1 : stop].strip(" \t")
-            if len(value) >= 2 and value[0] == value[-1] == '"':
-                value = value[1:-1]
-            return value
-        at = header.find(name, at + len(name))
+    for found in _pair_named(name).finditer(header):
+        # After the separator, a space or two; past `_PAIR_INDENT` no pair.
+        before, least = found.start(), found.start() - _PAIR_INDENT
+        while before > max(least, 0) and header[before - 1] in " \t":
+            before -= 1
+        if before and header[before - 1] not in ";,":
+            continue  # the name ends another's name or value (`xs=`, `a=s=`)
+        end = _PAIR_END.search(header, found.end())
+        value = header[found.end() : end.start() if end else len(header)]
+        value = value.strip(" \t")
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        return value
     return None
+
+
+def _pair_start(name: str) -> re.Pattern[str]:
+    """`name` and its `=`: the regex engine skips to each occurrence of the
+    name as to a literal's (a pattern that began with the separator would try
+    every character: 30 ns each, on every request that sends cookies)."""
+    return re.compile(rf"{re.escape(name)}[ \t]*=")
+
+
+# Wrapped by a call, not a decorator: mutation testing skips decorated functions.
+_pair_named: Final = functools.lru_cache(maxsize=4)(_pair_start)
+_PAIR_END: Final = re.compile("[;,]")
+_PAIR_INDENT: Final = 8
 
 
 async def _api_key(request: web.Request, key: str) -> Principal:

@@ -37,6 +37,9 @@ _VALUE = st.one_of(_OCTETS, _OCTETS.map(lambda v: f'"{v}"'))
         # Unlike aiohttp: a `;` inside quotes still ends a pair (no cookie
         # value holds one, RFC 6265 §4.1.1)
         ('a="x;s=evil"; s=good', 'evil"'),
+        # Unlike aiohttp: more than 8 spaces or tabs before a name, no pair
+        ("a=1;" + " " * 8 + "s=v", "v"),
+        ("a=1;" + " " * 9 + "s=v", None),
         ("xs=v", None),
         ("a=s=v", None),
         ("a=1;\ts=v ", "v"),
