@@ -112,7 +112,7 @@ def per_second(fn: Callable[[], object], seconds: float, threads: int) -> float:
 
 
 async def fetch_times(
-    url: URL, n: int, headers: dict[str, str] | None = None
+    url: URL | str, n: int, headers: dict[str, str] | None = None
 ) -> list[float]:
     times = []
     async with aiohttp.ClientSession() as session:

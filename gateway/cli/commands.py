@@ -406,7 +406,7 @@ async def token_mint(
         audience=settings.tokens.audience,
     )
     url = delivery_url(settings.base_url, args.image, token)
-    _print({"token": token, "url": str(url)})
+    _print({"token": token, "url": url})
 
 
 @with_catalog

@@ -184,7 +184,7 @@ async def token(request: web.Request) -> web.Response:
         {
             "mode": _mode_name(settings),
             "claims": _claims(signed),
-            "url": str(delivery_url(settings.base_url, image, signed)),
+            "url": delivery_url(settings.base_url, image, signed),
             "chain": _chain(demo, resolved, settings),
             "cloudinaryUrl": location,
         },

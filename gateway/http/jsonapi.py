@@ -214,16 +214,19 @@ class Violations:
         return bool(self._found)
 
     def add(self, kind: type[ApiError], detail: str, *, pointer: str) -> None:
-        if len(self._found) < _MAX_ERRORS:
+        if self._listed():
             self._found.append(kind(detail, pointer=pointer))
-        else:
-            self._unlisted += 1
 
     def append(self, error: PublicError) -> None:
-        if len(self._found) < _MAX_ERRORS:
+        if self._listed():
             self._found.append(error)
-        else:
-            self._unlisted += 1
+
+    def _listed(self) -> bool:
+        """Whether the next error will be listed; if not, it is counted."""
+        if len(self._found) < _MAX_ERRORS:
+            return True
+        self._unlisted += 1
+        return False
 
     def error(self) -> PublicError:
         return violations(self._found, self._unlisted)
@@ -278,7 +281,8 @@ def image_resource(
     }
     # Links as text (yarl's joins cost 6 µs each, and a page has hundreds):
     # an image id is a UUID, nothing to quote.
-    base = str(settings.base_url).rstrip("/")
+    base_url = settings.base_url
+    base = str(base_url).rstrip("/")
     links = {"self": f"{base}/v1/images/{record.id}"}
     issuer = catalog.issuer(record.issuer_id)
     deliverable = original is not None or (
@@ -288,7 +292,7 @@ def image_resource(
         # Ready-signed URLs (an hour long) to the image as is and as a thumbnail.
         for name, steps in (("delivery", ()), ("thumbnail", _THUMBNAIL)):
             url = signed_delivery_url(
-                settings.base_url,
+                base_url,
                 issuer,
                 record.id,
                 steps,
