@@ -49,6 +49,7 @@ from gateway.originals.configured import open_store
 from gateway.originals.ingest import Ingestor
 from gateway.originals.origin_fetch import OriginPolicy, guarded_session
 from gateway.originals.store import STRAY_AGE, OriginalStore, remove_older
+from signing import forget_minting_secrets
 from transforms.render.pillow import load_codecs
 
 __all__ = ["create_app"]
@@ -129,6 +130,8 @@ async def _catalog(app: web.Application) -> AsyncIterator[None]:
             poll_interval=settings.catalog.poll_interval,
         )
         originals = app[STORE]
+        # Minting remembers the secrets it checked; a revoked one must go.
+        catalog.subscribe(forget_minting_secrets)
         app[RESOLVER] = Resolver(settings, catalog, await _cdn(app, originals))
         app[AUTHENTICATOR] = Authenticator(settings, catalog)
         in_use = await store.originals()

@@ -28,6 +28,7 @@ from signing.errors import (
     WrongSubjectError,
     WrongTokenTypeError,
 )
+from signing.jws import forget_minting_secrets, minting_remembers
 from signing.keystore import (
     ALLOWED_ALGORITHMS,
     LEGACY_MIN_SECRET_BYTES,
@@ -83,9 +84,11 @@ __all__ = [
     "VerifiedToken",
     "WrongSubjectError",
     "WrongTokenTypeError",
+    "forget_minting_secrets",
     "generate_secret",
     "mint",
     "mint_access_token",
+    "minting_remembers",
     "parse_roles",
     "verify",
 ]

@@ -29,6 +29,8 @@ __all__ = [
     "PLAIN_JWT",
     "ClaimsLayer",
     "KeyMemo",
+    "forget_minting_secrets",
+    "minting_remembers",
     "private_jwt",
 ]
 
@@ -240,4 +242,20 @@ PLAIN_JWT: Final = private_jwt(memo=None)
 # For minting: a process signs with few secrets (its issuers' newest keys), and
 # a page of 100 images signs 200 links; their checks, 60% of a mint's cost,
 # are remembered. A secret that fails them is refused every time.
-MINTING_JWT: Final = private_jwt(memo=KeyMemo(maxsize=256))
+_MINTING_SECRETS: Final = KeyMemo(maxsize=256)
+MINTING_JWT: Final = private_jwt(memo=_MINTING_SECRETS)
+
+
+def forget_minting_secrets() -> None:
+    """Drop every secret minting remembers, as a verifier's `retain(())` does.
+
+    The gateway calls it on every catalog change, so that a revoked key's
+    secret does not outlive the revocation in this process's memory; the
+    keys still in use are checked again once each, at their next mint.
+    """
+    _MINTING_SECRETS.keep_only(())
+
+
+def minting_remembers(secret: str | bytes) -> bool:
+    """Whether minting remembers `secret` (for tests and diagnostics)."""
+    return secret in _MINTING_SECRETS

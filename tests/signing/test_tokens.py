@@ -35,7 +35,10 @@ from signing import (
     UnknownKeyError,
     VerifiedToken,
     WrongSubjectError,
+    forget_minting_secrets,
     mint,
+    mint_access_token,
+    minting_remembers,
     verify,
 )
 from tests.helpers import exactly
@@ -435,6 +438,25 @@ def test_two_verifiers_do_not_share_what_they_remember() -> None:
     first, second = TokenVerifier(store()), TokenVerifier(store())
     first.verify(mint(NEW, issuer_id=ISSUER, transformations=STEPS))
     assert (first.remembers(NEW), second.remembers(NEW)) == (True, False)
+
+
+def test_minting_remembers_its_secrets_until_told_to_forget_them() -> None:
+    """Both kinds of token; the gateway forgets on every catalog change, so a
+    revoked secret does not stay in memory."""
+    forget_minting_secrets()
+    mint(NEW, issuer_id=ISSUER, transformations=[])
+    mint_access_token(OLD, issuer_id=ISSUER, subject="u", scopes=(), ttl=60)
+    assert (minting_remembers(NEW.secret), minting_remembers(OLD.secret)) == (
+        True,
+        True,
+    )
+    forget_minting_secrets()
+    assert (minting_remembers(NEW.secret), minting_remembers(OLD.secret)) == (
+        False,
+        False,
+    )
+    mint(NEW, issuer_id=ISSUER, transformations=[])
+    assert minting_remembers(NEW.secret)
 
 
 def test_the_memo_is_bounded() -> None:

@@ -24,7 +24,7 @@ from gateway.errors import OriginalsUnavailableError
 from gateway.keys import INGESTOR, STORE
 from gateway.originals.ingest import add_original
 from gateway.originals.local import LocalOriginalStore
-from signing import mint
+from signing import mint, minting_remembers
 from tests.conftest import BOTH_CATALOGS, OTHER_IMAGE, SEED_ISSUER, SEED_KEY, Client
 from tests.gateway.http.support import (
     Keys,
@@ -393,6 +393,24 @@ async def test_patch_needs_json(
         headers={**bearer(keys.mine), "Content-Type": "application/json"},
     )
     await assert_error(response, 400, "bad_request")
+
+
+async def test_a_revoked_signing_key_is_not_kept_by_minting(
+    client: Client, keys: Keys, catalog: CatalogStore, settings: Settings
+) -> None:
+    """A page's links are signed with the issuer's newest key, whose secret
+    minting remembers; revoked elsewhere (the CLI), it is forgotten as soon as
+    the gateway sees the change, not when 256 other secrets push it out."""
+    (record,) = await add(catalog, settings, 1)
+    doc = await get_json(client, f"/v1/images/{record.id}", keys.mine)
+    assert "token=" in doc["data"]["links"]["delivery"]
+    assert minting_remembers(SEED_KEY.secret)
+    await catalog.add_key(SEED_ISSUER, kid="next", secret="n" * 40)
+    await catalog.revoke_key(SEED_ISSUER, SEED_KEY.kid)
+    response = await client.get("/v1/images", headers=bearer(keys.mine))
+    assert response.status == 200
+    assert not minting_remembers(SEED_KEY.secret)
+    assert minting_remembers("n" * 40)
 
 
 # Delete
