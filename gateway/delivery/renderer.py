@@ -22,6 +22,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -55,7 +56,8 @@ from transforms.render.pillow import (
 __all__ = ["OWN_FORMAT", "Job", "Rendered", "Renderer", "negotiate"]
 
 # Bump when the renderer's output changes for the same input: ETags follow.
-RENDER_VERSION: Final = "2"  # 2: JPEGs over a megapixel are baseline
+# 2: JPEGs over a megapixel are baseline; 3: opaque PNG, WebP, AVIF are RGB.
+RENDER_VERSION: Final = "3"
 # Planned jobs of /v3 and /image remembered per process.
 _PICTURE_JOBS: Final = 4096
 # What a cached render costs besides its body (its key, the `Rendered`, the
@@ -74,6 +76,8 @@ _NEGOTIABLE: Final = (("image/webp", "webp"), ("image/avif", "avif"))
 # one parameter; 8 KB of commas took 5 ms of the event loop to read whole.
 _MEDIA_RANGES: Final = 32
 _RANGE_PARAMETERS: Final = 4
+# RFC 9110 §12.4.2: 0 to 1, at most three decimals.
+_QVALUE: Final = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,25 +106,28 @@ class Rendered:
 
 
 def negotiate(accept: str | None) -> str | None:
-    """The first of WebP, AVIF the client names with a non-zero q, if any,
-    among its first `_MEDIA_RANGES` media ranges."""
+    """WebP or AVIF, whichever the client names with the higher q (WebP on a
+    tie), if it names either with a q above 0; among its first
+    `_MEDIA_RANGES` media ranges. A q that is no RFC 9110 qvalue counts as 0."""
     if not accept:
         return None
-    accepted: set[str] = set()
+    qualities: dict[str, float] = {}
     for item in accept.split(",", _MEDIA_RANGES)[:_MEDIA_RANGES]:
         parts = item.split(";", _RANGE_PARAMETERS + 1)[: _RANGE_PARAMETERS + 1]
         media, *params = (part.strip() for part in parts)
         quality = 1.0
         for param in params:
             name, _, value = param.partition("=")
-            if name.strip() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if quality > 0:
-            accepted.add(media.lower())
-    return next((ext for media, ext in _NEGOTIABLE if media in accepted), None)
+            if name.strip().lower() == "q":
+                value = value.strip()
+                quality = float(value) if _QVALUE.fullmatch(value) else 0.0
+        media = media.lower()
+        qualities[media] = max(quality, qualities.get(media, 0.0))
+    best, chosen = 0.0, None
+    for media, extension in _NEGOTIABLE:
+        if (quality := qualities.get(media, 0.0)) > best:
+            best, chosen = quality, extension
+    return chosen
 
 
 class Renderer:

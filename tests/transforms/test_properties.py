@@ -15,6 +15,7 @@ from typing import Final, TypeAlias
 import cloudinary
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 from transforms import (
     DEFAULT_BASE_CHAIN,
@@ -42,6 +43,8 @@ from transforms.cloudinary import (
 )
 from transforms.cloudinary.compile import to_cloudinary_url
 from transforms.render import Plan, RenderChain, plan
+from transforms.render.pillow import Decoded, _source, compose
+from transforms.render.plan import walk
 
 # Bounded so that the file stays fast; no example database is written.
 EXAMPLES: Final = settings(max_examples=200, deadline=None, database=None)
@@ -595,3 +598,59 @@ def test_base_chain_parses_or_is_invalid(text: str) -> None:
     assert 0.1 <= delivery.dpr <= 4.0
     assert delivery.quality is None or 1 <= delivery.quality <= 100
     assert delivery.format in {None, "auto", "jpg", "png", "webp", "avif"}
+
+
+# --- 6. Opacity known while rendering ---------------------------------------------
+
+NO_BASE: Final[tuple[tuple[()], Delivery]] = ((), Delivery())
+TINY: Final = Limits(max_size=64, max_output_pixels=10_000, max_source_pixels=4096)
+
+
+@st.composite
+def tiny_sources(draw: st.DrawFn) -> Image.Image:
+    """A small solid source: RGB (no alpha), or RGBA opaque or not."""
+    size = (draw(st.integers(1, 64)), draw(st.integers(1, 64)))
+    rgb = draw(st.tuples(*[st.integers(0, 255)] * 3))
+    alpha = draw(st.sampled_from([None, None, 255, 0]) | st.integers(0, 255))
+    if alpha is None:
+        return Image.new("RGB", size, rgb)
+    return Image.new("RGBA", size, (*rgb, alpha))
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    st.lists(valid_steps(TINY), min_size=1, max_size=3).filter(
+        lambda doc: sum("overlay" in step for step in doc) <= TINY.max_overlays
+    ),
+    tiny_sources(),
+    st.data(),
+    st.booleans(),
+)
+def test_a_render_known_opaque_has_no_transparent_pixel(
+    doc: Doc, source: Image.Image, data: st.DataObject, alpha: bool
+) -> None:
+    """What the renderer claims opaque (and so encodes without alpha, or
+    without looking for transparency before a JPEG) is opaque in every pixel;
+    and an opaque render really does come out RGB."""
+    t = parse_transformations(doc, TINY)
+    overlays = {
+        image: decoded(data.draw(tiny_sources(), label=f"overlay {image}"))
+        for image in t.overlay_steps
+    }
+    chain = RenderChain.build(NO_BASE, t)
+    base = decoded(source)
+    try:
+        raster = walk(chain, _source(base), lambda k: _source(overlays[k]), TINY,
+                      alpha_output=alpha)  # fmt: skip
+    except LimitExceededError:
+        event("refused")
+        return
+    event("known opaque" if raster.opaque else "maybe transparent")
+    pixels = raster.pixels()
+    assert not raster.opaque or pixels.getchannel("A").getextrema() == (255, 255)
+    out = compose(chain, base, overlays, TINY, alpha_output=alpha)
+    assert out.image.mode == ("RGB" if raster.opaque else "RGBA")
+
+
+def decoded(image: Image.Image) -> Decoded:
+    return Decoded(image, image.size)

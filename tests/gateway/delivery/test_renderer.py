@@ -177,6 +177,18 @@ async def test_etag_is_the_same_for_a_fresh_token_of_the_same_chain(
         pytest.param("image/avif,image/webp,*/*;q=0.8", "image/webp", id="webp-first"),
         pytest.param("image/avif,*/*", "image/avif", id="avif"),
         pytest.param("image/webp;q=0,*/*", "image/jpeg", id="webp-refused"),
+        pytest.param("image/webp;q=0.5,image/avif", "image/avif", id="higher-q-wins"),
+        pytest.param(
+            "image/avif;q=0.9,image/webp;Q=0.8", "image/avif", id="higher-q-first"
+        ),
+        pytest.param("image/avif;q=0.5,image/webp;q=0.5", "image/webp", id="q-tie"),
+        pytest.param(
+            "image/webp;q=0,image/webp;q=0.2", "image/webp", id="listed-twice"
+        ),
+        # Not qvalues (RFC 9110 §12.4.2): counted as 0, never as infinity.
+        pytest.param("image/webp;q=0.5,image/avif;q=inf", "image/webp", id="q-inf"),
+        pytest.param("image/avif;q=1.5,*/*", "image/jpeg", id="q-over-1"),
+        pytest.param("image/avif;q=0.0001,*/*", "image/jpeg", id="q-4-decimals"),
         pytest.param("*/*", "image/jpeg", id="anything"),
         pytest.param(
             "x/y," * 31 + "image/webp", "image/webp", id="the-32nd-media-range"

@@ -478,6 +478,10 @@ async def test_image_serves_each_format(
     body = await response.read()
     assert body.startswith(magic)
     assert size_of(body) == (200, 150)
+    with Image.open(io.BytesIO(body)) as picture:
+        # An opaque photo stays opaque: no alpha plane in any format.
+        assert "A" not in picture.mode
+        assert "transparency" not in picture.info
     assert response.headers["Cache-Control"] == "public, max-age=86400"
     assert "Accept" not in response.headers.get("Vary", "")  # the URL names the format
 

@@ -65,7 +65,9 @@ def render(
     c = chain(steps, base_chain)
     layers = {k: decode(v, LIMITS) for k, v in (overlays or {}).items()}
     out = compose(c, decode(base, LIMITS), layers, LIMITS, alpha_output=alpha)
-    return out.image
+    # RGB when known opaque (see test_a_result_known_opaque_is_rgb): compared
+    # here as RGBA pixels either way.
+    return out.image.convert("RGBA")
 
 
 def pixel(image: Image.Image, xy: tuple[int, int]) -> tuple[int, ...]:
@@ -429,6 +431,79 @@ def test_overlay_opacity_blends_with_the_canvas() -> None:
         {A: solid((10, 10), BLACK)},
     )
     assert near(pixel(image, (5, 5)), (128, 128, 128, 255), 2)
+
+
+@pytest.mark.parametrize(
+    ("steps", "source", "overlay", "mode"),
+    [
+        pytest.param([{"width": 50}], solid((100, 50), RED), None, "RGB", id="resize"),
+        pytest.param(
+            [{"crop": "pad", "width": 50, "height": 50}],
+            solid((100, 50), RED),
+            None,
+            "RGBA",
+            id="clear-padding",
+        ),
+        pytest.param(
+            [{"crop": "pad", "width": 50, "height": 50, "background": "#000000"}],
+            solid((100, 50), RED),
+            None,
+            "RGB",
+            id="opaque-padding",
+        ),
+        pytest.param(
+            [{"crop": "pad", "width": 50, "height": 50, "background": "#00000080"}],
+            solid((100, 50), RED),
+            None,
+            "RGBA",
+            id="half-clear-padding",
+        ),
+        pytest.param([{"angle": 90}], solid((100, 50), RED), None, "RGB", id="a_90"),
+        pytest.param([{"angle": 45}], solid((100, 50), RED), None, "RGBA", id="a_45"),
+        pytest.param(
+            [{"effect": "grayscale", "angle": "hflip"}],
+            solid((100, 50), RED),
+            None,
+            "RGB",
+            id="edits",
+        ),
+        pytest.param([{"opacity": 50}], solid((10, 10), RED), None, "RGBA", id="o_50"),
+        pytest.param(
+            [{"overlay": A, "width": 20}],
+            solid((100, 100), RED),
+            solid((10, 10), BLUE),
+            "RGB",
+            id="overlay-inside",
+        ),
+        pytest.param(
+            [{"overlay": A, "width": 20, "x": 200}],
+            solid((100, 100), RED),
+            solid((10, 10), BLUE),
+            "RGBA",
+            id="overlay-grows-the-canvas",
+        ),
+        pytest.param(
+            [{"overlay": A, "width": 20}],
+            solid((100, 100), RED),
+            solid((10, 10), (*BLUE, 0)),
+            "RGB",
+            id="clear-overlay-on-opaque",
+        ),
+        pytest.param(
+            [{"width": 50}], solid((100, 50), (*RED, 255)), None, "RGBA", id="rgba"
+        ),
+    ],
+)
+def test_a_result_known_opaque_is_rgb(
+    steps: list[dict[str, object]], source: bytes, overlay: bytes | None, mode: str
+) -> None:
+    """With an alpha-capable output, a render is RGB exactly when every step
+    kept it opaque (an RGBA source may be opaque too: not known, kept RGBA)."""
+    layers = {A: decode(overlay, LIMITS)} if overlay else {}
+    out = compose(
+        chain(steps), decode(source, LIMITS), layers, LIMITS, alpha_output=True
+    )
+    assert out.image.mode == mode
 
 
 def test_draft_decode_at_the_planned_hint_is_smaller_and_looks_the_same() -> None:
