@@ -42,8 +42,10 @@ from gateway.env import (
     as_s3_url,
     as_seconds,
     as_str,
+    as_timeout,
     as_token_name,
     as_uuid,
+    timeout_range,
 )
 from transforms import (
     DEFAULT_BASE_CHAIN,
@@ -119,7 +121,7 @@ class ServerSettings:
     )
     # Seconds a new connection may take to send its first request's head.
     header_timeout: float = field(
-        default=10.0, metadata=_var("GATEWAY_HEADER_TIMEOUT", as_seconds)
+        default=10.0, metadata=_var("GATEWAY_HEADER_TIMEOUT", as_timeout)
     )
     # On SIGTERM: seconds /readyz says 503 while still accepting (a load
     # balancer's time to notice), then seconds requests in flight may take.
@@ -177,7 +179,7 @@ class CatalogSettings:
     )
     # Seconds to connect or run one query before the answer is 503.
     database_timeout: float = field(
-        default=5.0, metadata=_var("GATEWAY_DATABASE_TIMEOUT", as_seconds)
+        default=5.0, metadata=_var("GATEWAY_DATABASE_TIMEOUT", as_timeout)
     )
 
     @property
@@ -197,7 +199,7 @@ class RenderSettings:
     # A render's longest wait for its answer: then 503 with Retry-After, the
     # render going on to the cache for the retry. Below CDNs' origin timeouts.
     timeout: float = field(
-        default=20.0, metadata=_var("GATEWAY_RENDER_TIMEOUT", as_seconds)
+        default=20.0, metadata=_var("GATEWAY_RENDER_TIMEOUT", as_timeout)
     )
     cache_bytes: int = field(
         default=64 * 1024 * 1024,
@@ -247,7 +249,7 @@ class IngestSettings:
         default=False, metadata=_var("GATEWAY_INGEST_ALLOW_PRIVATE", as_bool)
     )
     timeout: float = field(
-        default=20.0, metadata=_var("GATEWAY_INGEST_TIMEOUT", as_seconds)
+        default=20.0, metadata=_var("GATEWAY_INGEST_TIMEOUT", as_timeout)
     )
     concurrency: int = field(
         default=4, metadata=_var("GATEWAY_INGEST_CONCURRENCY", as_positive)
@@ -255,7 +257,7 @@ class IngestSettings:
     # Seconds a request body may take to arrive, whole: a client that sends
     # a byte a second holds no slot, spool file or lock for longer.
     body_timeout: float = field(
-        default=60.0, metadata=_var("GATEWAY_BODY_TIMEOUT", as_seconds)
+        default=60.0, metadata=_var("GATEWAY_BODY_TIMEOUT", as_timeout)
     )
     uploads_per_key: int = field(
         default=4, metadata=_var("GATEWAY_UPLOADS_PER_KEY", as_positive)
@@ -294,7 +296,7 @@ class UpstreamSettings:
         default="authenticated", metadata=_var("GATEWAY_DELIVERY_TYPE", as_str)
     )
     timeout: float = field(
-        default=30.0, metadata=_var("GATEWAY_UPSTREAM_TIMEOUT", as_seconds)
+        default=30.0, metadata=_var("GATEWAY_UPSTREAM_TIMEOUT", as_timeout)
     )
     # Proxied images (`gateway.delivery.proxy`): the largest passed through,
     # and the pool of connections to Cloudinary's delivery hosts.
@@ -304,12 +306,12 @@ class UpstreamSettings:
     )
     # Connecting, waiting for a free pooled connection included.
     proxy_connect_timeout: float = field(
-        default=5.0, metadata=_var("GATEWAY_PROXY_CONNECT_TIMEOUT", as_seconds)
+        default=5.0, metadata=_var("GATEWAY_PROXY_CONNECT_TIMEOUT", as_timeout)
     )
     # The longest silence: before the answer (a first transformation takes
     # Cloudinary a while), and between two chunks of it.
     proxy_read_timeout: float = field(
-        default=15.0, metadata=_var("GATEWAY_PROXY_READ_TIMEOUT", as_seconds)
+        default=15.0, metadata=_var("GATEWAY_PROXY_READ_TIMEOUT", as_timeout)
     )
     proxy_connections: int = field(
         default=100, metadata=_var("GATEWAY_PROXY_CONNECTIONS", as_positive)
@@ -473,8 +475,8 @@ class Settings:
             ("GATEWAY_INGEST_TIMEOUT", self.ingest.timeout),
             ("GATEWAY_BODY_TIMEOUT", self.ingest.body_timeout),
         ):
-            if seconds <= 0:
-                raise ConfigError(f"{name} must be more than 0 seconds")
+            if not 0 < seconds < 86_400:
+                raise ConfigError(timeout_range(name))
         if upstream.delivery_type not in DELIVERY_TYPES:
             raise ConfigError(
                 f"GATEWAY_DELIVERY_TYPE must be one of {', '.join(sorted(DELIVERY_TYPES))}"
@@ -575,9 +577,13 @@ def data_dir_faults(settings: Settings) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        raise ConfigError(
-            f"GATEWAY_DATA_DIR {settings.data_dir}: {exc.strerror or exc}"
-        ) from None
+        # A file where the directory should be: `mkdir` says "File exists".
+        reason = (
+            "not a directory"
+            if isinstance(exc, FileExistsError | NotADirectoryError)
+            else exc.strerror or str(exc)
+        )
+        raise ConfigError(f"GATEWAY_DATA_DIR {settings.data_dir}: {reason}") from None
 
 
 def _base_chain_fault(chain: str, exc: TransformError) -> str:

@@ -36,8 +36,10 @@ __all__ = [
     "as_s3_url",
     "as_seconds",
     "as_str",
+    "as_timeout",
     "as_token_name",
     "as_uuid",
+    "timeout_range",
 ]
 
 Delivery = Literal["redirect", "render"]
@@ -98,20 +100,43 @@ def as_positive(name: str, raw: str) -> int:
 
 
 def as_port(name: str, raw: str) -> int:
-    value = as_positive(name, raw)
-    if value > 65535:
-        raise ConfigError(f"{name} must be a TCP port (1-65535)")
+    """1 to 65535: the port printed and signed URLs name (`serve --port 0`
+    picks a free one, and those URLs follow it)."""
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 65535:
+        raise ConfigError(
+            f"{name} must be a TCP port from 1 to 65535, not {raw!r} "
+            "(`serve --port 0` picks a free one)"
+        )
     return value
 
 
 def as_seconds(name: str, raw: str) -> float:
+    value = _seconds(name, raw)
+    if not 0 <= value < 86_400:
+        raise ConfigError(f"{name} must be from 0 to less than 86400 seconds")
+    return value
+
+
+def as_timeout(name: str, raw: str) -> float:
+    """Seconds, never 0: a wait of nothing (see `Settings.validate`)."""
+    if not 0 < _seconds(name, raw) < 86_400:
+        raise ConfigError(timeout_range(name))
+    return float(raw)
+
+
+def timeout_range(name: str) -> str:
+    return f"{name} must be more than 0 and less than 86400 seconds"
+
+
+def _seconds(name: str, raw: str) -> float:
     try:
-        value = float(raw)
+        return float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
-    if not 0 <= value < 86_400:
-        raise ConfigError(f"{name} must be between 0 and 86400 seconds")
-    return value
 
 
 def as_bool(name: str, raw: str) -> bool:

@@ -25,7 +25,7 @@ SECRET = "m" * 40
 def test_minted_token_verifies(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["--issuer", ISSUER, "--secret", SECRET, "--image", IMAGE, "--ttl", "60",
             "--transformations", '[{"crop": "fit", "width": 800}]']  # fmt: skip
-    assert main(argv) == 0
+    assert main(argv, {}) == 0
     doc = json.loads(capsys.readouterr().out)
     assert "kid" not in jwt.get_unverified_header(doc["token"])
     keys = InMemoryKeyStore(
@@ -34,6 +34,40 @@ def test_minted_token_verifies(capsys: pytest.CaptureFixture[str]) -> None:
     verified = verify(doc["token"], keys)
     assert verified.transformations == [{"crop": "fit", "width": 800}]
     assert doc["url"] == f"http://127.0.0.1:8080/images/{IMAGE}?token={doc['token']}"
+
+
+@pytest.mark.parametrize(
+    ("environ", "extra", "audience", "base"),
+    [
+        ({}, [], None, "http://127.0.0.1:8080"),
+        # The gateway's own configuration: it would refuse a token without aud.
+        ({"GATEWAY_TOKEN_AUDIENCE": "gw", "GATEWAY_PORT": "8092"}, [], "gw",
+         "http://127.0.0.1:8092"),
+        ({"GATEWAY_TOKEN_AUDIENCE": "gw", "GATEWAY_PUBLIC_URL": "https://img.example"},
+         ["--audience", "other"], "other", "https://img.example"),
+    ],
+)  # fmt: skip
+def test_audience_and_url_follow_the_gateways_configuration(
+    capsys: pytest.CaptureFixture[str],
+    environ: dict[str, str],
+    extra: list[str],
+    audience: str | None,
+    base: str,
+) -> None:
+    argv = ["--issuer", ISSUER, "--secret", SECRET, "--image", IMAGE, *extra]
+    assert main(argv, environ) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (
+        jwt.decode(doc["token"], options={"verify_signature": False}).get("aud")
+        == audience
+    )
+    assert doc["url"] == f"{base}/images/{IMAGE}?token={doc['token']}"
+
+
+def test_a_bad_gateway_variable_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--issuer", ISSUER, "--secret", SECRET]
+    assert main(argv, {"GATEWAY_PORT": "x"}) == 2
+    assert capsys.readouterr().err.startswith("mint_token: GATEWAY_PORT must be")
 
 
 @pytest.mark.parametrize(
@@ -47,7 +81,7 @@ def test_minted_token_verifies(capsys: pytest.CaptureFixture[str]) -> None:
 def test_bad_input_exits_2(
     capsys: pytest.CaptureFixture[str], extra: list[str]
 ) -> None:
-    assert main(["--issuer", ISSUER, "--secret", SECRET, *extra]) == 2
+    assert main(["--issuer", ISSUER, "--secret", SECRET, *extra], {}) == 2
     assert "mint_token:" in capsys.readouterr().err
 
 

@@ -81,12 +81,12 @@ def _parser() -> argparse.ArgumentParser:
         version=f"%(prog)s {metadata.version('image-gateway')}",
         help="print the version and exit",
     )
-    verbs = parser.add_subparsers(dest="command", required=True)
+    verbs = parser.add_subparsers(required=True)
 
     server = verbs.add_parser("serve", help="run the HTTP server")
     server.add_argument("--host", help="bind address (GATEWAY_HOST)")
     server.add_argument(
-        "--port", type=int, help="TCP port (GATEWAY_PORT); 0 picks a free one"
+        "--port", type=_port, help="TCP port (GATEWAY_PORT); 0 picks a free one"
     )
     server.add_argument(
         "--workers", type=int, help="processes on the port (GATEWAY_WORKERS)"
@@ -97,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     server.set_defaults(run=serve)
 
     db = verbs.add_parser("db", help="the catalog's database").add_subparsers(
-        dest="action", required=True
+        required=True
     )
     db.add_parser(
         "upgrade",
@@ -121,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     moving.set_defaults(run=commands.migrate)
 
     issuer = verbs.add_parser("issuer", help="manage issuers").add_subparsers(
-        dest="action", required=True
+        required=True
     )
     add = issuer.add_parser("add", help="register an issuer with a first signing key")
     add.add_argument("--id", help="issuer UUID (random when omitted)")
@@ -139,7 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     signing_key = issuer.add_parser(
         "signing-key", help="rotate token signing keys"
-    ).add_subparsers(dest="key_action", required=True)
+    ).add_subparsers(required=True)
     key_add = signing_key.add_parser("add", help="add a key (tokens name it as kid)")
     key_add.add_argument("--issuer", required=True, help=_ISSUER_HELP)
     _key_options(key_add)
@@ -151,7 +151,7 @@ def _parser() -> argparse.ArgumentParser:
 
     api_key = issuer.add_parser(
         "key", help="API keys for the /v1 catalog API (sk_…; shown once)"
-    ).add_subparsers(dest="key_action", required=True)
+    ).add_subparsers(required=True)
     for name, run, help_text in (
         ("create", commands.api_key_create, "make another API key"),
         ("list", commands.api_key_list, "list keys (prefixes only)"),
@@ -174,7 +174,7 @@ def _parser() -> argparse.ArgumentParser:
         command.set_defaults(run=run)
 
     image = verbs.add_parser("image", help="manage images").add_subparsers(
-        dest="action", required=True
+        required=True
     )
     image_add = image.add_parser("add", help="register an image")
     image_add.add_argument("--issuer", required=True, help="the owner's UUID")
@@ -205,9 +205,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     image_rm.set_defaults(run=commands.image_rm)
 
-    token = verbs.add_parser("token", help="mint tokens").add_subparsers(
-        dest="action", required=True
-    )
+    token = verbs.add_parser("token", help="mint tokens").add_subparsers(required=True)
     token_mint = token.add_parser(
         "mint",
         help="mint a token and its delivery URL",
@@ -298,4 +296,5 @@ def _bounded(low: int, high: int) -> Callable[[str], int]:
 
 
 _seconds = _bounded(1, 10 * 366 * 24 * 3600)
+_port = _bounded(0, 65535)
 _version = _bounded(1, 2**53)

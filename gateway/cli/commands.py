@@ -103,6 +103,7 @@ async def issuer_add(
             "algorithm": key.algorithm,
             "secret": key.secret,
             "api_key": api_key,
+            "api_key_prefix": api_key_label(api_key_prefix(api_key)),
         }
     )
 
@@ -113,7 +114,15 @@ async def api_key_create(
 ) -> None:
     roles = _roles(args.roles)
     api_key = await catalog.add_api_key(args.issuer, roles=roles)
-    _print({"issuer": args.issuer, "api_key": api_key, "roles": sorted(roles)})
+    _print(
+        {
+            "issuer": args.issuer,
+            "api_key": api_key,
+            # What `issuer key list` shows and `issuer key revoke` takes.
+            "prefix": api_key_label(api_key_prefix(api_key)),
+            "roles": sorted(roles),
+        }
+    )
 
 
 def _roles(raw: str | None) -> frozenset[str]:

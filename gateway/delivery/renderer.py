@@ -22,7 +22,6 @@ import dataclasses
 import functools
 import hashlib
 import json
-import re
 import threading
 import time
 from collections.abc import Mapping
@@ -34,7 +33,7 @@ from cachetools import LRUCache
 
 from gateway.catalog import ImageRecord, Original
 from gateway.config import Settings
-from gateway.delivery.headers import SECURITY_HEADERS
+from gateway.delivery.headers import SECURITY_HEADERS, media_qualities
 from gateway.delivery.iiif import View, level_size
 from gateway.delivery.memory import PixelBudget, give_back_memory, peak_pixels
 from gateway.delivery.pyramid import Levels, level_box, level_factor
@@ -72,12 +71,6 @@ OWN_FORMAT: Final[Mapping[str, str]] = {
     "image/gif": "png",  # the first frame, losslessly
 }
 _NEGOTIABLE: Final = (("image/webp", "webp"), ("image/avif", "avif"))
-# Read of an Accept header: a browser's names a handful of media ranges with
-# one parameter; 8 KB of commas took 5 ms of the event loop to read whole.
-_MEDIA_RANGES: Final = 32
-_RANGE_PARAMETERS: Final = 4
-# RFC 9110 §12.4.2: 0 to 1, at most three decimals.
-_QVALUE: Final = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -107,22 +100,8 @@ class Rendered:
 
 def negotiate(accept: str | None) -> str | None:
     """WebP or AVIF, whichever the client names with the higher q (WebP on a
-    tie), if it names either with a q above 0; among its first
-    `_MEDIA_RANGES` media ranges. A q that is no RFC 9110 qvalue counts as 0."""
-    if not accept:
-        return None
-    qualities: dict[str, float] = {}
-    for item in accept.split(",", _MEDIA_RANGES)[:_MEDIA_RANGES]:
-        parts = item.split(";", _RANGE_PARAMETERS + 1)[: _RANGE_PARAMETERS + 1]
-        media, *params = (part.strip() for part in parts)
-        quality = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                value = value.strip()
-                quality = float(value) if _QVALUE.fullmatch(value) else 0.0
-        media = media.lower()
-        qualities[media] = max(quality, qualities.get(media, 0.0))
+    tie), if it names either with a q above 0."""
+    qualities = media_qualities(accept)
     best, chosen = 0.0, None
     for media, extension in _NEGOTIABLE:
         if (quality := qualities.get(media, 0.0)) > best:

@@ -103,7 +103,8 @@ async def _identify(request: web.Request, *, write: bool) -> Principal | None:
         if write or request.method not in _SAFE_METHODS:
             raise CookieWriteError(
                 "a session cookie authenticates reads only: send the token in "
-                "Authorization or X-Session-Token to write"
+                "Authorization or X-Session-Token to write",
+                header=hdrs.COOKIE,
             )
         return authenticator.access_token(session, hdrs.COOKIE)
     return None

@@ -57,6 +57,8 @@ _STATIC: Final = {
     for name, content_type in (
         ("playground.js", "text/javascript"),
         ("playground.css", "text/css"),
+        # Linked by the page: a browser asks for /favicon.ico otherwise (a 404).
+        ("favicon.svg", "image/svg+xml"),
     )
 }
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from aiohttp import web
+from yarl import URL
 
 from gateway.catalog import CatalogError, ImageRecord
 from gateway.errors import (
@@ -269,14 +270,16 @@ async def list_images(request: web.Request) -> web.Response:
 
 
 def _link(request: web.Request, name: str | None = None, cursor: str = "") -> str:
-    """This listing's path and query, at `cursor` when `name` (a page
-    direction) is given; `self` encoded as `next` and `prev` are."""
+    """This listing's URL under the public URL, as every other link of the
+    document, at `cursor` when `name` (a page direction) is given; `self`
+    encoded as `next` and `prev` are."""
     query = dict(request.query.items())
     if name is not None:
         query.pop("page[after]", None)
         query.pop("page[before]", None)
         query[name] = cursor
-    return str(request.rel_url.with_query(query))
+    listing = URL("/v1/images").with_query(query)
+    return f"{str(request.app[SETTINGS].base_url).rstrip('/')}{listing}"
 
 
 def _page_size(raw: str | None) -> int:

@@ -64,6 +64,8 @@ MERGE_PATCH_TYPES: Final = (*JSON_TYPES, "application/merge-patch+json")
 # Ready-signed links in each resource live this long.
 _LINK_TTL: Final = 3600
 _MAX_ERRORS: Final = 20
+# Whole floats up to this are the integers they look like (IEEE 754 doubles).
+_EXACT_INTEGERS: Final = 2**53
 # The largest JSON body: twice a PATCH of every field at its longest, each
 # character a \u-escaped surrogate pair (67 KB); parsing is on the event
 # loop, and a megabyte of members took 60 ms.
@@ -235,6 +237,14 @@ class Violations:
 _THUMBNAIL_SIDE: Final = 400
 
 
+def _number(value: float | None) -> float | int | None:
+    """As it was given: the catalog keeps floats, and `3` came back `3.0`.
+    The same JSON number either way; whole ones are written whole."""
+    if value is not None and value.is_integer() and abs(value) <= _EXACT_INTEGERS:
+        return int(value)
+    return value
+
+
 def image_resource(
     settings: Settings, catalog: CachedCatalog, record: ImageRecord
 ) -> dict[str, object]:
@@ -254,9 +264,9 @@ def image_resource(
         "text1": record.texts[0],
         "text2": record.texts[1],
         "text3": record.texts[2],
-        "number1": record.numbers[0],
-        "number2": record.numbers[1],
-        "number3": record.numbers[2],
+        "number1": _number(record.numbers[0]),
+        "number2": _number(record.numbers[1]),
+        "number3": _number(record.numbers[2]),
         "maxUnauthorised": -1
         if record.max_unauthorised is None
         else record.max_unauthorised,

@@ -8,10 +8,11 @@ import json
 from importlib import metadata, resources
 from typing import Final
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.process_collector import ProcessCollector
 
+from gateway.delivery.headers import media_qualities
 from gateway.errors import JSONAPI, CatalogUnavailableError
 from gateway.http import demo
 from gateway.keys import CATALOG, DEMO, EXPOSITION, LIFECYCLE, METRICS, SETTINGS
@@ -23,9 +24,14 @@ _VERSION: Final = metadata.version("image-gateway")
 
 
 async def index(request: web.Request) -> web.Response:
-    """`GET /`: where to go from here; the playground itself with `serve --demo`."""
-    if DEMO in request.app:
-        return await demo.page(request)
+    """`GET /`: where to go from here, as JSON; with `serve --demo`, the
+    playground itself for a browser (a client that prefers HTML: `curl` and
+    API clients get the JSON)."""
+    with_demo = DEMO in request.app
+    if with_demo and _prefers_html(request.headers.get(hdrs.ACCEPT)):
+        page = await demo.page(request)
+        page.headers["Vary"] = "Accept, Accept-Encoding"
+        return page
     base = request.app[SETTINGS].base_url
     links = {
         name: str(base / path.lstrip("/")) if path != "/" else str(base)
@@ -46,13 +52,23 @@ async def index(request: web.Request) -> web.Response:
             **links,
             "delivery": f"{base / 'images'}/{{image_id}}?token={{token}}",
         },
-        "demo": "off (start with `image-gateway serve --demo` for a playground)",
+        "demo": str(base / "demo")
+        if with_demo
+        else "off (start with `image-gateway serve --demo` for a playground)",
     }
+    headers = {"Cache-Control": "no-store"}
+    if with_demo:
+        headers["Vary"] = "Accept"
     return web.Response(
-        body=json.dumps(body).encode(),
-        content_type="application/json",
-        headers={"Cache-Control": "no-store"},
+        body=json.dumps(body).encode(), content_type="application/json", headers=headers
     )
+
+
+def _prefers_html(accept: str | None) -> bool:
+    """HTML named, and at least as welcome as JSON (a browser's `Accept`)."""
+    qualities = media_qualities(accept)
+    html = qualities.get("text/html", 0.0)
+    return html > 0 and html >= qualities.get("application/json", 0.0)
 
 
 async def status(request: web.Request) -> web.Response:

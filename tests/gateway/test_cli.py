@@ -175,15 +175,14 @@ def test_api_keys_are_printed_once_listed_by_prefix_and_revoked(
     issuer = run(capsys, env, "issuer", "add")
     first = str(issuer["api_key"])
     assert first.startswith("sk_")
-    second = str(
-        run(capsys, env, "issuer", "key", "create", "--issuer", str(issuer["id"]))[
-            "api_key"
-        ]
-    )
+    created = run(capsys, env, "issuer", "key", "create", "--issuer", str(issuer["id"]))
+    second = str(created["api_key"])
     assert main(["issuer", "key", "list", "--issuer", str(issuer["id"])], env) == 0
     listed = json.loads(capsys.readouterr().out)
     prefixes = [k["prefix"] for k in listed]
     assert prefixes == ["_".join(first.split("_")[:2]), "_".join(second.split("_")[:2])]
+    # Printed with the key, as `list` shows it and `revoke` takes it.
+    assert [issuer["api_key_prefix"], created["prefix"]] == prefixes
     assert first not in json.dumps(listed)
     run(
         capsys,
@@ -385,6 +384,53 @@ def test_cli_mistakes_are_one_line_and_exit_2(
     assert says in line
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("GATEWAY_PORT", "0", "GATEWAY_PORT must be a TCP port from 1 to 65535, "
+         "not '0' (`serve --port 0` picks a free one)"),
+        ("GATEWAY_PORT", "65536", "GATEWAY_PORT must be a TCP port from 1 to 65535, "
+         "not '65536' (`serve --port 0` picks a free one)"),
+        *(
+            ("GATEWAY_RENDER_TIMEOUT", seconds,
+             "GATEWAY_RENDER_TIMEOUT must be more than 0 and less than 86400 seconds")
+            for seconds in ("0", "100000", "nan")
+        ),
+        ("GATEWAY_DRAIN_DELAY", "86400",
+         "GATEWAY_DRAIN_DELAY must be from 0 to less than 86400 seconds"),
+    ],
+)  # fmt: skip
+def test_a_variable_out_of_range_says_the_range(
+    tmp_path: Path, variable: str, value: str, says: str
+) -> None:
+    """One range per message: a timeout said "between 0 and 86400", then, set
+    to 0, "must be more than 0"."""
+    env = {**os.environ, "GATEWAY_DATA_DIR": str(tmp_path), variable: value}
+    result = _gateway(env, "issuer", "list", timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == f"image-gateway: {says}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        ([], "required: {serve,db,migrate,issuer,image,token}"),
+        (["issuer"], "required: {add,list,signing-key,key}"),
+        (["issuer", "key"], "required: {create,list,revoke}"),
+        (["serve", "--port", "65536"], "argument --port: must be from 0 to 65535"),
+        (["serve", "--port", "-1"], "argument --port: must be from 0 to 65535"),
+    ],
+)
+def test_argument_mistakes_name_what_is_expected(
+    capsys: pytest.CaptureFixture[str], argv: list[str], says: str
+) -> None:
+    """Not argparse's internal names ("required: action")."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv, {})
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(says)
+
+
 @pytest.mark.parametrize("command", [("issuer", "list"), ("db", "upgrade")])
 def test_a_data_dir_that_is_a_file_is_one_line_for_every_command(
     tmp_path: Path, command: tuple[str, ...]
@@ -397,7 +443,7 @@ def test_a_data_dir_that_is_a_file_is_one_line_for_every_command(
     result = _gateway(env, *command, timeout=30)
     assert result.returncode == 2, result.stderr
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith(f"image-gateway: GATEWAY_DATA_DIR {afile}")
+    assert line == f"image-gateway: GATEWAY_DATA_DIR {afile}: not a directory"
 
 
 @pytest.mark.parametrize(

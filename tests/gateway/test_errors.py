@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Final
 
 import pytest
@@ -215,3 +217,35 @@ def test_several_violations_render_as_several_errors() -> None:
     assert isinstance(response.body, bytes)
     errors = json.loads(response.body)["errors"]
     assert [e["source"]["pointer"] for e in errors] == ["/a", "/b"]
+
+
+# Never answered: each only groups the codes below it.
+_ABSTRACT: Final = frozenset(
+    {"api_error", "unauthorized", "forbidden", "not_found", "transform_error"}
+)
+# Several errors at once are answered as one error object each.
+_CONTAINERS: Final = frozenset({"validation_failed"})
+
+
+def test_the_readme_lists_every_code_an_answer_may_carry() -> None:
+    """A client's author looks codes up there: none missing, none invented."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("Every code an answer may carry", 1)[1].split("\n\n", 2)[1]
+    classes: dict[str, type[PublicError]] = {
+        cls.code: cls
+        for base in (ApiError, SigningError, TransformError)
+        for cls in _subclasses(base)
+    }
+    listed: dict[str, set[int]] = {}
+    for line in table.splitlines()[2:]:
+        codes, statuses = line.split("|")[1:3]
+        for code in re.findall(r"`([a-z_]+)`", codes):
+            listed[code] = {int(n) for n in re.findall(r"[0-9]{3}", statuses)}
+    assert set(listed) == set(classes) - _ABSTRACT - _CONTAINERS
+    for code, allowed in listed.items():
+        assert status_of(make(classes[code])) in allowed, code
+
+
+def _subclasses(cls: type[PublicError]) -> list[type[PublicError]]:
+    below: list[type[PublicError]] = [*cls.__subclasses__()]
+    return [cls, *(s for sub in below for s in _subclasses(sub))]

@@ -411,9 +411,12 @@ async def test_expired_cached_token_is_refused(
     client = await aiohttp_client(
         create_app(replace(settings, tokens=replace(settings.tokens, leeway=0)))
     )
-    token = mint_token(ttl=1)
+    # `exp` is whole seconds after a whole-second `iat`: a 1 s token minted
+    # late in a second had expired before its first request (a flaky test).
+    token = mint_token(ttl=2)
     assert (await client.get(path(token), allow_redirects=False)).status == 302
-    await asyncio.sleep(2.05)
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+    await asyncio.sleep(max(0.0, expires - time.time()) + 0.05)
     response = await client.get(path(token), allow_redirects=False)
     await assert_error(response, 401, "token_expired")
 

@@ -144,6 +144,7 @@ async def test_the_demo_images_show_as_signed_thumbnails(demo: Client) -> None:
     [
         pytest.param("playground.js", "text/javascript", id="script"),
         pytest.param("playground.css", "text/css", id="style"),
+        pytest.param("favicon.svg", "image/svg+xml", id="icon"),
     ],
 )
 async def test_static_files_are_served_with_their_type(
@@ -306,12 +307,39 @@ async def test_the_root_lists_links_without_the_demo(plain: Client) -> None:
     assert "serve --demo" in doc["demo"]
 
 
-async def test_the_root_is_the_playground_with_the_demo(demo: Client) -> None:
-    response = await demo.get("/")
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+@pytest.mark.parametrize(
+    ("accept", "page"),
+    [
+        (BROWSER, True),
+        ("text/html;q=0.9,application/json;q=0.9", True),
+        ("*/*", False),  # curl
+        (None, False),
+        ("application/json", False),
+        ("application/json,text/html;q=0.5", False),
+        ("text/html;q=0", False),
+    ],
+)
+async def test_the_root_is_the_playground_for_a_browser_with_the_demo(
+    demo: Client, accept: str | None, page: bool
+) -> None:
+    """The OpenAPI document offers both: a browser gets the page, an API
+    client or `curl` the JSON index, which links the playground."""
+    headers = {"Accept": accept} if accept is not None else {}
+    response = await demo.get("/", headers=headers, skip_auto_headers=["Accept"])
     assert response.status == 200
-    assert response.content_type == "text/html"
-    assert "Content-Security-Policy" in response.headers
-    assert "image-gateway playground" in await response.text()
+    assert "Accept" in response.headers["Vary"]
+    if page:
+        assert response.content_type == "text/html"
+        assert "Content-Security-Policy" in response.headers
+        assert "image-gateway playground" in await response.text()
+    else:
+        assert response.content_type == "application/json"
+        doc = await response.json()
+        assert doc["demo"] == "http://127.0.0.1:8080/demo"
+        assert (await demo.get(local_path(doc["demo"]))).status == 200
 
 
 async def test_redirect_mode_shows_the_url_the_302_points_at(

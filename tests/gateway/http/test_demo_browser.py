@@ -107,7 +107,7 @@ class Visit:
         page.on("requestfinished", self._request_finished)
 
     def _console(self, message: Any) -> None:
-        if message.type == "error" and "favicon.ico" not in message.location["url"]:
+        if message.type == "error":
             # A CSP violation, a failed script: anything the page did not expect.
             self.problems.append(message.text)
 

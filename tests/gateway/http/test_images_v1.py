@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -63,7 +64,11 @@ async def add(
 
 
 async def get_json(client: Client, path: str, key: str) -> dict[str, Any]:
-    response = await client.get(path, headers=bearer(key))
+    """`path`, or a link's URL (under the public URL) followed here."""
+    url = URL(path)
+    response = await client.get(
+        url.raw_path_qs if url.absolute else path, headers=bearer(key)
+    )
     assert response.status == 200, await response.text()
     doc = await response.json(content_type=None)
     assert isinstance(doc, dict)
@@ -157,7 +162,7 @@ async def test_prev_links_walk_back(
     assert ids(back) == ids(first)
     assert "prev" not in first["links"]
     # `self` encoded as `next` and `prev` are
-    assert first["links"]["self"] == "/v1/images?page%5Bsize%5D=5"
+    assert first["links"]["self"] == "http://127.0.0.1:8080/v1/images?page%5Bsize%5D=5"
 
 
 async def test_pagination_is_stable_under_concurrent_inserts(
@@ -336,6 +341,7 @@ async def test_patch_merges_mutable_fields(
         "isPublic": True,
         "tags": ["cats", "cats", "pets"],
         "text1": "ref-7",
+        "number1": 3,
         "number2": 2.5,
         "maxUnauthorised": 400,
     }
@@ -353,6 +359,8 @@ async def test_patch_merges_mutable_fields(
         attributes["number2"],
         attributes["maxUnauthorised"],
     ) == ("a cat", True, "ref-7", 2.5, 400)
+    # As given: a whole number is not written back as 3.0.
+    assert json.dumps(attributes["number1"]) == "3"
     assert attributes["updatedAt"] > attributes["createdAt"]
     again = await client.patch(
         f"/v1/images/{record.id}",
@@ -839,3 +847,13 @@ async def test_every_link_is_under_the_public_url(
         link = URL(links[name])
         assert link.with_query(None) == base / "images" / record.id, name
         assert list(link.query) == ["token"]
+    # A page's links too: a client follows `next` as given.
+    await add(catalog, settings, 1)
+    page = await get_json(client, "/v1/images?page[size]=1", keys.mine)
+    for name in ("self", "next"):
+        link = URL(page["links"][name])
+        assert link.with_query(None) == base / "v1" / "images", name
+    # Behind the proxy that strips the public URL's path:
+    following = page["links"]["next"].removeprefix(str(base).rstrip("/"))
+    second = await get_json(client, following, keys.mine)
+    assert second["links"]["prev"].startswith(str(base / "v1" / "images") + "?")

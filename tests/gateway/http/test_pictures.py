@@ -226,7 +226,8 @@ async def test_an_access_token_is_no_transformation_token(client: Client) -> Non
 async def test_a_cookie_does_not_authorise_a_write(client: Client) -> None:
     client.session.cookie_jar.update_cookies({"gateway_session": access(scope=WRITE)})
     response = await client.patch(f"/v1/images/{PRIVATE}", json={"description": "x"})
-    await assert_error(response, 401, "cookie_cannot_write")
+    error = await assert_error(response, 401, "cookie_cannot_write")
+    assert error["source"] == {"header": "Cookie"}  # the culprit, not Authorization
     # The same token in a header may write.
     client.session.cookie_jar.clear()
     response = await client.patch(
