@@ -123,9 +123,10 @@ def as_seconds(name: str, raw: str) -> float:
 
 def as_timeout(name: str, raw: str) -> float:
     """Seconds, never 0: a wait of nothing (see `Settings.validate`)."""
-    if not 0 < _seconds(name, raw) < 86_400:
+    value = _seconds(name, raw)
+    if not 0 < value < 86_400:
         raise ConfigError(timeout_range(name))
-    return float(raw)
+    return value
 
 
 def timeout_range(name: str) -> str:

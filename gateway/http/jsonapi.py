@@ -240,7 +240,11 @@ _THUMBNAIL_SIDE: Final = 400
 def _number(value: float | None) -> float | int | None:
     """As it was given: the catalog keeps floats, and `3` came back `3.0`.
     The same JSON number either way; whole ones are written whole."""
-    if value is not None and value.is_integer() and abs(value) <= _EXACT_INTEGERS:
+    if (
+        isinstance(value, float)
+        and value.is_integer()
+        and abs(value) <= _EXACT_INTEGERS
+    ):
         return int(value)
     return value
 
