@@ -120,8 +120,9 @@ def cookie(header: str, name: str) -> str | None:
     read, which made 8 KB of `a;a;…` cost 16 ms; here it is one scan. Read as
     aiohttp reads it, except: of two same-named cookies the first is taken (a
     browser sends the one set for the longer path first; aiohttp keeps the
-    last), a quoted value is not searched for a `;` inside it, and a name
-    more than 8 spaces after its separator is none.
+    last), a quoted value is not searched for a `;` inside it, a `,` ends a
+    value as a `;` does (aiohttp keeps it in the value), and a name more than
+    8 spaces after its separator is none.
     """
     for found in _pair_named(name).finditer(header):
         # After the separator, a space or two; past `_PAIR_INDENT` no pair.

@@ -29,6 +29,10 @@ _VALUE = st.one_of(_OCTETS, _OCTETS.map(lambda v: f'"{v}"'))
         ("  s = v", "v"),  # spaces around `=`, as aiohttp allows
         ("a=1, s=v", "v"),  # joined by a proxy with `,`
         ("a=1,s=v;b=2", "v"),
+        # Unlike aiohttp: a `,` (a proxy's join) ends a value as `;` does; no
+        # cookie value holds one, and aiohttp reads `v,` and `v,b=2`.
+        ("s=v, b=2", "v"),
+        ("s=v,b=2", "v"),
         ("s=", ""),
         ('s="v"', "v"),
         ('s="', '"'),
@@ -54,13 +58,17 @@ def test_the_first_cookie_of_the_name(header: str, expected: str | None) -> None
 
 @given(
     pairs=st.dictionaries(_TOKEN, _VALUE, max_size=8),
-    name=_TOKEN,
-    separator=st.sampled_from(["; ", ";", " ;  ", ", ", ","]),
+    data=st.data(),
+    separator=st.sampled_from(["; ", ";", " ;  "]),
     equals=st.sampled_from(["=", " =", "= ", " = "]),
 )
 def test_it_reads_what_aiohttps_parser_reads(
-    pairs: dict[str, str], name: str, separator: str, equals: str
+    pairs: dict[str, str], data: st.DataObject, separator: str, equals: str
 ) -> None:
+    """Pairs joined by `;` (RFC 6265); the name one of theirs or not. (Joined
+    by `,`, the value differs by design: see the table.)"""
+    names = st.sampled_from(sorted(pairs)) if pairs else _TOKEN
+    name = data.draw(st.one_of(names, _TOKEN), label="name")
     header = separator.join(f"{k}{equals}{v}" for k, v in pairs.items())
     parsed = {k: morsel.value for k, morsel in parse_cookie_header(header)}
     assert cookie(header, name) == parsed.get(name)
