@@ -81,14 +81,14 @@ def protocol_options(settings: Settings) -> dict[str, Any]:
 
 def create_app(settings: Settings) -> web.Application:
     """Build the app; all I/O happens in its cleanup contexts, on startup."""
-    metrics = Metrics()
+    metrics, lifecycle = Metrics(), Lifecycle()
     app = web.Application(
-        middlewares=[Frame(metrics)],
+        middlewares=[Frame(metrics, lifecycle)],
         client_max_size=MAX_BODY_BYTES,
         handler_args=protocol_options(settings),
     )
     app[SETTINGS] = settings
-    app[LIFECYCLE] = Lifecycle()
+    app[LIFECYCLE] = lifecycle
     app[METRICS] = metrics
     app[EXPOSITION] = Exposition()
     app[UPLOAD_GATE] = UploadGate(settings.ingest)

@@ -15,6 +15,7 @@ from gateway.delivery.resolver import Resolver
 from gateway.demo import Demo
 from gateway.http.credentials import Authenticator
 from gateway.http.limits import UploadGate
+from gateway.ops.lifecycle import Lifecycle
 from gateway.ops.metrics import Exposition, Metrics
 from gateway.originals.ingest import Ingestor
 from gateway.originals.store import OriginalStore
@@ -41,12 +42,6 @@ __all__ = [
 ]
 
 SETTINGS = web.AppKey("settings", Settings)
-
-
-class Lifecycle:
-    """Where the process is in its life: draining once told to stop."""
-
-    draining: bool = False
 
 
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)

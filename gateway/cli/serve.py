@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import gc
@@ -161,8 +162,9 @@ async def _run(app: web.Application, settings: Settings, sock: socket.socket) ->
     directly, and the guard (`gateway.ops.ConnectionGuard`) must stand between.
     On a signal, `/readyz` answers 503 at once, the listener stays open for
     `GATEWAY_DRAIN_DELAY` (a load balancer's time to notice), then closes;
-    requests in flight (renders and uploads too) get `GATEWAY_SHUTDOWN_TIMEOUT`
-    to finish.
+    requests in flight (renders and uploads too, their bodies still read) get
+    `GATEWAY_SHUTDOWN_TIMEOUT` to finish, each answered with `Connection:
+    close`.
     """
     server_settings = settings.server
     runner = app_runner(app, settings, log_stream=sys.stdout)
@@ -181,9 +183,22 @@ async def _run(app: web.Application, settings: Settings, sock: socket.socket) ->
         await stop.wait()
         if parent is not None:
             loop.remove_reader(parent)  # it stays readable: read it no more
-        app[LIFECYCLE].draining = True
+        lifecycle = app[LIFECYCLE]
+        lifecycle.draining = True
         await asyncio.sleep(server_settings.drain_delay)
-        server.close()  # no new connections; the runner finishes the open ones
+        server.close()  # no new connections
+        # The requests under way finish with their connections still read:
+        # aiohttp's shutdown stops reading at once, and an upload whose body
+        # was still arriving would wait for it until the timeout cut it.
+        deadline = loop.time() + server_settings.shutdown_timeout
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(server_settings.shutdown_timeout):
+                await lifecycle.quiet()
+        # Then aiohttp's: idle connections closed, answers being written
+        # finished, within what is left of the same timeout.
+        assert runner.server is not None  # noqa: S101 - set up above
+        runner.server.pre_shutdown()
+        await runner.server.shutdown(max(0.0, deadline - loop.time()))
     finally:
         await runner.cleanup()
         JsonAccessLogger.flush()

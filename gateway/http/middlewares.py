@@ -26,6 +26,7 @@ from gateway.errors import (
     error_response,
 )
 from gateway.keys import REQUEST_ID
+from gateway.ops.lifecycle import Lifecycle
 from gateway.ops.logs import CURRENT_REQUEST_ID
 from gateway.ops.metrics import Metrics
 from signing import SigningError
@@ -89,8 +90,9 @@ class Frame:
 
     __middleware_version__: Final = 1  # what `@web.middleware` marks
 
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics, lifecycle: Lifecycle) -> None:
         self._metrics = metrics
+        self._lifecycle = lifecycle
 
     async def __call__(
         self, request: web.Request, handler: Handler
@@ -104,6 +106,10 @@ class Frame:
         )
         request[REQUEST_ID] = rid
         CURRENT_REQUEST_ID.set(rid)
+        # Counted while in the app's hands, so that a shutdown waits for it
+        # with its connection still read (`Lifecycle.quiet`).
+        lifecycle = self._lifecycle
+        lifecycle.in_flight += 1
         try:
             if len(target := request.raw_path) > _COUNTED_TARGET:
                 _check_parameters(target)
@@ -122,6 +128,13 @@ class Frame:
                 InternalError("an unexpected error occurred; quote the error id"),
                 error_id=rid,
             )
+        finally:
+            lifecycle.in_flight -= 1
+            if lifecycle.draining:
+                lifecycle.finished()
+        if lifecycle.draining:
+            # No next request on this connection: the client goes elsewhere.
+            response.force_close()
         elapsed = time.perf_counter() - started
         # aiohttp would name itself, its version and Python's in `Server`: no
         # map for an attacker.

@@ -113,6 +113,11 @@ def supervise(
         nonlocal stopping
         if not stopping:
             os.close(write_end)  # every worker's lifeline reads as closed
+            # The port listens while any process holds the socket: the
+            # workers' copies for their drain delay, not the parent's until
+            # the last worker is done (the kernel queued connections nobody
+            # would accept, then reset them).
+            sock.close()
         stopping = True
         for pid in list(children):
             with contextlib.suppress(ProcessLookupError):  # already gone

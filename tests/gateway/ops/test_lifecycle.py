@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.gateway.ops.conftest import Served
+from tests.images import RED, solid
 
 
 def _serve_once(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -108,3 +110,60 @@ def test_either_signal_stops_it_cleanly(serve: Served, signum: int) -> None:
     output, _ = server.communicate(timeout=15)
     assert server.returncode == 0, output
     assert "Traceback" not in output
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+async def test_an_upload_still_arriving_when_the_listener_closes_is_answered(
+    serve: Served, tmp_path: Path, workers: str
+) -> None:
+    """aiohttp stops reading every connection as its shutdown begins: an
+    upload whose body was still arriving waited for bytes nobody read, then
+    was cut at GATEWAY_SHUTDOWN_TIMEOUT (30 s by default), unanswered. Now the
+    requests under way finish first, their connections read, and the process
+    exits as soon as they have."""
+    added = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "gateway", "issuer", "add"],
+        env={**os.environ, "GATEWAY_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    issuer = json.loads(added.stdout)
+    port = serve(GATEWAY_WORKERS=workers, GATEWAY_SHUTDOWN_TIMEOUT="30")
+    (server,) = serve.processes
+    boundary = "xyzzy"
+    body = (
+        (
+            f"--{boundary}\r\nContent-Disposition: form-data; name=image; "
+            "filename=a.png\r\nContent-Type: image/png\r\n\r\n"
+        ).encode()
+        + solid((8, 8), RED, "PNG")
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        (
+            f"POST /v1/images HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: Bearer {issuer['api_key']}\r\n"
+            f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        + body[:40]
+    )
+    await writer.drain()
+    await asyncio.sleep(0.3)  # in the worker's hands
+    signalled = time.monotonic()
+    server.send_signal(signal.SIGTERM)
+    await asyncio.sleep(1.0)  # the listener has closed meanwhile (no drain delay)
+    with pytest.raises(ConnectionRefusedError):
+        await asyncio.open_connection("127.0.0.1", port)
+    writer.write(body[40:])
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 10)
+    assert answer.startswith(b"HTTP/1.1 201 "), answer[:300]
+    assert b"Connection: close" in answer.split(b"\r\n\r\n")[0]
+    writer.close()
+    output, _ = await asyncio.to_thread(server.communicate, timeout=15)
+    assert server.returncode == 0, output
+    assert time.monotonic() - signalled < 10  # not the shutdown timeout
