@@ -188,16 +188,36 @@ def client_address(request: web.BaseRequest, trusted: _TrustedNetworks) -> str |
     """The peer, or, when the peer is a trusted proxy, the nearest untrusted
     address in `X-Forwarded-For` (the rightmost: the ones before it are the
     client's own to write). Only the last `_FORWARDED_HOPS` are read: a client
-    may send thousands of trusted-looking ones."""
+    may send thousands of trusted-looking ones. A hop that is no IP address
+    (with a port or not) breaks the chain: the nearest address vouched for is
+    logged, never the hop's text (it could be anything, a token included)."""
     peer = request.remote
     if not trusted or peer is None or not _in(peer, trusted):
         return peer
     forwarded = request.headers.get("X-Forwarded-For", "")
     hops = forwarded.rsplit(",", _FORWARDED_HOPS)[-_FORWARDED_HOPS:]
+    nearest = peer
     for hop in reversed([h.strip() for h in hops if h.strip()]):
-        if not _in(hop, trusted):
-            return hop
+        address = _ip(hop)
+        if address is None:
+            return nearest
+        if not _in(address, trusted):
+            return address
+        nearest = address
     return peer
+
+
+def _ip(hop: str) -> str | None:
+    """The IP address of a hop (`1.2.3.4`, `1.2.3.4:80`, `::1`, `[::1]:80`), or None."""
+    host = hop
+    if hop.startswith("["):
+        host = hop[1:].partition("]")[0]
+    elif hop.count(":") == 1:
+        host = hop.partition(":")[0]
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
 
 
 def _in(address: str, trusted: _TrustedNetworks) -> bool:

@@ -244,7 +244,15 @@ PROXIES = (ipaddress.ip_network("10.0.0.0/8"),)
             id="rightmost-untrusted",
         ),
         pytest.param("10.0.0.2", None, "10.0.0.2", id="proxy-without-header"),
-        pytest.param("10.0.0.2", "garbage", "garbage", id="unparsable-hop"),
+        # A hop that is no address is never logged (it could be a token): the
+        # nearest address vouched for is.
+        pytest.param("10.0.0.2", "garbage", "10.0.0.2", id="unparsable-hop"),
+        pytest.param(
+            "10.0.0.2", "1.2.3.4, eyJ.x.y, 10.0.0.3", "10.0.0.3", id="broken-chain"
+        ),
+        pytest.param("10.0.0.2", "1.2.3.4:5678", "1.2.3.4", id="with-a-port"),
+        pytest.param("10.0.0.2", "[2001:db8::1]:80", "2001:db8::1", id="ipv6-port"),
+        pytest.param("10.0.0.2", "2001:db8::1", "2001:db8::1", id="ipv6"),
         # Only the last 32 hops are read: a client may send thousands.
         pytest.param(
             "10.0.0.2",
