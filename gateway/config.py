@@ -45,6 +45,7 @@ from gateway.env import (
     as_timeout,
     as_token_name,
     as_uuid,
+    at_most,
     timeout_range,
 )
 from transforms import (
@@ -143,23 +144,23 @@ class TokenSettings:
         default=30.0, metadata=_var("GATEWAY_TOKEN_LEEWAY", as_seconds)
     )
     max_bytes: int = field(
-        default=4096, metadata=_var("GATEWAY_TOKEN_MAX_BYTES", as_positive)
+        default=4096, metadata=_var("GATEWAY_TOKEN_MAX_BYTES", at_most(65_536))
     )
     audience: str | None = field(
         default=None, metadata=_var("GATEWAY_TOKEN_AUDIENCE", as_str)
     )
     cache_size: int = field(
-        default=10_000, metadata=_var("GATEWAY_TOKEN_CACHE_SIZE", as_positive)
+        default=10_000, metadata=_var("GATEWAY_TOKEN_CACHE_SIZE", at_most(10_000_000))
     )
     url_cache_size: int = field(
-        default=10_000, metadata=_var("GATEWAY_URL_CACHE_SIZE", as_positive)
+        default=10_000, metadata=_var("GATEWAY_URL_CACHE_SIZE", at_most(10_000_000))
     )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CatalogSettings:
     cache_size: int = field(
-        default=10_000, metadata=_var("GATEWAY_CATALOG_CACHE_SIZE", as_positive)
+        default=10_000, metadata=_var("GATEWAY_CATALOG_CACHE_SIZE", at_most(10_000_000))
     )
     # At most this many seconds after a change, every process sees it (the
     # version check behind PostgreSQL's notifications, and SQLite's check);
@@ -192,7 +193,7 @@ class CatalogSettings:
 class RenderSettings:
     workers: int = field(
         default_factory=lambda: os.cpu_count() or 2,
-        metadata=_var("GATEWAY_RENDER_WORKERS", as_positive),
+        metadata=_var("GATEWAY_RENDER_WORKERS", at_most(256)),
     )
     # Renders waiting for a worker before 503s.
     queue: int = field(default=16, metadata=_var("GATEWAY_RENDER_QUEUE", as_positive))
@@ -399,10 +400,10 @@ class OriginalsSettings:
 
 # `transforms.Limits` is pure and knows no environment: its variables live here.
 _LIMIT_VARS: Final[Mapping[str, _Var]] = {
-    "max_size": _Var("GATEWAY_MAX_SIZE", as_positive),
-    "max_offset": _Var("GATEWAY_MAX_OFFSET", as_positive),
-    "max_steps": _Var("GATEWAY_MAX_STEPS", as_positive),
-    "max_overlays": _Var("GATEWAY_MAX_OVERLAYS", as_positive),
+    "max_size": _Var("GATEWAY_MAX_SIZE", at_most(65_535)),
+    "max_offset": _Var("GATEWAY_MAX_OFFSET", at_most(65_535)),
+    "max_steps": _Var("GATEWAY_MAX_STEPS", at_most(256)),
+    "max_overlays": _Var("GATEWAY_MAX_OVERLAYS", at_most(256)),
     "max_source_pixels": _Var("GATEWAY_MAX_SOURCE_PIXELS", as_positive),
     "max_output_pixels": _Var("GATEWAY_MAX_OUTPUT_PIXELS", as_positive),
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
@@ -39,6 +40,7 @@ __all__ = [
     "as_timeout",
     "as_token_name",
     "as_uuid",
+    "at_most",
     "timeout_range",
 ]
 
@@ -89,13 +91,32 @@ def as_path(name: str, raw: str) -> Path:
     return Path(raw)
 
 
+# Past any real setting, and within what every consumer takes (an LRU cache
+# of 10^20 entries raised OverflowError, a traceback, at start-up).
+_MOST: Final = 2**53
+
+
 def as_positive(name: str, raw: str) -> int:
+    return _whole(name, raw, _MOST)
+
+
+def at_most(high: int) -> Callable[[str, str], int]:
+    """A cast to a whole number from 1 to `high` (a bound past any sane
+    setting: a token limit of 100 MB would let a request line be a GB)."""
+
+    def cast(name: str, raw: str) -> int:
+        return _whole(name, raw, high)
+
+    return cast
+
+
+def _whole(name: str, raw: str, high: int) -> int:
     try:
         value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
-    if value < 1:
-        raise ConfigError(f"{name} must be at least 1")
+    if not 1 <= value <= high:
+        raise ConfigError(f"{name} must be from 1 to {high}")
     return value
 
 
@@ -187,10 +208,28 @@ def as_log_level(name: str, raw: str) -> str:
 
 
 def as_http_url(name: str, raw: str) -> str:
-    url = URL(raw)
-    if url.scheme not in {"http", "https"} or not url.host:
+    """An absolute http(s) URL that paths are appended to: no user or
+    password (they would be copied into every printed URL), query or
+    fragment (a path appended after them is no path)."""
+    url = _parsed_url(raw)
+    if url is None or url.scheme not in {"http", "https"} or not url.host:
         raise ConfigError(f"{name} must be an absolute http(s) URL")
+    if url.user is not None or url.password is not None:
+        raise ConfigError(f"{name} must not carry a user name or password")
+    if url.query_string or url.fragment or "?" in raw or "#" in raw:
+        raise ConfigError(f"{name} must not have a query or fragment")
     return str(url).rstrip("/")
+
+
+def _parsed_url(raw: str) -> URL | None:
+    """`raw` parsed, its port checked; None where yarl refuses it (a bad IPv6
+    host, a port out of range)."""
+    try:
+        url = URL(raw)
+        url.port  # noqa: B018 - yarl checks the port when it is read
+    except ValueError:
+        return None
+    return url
 
 
 def as_database_url(name: str, raw: str) -> str:
@@ -265,9 +304,10 @@ def as_origins(name: str, raw: str) -> frozenset[str]:
     """`*`, or comma-separated origins (`https://app.example, http://localhost:3000`)."""
     origins = frozenset(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
     for origin in origins - {"*"}:
-        url = URL(origin)
+        url = _parsed_url(origin)
         if (
-            url.scheme not in {"http", "https"}
+            url is None
+            or url.scheme not in {"http", "https"}
             or not url.host
             or url.path not in {"", "/"}
             or url.query_string

@@ -398,9 +398,28 @@ def test_cli_mistakes_are_one_line_and_exit_2(
         ),
         ("GATEWAY_DRAIN_DELAY", "86400",
          "GATEWAY_DRAIN_DELAY must be from 0 to less than 86400 seconds"),
+        # An LRU of 10^20 entries was an OverflowError traceback, exit 1.
+        ("GATEWAY_TOKEN_CACHE_SIZE", "1" + "0" * 20,
+         "GATEWAY_TOKEN_CACHE_SIZE must be from 1 to 10000000"),
+        ("GATEWAY_TOKEN_MAX_BYTES", "100000000",
+         "GATEWAY_TOKEN_MAX_BYTES must be from 1 to 65536"),
+        ("GATEWAY_RENDER_CACHE_BYTES", "1" + "0" * 20,
+         "GATEWAY_RENDER_CACHE_BYTES must be from 1 to 9007199254740992"),
+        ("GATEWAY_PUBLIC_URL", "http://[::1",
+         "GATEWAY_PUBLIC_URL must be an absolute http(s) URL"),
+        ("GATEWAY_PUBLIC_URL", "http://x:99999",
+         "GATEWAY_PUBLIC_URL must be an absolute http(s) URL"),
+        ("GATEWAY_PUBLIC_URL", "https://img.example/base/?q=1",
+         "GATEWAY_PUBLIC_URL must not have a query or fragment"),
+        ("GATEWAY_PUBLIC_URL", "https://img.example/base#top",
+         "GATEWAY_PUBLIC_URL must not have a query or fragment"),
+        ("GATEWAY_PUBLIC_URL", "https://u:p@img.example",
+         "GATEWAY_PUBLIC_URL must not carry a user name or password"),
+        ("GATEWAY_CORS_ORIGINS", "http://[::1",
+         "GATEWAY_CORS_ORIGINS: 'http://[::1' is not an origin (scheme://host[:port])"),
     ],
 )  # fmt: skip
-def test_a_variable_out_of_range_says_the_range(
+def test_a_variable_out_of_range_says_what_is_accepted(
     tmp_path: Path, variable: str, value: str, says: str
 ) -> None:
     """One range per message: a timeout said "between 0 and 86400", then, set
