@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import ipaddress
+import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ __all__ = [
     "Settings",
     "TokenSettings",
     "UpstreamSettings",
+    "available_cpus",
     "data_dir_faults",
     "variables",
 ]
@@ -89,6 +91,20 @@ class _Var:
 
 def _var(name: str, cast: Cast) -> dict[str, _Var]:
     return {"var": _Var(name, cast)}
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on: its affinity (`taskset`, a cpuset),
+    and a cgroup v2 CPU quota (a container's `--cpus`), rounded up; not every
+    core of the machine, which a container limited to 2 CPUs on a 64-core
+    node would otherwise start 64 workers for."""
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
+    count = count or os.cpu_count() or 1
+    with contextlib.suppress(OSError, ValueError):
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            count = min(count, max(1, math.ceil(int(quota) / int(period))))
+    return count
 
 
 # Sections
@@ -113,7 +129,7 @@ class ServerSettings:
     demo: bool = field(default=False, metadata=_var("GATEWAY_DEMO", as_bool))
     # Processes serving the one port (`serve`); each has its own event loop.
     workers: int = field(
-        default_factory=lambda: os.cpu_count() or 1,
+        default_factory=lambda: min(available_cpus(), 256),
         metadata=_var("GATEWAY_WORKERS", as_positive),
     )
     # Connections open at once; past it, a new one is answered 503 and closed.
@@ -192,7 +208,7 @@ class CatalogSettings:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RenderSettings:
     workers: int = field(
-        default_factory=lambda: os.cpu_count() or 2,
+        default_factory=lambda: min(max(available_cpus(), 2), 256),
         metadata=_var("GATEWAY_RENDER_WORKERS", at_most(256)),
     )
     # Renders waiting for a worker before 503s.

@@ -38,7 +38,7 @@ from gateway.ops.logs import JsonFormatter
 from gateway.ops.workers import hold_signals, lifeline, stop_requested, supervise
 from gateway.originals.configured import open_store
 
-__all__ = ["app_runner", "guarded", "serve"]
+__all__ = ["app_runner", "guarded", "quiet_chatty_loggers", "serve"]
 
 MAX_WORKERS: Final = 256
 # How stale a scrape's view of the sibling workers may be.
@@ -53,6 +53,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=settings.server.log_level, handlers=[handler])
+    quiet_chatty_loggers()
     logging.getLogger("aiohttp.server").addFilter(ParserErrorsInOneLine())
     logging.getLogger("asyncpg.pool").addFilter(PoolOutagesInOneLine())
     # aiohttp warns of a client's malformed multipart part header: printed raw
@@ -108,6 +109,19 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         with sock:
             return work(0)
     return supervise(workers, sock, work, announce)
+
+
+# They log credentials at DEBUG: botocore each signed request's headers (the
+# access key id, SigV4 signatures).
+_CHATTY: Final = ("botocore", "aiobotocore")
+
+
+def quiet_chatty_loggers() -> None:
+    """At `GATEWAY_LOG_LEVEL=DEBUG`, the libraries in `_CHATTY` still log
+    from INFO up: no credential reaches a log line."""
+    level = max(logging.INFO, logging.getLogger().getEffectiveLevel())
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(level)
 
 
 def _loop_runner() -> Callable[[Coroutine[Any, Any, None]], None]:

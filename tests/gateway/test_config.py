@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -450,3 +452,17 @@ def test_the_default_ladder_starts_with_a_lowered_max_size() -> None:
         {"GATEWAY_MAX_SIZE": "1000", "GATEWAY_BASE_CHAIN": "c_fit,w_900"}
     )
     assert settings.access.public_sizes == DEFAULT_PUBLIC_SIZES
+
+
+def test_the_default_worker_counts_follow_the_cpus_this_process_may_use() -> None:
+    """Its affinity, not the machine's cores: pinned to one CPU, one worker
+    (a container's CPU quota counts the same way, read from cgroup v2)."""
+    code = (
+        "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+        "from gateway.config import Settings; s = Settings(); "
+        "print(s.server.workers, s.render.workers)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == ["1", "2"]  # render threads: at least 2

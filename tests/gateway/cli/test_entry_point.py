@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import re
 import socket
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Final
 
 import pytest
+
+from gateway.cli.serve import quiet_chatty_loggers
 
 ROOT: Final = Path(__file__).resolve().parents[3]
 README: Final = (ROOT / "README.md").read_text()
@@ -487,3 +490,23 @@ def test_a_malformed_part_header_is_a_422_and_never_a_printed_warning(
     printed, _ = server.process.communicate(timeout=15)
     assert "BadContentDisposition" not in printed
     assert "Warning" not in printed
+
+
+@pytest.mark.parametrize(
+    ("level", "expected"),
+    [(logging.DEBUG, logging.INFO), (logging.ERROR, logging.ERROR)],
+)
+def test_botocore_never_logs_at_debug(level: int, expected: int) -> None:
+    """At DEBUG, botocore logs each signed S3 request's headers (the access
+    key id, SigV4 signatures): it stays at INFO, or the operator's level."""
+    root = logging.getLogger()
+    before = root.level, logging.getLogger("botocore").level
+    root.setLevel(level)
+    try:
+        quiet_chatty_loggers()
+        for name in ("botocore", "aiobotocore"):
+            assert logging.getLogger(name).getEffectiveLevel() == expected
+    finally:
+        root.setLevel(before[0])
+        logging.getLogger("botocore").setLevel(before[1])
+        logging.getLogger("aiobotocore").setLevel(logging.NOTSET)
