@@ -10,12 +10,14 @@ import functools
 import gc
 import importlib
 import logging
+import os
 import shutil
 import signal
 import socket
 import sys
 import warnings
 from collections.abc import AsyncIterator, Callable, Coroutine
+from pathlib import Path
 from typing import Any, Final, TextIO
 
 from aiohttp import BadContentDispositionHeader, BadContentDispositionParam, web
@@ -35,6 +37,7 @@ from gateway.keys import LIFECYCLE, METRICS
 from gateway.ops.access_log import JsonAccessLogger
 from gateway.ops.connections import ConnectionGuard
 from gateway.ops.logs import JsonFormatter
+from gateway.ops.metrics import alive
 from gateway.ops.workers import hold_signals, lifeline, stop_requested, supervise
 from gateway.originals.configured import open_store
 
@@ -87,8 +90,11 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     def announce() -> None:
         _announce(settings, demo is not None)
 
-    peers = settings.data_dir / "metrics"
-    shutil.rmtree(peers, ignore_errors=True)  # a previous run's workers
+    # This serve's workers publish their figures in a directory of its own:
+    # another serve on the same data dir (blue/green on one host) neither
+    # counts them nor removes them.
+    peers = settings.data_dir / "metrics" / str(os.getpid())
+    _swept(peers.parent)
 
     def work(slot: int) -> int:
         app = create_app(settings)
@@ -122,6 +128,20 @@ def quiet_chatty_loggers() -> None:
     level = max(logging.INFO, logging.getLogger().getEffectiveLevel())
     for name in _CHATTY:
         logging.getLogger(name).setLevel(level)
+
+
+def _swept(root: Path) -> None:
+    """Remove what earlier serves left in `root`: the directories of those no
+    longer running, and the loose files of releases before them."""
+    if not root.is_dir():
+        return
+    for entry in root.iterdir():
+        if entry.is_dir() and entry.name.isdecimal() and alive(int(entry.name)):
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 def _loop_runner() -> Callable[[Coroutine[Any, Any, None]], None]:

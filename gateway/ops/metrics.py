@@ -27,7 +27,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-__all__ = ["BUCKETS", "SCRAPE_TTL", "Exposition", "Metrics"]
+__all__ = ["BUCKETS", "SCRAPE_TTL", "Exposition", "Metrics", "alive"]
 
 # Seconds: from a cached redirect (tens of microseconds) to a cold render.
 BUCKETS: Final = (
@@ -193,9 +193,9 @@ class Metrics(Collector):
                     figures = json.loads(published.read_text())
                 except (OSError, ValueError):
                     continue  # being replaced: the next scrape has it
-                alive = _alive(pid)
+                running = alive(pid)
                 for key, value in figures.items():
-                    if alive or not key.startswith("gauge\t"):
+                    if running or not key.startswith("gauge\t"):
                         merged[key] += value
         self._view = dict(merged)
 
@@ -261,7 +261,8 @@ class Metrics(Collector):
             yield family
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether a process of this pid runs (ours to signal or not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -144,3 +144,38 @@ def test_a_crashed_worker_is_replaced_and_a_stop_still_ends_all(
     assert server.returncode == 0, output
     assert f"(pid {crashed}) exited with -9; starting another" in output
     assert all(not Path(f"/proc/{pid}").exists() for pid in now)
+
+
+def _livez_count(port: int) -> float:
+    """The livez answers a scrape of this serve reports (0 when none)."""
+    _, _, text = _fetch(f"http://127.0.0.1:{port}/metrics")
+    prefix = 'gateway_requests_total{route="livez",status="200"}'
+    found = [line for line in text.decode().splitlines() if line.startswith(prefix)]
+    return float(found[0].split()[-1]) if found else 0.0
+
+
+def test_two_serves_on_one_data_dir_count_their_own(serve: Served) -> None:
+    """Blue/green on one host: each serve's scrape sums its own workers. They
+    shared `metrics/` (each counted the other's requests), and each start
+    emptied it, the other's kept counters included."""
+    first = serve(GATEWAY_WORKERS="2")
+    second = serve(GATEWAY_WORKERS="2")
+    answers = _on_both_workers(f"http://127.0.0.1:{first}/livez")
+    time.sleep(1.5)  # every worker has published since
+    # Either worker may answer a scrape; each must say the same.
+    assert {_livez_count(first) for _ in range(6)} == {len(answers)}
+    assert {_livez_count(second) for _ in range(6)} == {0.0}
+
+
+def test_a_start_sweeps_what_stopped_serves_left(serve: Served, tmp_path: Path) -> None:
+    root = tmp_path / "metrics"
+    gone = root / "4194999"  # past Linux's largest pid: no such process
+    gone.mkdir(parents=True)
+    (gone / "1.json").write_text("{}")
+    (root / "2.json").write_text("{}")  # an earlier release's layout
+    running = root / str(os.getpid())  # this test's process: still running
+    running.mkdir()
+    serve(GATEWAY_WORKERS="2")
+    assert sorted(
+        p.name for p in root.iterdir() if p.name != str(serve.processes[0].pid)
+    ) == [str(os.getpid())]
