@@ -100,6 +100,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         app = create_app(settings)
         if workers > 1:
             app[METRICS].peers = peers
+            app[METRICS].worker = str(slot)
             app.cleanup_ctx.append(_published_metrics)
         app.cleanup_ctx.append(_frozen_heap)
         try:

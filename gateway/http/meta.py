@@ -142,7 +142,8 @@ async def metrics(request: web.Request) -> web.Response:
         await asyncio.to_thread(figures.gather, figures.snapshot())
         registry = CollectorRegistry(auto_describe=False)
         registry.register(figures)
-        registry.register(ProcessCollector(registry=None))
+        if figures.worker is None:  # one process; else each worker's, labelled
+            registry.register(ProcessCollector(registry=None))
         return generate_latest(registry)
 
     return web.Response(

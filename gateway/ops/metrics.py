@@ -25,6 +25,7 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
+from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 __all__ = ["BUCKETS", "SCRAPE_TTL", "Exposition", "Metrics", "alive"]
@@ -104,8 +105,10 @@ class Metrics(Collector):
             str, tuple[str, Callable[[], Mapping[str, float]], str]
         ] = {}
         self.ingests: Mapping[str, int] = {}  # by state, read per scrape
-        # With several workers: where each publishes its figures (`serve`).
+        # With several workers: where each publishes its figures, and this
+        # one's slot, the `worker` label of its `process_*` series (`serve`).
         self.peers: Path | None = None
+        self.worker: str | None = None
         self._view: dict[str, float] | None = None
         self._pending: list[tuple[str, int, float]] = []
 
@@ -162,6 +165,13 @@ class Metrics(Collector):
         for name, (_, read_all, _) in self.counters.items():
             for value, total in read_all().items():
                 out[f"counter\t{name}\t{value}"] = total
+        if self.worker is not None:
+            # Each worker's own, labelled: summed they mean nothing (start
+            # times), and one unlabelled series from whichever worker answers
+            # a scrape went backwards from scrape to scrape.
+            for collected in ProcessCollector(registry=None).collect():
+                key = f"process\t{collected.name}\t{self.worker}"
+                out[key] = collected.samples[0].value
         return out
 
     def publish(self, snapshot: Mapping[str, float]) -> None:
@@ -195,7 +205,7 @@ class Metrics(Collector):
                     continue  # being replaced: the next scrape has it
                 running = alive(pid)
                 for key, value in figures.items():
-                    if running or not key.startswith("gauge\t"):
+                    if running or not key.startswith(_OF_THE_LIVING):
                         merged[key] += value
         self._view = dict(merged)
 
@@ -259,6 +269,28 @@ class Metrics(Collector):
                 if counter == name:
                     family.add_metric([value], total)
             yield family
+        by_process: dict[str, list[tuple[str, float]]] = {}
+        for (name, worker), figure in of("process"):
+            by_process.setdefault(name, []).append((worker, figure))
+        for name, figures in sorted(by_process.items()):
+            kind, help_text = _PROCESS.get(name, ("gauge", name))
+            process = (
+                CounterMetricFamily(name, help_text, labels=["worker"])
+                if kind == "counter"
+                else GaugeMetricFamily(name, help_text, labels=["worker"])
+            )
+            for worker, figure in sorted(figures, key=lambda w: int(w[0])):
+                process.add_metric([worker], figure)
+            yield process
+
+
+# Figures that stop counting when their worker exits (its counters go on).
+_OF_THE_LIVING: Final = ("gauge\t", "process\t")
+# prometheus-client's process figures: their kind and help.
+_PROCESS: Final = {
+    family.name: (family.type, family.documentation)
+    for family in ProcessCollector(registry=None).collect()
+}
 
 
 def alive(pid: int) -> bool:

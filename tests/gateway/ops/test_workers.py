@@ -179,3 +179,16 @@ def test_a_start_sweeps_what_stopped_serves_left(serve: Served, tmp_path: Path) 
     assert sorted(
         p.name for p in root.iterdir() if p.name != str(serve.processes[0].pid)
     ) == [str(os.getpid())]
+
+
+def test_each_workers_process_figures_are_its_own_series(serve: Served) -> None:
+    """One unlabelled `process_cpu_seconds_total`, the answering worker's,
+    went backwards from scrape to scrape as the other answered."""
+    port = serve(GATEWAY_WORKERS="2")
+    time.sleep(1.5)  # both have published
+    for _ in range(4):  # either worker may answer the scrape
+        _, _, text = _fetch(f"http://127.0.0.1:{port}/metrics")
+        lines = text.decode().splitlines()
+        for name in ("process_cpu_seconds_total", "process_resident_memory_bytes"):
+            series = {line.split()[0] for line in lines if line.startswith(name)}
+            assert series == {f'{name}{{worker="0"}}', f'{name}{{worker="1"}}'}
