@@ -295,6 +295,8 @@ _PROCESS: Final = {
 
 def alive(pid: int) -> bool:
     """Whether a process of this pid runs (ours to signal or not)."""
+    if not 0 < pid < 2**31:  # no pid (0 and -1 would mean groups to kill)
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -173,6 +173,8 @@ def test_a_start_sweeps_what_stopped_serves_left(serve: Served, tmp_path: Path) 
     gone.mkdir(parents=True)
     (gone / "1.json").write_text("{}")
     (root / "2.json").write_text("{}")  # an earlier release's layout
+    (root / ("9" * 30)).mkdir()  # no pid at all (os.kill would overflow)
+    (root / "0").mkdir()  # nor this (kill(0) signals the process group)
     running = root / str(os.getpid())  # this test's process: still running
     running.mkdir()
     serve(GATEWAY_WORKERS="2")
