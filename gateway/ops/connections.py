@@ -46,8 +46,13 @@ class ConnectionGuard:
         self.open = 0
 
     def __call__(self) -> asyncio.Protocol:
+        # Counted here, not when the connection is made: asyncio accepts a
+        # burst of connections (queued while the loop was busy) by calling
+        # the factory for each before any is made, and all of them passed a
+        # count taken at `connection_made`.
         if self.open >= self.max_connections:
             return _Refused()
+        self.open += 1
         return _Guarded(self, self._factory())
 
 
@@ -70,7 +75,6 @@ class _Guarded(asyncio.Protocol):
         self._seen = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._guard.open += 1
         self._transport = transport
         self._timer = asyncio.get_running_loop().call_later(
             self._guard.header_timeout, self._too_slow

@@ -6,6 +6,7 @@ import asyncio
 import signal
 import time
 
+from gateway.ops import ConnectionGuard
 from tests.gateway.ops.conftest import Served
 
 
@@ -75,3 +76,16 @@ def test_sigterm_stops_the_server_cleanly(serve: Served) -> None:
     output, _ = server.communicate(timeout=10)
     assert server.returncode == 0, output
     assert "Traceback" not in output
+
+
+async def test_a_burst_of_connections_is_bounded_too() -> None:
+    """asyncio makes the protocols of a burst of accepted connections (queued
+    while the loop was busy, at start-up say) one after another before any
+    connection is made: counted at `connection_made`, all passed the bound."""
+    guard = ConnectionGuard(asyncio.Protocol, max_connections=2, header_timeout=5)
+    protocols = [guard() for _ in range(3)]
+    assert [type(p).__name__ for p in protocols] == ["_Guarded", "_Guarded", "_Refused"]
+    assert guard.open == 2
+    for protocol in protocols[:2]:
+        protocol.connection_lost(None)  # never made: the count still comes back
+    assert guard.open == 0
