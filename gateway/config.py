@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_PUBLIC_SIZES",
+    "MAX_WORKERS",
     "AccessSettings",
     "CatalogSettings",
     "ConfigError",
@@ -91,6 +92,11 @@ class _Var:
 
 def _var(name: str, cast: Cast) -> dict[str, _Var]:
     return {"var": _Var(name, cast)}
+
+
+# Worker processes of a `serve`, and render threads of a worker: a typo of a
+# few digits would fork (or spawn) until the machine stops.
+MAX_WORKERS: Final = 256
 
 
 def available_cpus() -> int:
@@ -129,7 +135,7 @@ class ServerSettings:
     demo: bool = field(default=False, metadata=_var("GATEWAY_DEMO", as_bool))
     # Processes serving the one port (`serve`); each has its own event loop.
     workers: int = field(
-        default_factory=lambda: min(available_cpus(), 256),
+        default_factory=lambda: min(available_cpus(), MAX_WORKERS),
         metadata=_var("GATEWAY_WORKERS", as_positive),
     )
     # Connections open at once; past it, a new one is answered 503 and closed.
@@ -208,8 +214,8 @@ class CatalogSettings:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RenderSettings:
     workers: int = field(
-        default_factory=lambda: min(max(available_cpus(), 2), 256),
-        metadata=_var("GATEWAY_RENDER_WORKERS", at_most(256)),
+        default_factory=lambda: min(max(available_cpus(), 2), MAX_WORKERS),
+        metadata=_var("GATEWAY_RENDER_WORKERS", at_most(MAX_WORKERS)),
     )
     # Renders waiting for a worker before 503s.
     queue: int = field(default=16, metadata=_var("GATEWAY_RENDER_QUEUE", as_positive))

@@ -27,7 +27,7 @@ from gateway.app import create_app, protocol_options
 from gateway.catalog import CatalogStore, open_catalog
 from gateway.catalog.postgres import PoolOutagesInOneLine
 from gateway.cloudinary.uploaders import uploader
-from gateway.config import Settings, data_dir_faults
+from gateway.config import MAX_WORKERS, Settings, data_dir_faults
 from gateway.demo import Demo, seed_demo
 from gateway.env import ConfigError
 from gateway.errors import ApiError
@@ -43,7 +43,6 @@ from gateway.originals.configured import open_store
 
 __all__ = ["app_runner", "guarded", "quiet_chatty_loggers", "serve"]
 
-MAX_WORKERS: Final = 256
 # How stale a scrape's view of the sibling workers may be.
 _PUBLISH_SECONDS: Final = 1.0
 

@@ -9,7 +9,12 @@ from yarl import URL
 
 from signing import Issuer, mint
 
-__all__ = ["delivery_url", "signed_delivery_url"]
+__all__ = ["delivery_url", "root", "signed_delivery_url"]
+
+
+def root(base_url: URL) -> str:
+    """The public URL as the text every link's path follows (no trailing `/`)."""
+    return str(base_url).rstrip("/")
 
 
 def delivery_url(base_url: URL, image_id: str, token: str) -> str:
@@ -20,7 +25,7 @@ def delivery_url(base_url: URL, image_id: str, token: str) -> str:
     id is quoted, a no-op for a catalog id (a UUID).
     """
     image = urllib.parse.quote(image_id, safe="")
-    return f"{str(base_url).rstrip('/')}/images/{image}?token={token}"
+    return f"{root(base_url)}/images/{image}?token={token}"
 
 
 def signed_delivery_url(

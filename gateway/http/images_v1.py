@@ -18,6 +18,7 @@ from aiohttp import web
 from yarl import URL
 
 from gateway.catalog import CatalogError, ImageRecord
+from gateway.delivery.links import root
 from gateway.errors import (
     ApiKeyMissingError,
     FieldInvalidError,
@@ -279,7 +280,7 @@ def _link(request: web.Request, name: str | None = None, cursor: str = "") -> st
         query.pop("page[before]", None)
         query[name] = cursor
     listing = URL("/v1/images").with_query(query)
-    return f"{str(request.app[SETTINGS].base_url).rstrip('/')}{listing}"
+    return f"{root(request.app[SETTINGS].base_url)}{listing}"
 
 
 def _page_size(raw: str | None) -> int:

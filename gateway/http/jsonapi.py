@@ -16,7 +16,7 @@ from aiohttp import hdrs, web
 
 from gateway.catalog import CachedCatalog, Cursor, ImageRecord, SortKey
 from gateway.config import Settings
-from gateway.delivery.links import signed_delivery_url
+from gateway.delivery.links import root, signed_delivery_url
 from gateway.errors import (
     JSONAPI,
     AmbiguousParameterError,
@@ -296,7 +296,7 @@ def image_resource(
     # Links as text (yarl's joins cost 6 µs each, and a page has hundreds):
     # an image id is a UUID, nothing to quote.
     base_url = settings.base_url
-    base = str(base_url).rstrip("/")
+    base = root(base_url)
     links = {"self": f"{base}/v1/images/{record.id}"}
     issuer = catalog.issuer(record.issuer_id)
     deliverable = original is not None or (
