@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -118,3 +119,15 @@ async def exchange(
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
     return status_line, headers, body
+
+
+def announced(line: str | bytes) -> str:
+    """The text of a line `serve` printed: its start-up lines are JSON records
+    (`message`) when stdout is no terminal, as under a test."""
+    text = line.decode() if isinstance(line, bytes) else line
+    text = text.strip()
+    if text.startswith("{"):
+        message = json.loads(text).get("message")
+        if isinstance(message, str):
+            return message
+    return text

@@ -34,6 +34,8 @@ from typing import Final
 import pytest
 from PIL import Image
 
+from tests.helpers import announced
+
 ROOT: Final = Path(__file__).resolve().parents[1]
 README: Final = (ROOT / "README.md").read_text()
 # The reader's shell; the snippets are bash (`$(…)`, `set -o pipefail`).
@@ -154,9 +156,10 @@ def gateway(
         printed = []
         for line in server.stdout:
             printed.append(line)
-            if line.startswith("open the demo page: "):
+            if announced(line).startswith("open the demo page: "):
                 assert (
-                    line.strip() == f"open the demo page: http://127.0.0.1:{port}/demo"
+                    announced(line)
+                    == f"open the demo page: http://127.0.0.1:{port}/demo"
                 )
                 break
         else:

@@ -287,15 +287,30 @@ def _announce(settings: Settings, demo: bool) -> None:
     """What a newcomer should open first: a page (a signed URL opened directly
     downloads the picture, by the base chain's `fl_attachment`).
 
-    Only once bound: nothing is announced as if up before it is.
+    Only once bound: nothing is announced as if up before it is. Plain text
+    for a person at a terminal; anywhere else (a container's log, a pipe)
+    stdout is a stream of JSON lines that a log shipper parses whole, so the
+    lines are JSON records too, the URL in a field of its own.
     """
     server = settings.server
     bound = URL.build(scheme="http", host=server.host, port=server.port)
-    print(f"image-gateway listening on {bound}")
+    lines = [("image-gateway listening on", bound)]
     if demo:
-        print(f"open the demo page: {settings.base_url / 'demo'}")
+        lines.append(("open the demo page:", settings.base_url / "demo"))
     else:
-        print(f"links to everything: {settings.base_url}")
+        lines.append(("links to everything:", settings.base_url))
+    plain = sys.stdout.isatty()
+    for text, url in lines:
+        if plain:
+            print(f"{text} {url}")
+        else:
+            # Printed whatever GATEWAY_LOG_LEVEL says, as in plain text: the
+            # URL of a `--port 0` is read from here.
+            record = logging.makeLogRecord(
+                {"name": "gateway", "msg": f"{text} {url}", "url": str(url)}
+            )
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            print(JsonFormatter().format(record))
     sys.stdout.flush()
 
 

@@ -10,6 +10,10 @@ from typing import Final
 
 __all__ = ["CURRENT_REQUEST_ID", "JsonFormatter"]
 
+# Fields a record may carry (`extra=`) that a machine reads, written when set:
+# the start-up lines' `url` (the port a `--port 0` got).
+_FIELDS: Final = ("url",)
+
 # Set by the request-id middleware: a log line written while a request is
 # handled names it, so the line and the client's error object join up.
 CURRENT_REQUEST_ID: Final = contextvars.ContextVar[str | None](
@@ -26,6 +30,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        for name in _FIELDS:
+            if (value := getattr(record, name, None)) is not None:
+                doc[name] = value
         if (request_id := CURRENT_REQUEST_ID.get()) is not None:
             doc["request_id"] = request_id
         if record.exc_info:

@@ -16,6 +16,7 @@ from pytest_aiohttp import AiohttpClient
 
 from gateway import Settings, create_app
 from gateway.cli import main
+from tests.helpers import announced
 from tests.images import pixel_bomb
 
 CLOUD = "cloudinary://1234:cli-api-secret@sadaasdasd"
@@ -242,7 +243,7 @@ def test_serve_demo_says_open_the_demo_page(tmp_path: Path) -> None:
         assert server.stdout is not None
         printed: dict[str, str] = {}
         for line in server.stdout:
-            name, _, value = line.partition(": ")
+            name, _, value = announced(line).partition(": ")
             printed[name.strip()] = value.strip()
             if "open the demo page" in printed:
                 break

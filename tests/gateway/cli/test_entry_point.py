@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import os
+import pty
 import re
+import select
 import socket
 import subprocess
 import sys
@@ -19,6 +22,7 @@ from typing import Final
 import pytest
 
 from gateway.cli.serve import quiet_chatty_loggers
+from tests.helpers import announced
 
 ROOT: Final = Path(__file__).resolve().parents[3]
 README: Final = (ROOT / "README.md").read_text()
@@ -214,8 +218,8 @@ class _Server:
         assert self.process.stdout is not None
         for line in self.process.stdout:
             self.printed.append(line.rstrip("\n"))
-            if line.startswith(prefix):
-                return line.rstrip("\n")
+            if (text := announced(line)).startswith(prefix):
+                return text
         raise AssertionError(f"never printed {prefix!r}: {self.printed}")
 
 
@@ -299,6 +303,57 @@ def test_a_public_url_is_what_is_printed_for_pages(start: Start) -> None:
 
 
 # Access tokens and API keys with roles (size-based access control)
+
+
+def test_stdout_is_json_lines_start_up_included_whatever_the_level(
+    start: Start,
+) -> None:
+    """Not at a terminal (a container's log): every line is one JSON object, so
+    a strict log shipper parses the start-up lines too; the URLs have fields."""
+    server = start("--port", "0", GATEWAY_LOG_LEVEL="ERROR")
+    server.read_until("links to everything: ")
+    listening, links = (json.loads(line) for line in server.printed)
+    url = listening["url"]
+    assert listening["message"] == f"image-gateway listening on {url}"
+    assert links["message"] == f"links to everything: {url}"
+    assert links["url"] == url
+    assert listening["level"] == links["level"] == "INFO"
+    _get(url + "/openapi.json")
+    server.process.terminate()
+    rest, _ = server.process.communicate(timeout=15)
+    lines = rest.splitlines()
+    assert any(json.loads(line).get("route") == "openapi" for line in lines)
+    assert all(isinstance(json.loads(line), dict) for line in lines)
+
+
+def test_at_a_terminal_the_start_up_lines_are_plain_text(tmp_path: Path) -> None:
+    """A person who ran `serve` reads the URL to open, not a JSON record."""
+    env = {**os.environ, "GATEWAY_DATA_DIR": str(tmp_path), "GATEWAY_WORKERS": "1"}
+    env.pop("CLOUDINARY_URL", None)
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve", "--port", "0", "--demo"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=terminal,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    printed = b""
+    try:
+        with contextlib.suppress(OSError):  # EIO: the terminal's other end is gone
+            while b"open the demo page: " not in printed or not printed.endswith(b"\n"):
+                if not select.select([controller], [], [], 60)[0]:
+                    break
+                printed += os.read(controller, 4096)
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+        os.close(controller)
+    first, second = printed.decode().splitlines()[:2]
+    assert re.fullmatch(r"image-gateway listening on http://127\.0\.0\.1:\d+", first)
+    port = first.rsplit(":", 1)[1]
+    assert second == f"open the demo page: http://127.0.0.1:{port}/demo"
 
 
 def test_token_access_mints_a_token_the_gateway_accepts(

@@ -26,7 +26,7 @@ from signing import mint
 from tests.conftest import SEED_ISSUER, SEED_KEY
 from tests.gateway.cloudinary.conftest import CLOUD, UploadApi
 from tests.gateway.http.support import bearer, document, form, image_file
-from tests.helpers import assert_error
+from tests.helpers import announced, assert_error
 from tests.images import RED, solid
 
 PHOTO = solid((64, 48), RED, "JPEG")
@@ -200,7 +200,7 @@ async def _served_demo(
         while True:
             line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
             assert line, "serve exited before announcing the demo"
-            if line.startswith(b"open the demo page: "):
+            if announced(line).startswith("open the demo page: "):
                 break
         async with session.get(f"http://127.0.0.1:{port}/demo") as response:
             assert response.status == 200

@@ -38,7 +38,7 @@ from gateway.originals.local import LocalOriginalStore
 from signing import mint
 from tests.conftest import SEED_ISSUER, SEED_KEY
 from tests.gateway.http.support import bearer, document, form, image_file
-from tests.helpers import assert_error
+from tests.helpers import announced, assert_error
 from tests.images import BLUE, RED, solid
 from transforms import Limits, parse_transformations
 from transforms.cloudinary import CloudinaryAsset
@@ -626,7 +626,7 @@ def test_serve_demo_with_a_local_cdn_follows_its_port_to_a_picture(
         assert server.stdout is not None
         printed: dict[str, str] = {}
         for line in server.stdout:
-            name, _, value = line.partition(": ")
+            name, _, value = announced(line).partition(": ")
             printed[name.strip()] = value.strip()
             if "open the demo page" in printed:
                 break

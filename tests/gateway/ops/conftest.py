@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import announced
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -42,8 +44,8 @@ class Served:
         self.processes.append(server)
         assert server.stdout is not None
         for line in server.stdout:
-            if line.startswith("image-gateway listening on"):
-                return int(line.rsplit(":", 1)[1])
+            if announced(line).startswith("image-gateway listening on"):
+                return int(announced(line).rsplit(":", 1)[1])
         raise AssertionError("the gateway did not start")
 
 
