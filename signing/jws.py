@@ -10,6 +10,7 @@ alphabet checked in C) changes nothing for anyone else.
 from __future__ import annotations
 
 import binascii
+import hmac
 import json
 import threading
 from collections.abc import Collection
@@ -102,6 +103,12 @@ class _HMAC(HMACAlgorithm):
             prepared = super().prepare_key(key)
             self._memo.add(key, prepared)
         return prepared
+
+    def sign(self, msg: bytes, key: bytes) -> bytes:
+        # pyjwt's `hmac.new(key, msg, hash).digest()` in one call: the same
+        # HMAC, without an HMAC object around OpenSSL's (4.1 µs here, 2.5 as
+        # one call), once for each token verified.
+        return hmac.digest(key, msg, self.hash_alg)
 
     def check_key_length(self, key: bytes) -> str | None:
         # The length rule is `IssuerKey`'s, the only source of our secrets: the

@@ -95,6 +95,24 @@ def test_a_tampered_token_gets_pyjwts_own_verdict(
         assert _verdict(PLAIN_JWT._jws, candidate) == _verdict(STOCK, candidate)
 
 
+@EXAMPLES
+@given(
+    st.sampled_from(["HS256", "HS384", "HS512"]),
+    st.binary(min_size=1, max_size=200),
+    st.binary(max_size=300),
+)
+def test_our_hmac_signs_and_verifies_as_pyjwts_own(
+    algorithm: str, key: bytes, message: bytes
+) -> None:
+    ours = PLAIN_JWT._jws._algorithms[algorithm]
+    stock = STOCK._algorithms[algorithm]
+    assert type(ours) is not type(stock)
+    signature = stock.sign(message, key)
+    assert ours.sign(message, key) == signature
+    assert ours.verify(message, key, signature)
+    assert not ours.verify(message + b".", key, signature)
+
+
 @pytest.mark.parametrize(
     "token",
     [
