@@ -214,8 +214,10 @@ async def list_images(request: web.Request) -> web.Response:
             f"sort is one of {', '.join(sorted(_SORT_PARAMS))}", parameter="sort"
         )
     sort = jsonapi.SORTS[sort_param.lstrip("-")]
-    after = jsonapi.decode_cursor(query.get("page[after]"), "page[after]")
-    before = jsonapi.decode_cursor(query.get("page[before]"), "page[before]")
+    after = jsonapi.decode_cursor(query.get("page[after]"), "page[after]", sort_param)
+    before = jsonapi.decode_cursor(
+        query.get("page[before]"), "page[before]", sort_param
+    )
     if after and before:
         raise InvalidParameterError("give page[after] or page[before], not both", parameter="page[before]")  # fmt: skip
     search = query.get("filter[search]")
@@ -256,9 +258,9 @@ async def list_images(request: web.Request) -> web.Response:
         # Forward, more follow when this page was cut short; backward, the page
         # we came from follows. Mirrored for what precedes.
         if (page.has_more and not before) or before:
-            links["next"] = _link(request, "page[after]", jsonapi.encode_cursor(last, sort))  # fmt: skip
+            links["next"] = _link(request, "page[after]", jsonapi.encode_cursor(last, sort_param))  # fmt: skip
         if after or (before and page.has_more):
-            links["prev"] = _link(request, "page[before]", jsonapi.encode_cursor(first, sort))  # fmt: skip
+            links["prev"] = _link(request, "page[before]", jsonapi.encode_cursor(first, sort_param))  # fmt: skip
     settings = request.app[SETTINGS]
     return jsonapi.json_response(
         200,

@@ -342,28 +342,43 @@ def _sort_value(record: ImageRecord, sort: SortKey) -> object:
             return record.original.file_size if record.original else 0
 
 
-def encode_cursor(record: ImageRecord, sort: SortKey) -> str:
-    """The keyset position after (or before) `record`, opaque to clients."""
-    raw = json.dumps([_sort_value(record, sort), record.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def encode_cursor(record: ImageRecord, sort: str) -> str:
+    """The keyset position after (or before) `record` in the order `sort` (the
+    `sort` parameter, direction included), opaque to clients."""
+    raw = json.dumps([sort, _sort_value(record, SORTS[sort.lstrip("-")]), record.id])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(raw: str | None, parameter: str) -> Cursor | None:
+def decode_cursor(raw: str | None, parameter: str, sort: str) -> Cursor | None:
+    """The position a cursor holds, when it was made for the order `sort`.
+
+    A position is a value of the sort's field: in another order it is no
+    position at all (a file size taken for a creation time), and the page
+    would be a wrong one, answered 200. So a cursor names its order.
+    """
     if raw is None:
         return None
     try:
-        value, image_id = json.loads(
+        made_for, value, image_id = json.loads(
             base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
         )
-        if not isinstance(value, str | int) or not isinstance(image_id, str):
+        if not all(isinstance(t, str) for t in (made_for, image_id)) or not isinstance(
+            value, str | int
+        ):
             raise ValueError
         if isinstance(value, int) and not -(2**63) <= value < 2**63:
             raise ValueError  # beyond SQLite's integers
-        for text in (value, image_id):
+        for text in (made_for, value, image_id):
             if isinstance(text, str):
                 text.encode()  # a lone surrogate raises: not a cursor of ours
     except (ValueError, TypeError, binascii.Error, RecursionError, UnicodeError):
         raise InvalidParameterError(
             "not a cursor this API made", parameter=parameter
         ) from None
+    if made_for != sort:
+        raise InvalidParameterError(
+            f"this cursor pages sort={made_for}, not sort={sort}; "
+            "follow the links of a listing in the order you ask for",
+            parameter=parameter,
+        )
     return value, image_id

@@ -179,9 +179,14 @@ async def test_hostile_patch_bodies_are_4xx(
     [
         # As deep as a URL aiohttp reads can hold, far past json's recursion.
         pytest.param("[" * 2500 + "]" * 2500, id="deep-nesting"),
-        pytest.param('["\\ud800", "x"]', id="lone-surrogate"),
-        pytest.param("[" + "9" * 400 + ', "x"]', id="four-hundred-digits"),
-        pytest.param('[1e999, "x"]', id="float-infinity"),
+        pytest.param('["-createdAt", "\\ud800", "x"]', id="lone-surrogate"),
+        pytest.param('["\\ud800", 1, "x"]', id="lone-surrogate-sort"),
+        pytest.param(
+            '["-createdAt", ' + "9" * 400 + ', "x"]', id="four-hundred-digits"
+        ),
+        pytest.param('["-createdAt", 1e999, "x"]', id="float-infinity"),
+        pytest.param('["-createdAt", 1]', id="two-members"),
+        pytest.param('[["-createdAt"], 1, "x"]', id="sort-not-text"),
     ],
 )
 async def test_hostile_cursors_are_400(client: Client, keys: Keys, cursor: str) -> None:

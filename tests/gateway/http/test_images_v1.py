@@ -193,6 +193,45 @@ async def test_sort_by_file_size(
     assert ids(doc) == [r.id for r in expected]
 
 
+@pytest.mark.parametrize(
+    ("made_for", "used_with"),
+    [
+        ("fileSize", ""),  # the default, -createdAt
+        ("fileSize", "&sort=-fileSize"),
+        ("-createdAt", "&sort=createdAt"),
+        ("-updatedAt", "&sort=-createdAt"),
+    ],
+)
+async def test_a_cursor_pages_only_the_order_it_was_made_in(
+    client: Client,
+    keys: Keys,
+    catalog: CatalogStore,
+    settings: Settings,
+    made_for: str,
+    used_with: str,
+) -> None:
+    """A position in one order is none in another (a file size read as a
+    time): a wrong page would be a 200, so the cursor is refused."""
+    await add(catalog, settings, 5)
+    first = await get_json(
+        client, f"/v1/images?sort={made_for}&page[size]=2", keys.mine
+    )
+    cursor = first["links"]["next"].rpartition("page%5Bafter%5D=")[2]
+    same = await get_json(
+        client,
+        f"/v1/images?sort={made_for}&page[size]=2&page[after]={cursor}",
+        keys.mine,
+    )
+    assert len(same["data"]) == 2
+    response = await client.get(
+        f"/v1/images?page[after]={cursor}{used_with}", headers=bearer(keys.mine)
+    )
+    error = await assert_error(
+        response, 400, "parameter_invalid", parameter="page[after]"
+    )
+    assert f"sort={made_for}" in str(error["detail"])
+
+
 async def test_search_tag_and_id_filters_find_only_the_callers_matches(
     client: Client, keys: Keys, catalog: CatalogStore, settings: Settings
 ) -> None:

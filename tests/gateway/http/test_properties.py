@@ -695,7 +695,12 @@ CURSOR: Final = st.one_of(
     st.builds(_cursor, RAW_JSON.filter(lambda t: len(t) < 5000), st.booleans()),
     st.builds(
         _cursor,
-        st.builds(lambda v, i: raw_array([v, i]), RAW_SCALAR, RAW_SCALAR),
+        st.builds(
+            lambda s, v, i: raw_array([s, v, i]),
+            st.sampled_from(['"-createdAt"', '"fileSize"']) | RAW_SCALAR,
+            RAW_SCALAR,
+            RAW_SCALAR,
+        ),
         st.booleans(),
     ),
     QUERY_VALUE_TEXT,
