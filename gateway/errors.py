@@ -20,6 +20,7 @@
     │   ├── ImageNotFoundError
     │   └── RouteNotFoundError
     ├── MethodNotAllowedError
+    ├── ResourceConflictError
     ├── PayloadTooLargeError
     ├── RequestTimeoutError
     ├── TooManyRequestsError
@@ -94,6 +95,7 @@ __all__ = [
     "PayloadTooLargeError",
     "PublicError",
     "RequestTimeoutError",
+    "ResourceConflictError",
     "RoleRequiredError",
     "RouteNotFoundError",
     "TooManyParametersError",
@@ -271,6 +273,14 @@ class MethodNotAllowedError(ApiError):
     title = "Method not allowed"
 
 
+class ResourceConflictError(ApiError):
+    """A JSON:API document whose resource is not the one addressed (its `type`
+    or `id`), refused as JSON:API says: applied, it would change the wrong one."""
+
+    code = "resource_conflict"
+    title = "Resource conflict"
+
+
 class PayloadTooLargeError(ApiError):
     code = "payload_too_large"
     title = "Payload too large"
@@ -415,6 +425,7 @@ STATUS_BY_ERROR: Final[Mapping[type[Exception], int]] = {
     BadRequestError: 400,
     NotFoundError: 404,
     MethodNotAllowedError: 405,
+    ResourceConflictError: 409,
     PayloadTooLargeError: 413,
     RequestTimeoutError: 408,
     TooManyRequestsError: 429,

@@ -28,6 +28,7 @@ from gateway.errors import (
     InvalidParameterError,
     OriginalsUnavailableError,
     OriginNotAllowedError,
+    ResourceConflictError,
     UnsupportedMediaTypeError,
 )
 from gateway.http import jsonapi, uploads
@@ -306,15 +307,8 @@ async def patch_image(request: web.Request) -> web.Response:
     jsonapi.only_parameters(request)
     record = await _own_image(request, principal)
     body = await jsonapi.json_body(request, jsonapi.MERGE_PATCH_TYPES)
-    prefix = ""
-    attributes: object = body
-    if "data" in body:
-        data = body["data"]
-        attributes = data.get("attributes", {}) if isinstance(data, dict) else None
-        prefix = "/data/attributes"
-    if not isinstance(attributes, dict):
-        raise FieldInvalidError("attributes must be an object", pointer=prefix or "/")
     found = jsonapi.Violations()
+    prefix, attributes = _patched_attributes(body, record.id, found)
     changes: dict[str, object] = {}
     for name, value in attributes.items():
         pointer = prefix + jsonapi.pointer(name)
@@ -335,6 +329,56 @@ async def patch_image(request: web.Request) -> web.Response:
         except CatalogError:  # deleted meanwhile
             raise ImageNotFoundError("no such image", parameter="image_id") from None
     return await _document(request, 200, record)
+
+
+# What a JSON:API update document may hold, at its top and in its `data`.
+_DOCUMENT_MEMBERS: Final = frozenset({"data"})
+_RESOURCE_MEMBERS: Final = frozenset({"type", "id", "attributes"})
+
+
+def _patched_attributes(
+    body: dict[str, object], image_id: str, found: jsonapi.Violations
+) -> tuple[str, dict[str, object]]:
+    """The fields a PATCH body changes, and the pointer they sit under: the
+    body itself, or a JSON:API document's `data.attributes`.
+
+    In a document, nothing else is read: a member beside `data` or beside
+    `attributes` is refused, not dropped (a client would think it applied),
+    and a `type` or `id` that is not this image is a 409, as JSON:API says.
+    """
+    if "data" not in body:
+        return "", body
+    for name in [n for n in body if n not in _DOCUMENT_MEMBERS]:
+        found.add(
+            FieldUnknownError,
+            f"a JSON:API document holds only data, not {name!r}",
+            pointer=jsonapi.pointer(name),
+        )
+    data = body["data"]
+    if not isinstance(data, dict):
+        raise FieldInvalidError("data must be an object", pointer="/data")
+    if "type" in data and data["type"] != "images":
+        raise ResourceConflictError(
+            "this resource's type is 'images'", pointer="/data/type"
+        )
+    if "id" in data and (
+        not isinstance(data["id"], str) or normalise_image_id(data["id"]) != image_id
+    ):
+        raise ResourceConflictError(
+            "the id is not the image this URL names", pointer="/data/id"
+        )
+    for name in [n for n in data if n not in _RESOURCE_MEMBERS]:
+        found.add(
+            FieldUnknownError,
+            f"a resource here holds only type, id and attributes, not {name!r}",
+            pointer="/data" + jsonapi.pointer(name),
+        )
+    attributes = data.get("attributes", {})
+    if not isinstance(attributes, dict):
+        raise FieldInvalidError(
+            "attributes must be an object", pointer="/data/attributes"
+        )
+    return "/data/attributes", attributes
 
 
 def _field(name: str, value: object, pointer: str) -> object:

@@ -127,6 +127,7 @@ STATUS_AND_CODE: Final[Mapping[str, tuple[int, str]]] = {
     "OverloadedError": (503, "overloaded"),
     "PayloadTooLargeError": (413, "payload_too_large"),
     "RequestTimeoutError": (408, "request_timeout"),
+    "ResourceConflictError": (409, "resource_conflict"),
     "RoleRequiredError": (403, "role_required"),
     "RouteNotFoundError": (404, "route_not_found"),
     "SigningError": (401, "token_invalid"),

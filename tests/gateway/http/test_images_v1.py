@@ -430,6 +430,78 @@ async def test_patch_refuses_unknown_read_only_and_invalid_fields_each(
     assert await catalog.image(record.id) == record
 
 
+@pytest.mark.parametrize(
+    ("body", "status", "code", "pointer"),
+    [
+        pytest.param(
+            {"data": {"type": "cats", "attributes": {"description": "a"}}},
+            409, "resource_conflict", "/data/type", id="another-type",
+        ),
+        pytest.param(
+            {"data": {"id": OTHER_IMAGE, "attributes": {"description": "a"}}},
+            409, "resource_conflict", "/data/id", id="another-id",
+        ),
+        pytest.param(
+            {"data": {"id": 7, "attributes": {"description": "a"}}},
+            409, "resource_conflict", "/data/id", id="id-not-text",
+        ),
+        pytest.param(
+            {"data": {"attributes": {"description": "a"}}, "description": "b"},
+            422, "field_unknown", "/description", id="member-beside-data",
+        ),
+        pytest.param(
+            {"data": {"attributes": {}, "relationships": {}}},
+            422, "field_unknown", "/data/relationships", id="member-beside-attributes",
+        ),
+        pytest.param(
+            {"data": [1]}, 422, "field_invalid", "/data", id="data-not-an-object",
+        ),
+        pytest.param(
+            {"data": {"attributes": []}},
+            422, "field_invalid", "/data/attributes", id="attributes-not-an-object",
+        ),
+    ],
+)  # fmt: skip
+async def test_a_patch_document_changes_only_this_image_and_says_all_it_means(
+    client: Client,
+    keys: Keys,
+    catalog: CatalogStore,
+    settings: Settings,
+    body: dict[str, object],
+    status: int,
+    code: str,
+    pointer: str,
+) -> None:
+    """Nothing of a JSON:API document is dropped unread: a client would take
+    it for applied."""
+    (record,) = await add(catalog, settings, 1)
+    response = await client.patch(
+        f"/v1/images/{record.id}", json=body, headers=bearer(keys.mine)
+    )
+    await assert_error(response, status, code, pointer=pointer)
+    assert await catalog.image(record.id) == record
+
+
+async def test_a_patch_document_may_name_its_type_and_id(
+    client: Client, keys: Keys, catalog: CatalogStore, settings: Settings
+) -> None:
+    (record,) = await add(catalog, settings, 1)
+    body = {
+        "data": {
+            "type": "images",
+            "id": record.id.upper(),
+            "attributes": {"description": "named"},
+        }
+    }
+    response = await client.patch(
+        f"/v1/images/{record.id}",
+        json=body,
+        headers={**bearer(keys.mine), "Content-Type": "application/vnd.api+json"},
+    )
+    assert response.status == 200, await response.text()
+    assert (await catalog.image(record.id)).description == "named"
+
+
 async def test_patch_needs_json(
     client: Client, keys: Keys, catalog: CatalogStore, settings: Settings
 ) -> None:
