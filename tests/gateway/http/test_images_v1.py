@@ -499,7 +499,9 @@ async def test_a_patch_document_may_name_its_type_and_id(
         headers={**bearer(keys.mine), "Content-Type": "application/vnd.api+json"},
     )
     assert response.status == 200, await response.text()
-    assert (await catalog.image(record.id)).description == "named"
+    changed = await catalog.image(record.id)
+    assert changed is not None
+    assert changed.description == "named"
 
 
 async def test_patch_needs_json(
