@@ -339,11 +339,19 @@ def over_budget(request: ImageRequest, limits: Limits) -> IiifParameterError:
 def policy_size(view: View) -> int:
     """The longest side the whole image has at the view's scale (the access policy's size).
 
-    Each axis's scale counts, the larger one deciding: a squeezed request
-    does not get full resolution along its other axis for less.
+    The scale is the larger of the two axes', applied to the longest side: a
+    squeezed request (`full/400,400` of a 4000x400 panorama capped at 400)
+    gets no more detail along its short axis than the cap allows along the
+    long one. One pixel for a whole side is the least any rendering of it
+    has, so it counts as no detail (a 6000x5 strip at 400 is 400x1).
     """
     (width, height), (_, _, rw, rh), (ow, oh) = view.full, view.region, view.size
-    return math.ceil(max(width * ow / rw, height * oh / rh) - 1e-9)
+    scale = max(_axis_scale(ow, rw, width), _axis_scale(oh, rh, height))
+    return math.ceil(max(width, height) * scale - 1e-9)
+
+
+def _axis_scale(out: int, region: int, whole: int) -> float:
+    return 0.0 if out == 1 and region == whole else out / region
 
 
 def level_size(full: tuple[int, int], factor: int) -> tuple[int, int]:

@@ -9,18 +9,23 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import io
+import math
 from pathlib import Path
 from typing import Final
 
+import hypothesis
 import pytest
 from aiohttp import web
 from aiohttp.pytest_plugin import AiohttpClient
 from aiohttp.test_utils import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 from yarl import URL
 
 from gateway import Settings, create_app
 from gateway.catalog import Original, SqliteCatalog
+from gateway.delivery import iiif
 from gateway.keys import RENDERER
 from gateway.originals.ingest import add_original
 from gateway.originals.local import LocalOriginalStore
@@ -415,6 +420,13 @@ async def test_a_capped_image_advertises_what_anyone_may_have(
         pytest.param("0,0,200,200/50,50", 200, id="small-region-at-quarter"),
         pytest.param("0,0,200,200/100,100", 401, id="small-region-at-half"),
         pytest.param("0,0,1600,2/400,1", 401, id="squeezed-keeps-full-width"),
+        pytest.param("full/400,1200", 401, id="squeezed-keeps-full-height"),
+        # Its height at a third is within 400, but the cap's scale is a quarter.
+        pytest.param("full/100,400", 401, id="squeezed-height-at-a-third"),
+        pytest.param("0,0,1600,1200/300,400", 401, id="squeezed-region-at-a-third"),
+        pytest.param("full/400,300", 200, id="both-axes-at-the-cap"),
+        pytest.param("full/100,300", 200, id="squeezed-within-the-cap"),
+        pytest.param("0,0,400,4/100,4", 401, id="squeezed-band-at-full-height"),
     ],
 )
 async def test_the_whole_images_scale_decides_anonymous_access(
@@ -556,3 +568,36 @@ async def test_levels_are_bounded_by_their_cache(
         response = await client.get(f"/iiif/3/{CAPPED}/{tile}/0/default.jpg")
         assert response.status == 200
     assert levels.decodes == first + 2
+
+
+@hypothesis.settings(max_examples=300, deadline=None, database=None)
+@given(
+    full=st.tuples(st.integers(1, 6000), st.integers(1, 6000)),
+    cap=st.integers(1, 6000),
+    data=st.data(),
+)
+def test_no_view_within_the_cap_is_more_detailed_than_the_cap(
+    full: tuple[int, int], cap: int, data: st.DataObject
+) -> None:
+    """Whatever the region and size, a view the policy lets through at `cap`
+    has, on each axis, at most the cap's scale (or a whole side at one
+    pixel); and the whole image at the cap's scale (info.json's maxWidth and
+    maxHeight) always passes."""
+    width, height = full
+    rw = data.draw(st.integers(1, width))
+    rh = data.draw(st.integers(1, height))
+    ow = data.draw(st.integers(1, 4 * rw))
+    oh = data.draw(st.integers(1, 4 * rh))
+    view = iiif.View(full=full, region=(0, 0, rw, rh), size=(ow, oh))
+    allowed = cap / max(full)
+    if iiif.policy_size(view) <= cap:
+        for out, region, side in ((ow, rw, width), (oh, rh, height)):
+            # A whole side at one pixel is the least it can be rendered at.
+            assert (out, region) == (1, side) or out / region <= allowed + 1e-9
+    if cap < max(full):
+        fitted = (
+            max(1, math.floor(width * allowed)),
+            max(1, math.floor(height * allowed)),
+        )
+        whole = iiif.View(full=full, region=(0, 0, width, height), size=fitted)
+        assert iiif.policy_size(whole) <= cap
