@@ -26,6 +26,7 @@ from gateway.errors import (
     error_response,
 )
 from gateway.keys import REQUEST_ID
+from gateway.ops.access_log import holds_credential
 from gateway.ops.lifecycle import Lifecycle
 from gateway.ops.logs import CURRENT_REQUEST_ID
 from gateway.ops.metrics import Metrics
@@ -101,7 +102,11 @@ class Frame:
         incoming = request.headers.get("X-Request-Id")
         rid = (
             incoming
-            if incoming is not None and _CLIENT_ID.fullmatch(incoming)
+            if incoming is not None
+            and _CLIENT_ID.fullmatch(incoming)
+            # An id is logged and echoed: a credential sent as one (a
+            # misconfigured client's key) must be neither.
+            and not holds_credential(incoming)
             else new_request_id()
         )
         request[REQUEST_ID] = rid

@@ -37,6 +37,7 @@ from gateway.keys import ISSUER
 __all__ = [
     "JsonAccessLogger",
     "client_address",
+    "holds_credential",
     "redacted_path",
     "redacted_query",
     "redacted_target",
@@ -152,6 +153,11 @@ def _without_credentials(target: str) -> str:
 
 def _has_credential(text: str) -> bool:
     return ("." in text and ("ey" in text or "ew" in text)) or "sk_" in text
+
+
+def holds_credential(text: str) -> bool:
+    """Whether `text` holds something shaped like a token or an API key."""
+    return _has_credential(text) and _CREDENTIAL.search(text) is not None
 
 
 def redacted_query(query: str) -> str:

@@ -141,6 +141,23 @@ async def test_client_request_id_is_replaced_when_odd(client: Client) -> None:
     assert re.fullmatch(r"[0-9a-f-]{36}", response.headers["X-Request-Id"])
 
 
+@pytest.mark.parametrize(
+    "credential",
+    [
+        pytest.param("sk_0123456789ab_" + "S" * 32, id="api-key"),
+        pytest.param("eyJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJ4In0.c2ln", id="jwt"),
+        pytest.param("edge:eyJhbGciOiJIUzI1NiJ9.eyJ4IjoxfQ.c2ln", id="jwt-inside"),
+    ],
+)
+async def test_a_credential_sent_as_request_id_is_neither_kept_nor_echoed(
+    client: Client, credential: str
+) -> None:
+    """A misconfigured client's key in X-Request-Id would be echoed and
+    logged in every line: it is replaced like any odd id."""
+    response = await client.get("/status", headers={"X-Request-Id": credential})
+    assert re.fullmatch(r"[0-9a-f-]{36}", response.headers["X-Request-Id"])
+
+
 def bad_tokens() -> list[object]:
     now = time.time()
     return [
