@@ -23,6 +23,7 @@
     ├── ResourceConflictError
     ├── PayloadTooLargeError
     ├── RequestTimeoutError
+    ├── ExpectationFailedError
     ├── TooManyRequestsError
     ├── UnsupportedMediaTypeError
     ├── UnprocessableError
@@ -76,6 +77,7 @@ __all__ = [
     "CatalogUnavailableError",
     "CookieWriteError",
     "CredentialRequiredError",
+    "ExpectationFailedError",
     "FieldInvalidError",
     "FieldReadOnlyError",
     "FieldUnknownError",
@@ -291,6 +293,13 @@ class RequestTimeoutError(ApiError):
     title = "Request body too slow"
 
 
+class ExpectationFailedError(ApiError):
+    """An `Expect` other than `100-continue`: no other expectation is met."""
+
+    code = "expectation_failed"
+    title = "Expectation failed"
+
+
 class TooManyRequestsError(ApiError):
     code = "too_many_requests"
     title = "Too many requests at once"
@@ -428,6 +437,7 @@ STATUS_BY_ERROR: Final[Mapping[type[Exception], int]] = {
     ResourceConflictError: 409,
     PayloadTooLargeError: 413,
     RequestTimeoutError: 408,
+    ExpectationFailedError: 417,
     TooManyRequestsError: 429,
     UnauthorizedError: 401,
     ForbiddenError: 403,

@@ -112,6 +112,11 @@ async def exchange(
         writer.close()
         with contextlib.suppress(ConnectionError):
             await writer.wait_closed()
+    return parsed(answer)
+
+
+def parsed(answer: bytes) -> tuple[str, dict[str, str], bytes]:
+    """The status line, headers (names lower-cased) and the rest of an answer."""
     head, _, body = answer.partition(b"\r\n\r\n")
     status_line, *lines = head.decode("latin-1").split("\r\n")
     headers: dict[str, str] = {}

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 from aiohttp.http_exceptions import (
     BadHttpMethod,
     HttpProcessingError,
@@ -31,6 +31,7 @@ from aiohttp.http_exceptions import (
 from gateway.errors import (
     ApiError,
     BadRequestError,
+    ExpectationFailedError,
     InternalError,
     RouteNotFoundError,
     error_response,
@@ -61,7 +62,14 @@ def routed_within_bounds(routed: _Handler) -> _Handler:
     def handle(request: web.BaseRequest) -> Awaitable[web.StreamResponse]:
         # A target of this many characters or fewer holds no more segments.
         if len(target := request.raw_path) > MAX_PATH_SEGMENTS and _too_deep(target):
-            return _not_routed()
+            return _refused(RouteNotFoundError("no endpoint at this path"))
+        if (
+            (expect := request.headers.get("Expect")) is not None
+            and request.version >= HttpVersion11
+            and expect.lower() != "100-continue"
+        ):
+            # aiohttp answers it before any middleware, in plain text.
+            return _refused(ExpectationFailedError("only 100-continue is met"))
         return routed(request)
 
     return handle
@@ -96,8 +104,8 @@ class JsonApiRequestHandler(web.RequestHandler):
         return response
 
 
-async def _not_routed() -> web.StreamResponse:
-    return _answer(RouteNotFoundError("no endpoint at this path"))
+async def _refused(error: ApiError) -> web.StreamResponse:
+    return _answer(error)
 
 
 def _too_deep(target: str) -> bool:

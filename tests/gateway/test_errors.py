@@ -99,6 +99,7 @@ STATUS_AND_CODE: Final[Mapping[str, tuple[int, str]]] = {
     "CookieWriteError": (401, "cookie_cannot_write"),
     "CredentialRequiredError": (401, "credential_required"),
     "ExpiredTokenError": (401, "token_expired"),
+    "ExpectationFailedError": (417, "expectation_failed"),
     "FieldInvalidError": (422, "field_invalid"),
     "FieldReadOnlyError": (422, "field_read_only"),
     "FieldUnknownError": (422, "field_unknown"),

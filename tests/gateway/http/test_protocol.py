@@ -23,7 +23,7 @@ from gateway.http.protocol import MAX_PATH_SEGMENTS
 from gateway.ops.access_log import JsonAccessLogger
 from gateway.ops.logs import JsonFormatter
 from tests.conftest import SEED_IMAGE
-from tests.helpers import exchange
+from tests.helpers import exchange, parsed
 
 IMAGE = f"/images/{SEED_IMAGE}"
 # aiohttp's C parser calls a malformed header a bad message, its Python one
@@ -266,3 +266,32 @@ async def test_a_path_as_deep_as_the_deepest_accepted_is_routed(
     query = "?next=" + "/" * (2 * MAX_PATH_SEGMENTS)
     _, status, _, _ = await _answered_in(served, "/status" + query)
     assert status.endswith(" 200 OK"), status
+
+
+@pytest.mark.parametrize(
+    ("path", "expect", "version", "status"),
+    [
+        pytest.param("/status", "foo", "1.1", 417, id="unknown"),
+        pytest.param("/nowhere", "foo", "1.1", 417, id="unknown-on-no-route"),
+        pytest.param("/status", "100-continue, foo", "1.1", 417, id="list"),
+        pytest.param("/status", "100-Continue", "1.1", 200, id="continue"),
+        pytest.param("/status", "foo", "1.0", 200, id="http-1.0-has-no-expect"),
+    ],
+)
+async def test_an_expectation_is_met_or_refused_as_json_api(
+    served: Served, path: str, expect: str, version: str, status: int
+) -> None:
+    """aiohttp answers an unknown `Expect` before any middleware, in plain
+    text that echoes it, without a request id."""
+    head = f"GET {path} HTTP/{version}\r\nHost: x\r\nExpect: {expect}\r\n"
+    line, headers, body = await served.raw(f"{head}Connection: close\r\n".encode())
+    if line.endswith(" 100 Continue"):  # the interim answer, then the answer
+        line, headers, body = parsed(body)
+    assert f" {status} " in line, line
+    assert "x-request-id" in headers
+    if status == 417:
+        assert headers["content-type"] == "application/vnd.api+json"
+        (error,) = json.loads(body)["errors"]
+        assert error["code"] == "expectation_failed"
+        assert error["id"] == headers["x-request-id"]
+        assert expect not in body.decode()
