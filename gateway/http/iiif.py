@@ -73,7 +73,12 @@ async def info(request: web.Request) -> web.Response:
             **_HEADERS,
             hdrs.CONTENT_TYPE: content_type,
             "Link": f'<{iiif.PROFILE_URI}>;rel="profile"',
-            **_cache(settings.access.public_max_age, caller is None, vary="Accept"),
+            **_cache(
+                settings.access.public_max_age,
+                caller is None,
+                vary="Accept",
+                capped=longest_allowed is not None,
+            ),
         },
     )
 
@@ -97,7 +102,9 @@ async def image(request: web.Request) -> web.StreamResponse:
     headers = {
         **_HEADERS,
         "Link": f'<{iiif.PROFILE_URI}>;rel="profile", <{canonical}>;rel="canonical"',
-        **_cache(settings.access.public_max_age, grant is Grant.ANYONE),
+        **_cache(
+            settings.access.public_max_age, grant is Grant.ANYONE, capped=scale_cap < 1
+        ),
     }
     if settings.upstream.delivery == "render":
         renderer = request.app[RENDERER]
@@ -117,7 +124,7 @@ async def image(request: web.Request) -> web.StreamResponse:
         max_age = min(
             max(0, int(expiration - time.time())), settings.access.public_max_age
         )
-        headers |= _cache(max_age, grant is Grant.ANYONE)
+        headers |= _cache(max_age, grant is Grant.ANYONE, capped=scale_cap < 1)
     return redirect_to(location, headers)
 
 
@@ -140,11 +147,18 @@ def _rights(
     return 1.0, None
 
 
-def _cache(max_age: int, shared: bool, *, vary: str | None = None) -> dict[str, str]:
-    """Shared caches may keep what anyone would get; the rest varies by credential."""
+def _cache(
+    max_age: int, shared: bool, *, vary: str | None = None, capped: bool = False
+) -> dict[str, str]:
+    """Shared caches may keep what anyone would get; the rest varies by credential.
+
+    So does what a `capped` caller got (the anonymous, of an image with a
+    cap): `info.json` and `max` are fitted to the cap, and a credential
+    with the image's roles gets more for the same URL.
+    """
     if shared:
         headers = {"Cache-Control": f"public, max-age={max_age}"}
-        varies = [vary] if vary else []
+        varies = [v for v in (vary, capped and _CREDENTIAL_VARY) if v]
     else:
         headers = {"Cache-Control": f"private, max-age={max_age}"}
         varies = [v for v in (vary, _CREDENTIAL_VARY) if v]

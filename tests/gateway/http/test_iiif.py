@@ -440,6 +440,29 @@ async def test_the_whole_images_scale_decides_anonymous_access(
         await assert_error(response, status, "credential_required")
 
 
+@pytest.mark.parametrize(
+    ("image", "path", "varies"),
+    [
+        pytest.param(CAPPED, "info.json", True, id="capped-info"),
+        pytest.param(CAPPED, "full/max/0/default.jpg", True, id="capped-max"),
+        pytest.param(CAPPED, "full/200,/0/default.jpg", True, id="capped-size"),
+        pytest.param(QUADRANTS, "info.json", False, id="uncapped-info"),
+        pytest.param(QUADRANTS, "full/max/0/default.jpg", False, id="uncapped-max"),
+    ],
+)
+async def test_a_shared_answer_capped_for_the_anonymous_varies_by_credential(
+    client: Client, image: str, path: str, varies: bool
+) -> None:
+    """A shared cache must not give the anonymous answer (fitted to the cap)
+    to a caller whose credential gets more for the same URL."""
+    response = await client.get(f"/iiif/3/{image}/{path}")
+    assert response.status == 200
+    assert response.headers["Cache-Control"].startswith("public")
+    vary = {v.strip() for v in response.headers.get("Vary", "").split(",")}
+    credential = {"Authorization", "Cookie", "X-Session-Token"}
+    assert (credential <= vary) is varies, vary
+
+
 async def test_anonymous_max_is_fitted_to_the_cap(client: Client) -> None:
     picture = await _picture(client, f"/iiif/3/{CAPPED}/full/max/0/default.jpg")
     assert picture.size == (400, 300)
