@@ -20,9 +20,11 @@ import re
 from typing import Final
 
 from aiohttp import hdrs, web
+from multidict import CIMultiDictProxy
 
 from gateway.errors import (
     AccessTokenInvalidError,
+    AmbiguousParameterError,
     ApiKeyInvalidError,
     ApiKeyMissingError,
     CookieWriteError,
@@ -87,15 +89,19 @@ async def _identify(request: web.Request, *, write: bool) -> Principal | None:
     if catalog.due():  # a key revoked by another worker is seen now
         await catalog.refresh()
     headers = request.headers
-    if (header := headers.get(hdrs.AUTHORIZATION)) is not None:
+    if (header := _only(headers, hdrs.AUTHORIZATION)) is not None:
         scheme, _, credential = header.strip().partition(" ")
         credential = credential.strip()
         if scheme.lower() != "bearer" or not credential:
-            raise ApiKeyInvalidError("send Authorization: Bearer <credential>")
+            # No bearer credential at all (RFC 6750 §3.1: a plain challenge).
+            raise ApiKeyMissingError(
+                f"Authorization holds no bearer credential ({scheme or 'empty'}); "
+                "send Authorization: Bearer <API key or access token>"
+            )
         if credential.startswith("sk_"):
             return await _api_key(request, credential)
         return authenticator.access_token(credential, hdrs.AUTHORIZATION)
-    if (session := headers.get(SESSION_HEADER)) is not None:
+    if (session := _only(headers, SESSION_HEADER)) is not None:
         return authenticator.access_token(session.strip(), SESSION_HEADER)
     if (cookies := headers.get(hdrs.COOKIE)) is not None and (
         session := cookie(cookies, request.app[SETTINGS].access.session_cookie)
@@ -108,6 +114,15 @@ async def _identify(request: web.Request, *, write: bool) -> Principal | None:
             )
         return authenticator.access_token(session, hdrs.COOKIE)
     return None
+
+
+def _only(headers: CIMultiDictProxy[str], name: str) -> str | None:
+    """The one value of a credential header: two could be judged by one layer
+    (a proxy, a cache) and used by another, as two tokens in a query."""
+    values = headers.getall(name, ())
+    if len(values) > 1:
+        raise AmbiguousParameterError(f"send one {name} header", header=name)
+    return values[0] if values else None
 
 
 def cookie(header: str, name: str) -> str | None:

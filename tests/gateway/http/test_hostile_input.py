@@ -206,6 +206,21 @@ async def _raw_request(client: Client, head: bytes) -> bytes:
     return answer
 
 
+@pytest.mark.parametrize("header", ["Authorization", "X-Session-Token"])
+async def test_a_credential_header_sent_twice_is_refused(
+    client: Client, keys: Keys, header: str
+) -> None:
+    """Two could be judged by one layer (a proxy, a cache) and used by
+    another; the first was taken silently."""
+    good = bearer(keys.mine)["Authorization"]
+    value = good if header == "Authorization" else good.removeprefix("Bearer ")
+    response = await client.get(
+        "/v1/images", headers=[(header, value), (header, value)]
+    )
+    error = await assert_error(response, 400, "parameter_ambiguous")
+    assert error["source"] == {"header": header}
+
+
 async def test_non_ascii_bytes_in_authorization_are_401(client: Client) -> None:
     answer = await _raw_request(
         client,

@@ -201,7 +201,7 @@ def _wrong_typ() -> str:
     [
         ({}, "api_key_missing", "Bearer"),
         ({"Authorization": "Bearer sk_000000000000_unknown"}, "api_key_invalid", 'Bearer error="invalid_token"'),
-        ({"Authorization": "Basic dXNlcjpwYXNz"}, "api_key_invalid", 'Bearer error="invalid_token"'),
+        ({"Authorization": "Basic dXNlcjpwYXNz"}, "api_key_missing", "Bearer"),
         ({"Authorization": f"Bearer {_expired()}"}, "access_token_invalid", 'Bearer error="invalid_token"'),
         ({"Authorization": f"Bearer {_forged()}"}, "access_token_invalid", 'Bearer error="invalid_token"'),
         ({"Authorization": f"Bearer {_wrong_typ()}"}, "access_token_invalid", 'Bearer error="invalid_token"'),

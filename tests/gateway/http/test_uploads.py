@@ -46,9 +46,12 @@ PNG = solid((30, 20), BLUE, "PNG")
         ),
         pytest.param(
             {"Authorization": "Basic dXNlcjpwYXNz"},
-            "api_key_invalid",
-            'Bearer error="invalid_token"',
+            "api_key_missing",
+            "Bearer",
             id="not-bearer",
+        ),
+        pytest.param(
+            {"Authorization": "Bearer "}, "api_key_missing", "Bearer", id="empty-bearer"
         ),
         pytest.param(
             {"Authorization": "Bearer sk_" + "x" * 500},
