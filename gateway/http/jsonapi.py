@@ -362,8 +362,8 @@ def decode_cursor(raw: str | None, parameter: str, sort: str) -> Cursor | None:
         made_for, value, image_id = json.loads(
             base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
         )
-        if not all(isinstance(t, str) for t in (made_for, image_id)) or not isinstance(
-            value, str | int
+        if not all(isinstance(t, str) for t in (made_for, image_id)) or not (
+            isinstance(value, str | int) and type(value) is not bool
         ):
             raise ValueError
         if isinstance(value, int) and not -(2**63) <= value < 2**63:

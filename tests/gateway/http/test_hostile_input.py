@@ -187,6 +187,7 @@ async def test_hostile_patch_bodies_are_4xx(
         pytest.param('["-createdAt", 1e999, "x"]', id="float-infinity"),
         pytest.param('["-createdAt", 1]', id="two-members"),
         pytest.param('[["-createdAt"], 1, "x"]', id="sort-not-text"),
+        pytest.param('["-createdAt", true, "x"]', id="a-bool-is-no-position"),
     ],
 )
 async def test_hostile_cursors_are_400(client: Client, keys: Keys, cursor: str) -> None:
