@@ -45,17 +45,10 @@ async def index(request: web.Request) -> web.Response:
             ("metrics", "/metrics"),
         )
     }
-    body = {
-        "name": "image-gateway",
-        "version": _VERSION,
-        "links": {
-            **links,
-            "delivery": f"{base / 'images'}/{{image_id}}?token={{token}}",
-        },
-        "demo": str(base / "demo")
-        if with_demo
-        else "off (start with `image-gateway serve --demo` for a playground)",
-    }
+    links["delivery"] = f"{base / 'images'}/{{image_id}}?token={{token}}"
+    if with_demo:
+        links["demo"] = str(base / "demo")
+    body = {"name": "image-gateway", "version": _VERSION, "links": links}
     headers = {"Cache-Control": "no-store"}
     if with_demo:
         headers["Vary"] = "Accept"
