@@ -19,7 +19,7 @@ import ipaddress
 import re
 import socket
 from collections.abc import Collection
-from typing import Any, Final, TypeAlias
+from typing import Final, TypeAlias
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -162,26 +162,43 @@ def check_origin(raw: str, policy: OriginPolicy) -> URL:
     if len(raw) > MAX_ORIGIN_LENGTH:
         # Stored with the image and shown in its document: bounded.
         raise FetchError(f"the URL is longer than {MAX_ORIGIN_LENGTH} characters")
-    try:
-        url = URL(raw)
-    except (ValueError, TypeError, IndexError):  # yarl: IndexError for `http://[]@`
-        raise FetchError("not a URL") from None
-    if url.scheme not in ("http", "https") or not url.host or not url.raw_host:
+    url = _parse(raw)
+    host = _host(url) if url.raw_host else None
+    if url.scheme not in ("http", "https") or not url.raw_host or not host:
         raise FetchError("only absolute http and https URLs can be ingested")
-    if not _valid_host(url.host):
+    if not _valid_host(host):
         raise FetchError("the host is not a valid name or address")
     if url.user is not None or url.password is not None:
         raise FetchError("credentials in the URL are not accepted")
     # The literal checks read raw_host: it is what aiohttp hands the socket.
     literal = _literal(url.raw_host)
-    if not policy.host_allowed(url.host):
-        raise FetchError(f"host {url.host!r} is not on the ingest allow-list")
+    if not policy.host_allowed(host):
+        raise FetchError(f"host {host!r} is not on the ingest allow-list")
     if literal is not None and not policy.address_allowed(str(literal)):
         raise FetchError(
             "the address is not a public one (private, loopback, link-local,"
             " multicast or reserved, or an IPv6 address carrying such an IPv4)"
         )
     return url
+
+
+def _parse(raw: str) -> URL:
+    # yarl raises ValueError for a bad port or bracket, UnicodeError (a
+    # ValueError) for a host IDNA cannot encode, IndexError for `http://[]@`.
+    try:
+        return URL(raw)
+    except (ValueError, TypeError, IndexError):
+        raise FetchError("not a URL") from None
+
+
+def _host(url: URL) -> str | None:
+    """`url.host`, which yarl decodes from IDNA on reading and so may raise."""
+    try:
+        return url.host
+    except UnicodeError:  # `xn--a`, `xn--`: punycode that decodes to no name
+        raise FetchError(
+            "the host is not a valid internationalised (xn--) name"
+        ) from None
 
 
 def _literal(host: str) -> _Address | None:
@@ -276,36 +293,75 @@ async def fetch_origin(
     """The origin's bytes and the file name its final URL suggests."""
     url = check_origin(raw, policy)
     client_timeout = aiohttp.ClientTimeout(total=seconds)
-    for _ in range(MAX_REDIRECTS + 1):
-        try:
+    try:
+        for _ in range(MAX_REDIRECTS + 1):
             async with session.get(
                 url, allow_redirects=False, timeout=client_timeout
             ) as response:
                 if response.status in _REDIRECTS:
-                    location = response.headers.get("Location")
-                    if not location:
-                        raise FetchError("a redirect without a Location")
-                    url = check_origin(str(url.join(URL(location))), policy)
+                    url = _redirect(url, response.headers.get("Location"), policy)
                     continue
                 if response.status != 200:
                     raise FetchError(f"the origin answered {response.status}")
                 return await _read(response, max_bytes), url.name or "origin"
-        except TimeoutError:
-            raise FetchError(f"the origin took longer than {seconds:g} s") from None
-        except aiohttp.ClientConnectorError as exc:
+    except TimeoutError:  # aiohttp's ServerTimeoutError included
+        raise FetchError(f"the origin took longer than {seconds:g} s") from None
+    except aiohttp.ClientError as exc:
+        raise _failure(exc) from None
+    raise FetchError(f"more than {MAX_REDIRECTS} redirects")
+
+
+def _redirect(url: URL, location: str | None, policy: OriginPolicy) -> URL:
+    """Where a redirect from `url` leads, checked as the origin was.
+
+    The Location is the origin's to choose: one yarl cannot parse is the
+    origin's failure, not ours.
+    """
+    if not location:
+        raise FetchError("a redirect without a Location")
+    try:
+        target = str(url.join(URL(location)))
+    except (ValueError, TypeError, IndexError):  # as in `_parse`
+        raise FetchError("the origin redirected to an invalid URL") from None
+    try:
+        return check_origin(target, policy)
+    except FetchError as exc:
+        raise FetchError(f"the origin's redirect was refused: {exc}") from None
+
+
+def _failure(exc: aiohttp.ClientError) -> FetchError:
+    """What is recorded for a failure aiohttp reports: our words, not its
+    class name, and nothing that tells an unknown name from an internal one."""
+    match exc:
+        case aiohttp.ClientConnectorError(os_error=_UnreachableError()):
             # The resolver's own wording ("Name or service not known") would
             # tell the two cases apart again; os_error, unlike aiohttp 3.11's
             # ClientConnectorDNSError, is there in every aiohttp we accept.
-            if isinstance(exc.os_error, _UnreachableError):
-                raise FetchError(UNREACHABLE) from None
-            raise FetchError(
-                f"the origin could not be reached: {_reason(exc)}"
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise FetchError(
-                f"the origin could not be reached: {_reason(exc)}"
-            ) from None
-    raise FetchError(f"more than {MAX_REDIRECTS} redirects")
+            return FetchError(UNREACHABLE)
+        case aiohttp.ClientConnectorError():
+            return FetchError(f"the origin could not be reached: {exc.os_error}")
+        case aiohttp.ServerDisconnectedError():
+            return FetchError("the origin closed the connection without an answer")
+        case aiohttp.ClientPayloadError():
+            return FetchError("the origin's body is malformed or cut short")
+        case aiohttp.TooManyRedirects():
+            # Not raised while redirects are followed by hand, as they are.
+            return FetchError(f"more than {MAX_REDIRECTS} redirects")
+        case aiohttp.ClientResponseError():
+            # A status line, header or framing aiohttp's parser refused (a
+            # Content-Length that is not a number, a header over 8 KiB, ...).
+            return FetchError(
+                "the origin's answer is not valid HTTP (its status line, headers or"
+                " content encoding)"
+            )
+        case aiohttp.InvalidURL():
+            return FetchError("the URL cannot be fetched")
+        case OSError(strerror=str(why)):  # a reset mid-answer, ...
+            return FetchError(f"the connection to the origin failed: {why}")
+        case aiohttp.ClientConnectionError():
+            return FetchError("the connection to the origin failed")
+        case _:
+            return FetchError(f"the origin could not be fetched ({type(exc).__name__})")
 
 
 async def _read(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
@@ -319,8 +375,3 @@ async def _read(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
         if len(data) > max_bytes:
             raise FetchError(f"the origin's file is over {max_bytes} bytes")
     return bytes(data)
-
-
-def _reason(exc: Any) -> str:
-    os_error = getattr(exc, "os_error", None)
-    return str(os_error) if os_error is not None else type(exc).__name__

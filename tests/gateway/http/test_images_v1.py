@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import re
 import uuid
 from collections.abc import Iterator
@@ -618,6 +619,10 @@ async def origin(aiohttp_server: AiohttpServer) -> TestServer:
     async def nearby(request: web.Request) -> web.Response:
         raise web.HTTPFound("/photo.jpg")
 
+    async def redirect(request: web.Request) -> web.Response:
+        # Not web.HTTPFound: it parses the Location, and these are unparsable.
+        return web.Response(status=302, headers={"Location": request.query["to"]})
+
     app = web.Application()
     app.router.add_get("/photo.jpg", photo)
     app.router.add_get("/big", big)
@@ -626,6 +631,7 @@ async def origin(aiohttp_server: AiohttpServer) -> TestServer:
     app.router.add_get("/bomb.png", bomb)
     app.router.add_get("/elsewhere", elsewhere)
     app.router.add_get("/nearby", nearby)
+    app.router.add_get("/redirect", redirect)
     return await aiohttp_server(app, host="127.0.0.1")
 
 
@@ -737,6 +743,52 @@ async def test_unsafe_origins_are_422_before_any_fetch(
         "/v1/images", json={"origin": url}, headers=bearer(keys.mine)
     )
     await assert_error(response, 422, "origin_not_allowed", pointer="/origin")
+    assert await catalog.images(SEED_ISSUER) == []
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        pytest.param("http://xn--a/", id="malformed-punycode"),
+        pytest.param("http://[", id="open-bracket"),
+        pytest.param("http://a:99999/", id="port-out-of-range"),
+    ],
+)
+async def test_a_redirect_to_an_invalid_url_is_recorded_without_a_traceback(
+    aiohttp_client: AiohttpClient,
+    ingest_settings: Settings,
+    catalog: CatalogStore,
+    keys: Keys,
+    origin: TestServer,
+    caplog: pytest.LogCaptureFixture,
+    location: str,
+) -> None:
+    """It was a ValueError: "an unexpected error occurred", and an ERROR log."""
+    client = await aiohttp_client(create_app(ingest_settings))
+    url = origin.make_url("/redirect").with_query(to=location)
+    data = await ingest(client, keys.mine, str(url))
+    state = data["attributes"]["ingest"]
+    assert state["state"] == "error"
+    assert "redirect" in state["error"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("http://xn--a.com/x.jpg", id="punycode-of-no-character"),
+        pytest.param("http://xn--/", id="empty-punycode"),
+    ],
+)
+async def test_a_malformed_internationalised_host_is_422_saying_so(
+    client: Client, keys: Keys, catalog: CatalogStore, url: str
+) -> None:
+    """It was a 500: yarl raised UnicodeError when the host was read."""
+    response = await client.post(
+        "/v1/images", json={"origin": url}, headers=bearer(keys.mine)
+    )
+    error = await assert_error(response, 422, "origin_not_allowed", pointer="/origin")
+    assert "internationalised (xn--) name" in str(error["detail"])
     assert await catalog.images(SEED_ISSUER) == []
 
 

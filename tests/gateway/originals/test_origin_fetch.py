@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 
 import pytest
+from yarl import URL
 
 from gateway.originals import origin_fetch
 from gateway.originals.origin_fetch import (
@@ -198,6 +200,28 @@ def test_other_spellings_of_local_addresses_are_refused(url: str) -> None:
         check_origin(url, PUBLIC)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("http://xn--a.com/x.jpg", id="punycode-of-no-character"),
+        pytest.param("http://xn--/", id="empty-punycode"),
+        pytest.param("http://a.xn--/x.jpg", id="empty-punycode-last-label"),
+        pytest.param("http://XN--A.com/x.jpg", id="upper-case-prefix"),
+        pytest.param("http://xn--a.com./x.jpg", id="trailing-dot"),
+    ],
+)
+def test_a_malformed_internationalised_host_is_refused(url: str) -> None:
+    """yarl decodes an xn-- host when it is read, and raised UnicodeError."""
+    with pytest.raises(FetchError, match=r"not a valid internationalised \(xn--\)"):
+        check_origin(url, PUBLIC)
+
+
+def test_a_well_formed_internationalised_host_is_a_name() -> None:
+    assert check_origin("http://xn--bcher-kva.example/a.jpg", PUBLIC).host == (
+        "bücher.example"
+    )
+
+
 def test_a_numeric_looking_name_that_is_not_the_last_label_is_a_name() -> None:
     assert check_origin("http://0x7f.example.com/a.jpg", PUBLIC).host == (
         "0x7f.example.com"
@@ -265,3 +289,159 @@ async def test_an_unknown_name_and_an_internal_name_fail_with_the_same_words() -
     assert unknown == internal == mixed
     assert "nowhere" not in unknown
     assert unknown == origin_fetch.UNREACHABLE
+
+
+# An origin that answers what a test scripts, malformed HTTP included.
+
+PRIVATE = OriginPolicy((), allow_private=True)  # the scripted origin is on loopback
+
+
+def _redirect(location: bytes) -> bytes:
+    return (
+        b"HTTP/1.1 302 Found\r\nLocation: "
+        + location
+        + b"\r\nContent-Length: 0\r\n\r\n"
+    )
+
+
+@pytest.fixture
+async def scripted() -> AsyncIterator[tuple[URL, list[bytes]]]:
+    """A loopback origin sending, whatever it is asked, the bytes the test put
+    in the list, then closing. aiohttp's own server cannot be made to send a
+    malformed status line, header or body."""
+    answer: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(answer[0])
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # the client gave up first: what some cases are about
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield (
+            URL.build(scheme="http", host="127.0.0.1", port=port, path="/a.jpg"),
+            answer,
+        )
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        pytest.param(
+            _redirect(b"http://xn--a/"),
+            "the origin's redirect was refused: the host is not a valid"
+            " internationalised (xn--) name",
+            id="redirect-to-malformed-punycode",
+        ),
+        pytest.param(
+            _redirect(b"http://["),
+            "the origin redirected to an invalid URL",
+            id="redirect-to-open-bracket",
+        ),
+        pytest.param(
+            _redirect(b"http://a:99999/"),
+            "the origin redirected to an invalid URL",
+            id="redirect-to-port-out-of-range",
+        ),
+        pytest.param(
+            _redirect(b"http://[]@x/"),
+            "the origin redirected to an invalid URL",
+            id="redirect-to-empty-brackets",
+        ),
+        pytest.param(
+            _redirect(b"http://\xff\xfe/"),
+            "the origin redirected to an invalid URL",
+            id="redirect-to-bytes-not-utf8",
+        ),
+        pytest.param(
+            _redirect(b"ftp://example.com/a.jpg"),
+            "the origin's redirect was refused: only absolute http and https",
+            id="redirect-to-ftp",
+        ),
+        pytest.param(
+            b"HTTP/1.1 302 Found\r\nContent-Length: 0\r\n\r\n",
+            "a redirect without a Location",
+            id="redirect-without-location",
+        ),
+        pytest.param(
+            b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\nabc",
+            "the origin's answer is not valid HTTP",
+            id="content-length-not-a-number",
+        ),
+        pytest.param(
+            b"HTTP/1.1 200 OK\r\nContent-Length: -3\r\n\r\nabc",
+            "the origin's answer is not valid HTTP",
+            id="content-length-negative",
+        ),
+        pytest.param(
+            b"HTTP/1.1 abc OK\r\n\r\n",
+            "the origin's answer is not valid HTTP",
+            id="status-not-a-number",
+        ),
+        pytest.param(
+            b"garbage\r\n\r\n",
+            "the origin's answer is not valid HTTP",
+            id="no-status-line",
+        ),
+        pytest.param(
+            b"HTTP/1.1 200 OK\r\nX: " + b"a" * 10000 + b"\r\n\r\n",
+            "the origin's answer is not valid HTTP",
+            id="header-over-8-kib",
+        ),
+        pytest.param(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n",
+            "the origin's answer is not valid HTTP",
+            id="chunk-size-not-hex",
+        ),
+        pytest.param(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
+            "the origin's body is malformed or cut short",
+            id="body-shorter-than-content-length",
+        ),
+        pytest.param(
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabc",
+            "the origin's body is malformed or cut short",
+            id="gzip-that-is-not",
+        ),
+        pytest.param(
+            b"",
+            "the origin closed the connection without an answer",
+            id="closed-at-once",
+        ),
+    ],
+)
+async def test_a_hostile_answer_is_a_fetch_error_saying_why(
+    scripted: tuple[URL, list[bytes]], answer: bytes, reason: str
+) -> None:
+    """Each was a ValueError (a traceback, "an unexpected error occurred") or
+    a FetchError naming an aiohttp class."""
+    url, script = scripted
+    script.append(answer)
+    async with guarded_session(PRIVATE) as session:
+        with pytest.raises(FetchError) as caught:
+            await fetch_origin(session, str(url), PRIVATE, max_bytes=1000, seconds=5.0)
+    assert str(caught.value).startswith(reason)
+
+
+async def test_a_content_type_the_origin_makes_up_is_no_failure(
+    scripted: tuple[URL, list[bytes]],
+) -> None:
+    """The media type is learnt by decoding the image, never from the header."""
+    url, script = scripted
+    script.append(
+        b"HTTP/1.1 200 OK\r\nContent-Type: ;;=\xff/\r\nContent-Length: 3\r\n\r\nabc"
+    )
+    async with guarded_session(PRIVATE) as session:
+        data = await fetch_origin(
+            session, str(url), PRIVATE, max_bytes=1000, seconds=5.0
+        )
+    assert data == (b"abc", "a.jpg")
