@@ -619,6 +619,12 @@ async def origin(aiohttp_server: AiohttpServer) -> TestServer:
     async def nearby(request: web.Request) -> web.Response:
         raise web.HTTPFound("/photo.jpg")
 
+    async def hops(request: web.Request) -> web.Response:
+        # Each hop well within the ingest timeout, all of them together not.
+        await asyncio.sleep(0.4)
+        left = int(request.match_info["left"])
+        raise web.HTTPFound(f"/hops/{left - 1}" if left > 1 else "/photo.jpg")
+
     async def redirect(request: web.Request) -> web.Response:
         # Not web.HTTPFound: it parses the Location, and these are unparsable.
         return web.Response(status=302, headers={"Location": request.query["to"]})
@@ -632,6 +638,7 @@ async def origin(aiohttp_server: AiohttpServer) -> TestServer:
     app.router.add_get("/elsewhere", elsewhere)
     app.router.add_get("/nearby", nearby)
     app.router.add_get("/redirect", redirect)
+    app.router.add_get("/hops/{left}", hops)
     return await aiohttp_server(app, host="127.0.0.1")
 
 
@@ -685,6 +692,7 @@ async def test_origin_ingest_finishes(
         pytest.param("/elsewhere", "allow-list", id="redirect-off-the-allow-list"),
         pytest.param("/big", "at most 4000", id="too-large"),
         pytest.param("/slow", "longer than", id="too-slow"),
+        pytest.param("/hops/5", "longer than 1 s", id="too-slow-over-redirects"),
         pytest.param("/page", "not a JPEG", id="not-an-image"),
         pytest.param(
             "/bomb.png", "pixels; at most 50000000 are accepted", id="pixel-bomb"
