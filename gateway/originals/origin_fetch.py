@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import re
 import socket
 from collections.abc import Collection
@@ -357,7 +358,7 @@ def _failure(exc: aiohttp.ClientError) -> FetchError:
             # ClientConnectorDNSError, is there in every aiohttp we accept.
             return FetchError(UNREACHABLE)
         case aiohttp.ClientConnectorError():
-            return FetchError(f"the origin could not be reached: {exc.os_error}")
+            return FetchError(f"the origin could not be reached: {_why(exc.os_error)}")
         case aiohttp.ServerDisconnectedError():
             return FetchError("the origin closed the connection without an answer")
         case aiohttp.ClientPayloadError():
@@ -374,12 +375,21 @@ def _failure(exc: aiohttp.ClientError) -> FetchError:
             )
         case aiohttp.InvalidURL():
             return FetchError("the URL cannot be fetched")
-        case OSError(strerror=str(why)):  # a reset mid-answer, ...
-            return FetchError(f"the connection to the origin failed: {why}")
+        case OSError():  # a reset mid-answer, ...
+            return FetchError(f"the connection to the origin failed: {_why(exc)}")
         case aiohttp.ClientConnectionError():
             return FetchError("the connection to the origin failed")
         case _:
             return FetchError(f"the origin could not be fetched ({type(exc).__name__})")
+
+
+def _why(error: OSError) -> str:
+    """The system's words for a socket error, never its message: asyncio's
+    name the address a host resolved to ("Connect call failed ('10.0.0.5',
+    80)"), which is not the tenant's to learn."""
+    if error.errno:
+        return os.strerror(error.errno)
+    return type(error).__name__
 
 
 async def _read(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:

@@ -445,3 +445,21 @@ async def test_a_content_type_the_origin_makes_up_is_no_failure(
             session, str(url), PRIVATE, max_bytes=1000, seconds=5.0
         )
     assert data == (b"abc", "a.jpg")
+
+
+async def test_a_refused_connection_says_so_without_the_address() -> None:
+    """asyncio's message names the address the host resolved to: not the
+    tenant's to learn (an internal one, where private origins are allowed)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed once the block ends: refused
+    async with guarded_session(PRIVATE) as session:
+        with pytest.raises(FetchError) as caught:
+            await fetch_origin(
+                session,
+                f"http://127.0.0.1:{port}/a.jpg",
+                PRIVATE,
+                max_bytes=10,
+                seconds=5.0,
+            )
+    assert str(caught.value) == "the origin could not be reached: Connection refused"
