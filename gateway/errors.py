@@ -21,6 +21,7 @@
     │   └── RouteNotFoundError
     ├── MethodNotAllowedError
     ├── ResourceConflictError
+    ├── PreconditionFailedError
     ├── PayloadTooLargeError
     ├── RequestTimeoutError
     ├── ExpectationFailedError
@@ -95,6 +96,7 @@ __all__ = [
     "OriginalsUnavailableError",
     "OverloadedError",
     "PayloadTooLargeError",
+    "PreconditionFailedError",
     "PublicError",
     "RequestTimeoutError",
     "ResourceConflictError",
@@ -283,6 +285,14 @@ class ResourceConflictError(ApiError):
     title = "Resource conflict"
 
 
+class PreconditionFailedError(ApiError):
+    """`If-Match` names none of the image's current state: another write came
+    first, and this one would undo it unseen."""
+
+    code = "precondition_failed"
+    title = "Precondition failed"
+
+
 class PayloadTooLargeError(ApiError):
     code = "payload_too_large"
     title = "Payload too large"
@@ -435,6 +445,7 @@ STATUS_BY_ERROR: Final[Mapping[type[Exception], int]] = {
     NotFoundError: 404,
     MethodNotAllowedError: 405,
     ResourceConflictError: 409,
+    PreconditionFailedError: 412,
     PayloadTooLargeError: 413,
     RequestTimeoutError: 408,
     ExpectationFailedError: 417,

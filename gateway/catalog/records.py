@@ -26,6 +26,11 @@ class CatalogError(Exception):
     """A catalog write was refused (duplicate id, unknown issuer, bad value)."""
 
 
+class ImageChangedError(CatalogError):
+    """A conditional write found the image changed since the state it was
+    decided on (`unchanged_since`, its `updated_at`): nothing was written."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Original:
     """A locally stored original, addressed by the SHA-256 of its bytes."""

@@ -142,9 +142,15 @@ class CatalogStore(ChangeFeed, Protocol):
         ...
 
     async def update_image(
-        self, image_id: str, changes: Mapping[str, object]
+        self,
+        image_id: str,
+        changes: Mapping[str, object],
+        *,
+        unchanged_since: str | None = None,
     ) -> ImageRecord:
-        """Set fields named in `records.EDITABLE`; `CatalogError` if the image is gone."""
+        """Set fields named in `records.EDITABLE`; `CatalogError` if the image is
+        gone, `ImageChangedError` (and nothing set) if `unchanged_since` is given
+        and is no longer its `updated_at`."""
         ...
 
     async def finish_ingest(
@@ -157,7 +163,12 @@ class CatalogStore(ChangeFeed, Protocol):
         error: str | None = None,
     ) -> None: ...
 
-    async def remove_image(self, image_id: str) -> ImageRecord | None: ...
+    async def remove_image(
+        self, image_id: str, *, unchanged_since: str | None = None
+    ) -> ImageRecord | None:
+        """The image removed, None if there was none; `ImageChangedError` (and
+        nothing removed) as `update_image`."""
+        ...
 
     async def originals_in_use(self, sha256: str) -> int: ...
 

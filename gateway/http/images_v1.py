@@ -14,10 +14,10 @@ import re
 from collections.abc import Mapping
 from typing import Final
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from yarl import URL
 
-from gateway.catalog import CatalogError, ImageRecord
+from gateway.catalog import CatalogError, ImageChangedError, ImageRecord
 from gateway.delivery.links import root
 from gateway.errors import (
     ApiKeyMissingError,
@@ -28,6 +28,7 @@ from gateway.errors import (
     InvalidParameterError,
     OriginalsUnavailableError,
     OriginNotAllowedError,
+    PreconditionFailedError,
     ResourceConflictError,
     UnsupportedMediaTypeError,
 )
@@ -116,7 +117,25 @@ async def _document(
 ) -> web.Response:
     catalog = await request.app[CATALOG].fresh()
     resource = jsonapi.image_resource(request.app[SETTINGS], catalog, record)
+    headers = {**(headers or {}), "ETag": jsonapi.image_etag(record)}
     return jsonapi.json_response(status, {"data": resource}, headers)
+
+
+def _precondition(request: web.Request, record: ImageRecord) -> str | None:
+    """The state a conditional write is decided on (its `updated_at`), None
+    for an unconditional one; a 412 when `If-Match` names another state."""
+    if hdrs.IF_MATCH not in request.headers:
+        return None
+    if not jsonapi.if_match(request, jsonapi.image_etag(record)):
+        raise _changed()
+    return record.updated_at
+
+
+def _changed() -> PreconditionFailedError:
+    return PreconditionFailedError(
+        "the image changed since the ETag given: read it again, then retry",
+        header=hdrs.IF_MATCH,
+    )
 
 
 def _location(request: web.Request, record: ImageRecord) -> dict[str, str]:
@@ -306,6 +325,7 @@ async def patch_image(request: web.Request) -> web.Response:
     principal = await authenticate(request, scope=WRITE)
     jsonapi.only_parameters(request)
     record = await _own_image(request, principal)
+    unchanged_since = _precondition(request, record)
     body = await jsonapi.json_body(request, jsonapi.MERGE_PATCH_TYPES)
     found = jsonapi.Violations()
     prefix, attributes = _patched_attributes(body, record.id, found)
@@ -325,7 +345,11 @@ async def patch_image(request: web.Request) -> web.Response:
         raise found.error()
     if changes:
         try:
-            record = await request.app[CATALOG].store.update_image(record.id, changes)
+            record = await request.app[CATALOG].store.update_image(
+                record.id, changes, unchanged_since=unchanged_since
+            )
+        except ImageChangedError:  # another write came while the body arrived
+            raise _changed() from None
         except CatalogError:  # deleted meanwhile
             raise ImageNotFoundError("no such image", parameter="image_id") from None
     return await _document(request, 200, record)
@@ -457,12 +481,16 @@ async def delete_image(request: web.Request) -> web.Response:
     if preserve not in ("true", "false"):
         raise InvalidParameterError("true or false", parameter="preserveOnDisk")
     record = await _own_image(request, principal)
+    unchanged_since = _precondition(request, record)
     app = request.app
     if UPLOADER in app and record.cloudinary is not None:
         # Fails first: nothing is half-deleted.
         await app[UPLOADER].destroy(record.cloudinary)
     store = app[CATALOG].store
-    await store.remove_image(record.id)
+    try:
+        await store.remove_image(record.id, unchanged_since=unchanged_since)
+    except ImageChangedError:
+        raise _changed() from None
     if record.original is not None and preserve == "false":
         try:
             await discard(store, app[STORE], record.original)

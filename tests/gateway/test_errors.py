@@ -127,6 +127,7 @@ STATUS_AND_CODE: Final[Mapping[str, tuple[int, str]]] = {
     "OutputTooLargeError": (400, "output_too_large"),
     "OverloadedError": (503, "overloaded"),
     "PayloadTooLargeError": (413, "payload_too_large"),
+    "PreconditionFailedError": (412, "precondition_failed"),
     "RequestTimeoutError": (408, "request_timeout"),
     "ResourceConflictError": (409, "resource_conflict"),
     "RoleRequiredError": (403, "role_required"),

@@ -12,6 +12,7 @@ from gateway.catalog.records import (
     EDITABLE,
     CatalogError,
     Cursor,
+    ImageChangedError,
     ImageRecord,
     IngestState,
     Original,
@@ -166,8 +167,12 @@ async def page(
 
 
 async def update_image(
-    db: Conn, image_id: str, changes: Mapping[str, object]
+    db: Conn,
+    image_id: str,
+    changes: Mapping[str, object],
+    unchanged_since: str | None = None,
 ) -> ImageRecord:
+    await _check_unchanged(db, image_id, unchanged_since)
     columns = [_EDITABLE_COLUMNS[name] for name in changes]
     values = [stored_value(name, v) for name, v in changes.items()]
     assignments = ", ".join(
@@ -222,9 +227,26 @@ async def finish_ingest(
     )
 
 
-async def remove_image(db: Conn, image_id: str) -> ImageRecord | None:
+async def remove_image(
+    db: Conn, image_id: str, unchanged_since: str | None = None
+) -> ImageRecord | None:
+    await _check_unchanged(db, image_id, unchanged_since)
     row = await db.fetchrow("DELETE FROM images WHERE id = $1 RETURNING *", image_id)
     return None if row is None else image_record(row)
+
+
+async def _check_unchanged(
+    db: Conn, image_id: str, unchanged_since: str | None
+) -> None:
+    """In the write's transaction, the row locked: no other write comes
+    between the check and the write."""
+    if unchanged_since is None:
+        return
+    updated_at = await db.fetchval(
+        "SELECT updated_at FROM images WHERE id = $1 FOR UPDATE", image_id
+    )
+    if updated_at is not None and updated_at != unchanged_since:
+        raise ImageChangedError(f"image {image_id} changed since {unchanged_since}")
 
 
 async def originals_in_use(db: Conn, sha256: str) -> int:

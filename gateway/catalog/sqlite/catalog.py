@@ -279,9 +279,15 @@ class SqliteCatalog:
         )
 
     async def update_image(
-        self, image_id: str, changes: Mapping[str, object]
+        self,
+        image_id: str,
+        changes: Mapping[str, object],
+        *,
+        unchanged_since: str | None = None,
     ) -> ImageRecord:
-        return await self._write(Change.IMAGES, images.update_image, image_id, changes)
+        return await self._write(
+            Change.IMAGES, images.update_image, image_id, changes, unchanged_since
+        )
 
     async def finish_ingest(
         self,
@@ -302,8 +308,12 @@ class SqliteCatalog:
             error,
         )
 
-    async def remove_image(self, image_id: str) -> ImageRecord | None:
-        return await self._write(Change.IMAGES, images.remove_image, image_id)
+    async def remove_image(
+        self, image_id: str, *, unchanged_since: str | None = None
+    ) -> ImageRecord | None:
+        return await self._write(
+            Change.IMAGES, images.remove_image, image_id, unchanged_since
+        )
 
     async def originals_in_use(self, sha256: str) -> int:
         return await self._read(images.originals_in_use, sha256)

@@ -10,6 +10,7 @@ from gateway.catalog.records import (
     EDITABLE,
     CatalogError,
     Cursor,
+    ImageChangedError,
     ImageRecord,
     IngestState,
     Original,
@@ -155,11 +156,15 @@ def page(
 
 
 def update_image(
-    db: sqlite3.Connection, image_id: str, changes: Mapping[str, object]
+    db: sqlite3.Connection,
+    image_id: str,
+    changes: Mapping[str, object],
+    unchanged_since: str | None = None,
 ) -> ImageRecord:
     columns = [_EDITABLE_COLUMNS[name] for name in changes]
     values = [stored_value(name, v) for name, v in changes.items()]
     with schema.transaction(db):
+        _check_unchanged(db, image_id, unchanged_since)
         assignments = ", ".join(f"{c} = ?" for c in [*columns, "updated_at"])
         db.execute(
             f"UPDATE images SET {assignments} WHERE id = ?",  # noqa: S608 - fixed names
@@ -169,6 +174,19 @@ def update_image(
     if record is None:
         raise CatalogError(f"no image {image_id}")
     return record
+
+
+def _check_unchanged(
+    db: sqlite3.Connection, image_id: str, unchanged_since: str | None
+) -> None:
+    """In the write's transaction: no other write comes between."""
+    if unchanged_since is None:
+        return
+    row = db.execute(
+        "SELECT updated_at FROM images WHERE id = ?", (image_id,)
+    ).fetchone()
+    if row is not None and row["updated_at"] != unchanged_since:
+        raise ImageChangedError(f"image {image_id} changed since {unchanged_since}")
 
 
 def finish_ingest(
@@ -208,8 +226,11 @@ def finish_ingest(
         )
 
 
-def remove_image(db: sqlite3.Connection, image_id: str) -> ImageRecord | None:
+def remove_image(
+    db: sqlite3.Connection, image_id: str, unchanged_since: str | None = None
+) -> ImageRecord | None:
     with schema.transaction(db):
+        _check_unchanged(db, image_id, unchanged_since)
         record = image(db, image_id)
         if record is not None:
             db.execute("DELETE FROM images WHERE id = ?", (image_id,))

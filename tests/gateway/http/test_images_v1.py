@@ -20,7 +20,7 @@ from pytest_aiohttp import AiohttpClient, AiohttpServer
 from yarl import URL
 
 from gateway import Settings, create_app
-from gateway.catalog import CatalogStore, ImageRecord
+from gateway.catalog import CatalogStore, ImageChangedError, ImageRecord
 from gateway.cloudinary.admin import signed_params
 from gateway.errors import OriginalsUnavailableError
 from gateway.keys import INGESTOR, STORE
@@ -503,6 +503,85 @@ async def test_a_patch_document_may_name_its_type_and_id(
     changed = await catalog.image(record.id)
     assert changed is not None
     assert changed.description == "named"
+
+
+async def test_an_image_document_carries_the_etag_of_its_state(
+    client: Client, keys: Keys, catalog: CatalogStore, settings: Settings
+) -> None:
+    (record,) = await add(catalog, settings, 1)
+    url = f"/v1/images/{record.id}"
+    first = await client.get(url, headers=bearer(keys.mine))
+    again = await client.get(url, headers=bearer(keys.mine))
+    etag = first.headers["ETag"]
+    assert re.fullmatch(r'"[0-9a-f]{32}"', etag)
+    assert again.headers["ETag"] == etag  # its links are signed afresh; it is not
+    patched = await client.patch(
+        url, json={"description": "new"}, headers=bearer(keys.mine)
+    )
+    assert patched.status == 200
+    assert patched.headers["ETag"] not in (etag, None)
+    assert (await client.get(url, headers=bearer(keys.mine))).headers[
+        "ETag"
+    ] == patched.headers["ETag"]
+
+
+@pytest.mark.parametrize("method", ["PATCH", "DELETE"])
+@pytest.mark.parametrize(
+    ("if_match", "applied"),
+    [
+        pytest.param("{current}", True, id="current"),
+        pytest.param('"stale", {current}', True, id="listed"),
+        pytest.param("*", True, id="any"),
+        pytest.param('"0123456789abcdef0123456789abcdef"', False, id="stale"),
+        pytest.param("W/{current}", False, id="weak-never-matches"),
+    ],
+)
+async def test_if_match_writes_only_over_the_state_it_names(
+    client: Client,
+    keys: Keys,
+    catalog: CatalogStore,
+    settings: Settings,
+    method: str,
+    if_match: str,
+    applied: bool,
+) -> None:
+    """A client that read the image writes over what it read, or is told
+    another write came first (412), and nothing is written."""
+    (record,) = await add(catalog, settings, 1)
+    url = f"/v1/images/{record.id}"
+    current = (await client.get(url, headers=bearer(keys.mine))).headers["ETag"]
+    headers = {**bearer(keys.mine), "If-Match": if_match.format(current=current)}
+    response = await client.request(
+        method, url, json={"description": "mine"}, headers=headers
+    )
+    if applied:
+        assert response.status == (200 if method == "PATCH" else 204)
+    else:
+        error = await assert_error(response, 412, "precondition_failed")
+        assert error["source"] == {"header": "If-Match"}
+        assert await catalog.image(record.id) == record
+
+
+async def test_a_write_decided_on_an_older_state_changes_nothing(
+    catalog: CatalogStore, settings: Settings
+) -> None:
+    """The store checks the state in the write's own transaction: a write
+    that came between the read and this one makes it fail whole."""
+    (record,) = await add(catalog, settings, 1)
+    newer = await catalog.update_image(record.id, {"description": "first"})
+    with pytest.raises(ImageChangedError):
+        await catalog.update_image(
+            record.id, {"description": "second"}, unchanged_since=record.updated_at
+        )
+    with pytest.raises(ImageChangedError):
+        await catalog.remove_image(record.id, unchanged_since=record.updated_at)
+    assert await catalog.image(record.id) == newer
+    done = await catalog.update_image(
+        record.id, {"description": "second"}, unchanged_since=newer.updated_at
+    )
+    assert done.description == "second"
+    assert await catalog.remove_image(record.id, unchanged_since=done.updated_at)
+    assert await catalog.image(record.id) is None
 
 
 async def test_patch_needs_json(
