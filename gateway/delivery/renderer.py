@@ -2,7 +2,8 @@
 
 - `prepare()` is cheap and synchronous: it builds the chain, negotiates the
   output format, derives the ETag and plans the geometry, refusing an output
-  over the pixel budget before any pixel is decoded.
+  over the pixel budget, or longer than its format holds, before any pixel is
+  decoded.
 - `render()` answers from a byte-bounded cache keyed by the ETag, or joins an
   identical render already running, or decodes the sources concurrently in the
   thread pool (Pillow releases the GIL for most of it; see `encode` for
@@ -22,6 +23,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import logging
 import threading
 import time
 from collections.abc import Mapping
@@ -40,10 +42,16 @@ from gateway.delivery.pyramid import Levels, level_box, level_factor
 from gateway.delivery.resolver import Resolved
 from gateway.errors import ImageNotFoundError, OverloadedError
 from gateway.originals.store import OriginalStore
-from transforms import Transformation, dump_transformations, parse_render_base
+from transforms import (
+    OutputTooLargeError,
+    Transformation,
+    dump_transformations,
+    parse_render_base,
+)
 from transforms.basechain import Delivery
 from transforms.render import RenderChain, plan
 from transforms.render.pillow import (
+    ENCODERS,
     OUTPUT_FORMATS,
     Decoded,
     compose,
@@ -53,6 +61,8 @@ from transforms.render.pillow import (
 )
 
 __all__ = ["OWN_FORMAT", "Job", "Rendered", "Renderer", "negotiate"]
+
+log = logging.getLogger("gateway.render")
 
 # Bump when the renderer's output changes for the same input: ETags follow.
 # 2: JPEGs over a megapixel are baseline; 3: opaque PNG, WebP, AVIF are RGB.
@@ -270,6 +280,8 @@ class Renderer:
             {k: v for k, v in sizes.items() if k},
             self.settings.limits,
             alpha_output=alpha,
+            # The format is known only now, after negotiation: so is its limit.
+            encoder=ENCODERS[extension],
         )
         identity = [
             RENDER_VERSION,
@@ -411,10 +423,15 @@ class Renderer:
         each other kept the event loop waiting up to 28 ms, one 11 ms, and
         holding it they cannot encode at once anyway.
         """
-        if OUTPUT_FORMATS[job.extension][0] != "JPEG":
-            return encode(out, job.extension, job.quality)
-        with self._jpeg_encoding:
-            return encode(out, job.extension, job.quality)
+        try:
+            if OUTPUT_FORMATS[job.extension][0] != "JPEG":
+                return encode(out, job.extension, job.quality)
+            with self._jpeg_encoding:
+                return encode(out, job.extension, job.quality)
+        except OutputTooLargeError as exc:
+            # The plan passed it: the encoder writes less than `ENCODERS` says.
+            log.warning("an encoder refused a planned output: %s", exc.detail)
+            raise
 
     async def _view_rendered(self, job: Job, view: View) -> Rendered:
         factor = level_factor(view)

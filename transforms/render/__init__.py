@@ -7,6 +7,7 @@ decoding, composing and encoding live in `transforms.render.pillow`.
 from transforms.render.chain import RenderChain
 from transforms.render.plan import (
     Dimensions,
+    Encoder,
     Plan,
     Surface,
     plan,
@@ -15,6 +16,7 @@ from transforms.render.plan import (
 
 __all__ = [
     "Dimensions",
+    "Encoder",
     "Plan",
     "RenderChain",
     "Surface",

@@ -20,15 +20,17 @@ from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
 from transforms.errors import (
     LimitExceededError,
+    OutputTooLargeError,
     SourceImageError,
     UnsupportedFormatError,
 )
 from transforms.limits import Limits
 from transforms.render.chain import RenderChain
-from transforms.render.plan import CLEAR, RGBA, WHITE, Dimensions, walk
+from transforms.render.plan import CLEAR, RGBA, WHITE, Dimensions, Encoder, walk
 
 __all__ = [
     "ALLOWED_FORMATS",
+    "ENCODERS",
     "MEDIA_TYPES",
     "OUTPUT_FORMATS",
     "Decoded",
@@ -57,6 +59,18 @@ OUTPUT_FORMATS: Final[Mapping[str, tuple[str, str, bool]]] = {
     "webp": ("WEBP", "image/webp", True),
     "avif": ("AVIF", "image/avif", True),
     "gif": ("GIF", "image/gif", False),  # one frame, adaptive palette, no alpha
+}
+# Output extension -> the longest side written, as Pillow's codecs do (tests
+# encode each at its limit and one past it): libjpeg-turbo's JPEG_MAX_DIMENSION,
+# below the format's 65535; WebP's 14-bit sides; GIF's 16-bit ones; libavif
+# writes 65536 but reads back only 32768 (its default dimension limit); PNG's
+# 31-bit ones, far past any pixel budget.
+ENCODERS: Final[Mapping[str, Encoder]] = {
+    "jpg": Encoder(name="JPEG", max_side=65500),
+    "png": Encoder(name="PNG", max_side=2**31 - 1),
+    "webp": Encoder(name="WebP", max_side=16383),
+    "avif": Encoder(name="AVIF", max_side=32768),
+    "gif": Encoder(name="GIF", max_side=65535),
 }
 _SWAPPED_ORIENTATIONS: Final = frozenset({5, 6, 7, 8})  # EXIF: width and height swap
 _EXIF_ORIENTATION: Final = 0x0112
@@ -406,7 +420,11 @@ _PROGRESSIVE_PIXELS: Final = 1 << 20
 
 
 def encode(rendered: Decoded, extension: str, quality: int) -> bytes:
-    """Encode without metadata: no EXIF, GPS or comments reach the output."""
+    """Encode without metadata: no EXIF, GPS or comments reach the output.
+
+    The plan refuses an output its encoder cannot write (`ENCODERS`); should an
+    encoder refuse one all the same, that is an `OutputTooLargeError` too.
+    """
     pillow_format, _, keeps_alpha = OUTPUT_FORMATS[extension]
     image = rendered.image
     if not keeps_alpha and image.mode == "RGBA":
@@ -417,14 +435,21 @@ def encode(rendered: Decoded, extension: str, quality: int) -> bytes:
             image = flat
         image = image.convert("RGB")
     out = io.BytesIO()
-    options: dict[str, object] = {}
+    options: dict[str, object] = {"quality": quality}
     if pillow_format == "JPEG":
-        progressive = image.width * image.height <= _PROGRESSIVE_PIXELS
-        image.save(out, format="JPEG", quality=quality, progressive=progressive)
-        return out.getvalue()
-    if pillow_format in ("WEBP", "AVIF"):
-        options = {"quality": quality}
-    image.save(out, format=pillow_format, **options)
+        options["progressive"] = image.width * image.height <= _PROGRESSIVE_PIXELS
+    elif pillow_format not in ("WEBP", "AVIF"):
+        options = {}
+    try:
+        image.save(out, format=pillow_format, **options)
+    # What each encoder raises for a side too long: libjpeg OSError, libwebp
+    # ValueError, GIF's header OverflowError, libavif (past 65536) RuntimeError.
+    except (OSError, ValueError, OverflowError, RuntimeError) as exc:
+        name = ENCODERS[extension].name
+        raise OutputTooLargeError(
+            f"the {name} encoder cannot write this "
+            f"{image.width}x{image.height} image: {exc}"
+        ) from exc
     return out.getvalue()
 
 

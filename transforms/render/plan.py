@@ -5,8 +5,9 @@ them. `walk()` is written against `Surface`, a canvas with a logical size and th
 few pixel operations the rules need. Two implementations run it, so that the
 plan and the picture can never disagree:
 
-- `plan()` walks an outline (sizes only): it enforces the output pixel budget
-  before any pixel is touched and finds, for each source, the size it is first
+- `plan()` walks an outline (sizes only): it enforces the output pixel budget,
+  and the longest side the output's format holds, before any pixel is
+  touched, and finds, for each source, the size it is first
   needed at (so big JPEGs can be decoded at reduced scale);
 - `transforms.render.pillow.compose()` walks Pillow images.
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol, Self, TypeAlias, TypeVar
 
@@ -52,6 +53,7 @@ from transforms.render.chain import RenderChain
 
 __all__ = [
     "Dimensions",
+    "Encoder",
     "Plan",
     "Surface",
     "plan",
@@ -116,8 +118,12 @@ def walk(
     limits: Limits,
     *,
     alpha_output: bool,
+    trace: Callable[[Dimensions], None] | None = None,
 ) -> S:
-    """R1: apply the steps left to right; refuse any step that grows past budget."""
+    """R1: apply the steps left to right; refuse any step that grows past budget.
+
+    `trace` is told the canvas size after each step.
+    """
     for index, step in enumerate(chain.steps):
         # A fill's cover (see `_fill`) is held to the source budget: it is as
         # much memory as the largest source decoded.
@@ -136,6 +142,8 @@ def walk(
                 _check(top.size, limits.max_output_pixels, chain, index)
                 base = _place(base, _edit(top, edits), placement)
         _check(base.size, limits.max_output_pixels, chain, index)
+        if trace is not None:
+            trace(base.size)
     return base
 
 
@@ -143,12 +151,49 @@ def _check(size: Dimensions, budget: int, chain: RenderChain, index: int) -> Non
     if size[0] * size[1] <= budget:
         return
     made = f"makes a {size[0]}x{size[1]} image; at most {budget} pixels are rendered"
+    raise _refusal(chain, index, made)
+
+
+def _refusal(chain: RenderChain, index: int, made: str) -> OutputTooLargeError:
+    """The refusal of step `index`, named as the token's step or the base chain's."""
     if index < chain.token_start:
-        raise OutputTooLargeError(
+        return OutputTooLargeError(
             f"base chain step {index} {made}", parameter="base_chain"
         )
     own = index - chain.token_start
-    raise OutputTooLargeError(f"step {own} {made}", pointer=f"/transformations/{own}")
+    return OutputTooLargeError(f"step {own} {made}", pointer=f"/transformations/{own}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Encoder:
+    """An output format, as far as a plan needs it: the longest side it writes."""
+
+    name: str  # as a refusal names it: "JPEG", "WebP"
+    max_side: int
+
+
+def _check_sides(
+    sizes: Sequence[Dimensions], encoder: Encoder, chain: RenderChain
+) -> None:
+    """The output's sides against what its format holds.
+
+    Within the pixel budget a side can be far longer than an encoder writes
+    (100x200000 is 20 MP; a JPEG is at most 65500 pixels a side). `sizes` is
+    the canvas before the first step, then after each: the step named is the
+    one that gave the side its final length.
+    """
+    size = sizes[-1]
+    for axis in (0, 1):
+        if size[axis] > encoder.max_side:
+            break
+    else:
+        return
+    holds = f"{encoder.name} holds at most {encoder.max_side} pixels a side"
+    made = f"makes a {size[0]}x{size[1]} image; {holds}"
+    for index in reversed(range(len(sizes) - 1)):
+        if sizes[index][axis] != sizes[index + 1][axis]:
+            raise _refusal(chain, index, made)
+    raise OutputTooLargeError(f"the image is {size[0]}x{size[1]} pixels; {holds}")
 
 
 def _anchored(resize: Resize | None, placement: Placement) -> Resize | None:
@@ -394,20 +439,26 @@ def plan(
     limits: Limits,
     *,
     alpha_output: bool,
+    encoder: Encoder | None = None,
 ) -> Plan:
-    """The output size and decode hints, from sizes alone; refuses plans over budget.
+    """The output size and decode hints, from sizes alone; refuses plans over budget,
+    and, given the output's `encoder`, an output longer than it writes.
 
     A source used by more than one overlay step gets no hint: it is decoded once,
     at full size, and each use resamples from that.
     """
     hints: dict[str, Dimensions | None] = {}
+    sizes = [base]
     outline = walk(
         chain,
         _Outline(base, "", hints),
         lambda key: _Outline(overlays[key], key, hints),
         limits,
         alpha_output=alpha_output,
+        trace=sizes.append,
     )
+    if encoder is not None:
+        _check_sides(sizes, encoder, chain)
     outline._needed()
     uses: dict[str, int] = {}
     for step in chain.steps:

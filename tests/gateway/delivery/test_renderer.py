@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 from PIL import Image
@@ -272,6 +272,85 @@ async def test_plan_over_the_pixel_budget_is_400_before_rendering(
     ]
     response = await client.get(path(mint_token(steps)))
     await assert_error(response, 400, "output_too_large", pointer="/transformations/1")
+    assert app[RENDERER].renders == 0
+
+
+LONG_WEBP: Final = "44444444-4444-4444-8444-444444444444"  # 16000x10, WebP
+
+
+@pytest.mark.parametrize(
+    ("image", "steps", "accept", "detail"),
+    [
+        pytest.param(
+            SEED_IMAGE,
+            [{"width": 1, "height": 2000}, {"crop": "fit", "width": 100}],
+            None,
+            "step 1 makes a 100x200000 image; JPEG holds at most 65500 pixels a side",
+            id="jpeg-100x200000",
+        ),
+        pytest.param(
+            SEED_IMAGE,
+            [
+                {"crop": "scale", "width": 10, "height": 10},
+                {
+                    "overlay": SEED_OVERLAY_1,
+                    "crop": "scale",
+                    "width": 10,
+                    "height": 10,
+                    "x": 20000,
+                },
+            ],
+            "image/webp",
+            "WebP holds at most 16383 pixels a side",
+            id="webp-by-accept",
+        ),
+        pytest.param(
+            LONG_WEBP,
+            [
+                {
+                    "overlay": SEED_OVERLAY_1,
+                    "crop": "scale",
+                    "width": 10,
+                    "height": 10,
+                    "gravity": "west",
+                    "x": 16380,
+                }
+            ],
+            None,
+            "step 0 makes a 16390x10 image; WebP holds at most 16383",
+            id="webp-original-grown",
+        ),
+    ],
+)
+async def test_an_output_longer_than_its_format_holds_is_400_before_rendering(
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+    catalog: SqliteCatalog,
+    mint_token: Mint,
+    image: str,
+    steps: list[dict[str, object]],
+    accept: str | None,
+    detail: str,
+) -> None:
+    """Within the pixel budget, but past what the output's encoder writes."""
+    await add_original(
+        catalog,
+        LocalOriginalStore(settings.originals),
+        settings.limits,
+        issuer_id=SEED_ISSUER,
+        image_id=LONG_WEBP,
+        data=solid((16000, 10), RED, "WEBP"),
+    )
+    app = create_app(
+        replace(settings, upstream=replace(settings.upstream, base_chain="f_auto"))
+    )
+    client = await aiohttp_client(app)
+    headers = {"Accept": accept} if accept else {}
+    response = await client.get(path(mint_token(steps), image), headers=headers)
+    error = await assert_error(
+        response, 400, "output_too_large", pointer=f"/transformations/{len(steps) - 1}"
+    )
+    assert detail in str(error["detail"])
     assert app[RENDERER].renders == 0
 
 

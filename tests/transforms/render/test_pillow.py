@@ -12,9 +12,10 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Final
 
 import pytest
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from tests.images import (
     BLACK,
@@ -34,12 +35,20 @@ from transforms import (
     Delivery,
     LimitExceededError,
     Limits,
+    OutputTooLargeError,
     SourceImageError,
     parse_render_base,
     parse_transformations,
 )
 from transforms.render import RenderChain, plan
-from transforms.render.pillow import Decoded, compose, decode, encode, probe
+from transforms.render.pillow import (
+    ENCODERS,
+    Decoded,
+    compose,
+    decode,
+    encode,
+    probe,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -687,3 +696,46 @@ def test_two_threads_encoding_large_jpegs_leave_the_gil_to_others() -> None:
     for thread in threads:
         thread.join()
     assert max(gaps) < 0.06, f"{max(gaps) * 1000:.0f} ms"
+
+
+def line(length: int, *, tall: bool) -> Decoded:
+    size = (1, length) if tall else (length, 1)
+    return Decoded(Image.new("RGB", size, RED), size)
+
+
+LONG_OUTPUTS: Final = [
+    pytest.param(extension, tall, id=f"{extension}-{'tall' if tall else 'wide'}")
+    for extension in ENCODERS
+    if extension != "png"  # 2**31 - 1 pixels: not made in a test
+    for tall in (False, True)
+]
+
+
+@pytest.mark.parametrize(("extension", "tall"), LONG_OUTPUTS)
+def test_each_output_format_writes_and_reads_back_its_longest_side(
+    extension: str, tall: bool
+) -> None:
+    side = ENCODERS[extension].max_side
+    written = Image.open(io.BytesIO(encode(line(side, tall=tall), extension, 80)))
+    assert max(written.size) == side
+
+
+@pytest.mark.parametrize(
+    ("extension", "tall"), [p for p in LONG_OUTPUTS if p.values[0] != "avif"]
+)
+def test_past_its_longest_side_an_encoder_refuses_in_our_words(
+    extension: str, tall: bool
+) -> None:
+    """The backstop, should a plan ever let one through: not an encoder's OSError."""
+    side = ENCODERS[extension].max_side
+    with pytest.raises(OutputTooLargeError) as caught:
+        encode(line(side + 1, tall=tall), extension, 80)
+    assert f"the {ENCODERS[extension].name} encoder cannot write" in caught.value.detail
+
+
+def test_an_avif_past_its_longest_side_is_written_but_not_read_back() -> None:
+    """libavif encodes up to 65536 pixels a side, but reads no more than 32768
+    (its default dimension limit): past that, the output is of no use."""
+    body = encode(line(ENCODERS["avif"].max_side + 1, tall=False), "avif", 80)
+    with pytest.raises(UnidentifiedImageError):
+        Image.open(io.BytesIO(body))

@@ -12,7 +12,7 @@ from transforms import (
     parse_render_base,
     parse_transformations,
 )
-from transforms.render import RenderChain, plan
+from transforms.render import Encoder, RenderChain, plan
 
 A = "b48fff71-a649-41dc-8f35-67229b3fd584"
 B = "372083d9-8179-4161-af8c-6cbfecd9219a"
@@ -164,3 +164,93 @@ def test_an_over_budget_base_chain_step_says_so() -> None:
     assert caught.value.detail == (
         "base chain step 0 makes a 10x11 image; at most 100 pixels are rendered"
     )
+
+
+WEBP = Encoder(name="WebP", max_side=16383)
+JPEG = Encoder(name="JPEG", max_side=65500)
+
+
+@pytest.mark.parametrize(
+    ("steps", "base_chain", "encoder", "pointer", "detail"),
+    [
+        pytest.param(
+            [{"width": 1, "height": 2000}, {"crop": "fit", "width": 100}],
+            None,
+            JPEG,
+            "/transformations/1",
+            "step 1 makes a 100x200000 image; JPEG holds at most 65500 pixels a side",
+            id="20-megapixels-100x200000",
+        ),
+        pytest.param(
+            [
+                {"crop": "scale", "width": 10, "height": 10},
+                {"overlay": A, "crop": "scale", "width": 10, "height": 10, "x": 20000},
+            ],
+            None,
+            WEBP,
+            "/transformations/1",
+            "step 1 makes a 20010x10 image; WebP holds at most 16383 pixels a side",
+            id="an-overlay-grows-the-canvas",
+        ),
+        pytest.param(
+            [
+                {"width": 1, "height": 2000},
+                {"crop": "fit", "width": 100},
+                {"effect": "grayscale"},
+            ],
+            None,
+            JPEG,
+            "/transformations/1",
+            "step 1 makes a 100x200000 image",
+            id="the-step-that-made-the-side-not-the-last",
+        ),
+        pytest.param(
+            [{"effect": "grayscale"}],
+            "c_scale,h_2000,w_1/c_fit,w_100",
+            JPEG,
+            None,
+            "base chain step 1 makes a 100x200000 image",
+            id="the-base-chain",
+        ),
+    ],
+)
+def test_an_output_longer_than_its_encoder_writes_is_refused(
+    steps: object,
+    base_chain: str | None,
+    encoder: Encoder,
+    pointer: str | None,
+    detail: str,
+) -> None:
+    c = chain(steps, base_chain)
+    with pytest.raises(OutputTooLargeError) as caught:
+        plan(c, (1200, 800), {A: (100, 100)}, LIMITS, alpha_output=False,
+             encoder=encoder)  # fmt: skip
+    assert caught.value.pointer == pointer
+    assert caught.value.parameter == (None if pointer else "base_chain")
+    assert detail in caught.value.detail
+
+
+def test_a_source_longer_than_the_encoder_writes_is_refused_without_a_step() -> None:
+    with pytest.raises(OutputTooLargeError) as caught:
+        plan(chain([]), (20000, 10), {}, LIMITS, alpha_output=False, encoder=WEBP)
+    assert caught.value.detail == (
+        "the image is 20000x10 pixels; WebP holds at most 16383 pixels a side"
+    )
+    assert (caught.value.pointer, caught.value.parameter) == (None, None)
+
+
+@pytest.mark.parametrize(
+    "size",
+    [pytest.param((16383, 10), id="wide"), pytest.param((10, 16383), id="tall")],
+)
+def test_an_output_of_exactly_the_encoders_side_is_planned(
+    size: tuple[int, int],
+) -> None:
+    p = plan(chain([]), size, {}, LIMITS, alpha_output=False, encoder=WEBP)
+    assert p.size == size
+
+
+def test_without_an_encoder_only_the_pixel_budget_is_checked() -> None:
+    """The size policy plans for the longest side, whatever the format."""
+    p = plan(chain([]), (20000, 10), {}, LIMITS, alpha_output=False)
+    assert p.size == (20000, 10)
