@@ -82,3 +82,30 @@ def zero_png(width: int, height: int) -> bytes:
         + chunk(b"IDAT", data)
         + chunk(b"IEND", b"")
     )
+
+
+def png_with_data(
+    width: int,
+    height: int,
+    *idat: bytes,
+    colour: int = 2,
+    depth: int = 8,
+    interlace: int = 0,
+) -> bytes:
+    """A PNG whose IDAT chunks hold `idat`, whatever it is, under valid CRCs."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, interlace)
+    palette = chunk(b"PLTE", bytes(range(256)) * 3) if colour == 3 else b""
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + palette
+        + b"".join(chunk(b"IDAT", data) for data in idat)
+        + chunk(b"IEND", b"")
+    )

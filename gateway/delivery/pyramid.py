@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from concurrent.futures import Executor
 from typing import Final
 
@@ -20,10 +21,12 @@ from cachetools import LRUCache
 from gateway.delivery.iiif import View, level_size
 from gateway.errors import ImageNotFoundError
 from gateway.originals.store import OriginalStore
-from transforms import Limits
+from transforms import Limits, SourceImageError
 from transforms.render.pillow import Decoded, decode
 
 __all__ = ["Levels", "level_box", "level_factor"]
+
+log = logging.getLogger("gateway.render")
 
 # Beyond 1/64 a level is a few dozen pixels: smaller views resample from it.
 _MAX_FACTOR: Final = 64
@@ -88,9 +91,14 @@ class Levels:
             data = await self._store.read(sha256, size=file_size)
         except FileNotFoundError:  # deleted while this request waited
             raise ImageNotFoundError.unusable("the image was deleted", None) from None
-        return await asyncio.get_running_loop().run_in_executor(
-            self._executor, decode, data, self._limits, size
-        )
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._executor, decode, data, self._limits, size
+            )
+        except SourceImageError as exc:
+            # Ingest refuses such a file: this one is damaged, or came in another way.
+            log.warning("stored original %s cannot be decoded: %s", sha256, exc.detail)
+            raise
 
     def _loaded(self, key: _Key, task: asyncio.Task[Decoded]) -> None:
         del self._loading[key]

@@ -44,6 +44,7 @@ from gateway.errors import ImageNotFoundError, OverloadedError
 from gateway.originals.store import OriginalStore
 from transforms import (
     OutputTooLargeError,
+    SourceImageError,
     Transformation,
     dump_transformations,
     parse_render_base,
@@ -399,9 +400,19 @@ class Renderer:
                         "the image was deleted", None
                     ) from None
                 raise ImageNotFoundError("an overlay's image was deleted") from None
-            return await loop.run_in_executor(
-                self.executor, decode, data, limits, job.hints.get(key)
-            )
+            try:
+                return await loop.run_in_executor(
+                    self.executor, decode, data, limits, job.hints.get(key)
+                )
+            except SourceImageError as exc:
+                # Ingest refuses such a file: this one is damaged, or came in
+                # another way (an older gateway, a restored backup).
+                log.warning(
+                    "stored original %s cannot be decoded: %s",
+                    job.sources[key],
+                    exc.detail,
+                )
+                raise
 
         keys = list(job.sources)
         decoded = await asyncio.gather(*(load(key) for key in keys))

@@ -27,6 +27,7 @@ from transforms.errors import (
 from transforms.limits import Limits
 from transforms.render.chain import RenderChain
 from transforms.render.plan import CLEAR, RGBA, WHITE, Dimensions, Encoder, walk
+from transforms.render.png import check_png
 
 __all__ = [
     "ALLOWED_FORMATS",
@@ -184,10 +185,11 @@ def probe(data: bytes, limits: Limits) -> SourceInfo:
 
     Size and format come from the header (refused there when too large); the
     rest of the file is still read, so that a truncated or corrupt one is
-    refused now, not at its first render: a PNG's chunks and their checksums
-    (`verify`), a JPEG decoded at an eighth of its size. A small upload can
-    declare a huge image (a 190 KB PNG of 7000x7000 zeros): decoding it in
-    full here would cost 200 MB for a check.
+    refused now, not at its first render: a PNG's image data inflated as its
+    decoder reads it (`check_png`) and its chunks' checksums (`verify`), a
+    JPEG decoded at an eighth of its size. A small upload can declare a huge
+    image (a 190 KB PNG of 7000x7000 zeros): decoding it in full here would
+    cost 200 MB for a check.
     """
     image = _open(data, limits)
     fmt = image.format or ""
@@ -195,6 +197,7 @@ def probe(data: bytes, limits: Limits) -> SourceInfo:
         size = _oriented_unloaded(image, data)
         match fmt:
             case "PNG":
+                check_png(data)
                 # `verify` must come first after opening: open the bytes again.
                 Image.open(io.BytesIO(data), formats=("PNG",)).verify()
             case "JPEG":
@@ -218,17 +221,18 @@ def decode(data: bytes, limits: Limits, hint: Dimensions | None = None) -> Decod
     sources of one render are decoded, and resized, in parallel.
     """
     image = _open(data, limits)
-    size = _oriented(image)
     try:
+        # Inside: a PNG's `getexif` decodes the whole image, as `load` does.
+        size = _oriented(image)
         if hint is not None and image.format == "JPEG":
             swapped = size != image.size
             draft = (hint[1], hint[0]) if swapped else hint
             # Scales by 1/2, 1/4 or 1/8 while staying at least `draft` in size.
             image.draft("RGB", draft)
         image.load()
-    except (OSError, ValueError, SyntaxError) as exc:
+        image = ImageOps.exif_transpose(image)  # a new image, upright
+    except (OSError, ValueError, SyntaxError, struct.error) as exc:
         raise SourceImageError(f"the image cannot be decoded: {exc}") from exc
-    image = ImageOps.exif_transpose(image)  # a new image, upright
     if image.mode not in ("RGB", "RGBA"):
         image = image.convert("RGBA" if _has_alpha(image) else "RGB")
     if hint is not None and image.size != hint:

@@ -21,7 +21,7 @@ from PIL import Image
 from pytest_aiohttp import AiohttpClient
 
 from gateway import Settings, create_app
-from gateway.catalog import SqliteCatalog
+from gateway.catalog import Original, SqliteCatalog
 from gateway.delivery import renderer as renderer_module
 from gateway.delivery.renderer import Rendered
 from gateway.errors import OverloadedError
@@ -42,7 +42,7 @@ from tests.conftest import (
     render_settings,
 )
 from tests.helpers import assert_error, eventually
-from tests.images import BLUE, GREEN, RED, WHITE, near, solid
+from tests.images import BLUE, GREEN, RED, WHITE, near, png_with_data, solid
 from transforms.render.pillow import Decoded
 from transforms.render.pillow import encode as pillow_encode
 
@@ -352,6 +352,38 @@ async def test_an_output_longer_than_its_format_holds_is_400_before_rendering(
     )
     assert detail in str(error["detail"])
     assert app[RENDERER].renders == 0
+
+
+async def test_a_stored_original_that_cannot_be_decoded_is_422_and_logged(
+    client: Client,
+    settings: Settings,
+    catalog: SqliteCatalog,
+    mint_token: Mint,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Ingest refuses such a file; one stored otherwise (before it did, a
+    restored backup) is a clean error when its pixels are needed, not a 500."""
+    data = png_with_data(100, 100, b"not zlib data")
+    sha256 = await LocalOriginalStore(settings.originals).put(data)
+    record = await catalog.add_image(
+        issuer_id=SEED_ISSUER,
+        image_id=None,
+        cloudinary=None,
+        original=Original(
+            sha256=sha256,
+            media_type="image/png",
+            file_size=len(data),
+            width=100,
+            height=100,
+        ),
+        original_filename=None,
+    )
+    response = await client.get(path(mint_token([]), record.id))
+    error = await assert_error(response, 422, "source_image_invalid")
+    assert "cannot be decoded" in str(error["detail"])
+    (logged,) = [r for r in caplog.records if r.name == "gateway.render"]
+    assert logged.levelname == "WARNING"
+    assert sha256 in logged.getMessage()
 
 
 async def test_another_issuers_overlay_is_404_in_render_mode(

@@ -31,7 +31,16 @@ from gateway.originals.ingest import add_original
 from gateway.originals.local import LocalOriginalStore
 from tests.conftest import SEED_ISSUER, SEED_KEY, render_settings
 from tests.helpers import assert_error
-from tests.images import BLUE, GREEN, RED, WHITE, near, pixel_bomb, solid
+from tests.images import (
+    BLUE,
+    GREEN,
+    RED,
+    WHITE,
+    near,
+    pixel_bomb,
+    png_with_data,
+    solid,
+)
 from transforms.cloudinary import CloudinaryAccount, CloudinaryAsset
 
 Client = TestClient[web.Request, web.Application]
@@ -560,6 +569,35 @@ async def test_a_stored_pixel_bomb_is_refused_in_the_gateways_words(
     detail = str(error["detail"])
     assert detail.endswith("at most 50000000 are accepted")  # GATEWAY_MAX_SOURCE_PIXELS
     assert "bomb" not in detail
+
+
+async def test_a_stored_original_that_cannot_be_decoded_is_422_not_a_500(
+    client: Client, settings: Settings
+) -> None:
+    # Ingest refuses such a file (IDAT not zlib, under valid CRCs); one stored
+    # otherwise is refused when a level of it is decoded.
+    data = png_with_data(400, 300, b"not zlib data")
+    catalog = await SqliteCatalog.open(settings.database)
+    try:
+        record = await catalog.add_image(
+            issuer_id=SEED_ISSUER,
+            image_id=None,
+            cloudinary=None,
+            original=Original(
+                sha256=await LocalOriginalStore(settings.originals).put(data),
+                media_type="image/png",
+                file_size=len(data),
+                width=400,
+                height=300,
+            ),
+            original_filename=None,
+        )
+        await catalog.update_image(record.id, {"is_public": True})
+    finally:
+        await catalog.close()
+    response = await client.get(f"/iiif/3/{record.id}/full/256,/0/default.png")
+    error = await assert_error(response, 422, "source_image_invalid")
+    assert "cannot be decoded" in str(error["detail"])
 
 
 async def test_levels_are_bounded_by_their_cache(

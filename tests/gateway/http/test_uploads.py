@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import io
 import socket
+import zlib
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -26,7 +27,7 @@ from tests.gateway.http.support import (
     stored_files,
 )
 from tests.helpers import assert_error, eventually, stored_bytes
-from tests.images import BLUE, RED, pixel_bomb, solid
+from tests.images import BLUE, RED, pixel_bomb, png_with_data, solid
 
 pytestmark = BOTH_CATALOGS
 
@@ -206,6 +207,21 @@ async def test_media_type_comes_from_the_bytes(
             [image_file(solid((300, 200), RED, "JPEG")[:500])],
             "source_image_invalid",
             id="truncated",
+        ),
+        pytest.param(
+            [image_file(png_with_data(100, 100, b"not zlib data"), "a.png")],
+            "source_image_invalid",
+            id="png-idat-not-zlib-under-valid-crcs",
+        ),
+        pytest.param(
+            [
+                image_file(
+                    png_with_data(100, 100, zlib.compress(bytes(301 * 100))[:30]),
+                    "a.png",
+                )
+            ],
+            "source_image_invalid",
+            id="png-zlib-cut-short-under-valid-crcs",
         ),
         pytest.param([], "upload_field_invalid", id="no-file"),
     ],

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from pathlib import Path
 from typing import Final
 
@@ -27,6 +28,7 @@ from tests.images import (
     halves,
     near,
     pixel_bomb,
+    png_with_data,
     solid,
     zero_png,
 )
@@ -558,6 +560,16 @@ def test_exif_orientation_is_applied_and_metadata_dropped() -> None:
         pytest.param(
             solid((300, 200), RED, "JPEG")[:400], SourceImageError, id="truncated-jpeg"
         ),
+        pytest.param(
+            png_with_data(100, 100, b"not zlib data"),
+            SourceImageError,
+            id="png-idat-not-zlib",
+        ),
+        pytest.param(
+            png_with_data(300, 200, zlib.compress(bytes(901 * 200))[:40]),
+            SourceImageError,
+            id="png-zlib-cut-short-under-valid-crcs",
+        ),
         pytest.param(b"%PDF-1.4\n1 0 obj<<>>endobj\n%%EOF", SourceImageError, id="pdf"),
         pytest.param(
             solid((10, 10), RED, "BMP"), SourceImageError, id="bmp-not-allowed"
@@ -573,6 +585,16 @@ def test_exif_orientation_is_applied_and_metadata_dropped() -> None:
 def test_bad_sources_are_refused(data: bytes, error: type[Exception]) -> None:
     with pytest.raises(error):
         probe(data, LIMITS)
+
+
+@pytest.mark.parametrize("hint", [None, (10, 10)])
+def test_a_stored_png_that_cannot_be_decoded_is_a_source_image_error(
+    hint: tuple[int, int] | None,
+) -> None:
+    """Not the OSError of Pillow's `getexif`, which decodes a PNG to find EXIF."""
+    data = png_with_data(100, 100, b"not zlib data")
+    with pytest.raises(SourceImageError, match="cannot be decoded"):
+        decode(data, LIMITS, hint)
 
 
 def test_gif_renders_its_first_frame() -> None:

@@ -1,0 +1,159 @@
+"""A PNG's image data checked as its decoder reads it, without its pixels."""
+
+from __future__ import annotations
+
+import io
+import zlib
+from typing import Final
+
+import pytest
+from PIL import Image
+
+from tests.images import RED, png_with_data, solid, zero_png
+from transforms import SourceImageError
+from transforms.render.png import check_png
+
+# 10x4 RGB: each row a filter byte (0) and 30 bytes.
+ROWS: Final = b"".join(b"\0" + bytes(range(y, y + 30)) for y in range(4))
+STREAM: Final = zlib.compress(ROWS)
+
+
+def adam7(width: int, height: int) -> bytes:
+    """The raw rows of an interlaced 8-bit RGB image (PNG 8.2), filter 0."""
+    passes = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4),
+              (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))  # fmt: skip
+    raw = b""
+    for x0, y0, dx, dy in passes:
+        columns = (width - x0 + dx - 1) // dx
+        rows = (height - y0 + dy - 1) // dy
+        if columns > 0 and rows > 0:
+            raw += (b"\0" + b"\x80" * 3 * columns) * rows
+    return raw
+
+
+def pillow_png(mode: str, **options: object) -> bytes:
+    out = io.BytesIO()
+    Image.effect_noise((13, 7), 50).convert(mode).save(out, format="PNG", **options)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(png_with_data(10, 4, STREAM), id="one-idat"),
+        pytest.param(
+            png_with_data(10, 4, STREAM[:5], STREAM[5:9], b"", STREAM[9:]),
+            id="split-over-idats",
+        ),
+        pytest.param(png_with_data(10, 4, STREAM + b"junk"), id="after-the-stream"),
+        pytest.param(
+            png_with_data(10, 4, zlib.compress(ROWS + ROWS)), id="more-rows-than-needed"
+        ),
+        pytest.param(
+            png_with_data(9, 9, zlib.compress(adam7(9, 9)), interlace=1), id="adam7"
+        ),
+        pytest.param(
+            png_with_data(1, 1, zlib.compress(adam7(1, 1)), interlace=1),
+            id="adam7-empty-passes",
+        ),
+        *(
+            pytest.param(pillow_png(mode, **options), id=f"pillow-{mode}{options}")
+            for mode, options in (
+                ("1", {}),
+                ("L", {}),
+                ("LA", {}),
+                ("P", {"bits": 2}),
+                ("P", {}),
+                ("RGB", {}),
+                ("RGBA", {}),
+                ("I;16", {}),
+            )
+        ),
+        pytest.param(zero_png(300, 200), id="zeros"),
+    ],
+)
+def test_image_data_a_decoder_reads_is_accepted(data: bytes) -> None:
+    Image.open(io.BytesIO(data)).load()  # the premise: Pillow decodes it
+    check_png(data)
+
+
+def test_an_animated_pngs_default_image_is_checked_and_accepted() -> None:
+    frames = [solid((20, 10), RED, "PNG"), solid((20, 10), (0, 0, 255), "PNG")]
+    images = [Image.open(io.BytesIO(frame)) for frame in frames]
+    out = io.BytesIO()
+    images[0].save(out, format="PNG", save_all=True, append_images=images[1:])
+    check_png(out.getvalue())
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        pytest.param(png_with_data(10, 4, b"not zlib data"), "corrupt", id="not-zlib"),
+        pytest.param(
+            png_with_data(10, 4, STREAM[: len(STREAM) // 2]),
+            "truncated",
+            id="zlib-cut-short",
+        ),
+        pytest.param(
+            png_with_data(10, 4, zlib.compress(ROWS[:31] + b"\x05" + ROWS[32:])),
+            "row filter",
+            id="filter-5",
+        ),
+        pytest.param(
+            png_with_data(10, 4, STREAM[:-4] + b"\0\0\0\0"), "corrupt", id="checksum"
+        ),
+        pytest.param(png_with_data(10, 4), "no image data", id="no-idat"),
+        pytest.param(
+            png_with_data(9, 9, zlib.compress(adam7(9, 9)[:-1]), interlace=1),
+            "truncated",
+            id="adam7-one-byte-short",
+        ),
+        pytest.param(
+            png_with_data(1, 1, zlib.compress(b"\x06\0\0\0"), interlace=1),
+            "row filter",
+            id="adam7-filter-6",
+        ),
+    ],
+)
+def test_image_data_a_decoder_refuses_is_refused(data: bytes, reason: str) -> None:
+    # The premise: Pillow cannot decode it either.
+    with pytest.raises(OSError, match=r"data stream|truncated|cannot load"):
+        Image.open(io.BytesIO(data)).load()
+    with pytest.raises(SourceImageError) as caught:
+        check_png(data)
+    assert reason in caught.value.detail
+
+
+def test_a_whole_stream_of_fewer_bytes_than_the_rows_is_refused() -> None:
+    """Stricter than Pillow, which leaves the missing rows black: the file is
+    truncated all the same (PNG 10.1: the stream holds every row)."""
+    with pytest.raises(SourceImageError) as caught:
+        check_png(png_with_data(10, 4, zlib.compress(ROWS[:62])))
+    assert caught.value.detail == "the PNG's image data is truncated: 62 of 124 bytes"
+
+
+@pytest.mark.parametrize(
+    ("beyond", "refused"),
+    [pytest.param(1000, True, id="near"), pytest.param(8 << 20, False, id="far")],
+)
+def test_a_stream_is_inflated_at_most_a_megabyte_past_its_rows(
+    beyond: int, refused: bool
+) -> None:
+    """A broken checksum shows near the rows; 8 MB past them (a zlib bomb's
+    place) it is never reached, as Pillow never reads it."""
+    stream = zlib.compress(ROWS + b"\0" * beyond)
+    data = png_with_data(10, 4, stream[:-4] + bytes(4 * [stream[-1] ^ 0xFF]))
+    if refused:
+        with pytest.raises(SourceImageError):
+            check_png(data)
+    else:
+        check_png(data)
+
+
+def test_a_chunk_cut_short_is_refused_as_truncated() -> None:
+    whole = png_with_data(10, 4, STREAM)
+    with pytest.raises(SourceImageError) as caught:
+        check_png(whole[:-20])
+    assert caught.value.detail == (
+        "the file is a truncated PNG image: a chunk is cut short"
+    )
