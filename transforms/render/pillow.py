@@ -74,6 +74,16 @@ ENCODERS: Final[Mapping[str, Encoder]] = {
     "gif": Encoder(name="GIF", max_side=65535),
 }
 _SWAPPED_ORIENTATIONS: Final = frozenset({5, 6, 7, 8})  # EXIF: width and height swap
+# EXIF orientation -> the turn that makes the image upright (as ImageOps.exif_transpose).
+_UPRIGHTING: Final[Mapping[int, Image.Transpose]] = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 _EXIF_ORIENTATION: Final = 0x0112
 _TRANSPOSES: Final[Mapping[int, Image.Transpose]] = {
     90: Image.Transpose.ROTATE_270,
@@ -157,27 +167,40 @@ def _claimed_format(data: bytes) -> str | None:
     return None
 
 
-def _oriented(image: Image.Image) -> Dimensions:
-    width, height = image.size
-    orientation = image.getexif().get(_EXIF_ORIENTATION)
-    return (height, width) if orientation in _SWAPPED_ORIENTATIONS else (width, height)
+def _orientation(image: Image.Image) -> int | None:
+    """The EXIF orientation, the one browsers and Cloudinary apply.
 
-
-def _oriented_unloaded(image: Image.Image, data: bytes) -> Dimensions:
-    """`_oriented`, from EXIF read with the header: without decoding the pixels.
-
-    Pillow's `getexif` decodes a whole PNG to look for an eXIf chunk after the
-    pixels; only a PNG that has one (rare) pays for that.
+    Read from the EXIF block alone: Pillow's `getexif` falls back to XMP's
+    `tiff:Orientation`, which they ignore, and it would also have ingest
+    and render disagree on an image's size.
     """
     raw = image.info.get("exif")
-    if raw is None and image.format == "PNG" and b"eXIf" in data:
-        return _oriented(image)
-    width, height = image.size
     exif = Image.Exif()
     if isinstance(raw, bytes):
         exif.load(raw)
     orientation = exif.get(_EXIF_ORIENTATION)
+    return orientation if isinstance(orientation, int) else None
+
+
+def _oriented(size: Dimensions, orientation: int | None) -> Dimensions:
+    width, height = size
     return (height, width) if orientation in _SWAPPED_ORIENTATIONS else (width, height)
+
+
+def _upright(image: Image.Image, orientation: int | None) -> Image.Image:
+    """The image turned as its EXIF orientation says (Pillow's own table)."""
+    method = _UPRIGHTING.get(orientation) if orientation is not None else None
+    return image if method is None else image.transpose(method)
+
+
+def _oriented_unloaded(image: Image.Image, data: bytes) -> Dimensions:
+    """The upright size, from EXIF read with the header: without decoding the
+    pixels. A PNG's eXIf chunk may follow its pixels, where Pillow reads it
+    only by decoding them; only a PNG that has one (rare) pays for that."""
+    size = image.size
+    if "exif" not in image.info and image.format == "PNG" and b"eXIf" in data:
+        image.load()
+    return _oriented(size, _orientation(image))
 
 
 def probe(data: bytes, limits: Limits) -> SourceInfo:
@@ -221,18 +244,20 @@ def decode(data: bytes, limits: Limits, hint: Dimensions | None = None) -> Decod
     sources of one render are decoded, and resized, in parallel.
     """
     image = _open(data, limits)
+    full = image.size
     try:
-        # Inside: a PNG's `getexif` decodes the whole image, as `load` does.
-        size = _oriented(image)
         if hint is not None and image.format == "JPEG":
-            swapped = size != image.size
+            # A JPEG's EXIF comes with its header.
+            swapped = _orientation(image) in _SWAPPED_ORIENTATIONS
             draft = (hint[1], hint[0]) if swapped else hint
             # Scales by 1/2, 1/4 or 1/8 while staying at least `draft` in size.
             image.draft("RGB", draft)
         image.load()
-        image = ImageOps.exif_transpose(image)  # a new image, upright
+        orientation = _orientation(image)  # a PNG's eXIf may follow its pixels
+        image = _upright(image, orientation)
     except (OSError, ValueError, SyntaxError, struct.error) as exc:
         raise SourceImageError(f"the image cannot be decoded: {exc}") from exc
+    size = _oriented(full, orientation)
     if image.mode not in ("RGB", "RGBA"):
         image = image.convert("RGBA" if _has_alpha(image) else "RGB")
     if hint is not None and image.size != hint:

@@ -552,6 +552,45 @@ def test_exif_orientation_is_applied_and_metadata_dropped() -> None:
     assert "comment" not in out.info
 
 
+_XMP_TURNED: Final = (
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF'
+    b' xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description'
+    b' xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"/>'
+    b"</rdf:RDF></x:xmpmeta>"
+)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "WEBP", "PNG"])
+@pytest.mark.parametrize("exif", [None, 6, 3])
+@pytest.mark.parametrize("hint", [None, (20, 10)])
+def test_ingest_and_render_agree_on_the_upright_size(
+    fmt: str, exif: int | None, hint: tuple[int, int] | None
+) -> None:
+    """The EXIF orientation turns the image, as browsers and Cloudinary do;
+    XMP's tiff:Orientation does not (Pillow's exif_transpose followed it, so a
+    JPEG recorded 40x20 at ingest was rendered 20x40)."""
+    tags = Image.Exif()
+    if exif is not None:
+        tags[0x0112] = exif
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 20), RED).save(buf, fmt, exif=tags, xmp=_XMP_TURNED)
+    data = buf.getvalue()
+    info = probe(data, LIMITS)
+    upright = (20, 40) if exif == 6 else (40, 20)
+    assert (info.width, info.height) == upright
+    decoded = decode(
+        data, LIMITS, None if hint is None else _oriented_hint(hint, upright)
+    )
+    assert decoded.size == upright
+    assert decoded.image.size == (
+        upright if hint is None else _oriented_hint(hint, upright)
+    )
+
+
+def _oriented_hint(hint: tuple[int, int], upright: tuple[int, int]) -> tuple[int, int]:
+    return hint if upright[0] > upright[1] else (hint[1], hint[0])
+
+
 @pytest.mark.parametrize(
     ("data", "error"),
     [
