@@ -24,7 +24,7 @@ from PIL import Image
 from yarl import URL
 
 from gateway import Settings, create_app
-from gateway.catalog import Original, SqliteCatalog
+from gateway.catalog import ImageRecord, Original, SqliteCatalog
 from gateway.delivery import iiif
 from gateway.keys import RENDERER
 from gateway.originals.ingest import add_original
@@ -545,7 +545,20 @@ async def test_a_stored_pixel_bomb_is_refused_in_the_gateways_words(
 ) -> None:
     # Ingest refuses such a file; one stored otherwise (an older, larger
     # limit; another tool) is refused again when its pixels are needed.
-    data = pixel_bomb(20000, 20000)
+    record = await _stored_public_png(
+        settings, pixel_bomb(20000, 20000), (20000, 20000)
+    )
+    response = await client.get(f"/iiif/3/{record.id}/full/256,/0/default.png")
+    error = await assert_error(response, 422, "image_limit_exceeded")
+    detail = str(error["detail"])
+    assert detail.endswith("at most 50000000 are accepted")  # GATEWAY_MAX_SOURCE_PIXELS
+    assert "bomb" not in detail
+
+
+async def _stored_public_png(
+    settings: Settings, data: bytes, size: tuple[int, int]
+) -> ImageRecord:
+    """A public image whose original is `data`, stored as it is: past ingest's checks."""
     catalog = await SqliteCatalog.open(settings.database)
     try:
         record = await catalog.add_image(
@@ -556,19 +569,14 @@ async def test_a_stored_pixel_bomb_is_refused_in_the_gateways_words(
                 sha256=await LocalOriginalStore(settings.originals).put(data),
                 media_type="image/png",
                 file_size=len(data),
-                width=20000,
-                height=20000,
+                width=size[0],
+                height=size[1],
             ),
             original_filename=None,
         )
-        await catalog.update_image(record.id, {"is_public": True})
+        return await catalog.update_image(record.id, {"is_public": True})
     finally:
         await catalog.close()
-    response = await client.get(f"/iiif/3/{record.id}/full/256,/0/default.png")
-    error = await assert_error(response, 422, "image_limit_exceeded")
-    detail = str(error["detail"])
-    assert detail.endswith("at most 50000000 are accepted")  # GATEWAY_MAX_SOURCE_PIXELS
-    assert "bomb" not in detail
 
 
 async def test_a_stored_original_that_cannot_be_decoded_is_422_not_a_500(
@@ -577,24 +585,7 @@ async def test_a_stored_original_that_cannot_be_decoded_is_422_not_a_500(
     # Ingest refuses such a file (IDAT not zlib, under valid CRCs); one stored
     # otherwise is refused when a level of it is decoded.
     data = png_with_data(400, 300, b"not zlib data")
-    catalog = await SqliteCatalog.open(settings.database)
-    try:
-        record = await catalog.add_image(
-            issuer_id=SEED_ISSUER,
-            image_id=None,
-            cloudinary=None,
-            original=Original(
-                sha256=await LocalOriginalStore(settings.originals).put(data),
-                media_type="image/png",
-                file_size=len(data),
-                width=400,
-                height=300,
-            ),
-            original_filename=None,
-        )
-        await catalog.update_image(record.id, {"is_public": True})
-    finally:
-        await catalog.close()
+    record = await _stored_public_png(settings, data, (400, 300))
     response = await client.get(f"/iiif/3/{record.id}/full/256,/0/default.png")
     error = await assert_error(response, 422, "source_image_invalid")
     assert "cannot be decoded" in str(error["detail"])
