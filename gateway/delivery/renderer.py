@@ -263,7 +263,6 @@ class Renderer:
         extension = (
             (negotiate(accept) or own_format) if negotiated else (wanted or own_format)
         )
-        _, media_type, alpha = OUTPUT_FORMATS[extension]
         quality = chain.delivery.quality or self.settings.render.jpeg_quality
         sizes = {"": (image.width, image.height)}
         sources = {"": image.sha256}
@@ -275,15 +274,31 @@ class Renderer:
             file_sizes[layer_id] = layer.file_size
             if layer.media_type == "image/jpeg":
                 jpegs.add(layer_id)
-        planned = plan(
-            chain,
-            sizes[""],
-            {k: v for k, v in sizes.items() if k},
-            self.settings.limits,
-            alpha_output=alpha,
-            # The format is known only now, after negotiation: so is its limit.
-            encoder=ENCODERS[extension],
-        )
+        # A format the gateway chose (`f_auto`) that cannot hold the output is
+        # not the client's fault: the original's own format, or PNG (any
+        # side), holds it instead. A format the chain names is kept, or refused.
+        candidates = [extension]
+        if negotiated:
+            candidates += [f for f in (own_format, "png") if f not in candidates]
+        others = {k: v for k, v in sizes.items() if k}
+        for extension in candidates:
+            _, media_type, alpha = OUTPUT_FORMATS[extension]
+            try:
+                planned = plan(
+                    chain,
+                    sizes[""],
+                    others,
+                    self.settings.limits,
+                    alpha_output=alpha,
+                    # Known only now, after negotiation: so is its limit.
+                    encoder=ENCODERS[extension],
+                )
+                break
+            except OutputTooLargeError:
+                if extension == candidates[-1]:
+                    raise
+        else:  # pragma: no cover - the last candidate planned or raised
+            raise AssertionError("no output format planned")
         identity = [
             RENDER_VERSION,
             *identity,

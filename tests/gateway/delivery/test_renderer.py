@@ -278,61 +278,29 @@ async def test_plan_over_the_pixel_budget_is_400_before_rendering(
 LONG_WEBP: Final = "44444444-4444-4444-8444-444444444444"  # 16000x10, WebP
 
 
-@pytest.mark.parametrize(
-    ("image", "steps", "accept", "detail"),
-    [
-        pytest.param(
-            SEED_IMAGE,
-            [{"width": 1, "height": 2000}, {"crop": "fit", "width": 100}],
-            None,
-            "step 1 makes a 100x200000 image; JPEG holds at most 65500 pixels a side",
-            id="jpeg-100x200000",
-        ),
-        pytest.param(
-            SEED_IMAGE,
-            [
-                {"crop": "scale", "width": 10, "height": 10},
-                {
-                    "overlay": SEED_OVERLAY_1,
-                    "crop": "scale",
-                    "width": 10,
-                    "height": 10,
-                    "x": 20000,
-                },
-            ],
-            "image/webp",
-            "WebP holds at most 16383 pixels a side",
-            id="webp-by-accept",
-        ),
-        pytest.param(
-            LONG_WEBP,
-            [
-                {
-                    "overlay": SEED_OVERLAY_1,
-                    "crop": "scale",
-                    "width": 10,
-                    "height": 10,
-                    "gravity": "west",
-                    "x": 16380,
-                }
-            ],
-            None,
-            "step 0 makes a 16390x10 image; WebP holds at most 16383",
-            id="webp-original-grown",
-        ),
-    ],
-)
-async def test_an_output_longer_than_its_format_holds_is_400_before_rendering(
-    aiohttp_client: AiohttpClient,
-    settings: Settings,
-    catalog: SqliteCatalog,
-    mint_token: Mint,
-    image: str,
-    steps: list[dict[str, object]],
-    accept: str | None,
-    detail: str,
-) -> None:
-    """Within the pixel budget, but past what the output's encoder writes."""
+_WIDE_OVERLAY: Final = [
+    {"crop": "scale", "width": 10, "height": 10},
+    {
+        "overlay": SEED_OVERLAY_1,
+        "crop": "scale",
+        "width": 10,
+        "height": 10,
+        "x": 20000,
+    },
+]
+_GROWN: Final = [
+    {
+        "overlay": SEED_OVERLAY_1,
+        "crop": "scale",
+        "width": 10,
+        "height": 10,
+        "gravity": "west",
+        "x": 16380,
+    }
+]
+
+
+async def _with_long_webp(settings: Settings, catalog: SqliteCatalog) -> None:
     await add_original(
         catalog,
         LocalOriginalStore(settings.originals),
@@ -341,8 +309,52 @@ async def test_an_output_longer_than_its_format_holds_is_400_before_rendering(
         image_id=LONG_WEBP,
         data=solid((16000, 10), RED, "WEBP"),
     )
+
+
+@pytest.mark.parametrize(
+    ("image", "steps", "base_chain", "accept", "detail"),
+    [
+        pytest.param(
+            SEED_IMAGE,
+            [{"width": 1, "height": 2000}, {"crop": "fit", "width": 100}],
+            "f_jpg",
+            None,
+            "step 1 makes a 100x200000 image; JPEG holds at most 65500 pixels a side",
+            id="jpeg-100x200000",
+        ),
+        pytest.param(
+            SEED_IMAGE,
+            _WIDE_OVERLAY,
+            "f_webp",
+            "image/webp",
+            "WebP holds at most 16383 pixels a side",
+            id="webp-named",
+        ),
+        pytest.param(
+            LONG_WEBP,
+            _GROWN,
+            "f_webp",
+            None,
+            "step 0 makes a 16390x10 image; WebP holds at most 16383",
+            id="webp-original-grown",
+        ),
+    ],
+)
+async def test_an_output_longer_than_its_named_format_holds_is_400_before_rendering(
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+    catalog: SqliteCatalog,
+    mint_token: Mint,
+    image: str,
+    steps: list[dict[str, object]],
+    base_chain: str,
+    accept: str | None,
+    detail: str,
+) -> None:
+    """Within the pixel budget, but past what the chain's format's encoder writes."""
+    await _with_long_webp(settings, catalog)
     app = create_app(
-        replace(settings, upstream=replace(settings.upstream, base_chain="f_auto"))
+        replace(settings, upstream=replace(settings.upstream, base_chain=base_chain))
     )
     client = await aiohttp_client(app)
     headers = {"Accept": accept} if accept else {}
@@ -352,6 +364,38 @@ async def test_an_output_longer_than_its_format_holds_is_400_before_rendering(
     )
     assert detail in str(error["detail"])
     assert app[RENDERER].renders == 0
+
+
+@pytest.mark.parametrize(
+    ("image", "steps", "accept", "served"),
+    [
+        pytest.param(SEED_IMAGE, _WIDE_OVERLAY, "image/webp", "image/jpeg", id="webp-accepted"),
+        pytest.param(SEED_IMAGE, _WIDE_OVERLAY, "image/avif", "image/avif", id="avif-holds-it"),
+        pytest.param(LONG_WEBP, _GROWN, None, "image/png", id="webp-original-grown"),
+    ],
+)  # fmt: skip
+async def test_a_format_the_gateway_chose_gives_way_to_one_that_holds_the_output(
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+    catalog: SqliteCatalog,
+    mint_token: Mint,
+    image: str,
+    steps: list[dict[str, object]],
+    accept: str | None,
+    served: str,
+) -> None:
+    """With f_auto the client never asked for WebP: an output wider than WebP
+    holds is the original's own format, or PNG, not a 400."""
+    await _with_long_webp(settings, catalog)
+    app = create_app(
+        replace(settings, upstream=replace(settings.upstream, base_chain="f_auto"))
+    )
+    client = await aiohttp_client(app)
+    headers = {"Accept": accept} if accept else {}
+    response = await client.get(path(mint_token(steps), image), headers=headers)
+    assert response.status == 200, await response.text()
+    assert response.content_type == served
+    assert "Accept" in response.headers["Vary"]
 
 
 async def test_a_stored_original_that_cannot_be_decoded_is_422_and_logged(

@@ -352,13 +352,13 @@ async def test_a_signed_chain_the_compiler_never_emits_is_400(
 async def test_a_picture_longer_than_its_format_holds_is_400_not_a_500(
     gateway: Gateway,
 ) -> None:
-    """100x200000 is within the pixel budget; a JPEG is at most 65500 a side."""
+    """100x200000 is within the pixel budget; a JPEG is at most 65500 a side.
+    Signed without the base chain, whose f_auto would have the gateway choose
+    PNG instead: the extension names JPEG."""
     image = await gateway.upload(PHOTO)
-    steps: list[dict[str, object]] = [
-        {"width": 1, "height": 2000},
-        {"crop": "fit", "width": 100},
-    ]
-    response = await gateway.get(await gateway.redirect(image, steps))
+    location = await gateway.redirect(image, TILING)
+    chain = "h_2000,w_1/c_fit,w_100"
+    response = await gateway.get(sdk_url(gateway, location, chain))
     error = await assert_error(response, 400, "output_too_large")
     assert "JPEG holds at most 65500 pixels a side" in str(error["detail"])
 
