@@ -31,6 +31,7 @@ from gateway.errors import (
     PreconditionFailedError,
     ResourceConflictError,
     UnsupportedMediaTypeError,
+    UpstreamError,
 )
 from gateway.http import jsonapi, uploads
 from gateway.http.auth import Principal, authenticate
@@ -123,10 +124,12 @@ async def _document(
 
 def _precondition(request: web.Request, record: ImageRecord) -> str | None:
     """The state a conditional write is decided on (its `updated_at`), None
-    for an unconditional one; a 412 when `If-Match` names another state."""
-    if hdrs.IF_MATCH not in request.headers:
+    for an unconditional one (no `If-Match`, or `*`: any state of an image
+    that exists); a 412 when `If-Match` names another state."""
+    tags = jsonapi.if_match(request)
+    if tags is None or "*" in tags:
         return None
-    if not jsonapi.if_match(request, jsonapi.image_etag(record)):
+    if jsonapi.image_etag(record) not in tags:
         raise _changed()
     return record.updated_at
 
@@ -483,14 +486,31 @@ async def delete_image(request: web.Request) -> web.Response:
     record = await _own_image(request, principal)
     unchanged_since = _precondition(request, record)
     app = request.app
-    if UPLOADER in app and record.cloudinary is not None:
-        # Fails first: nothing is half-deleted.
-        await app[UPLOADER].destroy(record.cloudinary)
     store = app[CATALOG].store
-    try:
-        await store.remove_image(record.id, unchanged_since=unchanged_since)
-    except ImageChangedError:
-        raise _changed() from None
+    asset = record.cloudinary if UPLOADER in app else None
+    if unchanged_since is None:
+        if asset is not None:
+            # Fails first: nothing is half-deleted.
+            await app[UPLOADER].destroy(asset)
+        await store.remove_image(record.id)
+    else:
+        # Conditional: the catalog decides first (a write may come during the
+        # Cloudinary call); a 412 must have destroyed nothing.
+        try:
+            await store.remove_image(record.id, unchanged_since=unchanged_since)
+        except ImageChangedError:
+            raise _changed() from None
+        if asset is not None:
+            try:
+                await app[UPLOADER].destroy(asset)
+            except UpstreamError as exc:
+                # The image is gone for everyone: the asset stays, unused.
+                log.warning(
+                    "image %s deleted; its Cloudinary asset %s stays: %s",
+                    record.id,
+                    asset.public_id,
+                    exc.detail,
+                )
     if record.original is not None and preserve == "false":
         try:
             await discard(store, app[STORE], record.original)

@@ -357,15 +357,15 @@ def _canonical(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not part of an image's state")
 
 
-def if_match(request: web.Request, etag: str) -> bool:
-    """RFC 9110 §13.1.1: whether the request may go on. True without
-    `If-Match`; with it, `*` or a strong match (a weak tag never matches).
-    The first `_ENTITY_TAGS` tags of all the headers only."""
+def if_match(request: web.Request) -> list[str] | None:
+    """The entity tags of `If-Match` (RFC 9110 §13.1.1), None without one;
+    compared strongly: a weak tag (`W/"…"`) never matches. The first
+    `_ENTITY_TAGS` tags of all the headers only."""
     values = request.headers.getall(hdrs.IF_MATCH, ())
     if not values:
-        return True
-    tags = [t.strip() for t in ",".join(values).split(",", _ENTITY_TAGS)[:_ENTITY_TAGS]]
-    return "*" in tags or etag in tags
+        return None
+    listed = ",".join(values).split(",", _ENTITY_TAGS)[:_ENTITY_TAGS]
+    return [tag.strip() for tag in listed]
 
 
 def _sort_value(record: ImageRecord, sort: SortKey) -> object:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from aioresponses import aioresponses
+from aioresponses import CallbackResult, aioresponses
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 from yarl import URL
 
@@ -1032,6 +1032,65 @@ async def test_delete_destroys_the_cloudinary_asset_first(
         )
     ).status == 204
     assert await catalog.image(str(created["id"])) is None
+
+
+@pytest.mark.parametrize("destroyed", [True, False])
+async def test_a_conditional_delete_is_decided_in_the_catalog_before_cloudinary(
+    cloud_client: Client,
+    cloud: aioresponses,
+    keys: Keys,
+    catalog: CatalogStore,
+    caplog: pytest.LogCaptureFixture,
+    destroyed: bool,
+) -> None:
+    """A write may come while Cloudinary is called: if the catalog's check
+    came after, a 412 ("nothing was written") would have destroyed the asset.
+    The catalog decides first; an asset Cloudinary then fails to destroy stays,
+    unused, and is logged."""
+    cloud.post(
+        UPLOAD_URL,
+        response_class=MockedResponse,
+        payload={
+            "public_id": "abc",
+            "version": 1,
+            "format": "jpg",
+            "width": 64,
+            "height": 48,
+        },
+    )
+    created = await document(
+        await cloud_client.post(
+            "/v1/images", data=form(image_file(JPEG)), headers=bearer(keys.mine)
+        )
+    )
+    image_id = str(created["id"])
+    url = f"/v1/images/{image_id}"
+    etag = (await cloud_client.get(url, headers=bearer(keys.mine))).headers["ETag"]
+    seen: list[ImageRecord | None] = []
+
+    async def destroy(_: URL, **__: object) -> CallbackResult:
+        seen.append(await catalog.image(image_id))  # the catalog decided already
+        if destroyed:
+            return CallbackResult(
+                payload={"result": "ok"}, response_class=MockedResponse
+            )
+        return CallbackResult(
+            status=500,
+            payload={"error": {"message": "down"}},
+            response_class=MockedResponse,
+        )
+
+    cloud.post(DESTROY_URL, callback=destroy, response_class=MockedResponse)
+    with caplog.at_level(logging.WARNING, logger="gateway"):
+        response = await cloud_client.delete(
+            url, headers={**bearer(keys.mine), "If-Match": etag}
+        )
+    assert response.status == 204
+    assert seen == [None]
+    assert await catalog.image(image_id) is None
+    assert any(
+        "Cloudinary asset abc stays" in r.getMessage() for r in caplog.records
+    ) is (not destroyed)
 
 
 def test_upload_parameters_are_signed_as_cloudinary_documents() -> None:
