@@ -46,6 +46,8 @@ __all__ = [
 # Longer than any key we issue: refused before it reaches the catalog.
 _MAX_KEY_LENGTH: Final = 200
 SESSION_HEADER: Final = "X-Session-Token"
+# An authentication scheme's name (RFC 9110 §11.1: a token), as short as real ones.
+_SCHEME: Final = re.compile(r"[A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]{0,19}")
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -94,8 +96,12 @@ async def _identify(request: web.Request, *, write: bool) -> Principal | None:
         credential = credential.strip()
         if scheme.lower() != "bearer" or not credential:
             # No bearer credential at all (RFC 6750 §3.1: a plain challenge).
+            # The scheme is named when it plainly is one; a value without one
+            # may be a key or token sent bare, and is never echoed.
+            named = credential and _SCHEME.fullmatch(scheme)
             raise ApiKeyMissingError(
-                f"Authorization holds no bearer credential ({scheme or 'empty'}); "
+                f"Authorization holds no bearer credential "
+                f"({f'scheme {scheme}' if named else 'no scheme'}); "
                 "send Authorization: Bearer <API key or access token>"
             )
         if credential.startswith("sk_"):

@@ -357,8 +357,12 @@ def _failure(exc: aiohttp.ClientError) -> FetchError:
             # tell the two cases apart again; os_error, unlike aiohttp 3.11's
             # ClientConnectorDNSError, is there in every aiohttp we accept.
             return FetchError(UNREACHABLE)
+        case aiohttp.ClientSSLError():
+            # Its os_error is OpenSSL's: an errno that is no system one.
+            return FetchError("the origin's TLS handshake or certificate was refused")
         case aiohttp.ClientConnectorError():
-            return FetchError(f"the origin could not be reached: {_why(exc.os_error)}")
+            why = _why(getattr(exc, "os_error", None))
+            return FetchError(f"the origin could not be reached: {why}")
         case aiohttp.ServerDisconnectedError():
             return FetchError("the origin closed the connection without an answer")
         case aiohttp.ClientPayloadError():
@@ -383,10 +387,12 @@ def _failure(exc: aiohttp.ClientError) -> FetchError:
             return FetchError(f"the origin could not be fetched ({type(exc).__name__})")
 
 
-def _why(error: OSError) -> str:
+def _why(error: OSError | None) -> str:
     """The system's words for a socket error, never its message: asyncio's
     name the address a host resolved to ("Connect call failed ('10.0.0.5',
     80)"), which is not the tenant's to learn."""
+    if error is None:
+        return "no reason given"
     if error.errno:
         return os.strerror(error.errno)
     return type(error).__name__

@@ -222,6 +222,30 @@ async def test_a_credential_header_sent_twice_is_refused(
     assert error["source"] == {"header": header}
 
 
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        pytest.param("sk_0123456789ab_" + "S" * 32, "no scheme", id="bare-api-key"),
+        pytest.param(
+            "eyJhbGciOiJIUzI1NiJ9.eyJ4IjoxfQ.c2ln", "no scheme", id="bare-jwt"
+        ),
+        pytest.param("Basic dXNlcjpwYXNz", "scheme Basic", id="basic"),
+        pytest.param("Bearer", "no scheme", id="bearer-alone"),
+        pytest.param("X" * 40 + " y", "no scheme", id="no-real-scheme"),
+    ],
+)
+async def test_an_authorization_without_a_bearer_credential_is_never_echoed(
+    client: Client, value: str, named: str
+) -> None:
+    """A key or token sent without `Bearer ` was written back in the 401."""
+    response = await client.get("/v1/images", headers={"Authorization": value})
+    error = await assert_error(response, 401, "api_key_missing")
+    detail = str(error["detail"])
+    assert f"({named})" in detail
+    assert all(part not in detail for part in value.split() if len(part) > 8)
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
 async def test_non_ascii_bytes_in_authorization_are_401(client: Client) -> None:
     answer = await _raw_request(
         client,

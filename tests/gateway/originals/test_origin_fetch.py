@@ -463,3 +463,30 @@ async def test_a_refused_connection_says_so_without_the_address() -> None:
                 seconds=5.0,
             )
     assert str(caught.value) == "the origin could not be reached: Connection refused"
+
+
+async def test_a_tls_failure_says_so() -> None:
+    """OpenSSL's error numbers are no system ones: os.strerror(1) of a TLS
+    failure read "Operation not permitted"."""
+
+    async def plain(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(plain, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with guarded_session(PRIVATE) as session:
+            with pytest.raises(FetchError) as caught:
+                await fetch_origin(
+                    session,
+                    f"https://127.0.0.1:{port}/a.jpg",
+                    PRIVATE,
+                    max_bytes=10,
+                    seconds=5.0,
+                )
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert str(caught.value) == "the origin's TLS handshake or certificate was refused"
