@@ -64,7 +64,8 @@ def routed_within_bounds(routed: _Handler) -> _Handler:
         if len(target := request.raw_path) > MAX_PATH_SEGMENTS and _too_deep(target):
             return _refused(RouteNotFoundError("no endpoint at this path"))
         if (
-            (expect := request.headers.get("Expect")) is not None
+            # Empty, as aiohttp reads it, is none.
+            (expect := request.headers.get("Expect"))
             and request.version >= HttpVersion11
             and expect.lower() != "100-continue"
         ):

@@ -80,12 +80,27 @@ def check_png(data: bytes) -> None:
         )
 
 
-def _image_data(data: bytes) -> tuple[bytes, list[memoryview]]:
-    """IHDR's fields and the consecutive IDAT chunks' data, as decoders read them."""
-    view = memoryview(data)
+def _image_data(data: bytes) -> tuple[bytes, Iterator[memoryview]]:
+    """IHDR's fields and the consecutive IDAT chunks' data, as decoders read them.
+
+    The chunks are read as the stream is inflated, never listed: a small file
+    of 200,000 empty IDAT chunks would otherwise hold a view of each.
+    """
     at = len(_SIGNATURE)
-    header = b""
-    idat: list[memoryview] = []
+    while at + 8 <= len(data):  # IHDR comes first; anything before it is skipped
+        length, kind = struct.unpack_from(">I4s", data, at)
+        if kind == b"IHDR":
+            header = data[at + 8 : at + 8 + min(length, 13)]
+            if len(header) == 13:
+                return header, _idat(data, at + 12 + length)
+            break
+        at += 12 + length
+    raise SourceImageError("the PNG has no image header (IHDR)")
+
+
+def _idat(data: bytes, at: int) -> Iterator[memoryview]:
+    view = memoryview(data)
+    seen = False
     while at + 8 <= len(data):
         length, kind = struct.unpack_from(">I4s", data, at)
         body = view[at + 8 : at + 8 + length]
@@ -93,16 +108,14 @@ def _image_data(data: bytes) -> tuple[bytes, list[memoryview]]:
             raise SourceImageError(
                 "the file is a truncated PNG image: a chunk is cut short"
             )
-        if kind == b"IHDR":
-            header = bytes(body[:13])
-        elif kind == b"IDAT":
-            idat.append(body)
-        elif idat or kind == b"IEND":
+        if kind == b"IDAT":
+            seen = True
+            yield body
+        elif seen or kind == b"IEND":
             break  # the image data ends at the first other chunk after it
         at += 12 + length
-    if len(header) < 13 or not idat:
+    if not seen:
         raise SourceImageError("the PNG has no image data (IDAT)")
-    return header, idat
 
 
 def _rows(

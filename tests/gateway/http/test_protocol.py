@@ -276,6 +276,7 @@ async def test_a_path_as_deep_as_the_deepest_accepted_is_routed(
         pytest.param("/status", "100-continue, foo", "1.1", 417, id="list"),
         pytest.param("/status", "100-Continue", "1.1", 200, id="continue"),
         pytest.param("/status", "foo", "1.0", 200, id="http-1.0-has-no-expect"),
+        pytest.param("/status", "", "1.1", 200, id="empty-is-none"),
     ],
 )
 async def test_an_expectation_is_met_or_refused_as_json_api(
