@@ -995,9 +995,10 @@ async def test_cloudinary_failure_registers_nothing(
     assert JPEG not in [p.read_bytes() for p in stored_files(settings)]
 
 
-async def test_delete_destroys_the_cloudinary_asset_first(
-    cloud_client: Client, cloud: aioresponses, keys: Keys, catalog: CatalogStore
-) -> None:
+async def _uploaded_to_cloudinary(
+    cloud_client: Client, cloud: aioresponses, keys: Keys
+) -> dict[str, object]:
+    """An upload Cloudinary stores as public id `abc`: its document."""
     cloud.post(
         UPLOAD_URL,
         response_class=MockedResponse,
@@ -1009,11 +1010,17 @@ async def test_delete_destroys_the_cloudinary_asset_first(
             "height": 48,
         },
     )
-    created = await document(
+    return await document(
         await cloud_client.post(
             "/v1/images", data=form(image_file(JPEG)), headers=bearer(keys.mine)
         )
     )
+
+
+async def test_delete_destroys_the_cloudinary_asset_first(
+    cloud_client: Client, cloud: aioresponses, keys: Keys, catalog: CatalogStore
+) -> None:
+    created = await _uploaded_to_cloudinary(cloud_client, cloud, keys)
     cloud.post(
         DESTROY_URL,
         response_class=MockedResponse,
@@ -1047,22 +1054,7 @@ async def test_a_conditional_delete_is_decided_in_the_catalog_before_cloudinary(
     came after, a 412 ("nothing was written") would have destroyed the asset.
     The catalog decides first; an asset Cloudinary then fails to destroy stays,
     unused, and is logged."""
-    cloud.post(
-        UPLOAD_URL,
-        response_class=MockedResponse,
-        payload={
-            "public_id": "abc",
-            "version": 1,
-            "format": "jpg",
-            "width": 64,
-            "height": 48,
-        },
-    )
-    created = await document(
-        await cloud_client.post(
-            "/v1/images", data=form(image_file(JPEG)), headers=bearer(keys.mine)
-        )
-    )
+    created = await _uploaded_to_cloudinary(cloud_client, cloud, keys)
     image_id = str(created["id"])
     url = f"/v1/images/{image_id}"
     etag = (await cloud_client.get(url, headers=bearer(keys.mine))).headers["ETag"]
