@@ -24,7 +24,7 @@ from gateway.originals.store import OriginalStore
 from transforms import Limits, SourceImageError
 from transforms.render.pillow import Decoded, decode
 
-__all__ = ["Levels", "level_box", "level_factor"]
+__all__ = ["Levels", "decode_stored", "level_box", "level_factor"]
 
 log = logging.getLogger("gateway.render")
 
@@ -50,6 +50,28 @@ def level_box(
     x, y, w, h = view.region
     sx, sy = level[0] / view.full[0], level[1] / view.full[1]
     return x * sx, y * sy, (x + w) * sx, (y + h) * sy
+
+
+async def decode_stored(
+    executor: Executor,
+    sha256: str,
+    data: bytes,
+    limits: Limits,
+    hint: tuple[int, int] | None,
+) -> Decoded:
+    """A stored original decoded in the render threads (at `hint` when known).
+
+    Ingest refuses a file that cannot be decoded: one that fails here is
+    damaged, or came in another way (an older gateway, a restored backup),
+    and is logged by its SHA-256 before its `SourceImageError` is answered.
+    """
+    try:
+        return await asyncio.get_running_loop().run_in_executor(
+            executor, decode, data, limits, hint
+        )
+    except SourceImageError as exc:
+        log.warning("stored original %s cannot be decoded: %s", sha256, exc.detail)
+        raise
 
 
 class Levels:
@@ -91,14 +113,7 @@ class Levels:
             data = await self._store.read(sha256, size=file_size)
         except FileNotFoundError:  # deleted while this request waited
             raise ImageNotFoundError.unusable("the image was deleted", None) from None
-        try:
-            return await asyncio.get_running_loop().run_in_executor(
-                self._executor, decode, data, self._limits, size
-            )
-        except SourceImageError as exc:
-            # Ingest refuses such a file: this one is damaged, or came in another way.
-            log.warning("stored original %s cannot be decoded: %s", sha256, exc.detail)
-            raise
+        return await decode_stored(self._executor, sha256, data, self._limits, size)
 
     def _loaded(self, key: _Key, task: asyncio.Task[Decoded]) -> None:
         del self._loading[key]

@@ -38,26 +38,24 @@ from gateway.config import Settings
 from gateway.delivery.headers import SECURITY_HEADERS, media_qualities
 from gateway.delivery.iiif import View, level_size
 from gateway.delivery.memory import PixelBudget, give_back_memory, peak_pixels
-from gateway.delivery.pyramid import Levels, level_box, level_factor
+from gateway.delivery.pyramid import Levels, decode_stored, level_box, level_factor
 from gateway.delivery.resolver import Resolved
 from gateway.errors import ImageNotFoundError, OverloadedError
 from gateway.originals.store import OriginalStore
 from transforms import (
     OutputTooLargeError,
-    SourceImageError,
     Transformation,
     dump_transformations,
     parse_render_base,
 )
 from transforms.basechain import Delivery
-from transforms.render import RenderChain, plan
+from transforms.render import Plan, RenderChain, plan
 from transforms.render.pillow import (
     ENCODERS,
     OUTPUT_FORMATS,
     Decoded,
     compose,
     cut,
-    decode,
     encode,
 )
 
@@ -280,25 +278,29 @@ class Renderer:
         candidates = [extension]
         if negotiated:
             candidates += [f for f in (own_format, "png") if f not in candidates]
+        *fallible, last = candidates
         others = {k: v for k, v in sizes.items() if k}
-        for extension in candidates:
-            _, media_type, alpha = OUTPUT_FORMATS[extension]
+
+        def planned_as(extension: str) -> Plan:
+            return plan(
+                chain,
+                sizes[""],
+                others,
+                self.settings.limits,
+                alpha_output=OUTPUT_FORMATS[extension][2],
+                # Known only now, after negotiation: so is its limit.
+                encoder=ENCODERS[extension],
+            )
+
+        for extension in fallible:
             try:
-                planned = plan(
-                    chain,
-                    sizes[""],
-                    others,
-                    self.settings.limits,
-                    alpha_output=alpha,
-                    # Known only now, after negotiation: so is its limit.
-                    encoder=ENCODERS[extension],
-                )
+                planned = planned_as(extension)
                 break
             except OutputTooLargeError:
-                if extension == candidates[-1]:
-                    raise
-        else:  # pragma: no cover - the last candidate planned or raised
-            raise AssertionError("no output format planned")
+                continue
+        else:
+            extension, planned = last, planned_as(last)
+        media_type = OUTPUT_FORMATS[extension][1]
         identity = [
             RENDER_VERSION,
             *identity,
@@ -415,19 +417,9 @@ class Renderer:
                         "the image was deleted", None
                     ) from None
                 raise ImageNotFoundError("an overlay's image was deleted") from None
-            try:
-                return await loop.run_in_executor(
-                    self.executor, decode, data, limits, job.hints.get(key)
-                )
-            except SourceImageError as exc:
-                # Ingest refuses such a file: this one is damaged, or came in
-                # another way (an older gateway, a restored backup).
-                log.warning(
-                    "stored original %s cannot be decoded: %s",
-                    job.sources[key],
-                    exc.detail,
-                )
-                raise
+            return await decode_stored(
+                self.executor, job.sources[key], data, limits, job.hints.get(key)
+            )
 
         keys = list(job.sources)
         decoded = await asyncio.gather(*(load(key) for key in keys))

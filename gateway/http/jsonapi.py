@@ -18,6 +18,7 @@ from aiohttp import hdrs, web
 
 from gateway.catalog import CachedCatalog, Cursor, ImageRecord, SortKey
 from gateway.config import Settings
+from gateway.delivery.headers import entity_tags
 from gateway.delivery.links import root, signed_delivery_url
 from gateway.errors import (
     JSONAPI,
@@ -68,8 +69,6 @@ MERGE_PATCH_TYPES: Final = (*JSON_TYPES, "application/merge-patch+json")
 # Ready-signed links in each resource live this long.
 _LINK_TTL: Final = 3600
 _MAX_ERRORS: Final = 20
-# Tags of an If-Match read: a client sends one.
-_ENTITY_TAGS: Final = 32
 # Whole floats up to this are the integers they look like (IEEE 754 doubles).
 _EXACT_INTEGERS: Final = 2**53
 # The largest JSON body: twice a PATCH of every field at its longest, each
@@ -358,14 +357,10 @@ def _canonical(value: object) -> object:
 
 
 def if_match(request: web.Request) -> list[str] | None:
-    """The entity tags of `If-Match` (RFC 9110 §13.1.1), None without one;
-    compared strongly: a weak tag (`W/"…"`) never matches. The first
-    `_ENTITY_TAGS` tags of all the headers only."""
+    """The entity tags of `If-Match` (RFC 9110 §13.1.1), of all its headers,
+    None without one; compared strongly: a weak tag (`W/"…"`) never matches."""
     values = request.headers.getall(hdrs.IF_MATCH, ())
-    if not values:
-        return None
-    listed = ",".join(values).split(",", _ENTITY_TAGS)[:_ENTITY_TAGS]
-    return [tag.strip() for tag in listed]
+    return entity_tags(",".join(values)) if values else None
 
 
 def _sort_value(record: ImageRecord, sort: SortKey) -> object:
