@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import pytest
+from aiohttp import ClientResponse, web
 from PIL import Image
 from pytest_aiohttp import AiohttpClient
 
@@ -300,7 +301,18 @@ _GROWN: Final = [
 ]
 
 
-async def _with_long_webp(settings: Settings, catalog: SqliteCatalog) -> None:
+async def _delivered_with(
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+    catalog: SqliteCatalog,
+    mint_token: Mint,
+    base_chain: str,
+    image: str,
+    steps: list[dict[str, object]],
+    accept: str | None,
+) -> tuple[web.Application, ClientResponse]:
+    """The app with `base_chain` (and the long WebP original), and its answer
+    to a token for `steps` on `image`."""
     await add_original(
         catalog,
         LocalOriginalStore(settings.originals),
@@ -309,6 +321,12 @@ async def _with_long_webp(settings: Settings, catalog: SqliteCatalog) -> None:
         image_id=LONG_WEBP,
         data=solid((16000, 10), RED, "WEBP"),
     )
+    app = create_app(
+        replace(settings, upstream=replace(settings.upstream, base_chain=base_chain))
+    )
+    client = await aiohttp_client(app)
+    headers = {"Accept": accept} if accept else {}
+    return app, await client.get(path(mint_token(steps), image), headers=headers)
 
 
 @pytest.mark.parametrize(
@@ -352,13 +370,9 @@ async def test_an_output_longer_than_its_named_format_holds_is_400_before_render
     detail: str,
 ) -> None:
     """Within the pixel budget, but past what the chain's format's encoder writes."""
-    await _with_long_webp(settings, catalog)
-    app = create_app(
-        replace(settings, upstream=replace(settings.upstream, base_chain=base_chain))
+    app, response = await _delivered_with(
+        aiohttp_client, settings, catalog, mint_token, base_chain, image, steps, accept
     )
-    client = await aiohttp_client(app)
-    headers = {"Accept": accept} if accept else {}
-    response = await client.get(path(mint_token(steps), image), headers=headers)
     error = await assert_error(
         response, 400, "output_too_large", pointer=f"/transformations/{len(steps) - 1}"
     )
@@ -386,13 +400,9 @@ async def test_a_format_the_gateway_chose_gives_way_to_one_that_holds_the_output
 ) -> None:
     """With f_auto the client never asked for WebP: an output wider than WebP
     holds is the original's own format, or PNG, not a 400."""
-    await _with_long_webp(settings, catalog)
-    app = create_app(
-        replace(settings, upstream=replace(settings.upstream, base_chain="f_auto"))
+    _, response = await _delivered_with(
+        aiohttp_client, settings, catalog, mint_token, "f_auto", image, steps, accept
     )
-    client = await aiohttp_client(app)
-    headers = {"Accept": accept} if accept else {}
-    response = await client.get(path(mint_token(steps), image), headers=headers)
     assert response.status == 200, await response.text()
     assert response.content_type == served
     assert "Accept" in response.headers["Vary"]
