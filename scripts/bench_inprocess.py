@@ -15,13 +15,19 @@ is the median of the per-round ratios.
 
 Tokens are seed-shaped, as in `bench_redirect.py`.
 
-Usage: python scripts/bench_inprocess.py [--requests 5000] [--rounds 5]
+`--layers` also loads, in the same warm rounds, the gateway without its access
+log, without its middleware (`Frame`: request ids, timing, counts, JSON:API
+errors), and without both: what each layer costs a cached redirect, and the
+best ratio the rest of the path (router, guard, handler) leaves room for.
+
+Usage: python scripts/bench_inprocess.py [--requests 5000] [--rounds 5] [--layers]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import statistics
 import sys
@@ -29,7 +35,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Final, TextIO
 
 from aiohttp import web
 
@@ -145,10 +151,13 @@ async def _floor_started(app: web.Application) -> tuple[web.AppRunner, _Connecti
 
 
 async def _gateway_started(
-    settings: Settings, log: TextIO
+    settings: Settings, log: TextIO, *, middleware: bool = True
 ) -> tuple[web.AppRunner, _Connection]:
     """As `serve` runs it: the JSON access log on (to `log`), behind the guard."""
-    runner = app_runner(create_app(settings), settings, log_stream=log)
+    app = create_app(settings)
+    if not middleware:
+        app.middlewares.clear()  # before setup freezes them: a measurement only
+    runner = app_runner(app, settings, log_stream=log)
     await runner.setup()
     return runner, _Connection(guarded(runner, settings))
 
@@ -185,6 +194,62 @@ async def _compare(
     return min(floors), min(gateways), statistics.median(ratios)
 
 
+# Variants for `--layers`: what is left out of the gateway.
+_LAYERS: Final = (
+    ("gateway", True, True),
+    ("no log", False, True),
+    ("no middleware", True, False),
+    ("neither", False, False),
+)
+
+
+async def _layers(
+    floor_app: web.Application,
+    settings: Settings,
+    log: TextIO,
+    batches: Sequence[Sequence[bytes]],
+) -> None:
+    """Each variant of `_LAYERS` against the floor, all in the same rounds."""
+    started = [await _floor_started(floor_app)]
+    for _, access_log, middleware in _LAYERS:
+        server = dataclasses.replace(settings.server, access_log=access_log)
+        varied = dataclasses.replace(settings, server=server)
+        started.append(await _gateway_started(varied, log, middleware=middleware))
+    connections = [connection for _, connection in started]
+    try:
+        for connection in connections:
+            await connection.send(batches[0][:200])
+        for (name, _, middleware), connection in zip(
+            _LAYERS, connections[1:], strict=True
+        ):
+            # Each variant still answers the 302, with or without its frame.
+            head = connection.last.partition(b"\r\n\r\n")[0]
+            if b" 302 " not in head[:16] or (b"X-Request-Id" in head) != middleware:
+                raise RuntimeError(f"{name}: unexpected answer {head[:300]!r}")
+        timed: list[list[float]] = [[] for _ in connections]
+        for r, batch in enumerate(batches[1:]):
+            order = list(enumerate(connections))
+            for index, connection in order if r % 2 == 0 else order[::-1]:
+                timed[index].append(await connection.send(batch))
+    finally:
+        for runner, _ in reversed(started):
+            await runner.cleanup()
+    floors, variants = timed[0], timed[1:]
+    print(f"\nwarm, by layer: {'µs':>8} {'ratio':>6}")
+    print(f"{'floor':<15} {min(floors) * 1e6:>8.2f}")
+    best = {}
+    for (name, _, _), seconds in zip(_LAYERS, variants, strict=True):
+        ratio = statistics.median(f / g for f, g in zip(floors, seconds, strict=True))
+        best[name] = min(seconds)
+        print(f"{name:<15} {best[name] * 1e6:>8.2f} {ratio:>5.2f}x")
+    whole = best["gateway"]
+    print(
+        f"the access log costs {(whole - best['no log']) * 1e6:.1f} µs, the "
+        f"middleware {(whole - best['no middleware']) * 1e6:.1f} µs; at 0.80x the "
+        f"gateway has {(min(floors) / 0.8 - min(floors)) * 1e6:.1f} µs over the floor"
+    )
+
+
 async def _run(args: argparse.Namespace, work: Path, log: TextIO) -> None:
     await seed(work)
     settings = Settings.from_env(
@@ -214,12 +279,17 @@ async def _run(args: argparse.Namespace, work: Path, log: TextIO) -> None:
             f"{case:<6} {floor * 1e6:>8.2f} {gateway * 1e6:>8.2f} "
             f"{(gateway - floor) * 1e6:>8.2f} {ratio:>5.2f}x"
         )
+    if args.layers:
+        await _layers(_floor(captured), settings, log, warm)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=5000, help="per round")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--layers", action="store_true", help="what the log and middleware cost"
+    )
     args = parser.parse_args(argv)
     with (
         tempfile.TemporaryDirectory(prefix="bench-inprocess-") as tmp,

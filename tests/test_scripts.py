@@ -101,6 +101,26 @@ def test_inprocess_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
         assert ratio.endswith("x")
 
 
+def test_inprocess_benchmark_measures_each_layer(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--layers`: each variant answered its 302 (checked by the script, with
+    and without its request id) and is reported against the floor."""
+    from scripts.bench_inprocess import main as bench
+
+    assert bench(["--requests", "30", "--rounds", "1", "--layers"]) == 0
+    out = capsys.readouterr().out
+    layers = out.partition("warm, by layer:")[2].splitlines()[1:]
+    assert [line[:15].strip() for line in layers[:5]] == [
+        "floor",
+        "gateway",
+        "no log",
+        "no middleware",
+        "neither",
+    ]
+    assert layers[5].startswith("the access log costs ")
+
+
 def test_the_mixed_load_runs_and_sees_no_5xx(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
