@@ -111,14 +111,15 @@ def test_inprocess_benchmark_measures_each_layer(
     assert bench(["--requests", "30", "--rounds", "1", "--layers"]) == 0
     out = capsys.readouterr().out
     layers = out.partition("warm, by layer:")[2].splitlines()[1:]
-    assert [line[:15].strip() for line in layers[:5]] == [
+    assert [line[:15].strip() for line in layers[:6]] == [
         "floor",
         "gateway",
         "no log",
         "no middleware",
+        "pass-through",
         "neither",
     ]
-    assert layers[5].startswith("the access log costs ")
+    assert layers[6].startswith("the access log costs ")
 
 
 def test_the_mixed_load_runs_and_sees_no_5xx(
