@@ -68,11 +68,17 @@ async def renew_ingests(db: Conn, owner: str, until: str) -> None:
 
 
 async def release_ingest(db: Conn, image_id: str, owner: str, note: str) -> None:
-    """Give an unfinished ingest back (queued, to be resumed), saying why."""
+    """Give an unfinished ingest back (queued, to be resumed), saying why.
+
+    The note is part of the image's state as shown (`ingest.error`), so this
+    is a change: `updated_at` moves, and a write decided before it fails.
+    """
     await db.execute(
         "UPDATE images SET ingest_owner = NULL, ingest_lease_until = NULL,"
-        " ingest_error = $1 WHERE id = $2 AND ingest_owner = $3 AND ingest_state = $4",
+        " ingest_error = $1, updated_at = $2"
+        " WHERE id = $3 AND ingest_owner = $4 AND ingest_state = $5",
         note,
+        now(),
         image_id,
         owner,
         IngestState.QUEUED,

@@ -65,12 +65,17 @@ def renew_ingests(db: sqlite3.Connection, owner: str, until: str) -> None:
 def release_ingest(
     db: sqlite3.Connection, image_id: str, owner: str, note: str
 ) -> None:
-    """Give an unfinished ingest back (queued, to be resumed), saying why."""
+    """Give an unfinished ingest back (queued, to be resumed), saying why.
+
+    The note is part of the image's state as shown (`ingest.error`), so this
+    is a change: `updated_at` moves, and a write decided before it fails.
+    """
     with schema.transaction(db):
         db.execute(
             "UPDATE images SET ingest_owner = NULL, ingest_lease_until = NULL,"
-            " ingest_error = ? WHERE id = ? AND ingest_owner = ? AND ingest_state = ?",
-            (note, image_id, owner, IngestState.QUEUED),
+            " ingest_error = ?, updated_at = ?"
+            " WHERE id = ? AND ingest_owner = ? AND ingest_state = ?",
+            (note, schema.now(), image_id, owner, IngestState.QUEUED),
         )
 
 

@@ -584,6 +584,30 @@ async def test_a_write_decided_on_an_older_state_changes_nothing(
     assert await catalog.image(record.id) is None
 
 
+async def test_an_ingest_handed_back_is_a_change_a_write_must_have_seen(
+    catalog: CatalogStore,
+) -> None:
+    """A shutdown hands a running ingest back with a note (`ingest.error`,
+    shown and in the ETag): a write decided on the state before it fails."""
+    record = await catalog.add_image(
+        issuer_id=SEED_ISSUER, origin="https://origin.example/a.jpg"
+    )
+    assert await catalog.claim_ingest(
+        record.id, owner="w", until="2999-01-01T00:00:00.000000+00:00"
+    )
+    await catalog.release_ingest(record.id, owner="w", note="interrupted")
+    released = await catalog.image(record.id)
+    assert released is not None
+    assert released.ingest.error == "interrupted"
+    with pytest.raises(ImageChangedError):
+        await catalog.update_image(
+            record.id, {"description": "x"}, unchanged_since=record.updated_at
+        )
+    await catalog.update_image(
+        record.id, {"description": "x"}, unchanged_since=released.updated_at
+    )
+
+
 async def test_patch_needs_json(
     client: Client, keys: Keys, catalog: CatalogStore, settings: Settings
 ) -> None:
