@@ -109,3 +109,22 @@ def png_with_data(
         + b"".join(chunk(b"IDAT", data) for data in idat)
         + chunk(b"IEND", b"")
     )
+
+
+def palette_png_with_transparency(
+    alphas: bytes, *, after_pixels: bool = False
+) -> bytes:
+    """A 16-colour palette PNG with `alphas` as its tRNS chunk (under a valid
+    CRC), before its image data as the specification places it, or after."""
+    import struct
+    import zlib
+
+    body = struct.pack(">I", len(alphas)) + b"tRNS" + alphas
+    chunk = body + struct.pack(">I", zlib.crc32(body[4:]))
+    out = io.BytesIO()
+    Image.linear_gradient("L").resize((24, 16)).convert("RGB").quantize(16).save(
+        out, format="PNG"
+    )
+    data = out.getvalue()
+    at = data.rindex(b"IEND") if after_pixels else data.index(b"IDAT")
+    return data[: at - 4] + chunk + data[at - 4 :]

@@ -255,11 +255,13 @@ def decode(data: bytes, limits: Limits, hint: Dimensions | None = None) -> Decod
         image.load()
         orientation = _orientation(image)  # a PNG's eXIf may follow its pixels
         image = _upright(image, orientation)
+        if image.mode not in ("RGB", "RGBA"):
+            # A palette's transparency is applied here, and refused (ValueError)
+            # when it has more entries than any palette holds.
+            image = image.convert("RGBA" if _has_alpha(image) else "RGB")
     except (OSError, ValueError, SyntaxError, struct.error) as exc:
         raise SourceImageError(f"the image cannot be decoded: {exc}") from exc
     size = _oriented(full, orientation)
-    if image.mode not in ("RGB", "RGBA"):
-        image = image.convert("RGBA" if _has_alpha(image) else "RGB")
     if hint is not None and image.size != hint:
         image = image.resize(hint, Image.Resampling.LANCZOS, reducing_gap=3.0)
     # Pillow carries `info` (EXIF, comments, XMP) through resize and copy, and

@@ -27,6 +27,7 @@ from tests.images import (
     assert_image_similar,
     halves,
     near,
+    palette_png_with_transparency,
     pixel_bomb,
     png_with_data,
     solid,
@@ -632,6 +633,24 @@ def test_a_stored_png_that_cannot_be_decoded_is_a_source_image_error(
 ) -> None:
     """Not the OSError of Pillow's `getexif`, which decodes a PNG to find EXIF."""
     data = png_with_data(100, 100, b"not zlib data")
+    with pytest.raises(SourceImageError, match="cannot be decoded"):
+        decode(data, LIMITS, hint)
+
+
+@pytest.mark.parametrize("hint", [None, (12, 8)])
+@pytest.mark.parametrize(
+    "alphas",
+    [
+        pytest.param(b"\x80" * 257, id="257-alphas"),
+        pytest.param(b"\xff" * 300 + b"\x00", id="one-transparent-entry-past-256"),
+    ],
+)
+def test_a_stored_palette_png_with_more_alphas_than_a_palette_is_a_source_image_error(
+    alphas: bytes, hint: tuple[int, int] | None
+) -> None:
+    """Pillow applies a tRNS only when converting the palette, and refuses
+    one past 256 entries there: a ValueError that was a 500 at delivery."""
+    data = palette_png_with_transparency(alphas)
     with pytest.raises(SourceImageError, match="cannot be decoded"):
         decode(data, LIMITS, hint)
 
