@@ -7,7 +7,8 @@ find out costs its pixels (a few hundred KB of PNG can declare 200 MB).
 `check_png` inflates the IDAT stream a bounded piece at a time instead,
 keeping none of it, and refuses what Pillow's decoder refuses (a zlib
 error, a row filter other than 0-4, rows missing) by the PNG specification
-(https://www.w3.org/TR/png-3/: 7.3 filtering, 8.2 Adam7, 10 compression).
+(https://www.w3.org/TR/png-3/: 7.3 filtering, 8.2 Adam7, 10 compression). It
+also refuses a palette's transparency Pillow fails to apply (11.3.2.1 tRNS).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ _ADAM7: Final = (
     (0, 1, 1, 2),
 )
 _FILTERS: Final = bytes(range(5))  # None, Sub, Up, Average, Paeth
+_PALETTE: Final = 256  # entries at most (PNG 11.2.3, PLTE)
 # Inflated at most this much at a time: the check's memory, whatever the image.
 _PIECE: Final = 1 << 20
 # Data past the rows is ignored by decoders; inflated this far (a bad
@@ -78,6 +80,28 @@ def check_png(data: bytes) -> None:
         raise SourceImageError(
             f"the PNG's image data is truncated: {done} of {expected} bytes"
         )
+    if colour == 3:
+        _check_transparency(data)
+
+
+def _check_transparency(data: bytes) -> None:
+    """Refuse a palette PNG's tRNS of more alpha values than a palette holds.
+
+    A palette has at most 256 entries (PNG 11.2.3) and tRNS one alpha value
+    per entry at most (11.3.2.1). Pillow reads a tRNS before the image data
+    or after it (as a decode does), and fails every decode of one longer.
+    """
+    at = len(_SIGNATURE)
+    while at + 8 <= len(data):
+        length, kind = struct.unpack_from(">I4s", data, at)
+        if kind == b"IEND":
+            break
+        if kind == b"tRNS" and length > _PALETTE:
+            raise SourceImageError(
+                f"the PNG's transparency (tRNS) has {length} entries; "
+                f"a palette has at most {_PALETTE}"
+            )
+        at += 12 + length
 
 
 def _image_data(data: bytes) -> tuple[bytes, Iterator[memoryview]]:

@@ -27,7 +27,14 @@ from tests.gateway.http.support import (
     stored_files,
 )
 from tests.helpers import assert_error, eventually, stored_bytes
-from tests.images import BLUE, RED, pixel_bomb, png_with_data, solid
+from tests.images import (
+    BLUE,
+    RED,
+    palette_png_with_transparency,
+    pixel_bomb,
+    png_with_data,
+    solid,
+)
 
 pytestmark = BOTH_CATALOGS
 
@@ -222,6 +229,16 @@ async def test_media_type_comes_from_the_bytes(
             ],
             "source_image_invalid",
             id="png-zlib-cut-short-under-valid-crcs",
+        ),
+        pytest.param(
+            [
+                image_file(
+                    palette_png_with_transparency(b"\x80" * 257, after_pixels=True),
+                    "a.png",
+                )
+            ],
+            "source_image_invalid",
+            id="palette-transparency-past-256-entries",
         ),
         pytest.param([], "upload_field_invalid", id="no-file"),
     ],

@@ -11,7 +11,13 @@ from typing import Final
 import pytest
 from PIL import Image
 
-from tests.images import RED, png_with_data, solid, zero_png
+from tests.images import (
+    RED,
+    palette_png_with_transparency,
+    png_with_data,
+    solid,
+    zero_png,
+)
 from transforms import SourceImageError
 from transforms.render.png import check_png
 
@@ -124,6 +130,31 @@ def test_image_data_a_decoder_refuses_is_refused(data: bytes, reason: str) -> No
     with pytest.raises(SourceImageError) as caught:
         check_png(data)
     assert reason in caught.value.detail
+
+
+@pytest.mark.parametrize("after_pixels", [False, True], ids=["before", "after"])
+def test_a_palettes_transparency_past_256_entries_is_refused(
+    after_pixels: bool,
+) -> None:
+    data = palette_png_with_transparency(b"\x80" * 257, after_pixels=after_pixels)
+    # The premise: every decode of it fails, when the palette is converted.
+    with pytest.raises(ValueError, match="palette index out of range"):
+        Image.open(io.BytesIO(data)).convert("RGBA")
+    with pytest.raises(SourceImageError, match=r"tRNS\) has 257 entries"):
+        check_png(data)
+
+
+@pytest.mark.parametrize(
+    "alphas",
+    [
+        pytest.param(b"\x80" * 17, id="one-past-a-16-colour-palette"),
+        pytest.param(b"\x80" * 256, id="256"),
+    ],
+)
+def test_a_palettes_transparency_pillow_applies_is_accepted(alphas: bytes) -> None:
+    data = palette_png_with_transparency(alphas)
+    Image.open(io.BytesIO(data)).convert("RGBA")  # the premise
+    check_png(data)
 
 
 def test_a_whole_stream_of_fewer_bytes_than_the_rows_is_refused() -> None:
