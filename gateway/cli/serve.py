@@ -63,6 +63,10 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     # warnings registry, once per distinct header. The upload's 422 says it.
     for malformed in (BadContentDispositionHeader, BadContentDispositionParam):
         warnings.filterwarnings("ignore", category=malformed)
+    # Pillow warns in the same way of an upload's malformed metadata (corrupt
+    # EXIF, an invalid APNG) as it reads it, then goes on: the file is refused
+    # or decoded all the same, and the warning says nothing an operator acts on.
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
     host = args.host or settings.server.host
     port = settings.server.port if args.port is None else args.port
     workers = settings.server.workers if args.workers is None else args.workers

@@ -11,6 +11,7 @@ import pty
 import re
 import select
 import socket
+import struct
 import subprocess
 import sys
 import urllib.error
@@ -23,6 +24,7 @@ import pytest
 
 from gateway.cli.serve import quiet_chatty_loggers
 from tests.helpers import announced
+from tests.images import RED, solid
 
 ROOT: Final = Path(__file__).resolve().parents[3]
 README: Final = (ROOT / "README.md").read_text()
@@ -544,6 +546,36 @@ def test_a_malformed_part_header_is_a_422_and_never_a_printed_warning(
     server.process.terminate()
     printed, _ = server.process.communicate(timeout=15)
     assert "BadContentDisposition" not in printed
+    assert "Warning" not in printed
+
+
+def test_an_upload_with_corrupt_exif_is_accepted_and_never_a_printed_warning(
+    start: Start, tmp_path: Path
+) -> None:
+    """Pillow warns of EXIF it cannot read (a count past the file's end):
+    printed raw, not JSON, for each upload of one, as aiohttp's warnings were."""
+    exif = b"Exif\0\0MM\0*" + struct.pack(">IHHHII", 8, 1, 0x112, 3, 2**32 - 1, 16)
+    jpeg = solid((8, 8), RED, "JPEG")
+    data = jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif + jpeg[2:]
+    key = str(ok(tmp_path, "issuer", "add", "--name", "shop")["api_key"])
+    server = start("--port", "0")
+    url = server.read_until("image-gateway listening on ").rsplit(" ", 1)[1]
+    body = (
+        b'--cut\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"'
+        b"\r\n\r\n" + data + b"\r\n--cut--\r\n"
+    )
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        f"{url}/v1/images",
+        data=body,
+        headers={
+            "Authorization": f"Bearer {key}",
+            "Content-Type": "multipart/form-data; boundary=cut",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback
+        assert answer.status == 201
+    server.process.terminate()
+    printed, _ = server.process.communicate(timeout=15)
     assert "Warning" not in printed
 
 
