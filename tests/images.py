@@ -111,20 +111,25 @@ def png_with_data(
     )
 
 
-def palette_png_with_transparency(
-    alphas: bytes, *, after_pixels: bool = False
+def png_with_chunk(
+    png: bytes, kind: bytes, body: bytes, *, after_pixels: bool = False
 ) -> bytes:
-    """A 16-colour palette PNG with `alphas` as its tRNS chunk (under a valid
-    CRC), before its image data as the specification places it, or after."""
+    """`png` with a chunk (under a valid CRC) before its image data, or after."""
     import struct
     import zlib
 
-    body = struct.pack(">I", len(alphas)) + b"tRNS" + alphas
-    chunk = body + struct.pack(">I", zlib.crc32(body[4:]))
+    chunk = struct.pack(">I", len(body)) + kind + body
+    chunk += struct.pack(">I", zlib.crc32(kind + body))
+    at = png.rindex(b"IEND") if after_pixels else png.index(b"IDAT")
+    return png[: at - 4] + chunk + png[at - 4 :]
+
+
+def palette_png_with_transparency(
+    alphas: bytes, *, after_pixels: bool = False
+) -> bytes:
+    """A 16-colour palette PNG with `alphas` as its tRNS chunk."""
     out = io.BytesIO()
     Image.linear_gradient("L").resize((24, 16)).convert("RGB").quantize(16).save(
         out, format="PNG"
     )
-    data = out.getvalue()
-    at = data.rindex(b"IEND") if after_pixels else data.index(b"IDAT")
-    return data[: at - 4] + chunk + data[at - 4 :]
+    return png_with_chunk(out.getvalue(), b"tRNS", alphas, after_pixels=after_pixels)

@@ -8,7 +8,8 @@ find out costs its pixels (a few hundred KB of PNG can declare 200 MB).
 keeping none of it, and refuses what Pillow's decoder refuses (a zlib
 error, a row filter other than 0-4, rows missing) by the PNG specification
 (https://www.w3.org/TR/png-3/: 7.3 filtering, 8.2 Adam7, 10 compression). It
-also refuses a palette's transparency Pillow fails to apply (11.3.2.1 tRNS).
+also refuses the chunks whose contents Pillow fails to decode with (11.3.6.2
+fcTL, 11.3.2.1 tRNS).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ def check_png(data: bytes) -> None:
     samples = _SAMPLES.get(colour)
     if samples is None:
         raise SourceImageError(f"the PNG's colour type {colour} is not defined")
+    _check_chunks(data, (width, height), palette=colour == 3)
     rows = list(_rows(width, height, depth * samples, interlace))
     expected = sum(stride * count for _, stride, count in rows)
     inflater = zlib.decompressobj()
@@ -80,23 +82,38 @@ def check_png(data: bytes) -> None:
         raise SourceImageError(
             f"the PNG's image data is truncated: {done} of {expected} bytes"
         )
-    if colour == 3:
-        _check_transparency(data)
 
 
-def _check_transparency(data: bytes) -> None:
-    """Refuse a palette PNG's tRNS of more alpha values than a palette holds.
+def _check_chunks(data: bytes, size: tuple[int, int], *, palette: bool) -> None:
+    """Refuse the chunks Pillow reads and then fails every decode with.
 
-    A palette has at most 256 entries (PNG 11.2.3) and tRNS one alpha value
-    per entry at most (11.3.2.1). Pillow reads a tRNS before the image data
-    or after it (as a decode does), and fails every decode of one longer.
+    An fcTL before the image data frames the default image of an APNG, and
+    must frame all of it (PNG 11.3.6.2): Pillow decodes the image data into
+    the frame it names, which a zero-sized or smaller one makes fail or
+    disagree with the rows checked above. A palette has at most 256 entries
+    (11.2.3) and tRNS one alpha value per entry at most (11.3.2.1): Pillow
+    reads one before the image data or after it (as a decode does), and
+    fails to apply a longer one. Chunks past the image data are walked only
+    for that.
     """
     at = len(_SIGNATURE)
+    pixels = False
     while at + 8 <= len(data):
         length, kind = struct.unpack_from(">I4s", data, at)
-        if kind == b"IEND":
+        if kind == b"IEND" or (kind == b"IDAT" and not palette):
             break
-        if kind == b"tRNS" and length > _PALETTE:
+        if kind == b"IDAT":
+            pixels = True
+        elif kind == b"fcTL" and not pixels and at + 28 <= len(data):
+            # Sequence number, then width, height, x and y offsets.
+            frame = struct.unpack_from(">IIII", data, at + 12)
+            if frame != (*size, 0, 0):
+                raise SourceImageError(
+                    "the APNG's default image is framed as "
+                    f"{frame[0]}x{frame[1]} at {frame[2]},{frame[3]}, "
+                    f"not as the whole {size[0]}x{size[1]} image"
+                )
+        elif kind == b"tRNS" and palette and length > _PALETTE:
             raise SourceImageError(
                 f"the PNG's transparency (tRNS) has {length} entries; "
                 f"a palette has at most {_PALETTE}"

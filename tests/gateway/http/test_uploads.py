@@ -32,6 +32,7 @@ from tests.images import (
     RED,
     palette_png_with_transparency,
     pixel_bomb,
+    png_with_chunk,
     png_with_data,
     solid,
 )
@@ -239,6 +240,11 @@ async def test_media_type_comes_from_the_bytes(
             ],
             "source_image_invalid",
             id="palette-transparency-past-256-entries",
+        ),
+        pytest.param(
+            [image_file(png_with_chunk(PNG, b"fcTL", bytes(26)), "a.png")],
+            "source_image_invalid",
+            id="apng-default-image-framed-empty",
         ),
         pytest.param([], "upload_field_invalid", id="no-file"),
     ],

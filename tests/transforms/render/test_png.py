@@ -14,6 +14,7 @@ from PIL import Image
 from tests.images import (
     RED,
     palette_png_with_transparency,
+    png_with_chunk,
     png_with_data,
     solid,
     zero_png,
@@ -155,6 +156,26 @@ def test_a_palettes_transparency_pillow_applies_is_accepted(alphas: bytes) -> No
     data = palette_png_with_transparency(alphas)
     Image.open(io.BytesIO(data)).convert("RGBA")  # the premise
     check_png(data)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pytest.param((0, 0, 0, 0), id="empty"),
+        pytest.param((6, 3, 0, 0), id="smaller"),
+        pytest.param((6, 3, 7, 4), id="offset"),
+    ],
+)
+def test_an_apngs_default_image_framed_as_less_than_the_image_is_refused(
+    frame: tuple[int, int, int, int],
+) -> None:
+    """Pillow decodes the image data into that frame: an empty one fails
+    every decode, and the rows checked would not be the rows it reads."""
+    control = struct.pack(">5I2HBB", 0, *frame, 1, 10, 0, 0)
+    data = png_with_chunk(pillow_png("RGB"), b"fcTL", control)
+    assert Image.open(io.BytesIO(data)).info["bbox"] != (0, 0, 13, 7)  # the premise
+    with pytest.raises(SourceImageError, match="default image is framed as"):
+        check_png(data)
 
 
 def test_a_whole_stream_of_fewer_bytes_than_the_rows_is_refused() -> None:
