@@ -93,14 +93,16 @@ def _check_chunks(data: bytes, size: tuple[int, int], *, palette: bool) -> None:
     disagree with the rows checked above. A palette has at most 256 entries
     (11.2.3) and tRNS one alpha value per entry at most (11.3.2.1): Pillow
     reads one before the image data or after it (as a decode does), and
-    fails to apply a longer one. Chunks past the image data are walked only
-    for that.
+    fails to apply a longer one. A PNG has one eXIf at most (5.6): the probe
+    reads the first, before the image data, and a decode the last, after it,
+    so two would have ingest and render disagree on the image's orientation.
     """
     at = len(_SIGNATURE)
     pixels = False
+    exif = 0
     while at + 8 <= len(data):
         length, kind = struct.unpack_from(">I4s", data, at)
-        if kind == b"IEND" or (kind == b"IDAT" and not palette):
+        if kind == b"IEND":
             break
         if kind == b"IDAT":
             pixels = True
@@ -112,6 +114,13 @@ def _check_chunks(data: bytes, size: tuple[int, int], *, palette: bool) -> None:
                     "the APNG's default image is framed as "
                     f"{frame[0]}x{frame[1]} at {frame[2]},{frame[3]}, "
                     f"not as the whole {size[0]}x{size[1]} image"
+                )
+        elif kind == b"eXIf":
+            exif += 1
+            if exif > 1:
+                raise SourceImageError(
+                    "the PNG has more than one EXIF block (eXIf chunk); "
+                    "at most one is allowed"
                 )
         elif kind == b"tRNS" and palette and length > _PALETTE:
             raise SourceImageError(

@@ -246,6 +246,21 @@ async def test_media_type_comes_from_the_bytes(
             "source_image_invalid",
             id="apng-default-image-framed-empty",
         ),
+        pytest.param(
+            [
+                image_file(
+                    png_with_chunk(
+                        png_with_chunk(PNG, b"eXIf", b"MM\0*\0\0\0\x08\0\0\0\0\0\0"),
+                        b"eXIf",
+                        b"MM\0*\0\0\0\x08\0\0\0\0\0\0",
+                        after_pixels=True,
+                    ),
+                    "a.png",
+                )
+            ],
+            "source_image_invalid",
+            id="png-two-exif-blocks",
+        ),
         pytest.param([], "upload_field_invalid", id="no-file"),
     ],
 )

@@ -27,6 +27,13 @@ ROWS: Final = b"".join(b"\0" + bytes(range(y, y + 30)) for y in range(4))
 STREAM: Final = zlib.compress(ROWS)
 
 
+def exif_chunk(orientation: int) -> bytes:
+    """An eXIf chunk's data: the TIFF block, without JPEG's "Exif" prefix."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif.tobytes().removeprefix(b"Exif\0\0")
+
+
 def adam7(width: int, height: int) -> bytes:
     """The raw rows of an interlaced 8-bit RGB image (PNG 8.2), filter 0."""
     passes = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4),
@@ -176,6 +183,26 @@ def test_an_apngs_default_image_framed_as_less_than_the_image_is_refused(
     assert Image.open(io.BytesIO(data)).info["bbox"] != (0, 0, 13, 7)  # the premise
     with pytest.raises(SourceImageError, match="default image is framed as"):
         check_png(data)
+
+
+def test_a_second_exif_block_is_refused() -> None:
+    """Pillow's open reads the first, its decode the last: ingest and render
+    would disagree on the orientation, and so on the image's size."""
+    turned = png_with_chunk(pillow_png("RGB"), b"eXIf", exif_chunk(6))
+    data = png_with_chunk(turned, b"eXIf", exif_chunk(1), after_pixels=True)
+    with pytest.raises(SourceImageError, match="more than one EXIF block"):
+        check_png(data)
+
+
+@pytest.mark.parametrize("after_pixels", [False, True], ids=["before", "after"])
+def test_one_exif_block_before_or_after_the_image_data_is_accepted(
+    after_pixels: bool,
+) -> None:
+    data = png_with_chunk(
+        pillow_png("RGB"), b"eXIf", exif_chunk(6), after_pixels=after_pixels
+    )
+    assert Image.open(io.BytesIO(data)).getexif()[0x0112] == 6  # the premise
+    check_png(data)
 
 
 def test_a_whole_stream_of_fewer_bytes_than_the_rows_is_refused() -> None:
