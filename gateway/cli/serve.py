@@ -45,6 +45,10 @@ __all__ = ["app_runner", "guarded", "quiet_chatty_loggers", "serve"]
 
 # How stale a scrape's view of the sibling workers may be.
 _PUBLISH_SECONDS: Final = 1.0
+# What aiohttp's shutdown is given once GATEWAY_SHUTDOWN_TIMEOUT is spent:
+# it reads a timeout of 0 as none, and would wait for a request still under
+# way (an upload whose client stalls) for as long as its client keeps it open.
+_LAST_MOMENT: Final = 0.001
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -236,7 +240,7 @@ async def _run(app: web.Application, settings: Settings, sock: socket.socket) ->
         # finished, within what is left of the same timeout.
         assert runner.server is not None  # noqa: S101 - set up above
         runner.server.pre_shutdown()
-        await runner.server.shutdown(max(0.0, deadline - loop.time()))
+        await runner.server.shutdown(max(_LAST_MOMENT, deadline - loop.time()))
     finally:
         await runner.cleanup()
         JsonAccessLogger.flush()

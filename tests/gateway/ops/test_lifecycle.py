@@ -167,3 +167,45 @@ async def test_an_upload_still_arriving_when_the_listener_closes_is_answered(
     output, _ = await asyncio.to_thread(server.communicate, timeout=15)
     assert server.returncode == 0, output
     assert time.monotonic() - signalled < 10  # not the shutdown timeout
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+async def test_a_request_still_under_way_at_the_shutdown_timeout_is_cut(
+    serve: Served, tmp_path: Path, workers: str
+) -> None:
+    """Once GATEWAY_SHUTDOWN_TIMEOUT is spent, aiohttp's own shutdown was
+    handed what was left of it, 0, which aiohttp reads as no timeout at all:
+    an upload whose client stalled kept the process up for as long as the
+    client kept its connection open. Now it is cut and the process exits 0."""
+    added = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "gateway", "issuer", "add"],
+        env={**os.environ, "GATEWAY_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    issuer = json.loads(added.stdout)
+    port = serve(GATEWAY_WORKERS=workers, GATEWAY_SHUTDOWN_TIMEOUT="1")
+    (server,) = serve.processes
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        # A body announced and never sent: the client stalls.
+        writer.write(
+            (
+                f"POST /v1/images HTTP/1.1\r\nHost: x\r\n"
+                f"Authorization: Bearer {issuer['api_key']}\r\n"
+                "Content-Type: multipart/form-data; boundary=xyzzy\r\n"
+                "Content-Length: 100000\r\n\r\n--xyzzy\r\n"
+            ).encode()
+        )
+        await writer.drain()
+        await asyncio.sleep(0.3)  # in the worker's hands
+        signalled = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.to_thread(server.communicate, timeout=15)
+        assert server.returncode == 0, output
+        assert time.monotonic() - signalled < 5  # the timeout, not the client
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # cut, unanswered
+    finally:
+        writer.close()
