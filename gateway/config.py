@@ -136,7 +136,7 @@ class ServerSettings:
     # Processes serving the one port (`serve`); each has its own event loop.
     workers: int = field(
         default_factory=lambda: min(available_cpus(), MAX_WORKERS),
-        metadata=_var("GATEWAY_WORKERS", as_positive),
+        metadata=_var("GATEWAY_WORKERS", at_most(MAX_WORKERS)),
     )
     # Connections open at once; past it, a new one is answered 503 and closed.
     max_connections: int = field(
@@ -243,7 +243,7 @@ class RenderSettings:
     )
     # Also WebP/AVIF quality, when the chain says q_auto.
     jpeg_quality: int = field(
-        default=82, metadata=_var("GATEWAY_JPEG_QUALITY", as_positive)
+        default=82, metadata=_var("GATEWAY_JPEG_QUALITY", at_most(100))
     )
 
 
@@ -484,7 +484,7 @@ class Settings:
         if self.ingest.guest_uploads and self.ingest.guest_issuer is None:
             raise ConfigError("GATEWAY_GUEST_UPLOADS needs GATEWAY_GUEST_ISSUER")
         if not 1 <= self.render.jpeg_quality <= 100:
-            raise ConfigError("GATEWAY_JPEG_QUALITY must be between 1 and 100")
+            raise ConfigError("GATEWAY_JPEG_QUALITY must be from 1 to 100")
         # A wait of nothing: aiohttp reads a zero timeout as none at all (a
         # proxied fetch could hang); the others would refuse everything at
         # once (every render 503, every new connection closed at its start).
