@@ -200,8 +200,7 @@ def client_address(request: web.BaseRequest, trusted: _TrustedNetworks) -> str |
     peer = request.remote
     if not trusted or peer is None or not _in(peer, trusted):
         return peer
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    hops = forwarded.rsplit(",", _FORWARDED_HOPS)[-_FORWARDED_HOPS:]
+    hops = _forwarded(request).rsplit(",", _FORWARDED_HOPS)[-_FORWARDED_HOPS:]
     nearest = peer
     for hop in reversed([h.strip() for h in hops if h.strip()]):
         address = _ip(hop)
@@ -211,6 +210,16 @@ def client_address(request: web.BaseRequest, trusted: _TrustedNetworks) -> str |
             return address
         nearest = address
     return peer
+
+
+def _forwarded(request: web.BaseRequest) -> str:
+    """Every `X-Forwarded-For` header's hops, in order, as one list (RFC 9110
+    §5.3): a proxy may add a header of its own after the ones the client sent
+    (HAProxy's `option forwardfor`) rather than extend the last one, and the
+    first header alone is the client's to write. The last `_FORWARDED_HOPS`
+    headers hold at least the last `_FORWARDED_HOPS` hops."""
+    headers = request.headers.getall("X-Forwarded-For", ())
+    return ",".join(headers[-_FORWARDED_HOPS:])
 
 
 def _ip(hop: str) -> str | None:
@@ -312,7 +321,7 @@ class JsonAccessLogger(AbstractAccessLogger):
             request.raw_path,
             request.get(ISSUER),
             headers.get("User-Agent"),
-            headers.get("X-Forwarded-For") if trusted else None,
+            _forwarded(request) if trusted else None,
         )
         if seen != self._seen:
             self._seen = seen

@@ -16,6 +16,7 @@ from urllib.parse import quote, unquote_plus
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from multidict import CIMultiDict
 
 from gateway.ops.access_log import (
     _LOGGED_AGENT,
@@ -226,7 +227,7 @@ def test_no_secret_value_survives_and_the_rest_is_kept(
 class _Request:
     def __init__(self, remote: str, forwarded: str | None) -> None:
         self.remote = remote
-        self.headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+        self.headers = CIMultiDict({"X-Forwarded-For": forwarded} if forwarded else {})
 
 
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"),)
@@ -311,6 +312,30 @@ def test_the_served_access_log_is_json_without_secrets(serve: Served) -> None:
     assert status["client"] == "127.0.0.1"
     assert isinstance(status["duration_ms"], float)
     assert all(set(line) >= {"time", "method", "bytes"} for line in access)
+
+
+def test_a_proxys_own_x_forwarded_for_header_after_the_clients_is_read(
+    serve: Served,
+) -> None:
+    """A proxy may add its header after the one the client wrote (HAProxy's
+    `option forwardfor`): the hops of both are read, in order, and the
+    client's own header names no one. Only the first was read: the client
+    named itself whatever it liked."""
+    port = serve(GATEWAY_WORKERS="1", GATEWAY_TRUSTED_PROXIES="127.0.0.1")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            b"GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"X-Forwarded-For: 192.0.2.66\r\n"  # the client's own
+            b"X-Forwarded-For: 203.0.113.7\r\n\r\n"  # the proxy's
+        )
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 200 "), answer
+    (server,) = serve.processes
+    server.terminate()
+    output, _ = server.communicate(timeout=10)
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    (access,) = [line for line in lines if "status" in line]
+    assert access["client"] == "203.0.113.7"
 
 
 def test_a_request_aiohttp_could_not_parse_is_one_line_and_no_traceback(
