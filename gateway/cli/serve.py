@@ -81,7 +81,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     # the demo seeded once, so that workers starting together do not race.
     demo = asyncio.run(_prepare(settings))
     try:
-        sock = socket.create_server((host, port), backlog=1024)
+        sock = _listening(host, port)
     except (OSError, OverflowError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else str(exc)
         raise ConfigError(f"cannot listen on {host}:{port}: {reason}") from None
@@ -123,6 +123,15 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         with sock:
             return work(0)
     return supervise(workers, sock, work, announce)
+
+
+def _listening(host: str, port: int) -> socket.socket:
+    """The socket every worker accepts on: an IPv6 one for an IPv6 address
+    (`::1`, `::`), which `socket.create_server` refuses to bind unless told
+    ("Address family for hostname not supported"); IPv4 for the rest, names
+    included (`localhost` stays 127.0.0.1 wherever it also names ::1)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=1024)
 
 
 # They log credentials at DEBUG: botocore each signed request's headers (the

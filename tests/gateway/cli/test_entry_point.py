@@ -271,6 +271,22 @@ def test_port_zero_prints_the_port_it_got(start: Start) -> None:
     assert links["openapi"] == f"{url}/openapi.json"
 
 
+def test_an_ipv6_host_is_bound_and_printed_in_brackets(start: Start) -> None:
+    """GATEWAY_HOST=::1 (or ::) stopped start-up: "cannot listen on ::1:0:
+    Address family for hostname not supported"."""
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+    server = start("--port", "0", GATEWAY_HOST="::1")
+    line = server.read_until("image-gateway listening on ")
+    url = line.removeprefix("image-gateway listening on ")
+    assert url.startswith("http://[::1]:")
+    assert server.read_until("links to everything: ") == f"links to everything: {url}"
+    content_type, body = _get(url + "/livez")
+    assert (content_type, json.loads(body)) == ("application/json", {"status": "live"})
+
+
 def test_printed_and_signed_urls_follow_host_and_port(start: Start) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
