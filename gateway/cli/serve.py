@@ -79,7 +79,13 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         raise ConfigError(f"--workers (GATEWAY_WORKERS) is 1 to {MAX_WORKERS}")
     # Before any worker: the catalog opened (created, migrated, checked) and
     # the demo seeded once, so that workers starting together do not race.
+    # A stop signal meanwhile (a catalog or a store slow to answer) is
+    # remembered, not a KeyboardInterrupt traceback nor a death by SIGTERM:
+    # start-up finishes, then nothing is bound or announced, and serve exits 0.
+    hold_signals()
     demo = asyncio.run(_prepare(settings))
+    if stop_requested():
+        return 0
     try:
         sock = _listening(host, port)
     except (OSError, OverflowError) as exc:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -209,3 +211,56 @@ async def test_a_request_still_under_way_at_the_shutdown_timeout_is_cut(
         assert await asyncio.wait_for(reader.read(), 5) == b""  # cut, unanswered
     finally:
         writer.close()
+
+
+def _has_open(pid: int, path: Path) -> bool:
+    """Whether process `pid` holds `path` open (Linux's /proc)."""
+    fds = Path(f"/proc/{pid}/fd")
+    with contextlib.suppress(OSError):
+        return any(fd.readlink() == path for fd in fds.iterdir())
+    return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_while_starting_up_is_quiet_and_exits_0(
+    tmp_path: Path, signum: int
+) -> None:
+    """A signal while the catalog opens and the demo is seeded (here: waiting
+    for another process's write lock) was a KeyboardInterrupt traceback
+    (SIGINT) or a death by signal (SIGTERM). Now start-up finishes, nothing
+    is announced as if up, and the exit is 0."""
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("needs Linux's /proc to see the catalog opened")
+    env = {**os.environ, "GATEWAY_DATA_DIR": str(tmp_path), "GATEWAY_WORKERS": "1"}
+    env.pop("CLOUDINARY_URL", None)
+    subprocess.run(
+        [sys.executable, "-m", "gateway", "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        check=True,
+    )
+    catalog = (tmp_path / "catalog.sqlite3").resolve()
+    holder = sqlite3.connect(catalog, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the demo's seeding waits for it
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve", "--demo", "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not _has_open(server.pid, catalog):
+            assert time.monotonic() < deadline, "the catalog was never opened"
+            time.sleep(0.05)
+        time.sleep(0.3)  # waiting for the lock
+        server.send_signal(signum)
+        time.sleep(0.3)
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    output, errors = server.communicate(timeout=30)
+    assert server.returncode == 0, errors
+    assert errors == ""
+    assert "listening" not in output
