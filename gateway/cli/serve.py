@@ -43,6 +43,10 @@ from gateway.originals.configured import open_store
 
 __all__ = ["app_runner", "guarded", "quiet_chatty_loggers", "serve"]
 
+# Connections the kernel queues for the workers to accept (capped by its
+# `net.core.somaxconn`): a burst of new connections at a busy moment waits
+# in it rather than being refused.
+_BACKLOG: Final = 1024
 # How stale a scrape's view of the sibling workers may be.
 _PUBLISH_SECONDS: Final = 1.0
 # What aiohttp's shutdown is given once GATEWAY_SHUTDOWN_TIMEOUT is spent:
@@ -137,7 +141,7 @@ def _listening(host: str, port: int) -> socket.socket:
     ("Address family for hostname not supported"); IPv4 for the rest, names
     included (`localhost` stays 127.0.0.1 wherever it also names ::1)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, port), family=family, backlog=1024)
+    return socket.create_server((host, port), family=family, backlog=_BACKLOG)
 
 
 # They log credentials at DEBUG: botocore each signed request's headers (the
@@ -229,7 +233,10 @@ async def _run(app: web.Application, settings: Settings, sock: socket.socket) ->
         await runner.setup()  # start-up: the catalog opens, the demo is seeded
     try:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(guarded(runner, settings), sock=sock)
+        # asyncio listens on the socket again, with a backlog of 100 unless told.
+        server = await loop.create_server(
+            guarded(runner, settings), sock=sock, backlog=_BACKLOG
+        )
         stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)

@@ -10,6 +10,7 @@ import os
 import pty
 import re
 import select
+import shutil
 import socket
 import struct
 import subprocess
@@ -285,6 +286,26 @@ def test_an_ipv6_host_is_bound_and_printed_in_brackets(start: Start) -> None:
     assert server.read_until("links to everything: ") == f"links to everything: {url}"
     content_type, body = _get(url + "/livez")
     assert (content_type, json.loads(body)) == ("application/json", {"status": "live"})
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_the_listen_backlog_is_the_one_asked_for(start: Start, workers: str) -> None:
+    """asyncio listened again with its default backlog of 100 (`ss` showed
+    100 where `serve` asked for 1024)."""
+    if (ss := shutil.which("ss")) is None:
+        pytest.skip("no `ss` here (apt-get install iproute2) to read the backlog")
+    server = start("--port", "0", GATEWAY_WORKERS=workers)
+    url = server.read_until("image-gateway listening on ").rpartition(" ")[2]
+    _get(url + "/livez")  # a worker serves: asyncio has listened again
+    port = url.rpartition(":")[2]
+    somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
+    # For a listening socket, ss's Send-Q is its backlog.
+    listed = subprocess.run(
+        [ss, "-ltnH", f"sport = :{port}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert listed[0] == "LISTEN"
+    assert int(listed[2]) == min(1024, somaxconn)
 
 
 def test_printed_and_signed_urls_follow_host_and_port(start: Start) -> None:
