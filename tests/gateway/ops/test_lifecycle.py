@@ -197,6 +197,7 @@ async def test_a_request_still_under_way_at_the_shutdown_timeout_is_cut(
             (
                 f"POST /v1/images HTTP/1.1\r\nHost: x\r\n"
                 f"Authorization: Bearer {issuer['api_key']}\r\n"
+                "X-Request-Id: cut-upload-0001\r\n"
                 "Content-Type: multipart/form-data; boundary=xyzzy\r\n"
                 "Content-Length: 100000\r\n\r\n--xyzzy\r\n"
             ).encode()
@@ -209,6 +210,16 @@ async def test_a_request_still_under_way_at_the_shutdown_timeout_is_cut(
         assert server.returncode == 0, output
         assert time.monotonic() - signalled < 5  # the timeout, not the client
         assert await asyncio.wait_for(reader.read(), 5) == b""  # cut, unanswered
+        # No access-log line (no answer), but one line that says it was cut.
+        (cut,) = [
+            record
+            for line in output.splitlines()
+            if line.startswith("{")
+            and (record := json.loads(line)).get("request_id") == "cut-upload-0001"
+        ]
+        assert cut["level"] == "WARNING"
+        assert cut["message"].startswith("cut by the shutdown after ")
+        assert cut["message"].endswith(" POST create_image, unanswered")
     finally:
         writer.close()
 
