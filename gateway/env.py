@@ -63,14 +63,36 @@ def as_uuid(name: str, raw: str) -> str:
         raise ConfigError(f"{name} must be a UUID") from None
 
 
+# A DNS label in its ASCII form (RFC 1123): letters, digits and inner hyphens.
+_LABEL: Final = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
 def as_hosts(name: str, raw: str) -> frozenset[str]:
-    hosts = frozenset(h.strip().lower() for h in raw.split(",") if h.strip())
-    for host in hosts:
-        if not all(
-            part.isalnum() or "-" in part for part in host.strip(".").split(".")
-        ):
-            raise ConfigError(f"{name}: {host!r} is not a host name")
-    return hosts
+    """Host names in their ASCII form, `.example.com` for its subdomains.
+
+    An allow-list: a value that names no host is refused, never read as "any
+    host" (empty is unset). An international name is encoded as yarl encodes
+    an origin's (`bücher.example` is `xn--bcher-kva.example`), so the two
+    compare equal.
+    """
+    hosts = set()
+    for written in (h.strip() for h in raw.split(",")):
+        if not written:
+            continue
+        subdomains = written.startswith(".")
+        try:
+            host = URL.build(scheme="http", host=written.removeprefix(".")).raw_host
+        except ValueError:  # UnicodeError too: a name IDNA cannot encode
+            host = None
+        if not host or not all(_LABEL.fullmatch(part) for part in host.split(".")):
+            raise ConfigError(
+                f"{name}: {written!r} is not a host name (letters, digits and"
+                " inner hyphens between dots; `.example.com` for its subdomains)"
+            )
+        hosts.add(f".{host}" if subdomains else host)
+    if not hosts:
+        raise ConfigError(f"{name} names no host; unset it to allow any public host")
+    return frozenset(hosts)
 
 
 def as_networks(

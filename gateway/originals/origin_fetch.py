@@ -174,7 +174,8 @@ def check_origin(raw: str, policy: OriginPolicy) -> URL:
         raise FetchError("credentials in the URL are not accepted")
     # The literal checks read raw_host: it is what aiohttp hands the socket.
     literal = _literal(url.raw_host)
-    if not policy.host_allowed(host):
+    # The ASCII form, as the allow-list is written (`xn--` for an IDN).
+    if not policy.host_allowed(url.raw_host):
         raise FetchError(f"host {host!r} is not on the ingest allow-list")
     if literal is not None and not policy.address_allowed(str(literal)):
         raise FetchError(

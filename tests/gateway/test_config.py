@@ -188,6 +188,29 @@ def test_numbers_and_limits_are_read() -> None:
                 "GATEWAY_BODY_TIMEOUT",
             )
         ),
+        # An allow-list: one that names no host, or not a host, was read as
+        # "any public host" or a host no origin can have.
+        *(
+            pytest.param(
+                {"GATEWAY_INGEST_ALLOWED_HOSTS": hosts},
+                "GATEWAY_INGEST_ALLOWED_HOSTS",
+                id=f"allowed-hosts-{hosts!r}",
+            )
+            for hosts in (
+                " ",
+                ",",
+                " , ,",
+                "-1",
+                "a b-c.example",
+                "example..com",
+                "ex_ample.com",
+                "example.com-",
+                "https://example.com",
+                "example.com:443",
+                "*.example.com",
+                "a" * 64 + ".example",
+            )
+        ),
         pytest.param({"GATEWAY_CDN": "akamai"}, "GATEWAY_CDN", id="cdn"),
         pytest.param(
             {"GATEWAY_CDN": "local", "CLOUDINARY_URL": "cloudinary://1:2@c"},
@@ -223,6 +246,26 @@ def test_numbers_and_limits_are_read() -> None:
 def test_bad_setting_names_its_variable(environ: dict[str, str], variable: str) -> None:
     with pytest.raises(ConfigError, match=variable):
         Settings.from_env(environ)
+
+
+@pytest.mark.parametrize(
+    ("raw", "hosts"),
+    [
+        ("example.org", {"example.org"}),
+        (" Example.ORG , .cdn.example ,", {"example.org", ".cdn.example"}),
+        ("xn--bcher-kva.example", {"xn--bcher-kva.example"}),
+        # As yarl encodes an origin's host, so that the two compare equal.
+        (
+            "Bücher.example, .bücher.example",
+            {"xn--bcher-kva.example", ".xn--bcher-kva.example"},
+        ),
+        ("203.0.113.5", {"203.0.113.5"}),
+        ("a-b.c1.example", {"a-b.c1.example"}),
+    ],
+)
+def test_allowed_hosts_are_read_in_their_ascii_form(raw: str, hosts: set[str]) -> None:
+    settings = Settings.from_env({"GATEWAY_INGEST_ALLOWED_HOSTS": raw})
+    assert settings.ingest.allowed_hosts == hosts
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 import pytest
 from yarl import URL
 
+from gateway import Settings
 from gateway.originals import origin_fetch
 from gateway.originals.origin_fetch import (
     FetchError,
@@ -292,6 +293,40 @@ async def test_an_unknown_name_and_an_internal_name_fail_with_the_same_words() -
 
 
 # An origin that answers what a test scripts, malformed HTTP included.
+
+_LISTED = OriginPolicy(
+    Settings.from_env(
+        {"GATEWAY_INGEST_ALLOWED_HOSTS": "example.org, .cdn.example, bücher.example"}
+    ).ingest.allowed_hosts,
+    allow_private=False,
+)
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        ("https://example.org/a.jpg", True),
+        ("https://EXAMPLE.org./a.jpg", True),
+        ("https://img.example.org/a.jpg", False),
+        ("https://example.org.evil.example/a.jpg", False),
+        ("https://img.cdn.example/a.jpg", True),
+        ("https://a.b.cdn.example/a.jpg", True),
+        ("https://cdn.example/a.jpg", False),  # subdomains only
+        ("https://evilcdn.example/a.jpg", False),
+        ("https://xn--bcher-kva.example/a.jpg", True),
+        ("https://Bücher.example/a.jpg", True),  # the same host, as written
+        ("https://bucher.example/a.jpg", False),
+    ],
+)
+def test_the_allow_list_admits_its_hosts_and_their_forms_only(
+    origin: str, allowed: bool
+) -> None:
+    if allowed:
+        check_origin(origin, _LISTED)
+    else:
+        with pytest.raises(FetchError, match="not on the ingest allow-list"):
+            check_origin(origin, _LISTED)
+
 
 PRIVATE = OriginPolicy((), allow_private=True)  # the scripted origin is on loopback
 
