@@ -126,15 +126,16 @@ class Frame:
                 raise
             response = self._refused(_from_http(exc), rid)
         except asyncio.CancelledError:
-            # Only a shutdown cancels a handler (aiohttp leaves one running when
-            # its client goes): a request cut at GATEWAY_SHUTDOWN_TIMEOUT. It
-            # gets no answer and no access-log line; this line says it was cut.
-            log.warning(
-                "cut by the shutdown after %.3f s: %s %s, unanswered",
-                time.perf_counter() - started,
-                request.method,
-                request.match_info.route.name or "unmatched",
-            )
+            if lifecycle.draining:
+                # A request cut at GATEWAY_SHUTDOWN_TIMEOUT: no answer, so no
+                # access-log line; this line says it was cut. (A client gone
+                # cancels nothing as `serve` runs aiohttp: it is not logged.)
+                log.warning(
+                    "cut by the shutdown after %.3f s: %s %s, unanswered",
+                    time.perf_counter() - started,
+                    request.method,
+                    request.match_info.route.name or "unmatched",
+                )
             raise
         except Exception:
             log.exception("unhandled error (request id %s)", rid)
