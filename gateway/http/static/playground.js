@@ -19,7 +19,21 @@
     return form.elements.namedItem(name);
   }
 
+  // A number field holding text the browser cannot read as a number ("1e",
+  // "--5", "1e400") reports an empty value: say so rather than sign without it.
+  class Unreadable extends Error {}
+
+  function fieldName(input) {
+    const item = input.closest("#tiles li");
+    const own = input.closest("label").firstChild.textContent.trim();
+    if (item) return "tile " + (Array.from(tiles.children).indexOf(item) + 1) + " " + own;
+    return (input.closest("fieldset").id === "crop" ? "crop " : "tile ") + own;
+  }
+
   function integer(input) {
+    if (input.validity.badInput) {
+      throw new Unreadable(fieldName(input) + ": not a number");
+    }
     const text = input.value.trim();
     return text === "" ? null : Number(text);
   }
@@ -46,6 +60,7 @@
   // Where the i-th added tile must go to start where the picture ends
   // (see the page's "Why 800, then 1200?").
   function adjacentOffsets() {
+    if (field("tile-width").validity.badInput) return;
     const width = integer(field("tile-width")) || 0;
     const gravity = field("tile-gravity").value;
     Array.from(tiles.children).forEach((item, i) => {
@@ -121,7 +136,14 @@
 
   async function sign() {
     say("");
-    const request = kind() === "tiling" ? tilingRequest() : cropRequest();
+    let request;
+    try {
+      request = kind() === "tiling" ? tilingRequest() : cropRequest();
+    } catch (error) {
+      if (!(error instanceof Unreadable)) throw error;
+      say(error.message);
+      return;
+    }
     let response;
     try {
       response = await fetch("/demo/token", {

@@ -289,3 +289,32 @@ def test_in_redirect_mode_every_image_points_at_the_signed_cloudinary_url(
         ), image["src"]
     assert page.page.inner_text("#cloudinary-url") == expected[-1]
     assert page.page.get_attribute("#picture", "data-state") == "failed"
+
+
+def test_a_number_the_browser_cannot_read_is_named_not_signed_without(
+    serve: Served, visit: Any
+) -> None:
+    port = serve(GATEWAY_DEMO="true", GATEWAY_WORKERS="1")
+    page: Visit = visit(f"http://127.0.0.1:{port}/demo")
+    signed: list[str] = []
+
+    def record(request: Request) -> None:
+        if request.url.endswith("/demo/token"):
+            signed.append(request.url)
+
+    page.page.on("request", record)
+    # Typed as a person would: Chromium keeps "1e" on screen, but the field's
+    # value is "" (badInput), which read as empty would sign without a height.
+    page.page.click('input[name="tile-height"]')
+    page.page.keyboard.type("1e")
+    page.page.click("#sign")
+    page.page.wait_for_selector("#problem:not([hidden])")
+    assert page.page.inner_text("#problem") == "tile height: not a number"
+    page.page.check('input[name="kind"][value="crop"]')
+    page.page.fill('input[name="crop-x"]', "")
+    page.page.click('input[name="crop-x"]')
+    page.page.keyboard.type("--5")
+    page.page.click("#sign")
+    assert page.page.inner_text("#problem") == "crop x: not a number"
+    assert signed == []
+    assert page.problems == []
