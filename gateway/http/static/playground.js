@@ -113,6 +113,23 @@
     return { image: field("crop-image").value, transformations: steps };
   }
 
+  // What an earlier request signed must not stay beside a refusal of this one,
+  // as if it were what the controls now say.
+  function clear() {
+    document.getElementById("claims").textContent = "(sign something)";
+    for (const id of ["gateway-url", "cloudinary-url"]) {
+      const a = document.getElementById(id);
+      a.href = "#";
+      a.textContent = "";
+    }
+    document.getElementById("chain").textContent = "";
+    document.getElementById("cloudinary-url-line").hidden = true;
+    picture.hidden = true;
+    delete picture.dataset.state;
+    picture.removeAttribute("src");
+    pictureSize.textContent = "";
+  }
+
   function say(text) {
     problem.textContent = text;
     problem.hidden = !text;
@@ -141,6 +158,7 @@
       request = kind() === "tiling" ? tilingRequest() : cropRequest();
     } catch (error) {
       if (!(error instanceof Unreadable)) throw error;
+      clear();
       say(error.message);
       return;
     }
@@ -152,11 +170,13 @@
         body: JSON.stringify(request),
       });
     } catch (error) {
+      clear();
       say("The gateway did not answer: " + error);
       return;
     }
     const doc = await response.json().catch(() => null);
     if (!response.ok) {
+      clear();
       say(describe(doc) || "The gateway refused it (" + response.status + ").");
       return;
     }
@@ -183,6 +203,7 @@
   });
 
   picture.addEventListener("error", async () => {
+    if (!picture.getAttribute("src")) return;
     picture.dataset.state = "failed";
     pictureSize.textContent = "The picture did not load.";
     // A refusal is a JSON:API document; a redirect is opaque from here.

@@ -318,3 +318,28 @@ def test_a_number_the_browser_cannot_read_is_named_not_signed_without(
     assert page.page.inner_text("#problem") == "crop x: not a number"
     assert signed == []
     assert page.problems == []
+
+
+def test_a_refusal_leaves_no_earlier_result_beside_it(
+    serve: Served, visit: Any
+) -> None:
+    port = serve(GATEWAY_DEMO="true", GATEWAY_WORKERS="1")
+    page: Visit = visit(f"http://127.0.0.1:{port}/demo")
+    page.build_three_tiles()
+    assert page.page.get_attribute("#picture", "data-state") == "loaded"
+    # Now a crop the claims parser refuses: gravity needs a cropping mode.
+    page.page.check('input[name="kind"][value="crop"]')
+    page.page.select_option('select[name="crop-mode"]', "fit")
+    page.page.select_option('select[name="crop-gravity"]', "north")
+    page.page.click("#sign")
+    page.page.wait_for_selector("#problem:not([hidden])")
+    assert page.page.inner_text("#problem").startswith("/transformations/0/gravity: ")
+    # The three tiles signed before are not shown as if they were this crop.
+    assert page.page.inner_text("#claims") == "(sign something)"
+    assert page.page.inner_text("#gateway-url") == ""
+    assert page.page.inner_text("#chain") == ""
+    assert page.page.is_hidden("#picture")
+    assert page.page.get_attribute("#picture", "src") is None
+    assert page.page.inner_text("#picture-size") == ""
+    # The browser's own log of the refused POST is expected; nothing else.
+    assert [p for p in page.problems if "status of 400" not in p] == []
