@@ -28,7 +28,7 @@ from gateway.config import Settings
 from gateway.delivery.headers import SECURITY_HEADERS
 from gateway.delivery.links import delivery_url
 from gateway.delivery.resolver import Resolved
-from gateway.demo import THUMBNAIL, TTL, Demo, mode
+from gateway.demo import ORIGINAL_SIZE, THUMBNAIL, TTL, Demo, mode
 from gateway.errors import (
     FieldInvalidError,
     FieldUnknownError,
@@ -268,6 +268,9 @@ def _page(demo: Demo, settings: Settings) -> str:
         mode=esc(_mode_name(settings)),
         mode_text=esc(f"Mode: {mode(settings)}."),
         pictures=pictures,
+        # Every demo original has this size: the page works out a tile's width.
+        original_width=ORIGINAL_SIZE[0],
+        original_height=ORIGINAL_SIZE[1],
         tile_crops=_options(("fit", "scale", "fill", "pad"), "fit"),
         tile_gravities=_options(("center", "west", "east"), "center"),
         choices=choices,

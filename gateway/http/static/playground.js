@@ -57,11 +57,26 @@
     tiles.appendChild(item);
   }
 
-  // Where the i-th added tile must go to start where the picture ends
-  // (see the page's "Why 800, then 1200?").
+  // How wide each tile comes out: the width asked for, unless fit keeps the
+  // original's aspect within a height, or only a height is given.
+  function tileWidth() {
+    const original = document.getElementById("tiling").dataset;
+    const aspect = Number(original.originalWidth) / Number(original.originalHeight);
+    const width = integer(field("tile-width"));
+    const height = integer(field("tile-height"));
+    if (height === null || height <= 0) return width || 0;
+    const fitted = Math.round(height * aspect);
+    if (width === null || width <= 0) return fitted;
+    return field("tile-crop").value === "fit" ? Math.min(width, fitted) : width;
+  }
+
+  // Where each added tile must go to start where the picture ends (see the
+  // page's "Why 800, then 1200?"): centred on the picture so far, the i-th
+  // tile of width W at (i + 1) × W / 2; from its west or east edge, i × W.
   function adjacentOffsets() {
     if (field("tile-width").validity.badInput) return;
-    const width = integer(field("tile-width")) || 0;
+    if (field("tile-height").validity.badInput) return;
+    const width = tileWidth();
     const gravity = field("tile-gravity").value;
     Array.from(tiles.children).forEach((item, i) => {
       const x = gravity === "center" ? ((i + 1) * width) / 2 : i * width;
@@ -233,7 +248,8 @@
 
   form.addEventListener("change", (event) => {
     if (event.target.name === "kind") showKind();
-    if (["tile-width", "tile-gravity"].includes(event.target.name)) adjacentOffsets();
+    const sizing = ["tile-crop", "tile-width", "tile-height", "tile-gravity"];
+    if (sizing.includes(event.target.name)) adjacentOffsets();
   });
   form.addEventListener("submit", (event) => {
     event.preventDefault();

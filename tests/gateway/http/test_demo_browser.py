@@ -343,3 +343,30 @@ def test_a_refusal_leaves_no_earlier_result_beside_it(
     assert page.page.inner_text("#picture-size") == ""
     # The browser's own log of the refused POST is expected; nothing else.
     assert [p for p in page.problems if "status of 400" not in p] == []
+
+
+@pytest.mark.parametrize(
+    ("width", "gravity", "offsets"),
+    [
+        # The 1200x800 originals fitted into 800x300 are 450 wide, not 800.
+        pytest.param("800", "center", ["450", "675"], id="fit-within-a-height"),
+        pytest.param("", "west", ["450", "900"], id="only-a-height"),
+    ],
+)
+def test_offsets_for_adjacent_tiles_follow_the_width_the_tiles_come_out(
+    serve: Served, visit: Any, width: str, gravity: str, offsets: list[str]
+) -> None:
+    port = serve(GATEWAY_DEMO="true", GATEWAY_WORKERS="1")
+    page: Visit = visit(f"http://127.0.0.1:{port}/demo")
+    page.page.select_option('select[name="tile-crop"]', "fit")
+    page.page.fill('input[name="tile-width"]', width)
+    page.page.fill('input[name="tile-height"]', "300")
+    page.page.select_option('select[name="tile-gravity"]', gravity)
+    page.page.click("#adjacent")
+    found = page.page.locator('#tiles input[name="tile-x"]')
+    assert [found.nth(i).input_value() for i in (1, 2)] == offsets
+    page.page.click("#sign")
+    page.page.wait_for_selector("#picture[data-state=loaded]", state="attached")
+    # Three tiles edge to edge: no gap, no overlap.
+    assert page.page.inner_text("#picture-size") == "1350 \u00d7 300 pixels"
+    assert page.problems == []
