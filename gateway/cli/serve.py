@@ -94,7 +94,11 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         sock = _listening(host, port)
     except (OSError, OverflowError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else str(exc)
-        raise ConfigError(f"cannot listen on {host}:{port}: {reason}") from None
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        raise ConfigError(
+            f"cannot listen on {where} (GATEWAY_HOST or --host, GATEWAY_PORT or"
+            f" --port): {reason}"
+        ) from None
     # Printed and signed URLs (and the local CDN's redirects) follow the
     # address actually bound (--host, --port, and --port 0's pick), unless
     # GATEWAY_PUBLIC_URL names another.

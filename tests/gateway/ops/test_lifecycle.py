@@ -47,9 +47,31 @@ def test_a_port_in_use_is_one_line_and_nothing_claims_to_be_up(tmp_path: Path) -
         )
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith(f"image-gateway: cannot listen on 127.0.0.1:{port}")
+    assert line.startswith(
+        f"image-gateway: cannot listen on 127.0.0.1:{port} (GATEWAY_HOST or"
+        " --host, GATEWAY_PORT or --port): "
+    )
     assert "listening" not in result.stdout
     assert "demo page" not in result.stdout
+
+
+def test_an_ipv6_address_in_use_is_named_in_brackets(tmp_path: Path) -> None:
+    try:
+        taken = socket.create_server(("::1", 0), family=socket.AF_INET6)
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+    with taken:
+        port = taken.getsockname()[1]
+        result = _serve_once(
+            {
+                "GATEWAY_DATA_DIR": str(tmp_path),
+                "GATEWAY_HOST": "::1",
+                "GATEWAY_PORT": str(port),
+            }
+        )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"image-gateway: cannot listen on [::1]:{port} (")
 
 
 def test_a_data_dir_that_cannot_be_one_is_one_line(tmp_path: Path) -> None:
