@@ -38,6 +38,9 @@ _ADAM7: Final = (
 )
 _FILTERS: Final = bytes(range(5))  # None, Sub, Up, Average, Paeth
 _PALETTE: Final = 256  # entries at most (PNG 11.2.3, PLTE)
+# Colour type -> the bytes of its one transparent colour in tRNS (11.3.2.1):
+# a grey level, or red, green and blue, two bytes each.
+_TRANSPARENT_COLOUR: Final = {0: 2, 2: 6}
 # Inflated at most this much at a time: the check's memory, whatever the image.
 _PIECE: Final = 1 << 20
 # Data past the rows is ignored by decoders; inflated this far (a bad
@@ -55,7 +58,7 @@ def check_png(data: bytes) -> None:
     samples = _SAMPLES.get(colour)
     if samples is None:
         raise SourceImageError(f"the PNG's colour type {colour} is not defined")
-    _check_chunks(data, (width, height), palette=colour == 3)
+    _check_chunks(data, (width, height), colour)
     rows = list(_rows(width, height, depth * samples, interlace))
     expected = sum(stride * count for _, stride, count in rows)
     inflater = zlib.decompressobj()
@@ -84,16 +87,17 @@ def check_png(data: bytes) -> None:
         )
 
 
-def _check_chunks(data: bytes, size: tuple[int, int], *, palette: bool) -> None:
+def _check_chunks(data: bytes, size: tuple[int, int], colour: int) -> None:
     """Refuse the chunks Pillow reads and then fails every decode with.
 
     An fcTL before the image data frames the default image of an APNG, and
     must frame all of it (PNG 11.3.6.2): Pillow decodes the image data into
     the frame it names, which a zero-sized or smaller one makes fail or
     disagree with the rows checked above. A palette has at most 256 entries
-    (11.2.3) and tRNS one alpha value per entry at most (11.3.2.1): Pillow
-    reads one before the image data or after it (as a decode does), and
-    fails to apply a longer one. A PNG has one eXIf at most (5.6): the probe
+    (11.2.3) and tRNS one alpha value per entry at most (11.3.2.1); for a
+    grey or RGB image, tRNS holds one colour (2 or 6 bytes). Pillow reads
+    tRNS before the image data or after it (as a decode does), and fails
+    with a longer palette's or a shorter colour's. A PNG has one eXIf at most (5.6): the probe
     reads the first, before the image data, and a decode the last, after it,
     so two would have ingest and render disagree on the image's orientation.
     """
@@ -106,7 +110,7 @@ def _check_chunks(data: bytes, size: tuple[int, int], *, palette: bool) -> None:
             break
         if kind == b"IDAT":
             pixels = True
-        elif kind == b"fcTL" and not pixels and at + 28 <= len(data):
+        elif kind == b"fcTL" and not pixels and length >= 26 and at + 28 <= len(data):
             # Sequence number, then width, height, x and y offsets.
             frame = struct.unpack_from(">IIII", data, at + 12)
             if frame != (*size, 0, 0):
@@ -122,11 +126,17 @@ def _check_chunks(data: bytes, size: tuple[int, int], *, palette: bool) -> None:
                     "the PNG has more than one EXIF block (eXIf chunk); "
                     "at most one is allowed"
                 )
-        elif kind == b"tRNS" and palette and length > _PALETTE:
-            raise SourceImageError(
-                f"the PNG's transparency (tRNS) has {length} entries; "
-                f"a palette has at most {_PALETTE}"
-            )
+        elif kind == b"tRNS":
+            if colour == 3 and length > _PALETTE:
+                raise SourceImageError(
+                    f"the PNG's transparency (tRNS) has {length} entries; "
+                    f"a palette has at most {_PALETTE}"
+                )
+            if length < (needed := _TRANSPARENT_COLOUR.get(colour, 0)):
+                raise SourceImageError(
+                    f"the PNG's transparency (tRNS) is {length} bytes; "
+                    f"its colour takes {needed}"
+                )
         at += 12 + length
 
 

@@ -152,6 +152,40 @@ def test_a_palettes_transparency_past_256_entries_is_refused(
         check_png(data)
 
 
+def _solid_png(mode: str) -> bytes:
+    out = io.BytesIO()
+    Image.new(mode, (13, 7), 90 if mode == "L" else (90, 20, 200)).save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("after_pixels", [False, True], ids=["before", "after"])
+@pytest.mark.parametrize(
+    ("mode", "colour", "accepted"),
+    [
+        ("L", b"", False),
+        ("L", b"\x01", False),
+        ("L", b"\x00\x5a", True),
+        ("RGB", b"\x00\x5a", False),
+        ("RGB", b"\x00\x5a\x00\x14\x00", False),
+        ("RGB", b"\x00\x5a\x00\x14\x00\xc8", True),
+    ],
+)
+def test_a_grey_or_rgb_transparent_colour_cut_short_is_refused(
+    mode: str, colour: bytes, accepted: bool, after_pixels: bool
+) -> None:
+    """Grey's transparent colour is 2 bytes, RGB's 6: Pillow fails to read
+    a shorter one, after the image data at every decode."""
+    data = png_with_chunk(_solid_png(mode), b"tRNS", colour, after_pixels=after_pixels)
+    if accepted:
+        Image.open(io.BytesIO(data)).load()  # the premise
+        check_png(data)
+        return
+    with pytest.raises((ValueError, OSError, struct.error)):  # the premise
+        Image.open(io.BytesIO(data)).load()
+    with pytest.raises(SourceImageError, match=r"tRNS\) is \d bytes; its colour"):
+        check_png(data)
+
+
 @pytest.mark.parametrize(
     "alphas",
     [
