@@ -127,9 +127,10 @@ class Frame:
             response = self._refused(_from_http(exc), rid)
         except asyncio.CancelledError:
             if lifecycle.draining:
-                # A request cut at GATEWAY_SHUTDOWN_TIMEOUT: no answer, so no
-                # access-log line; this line says it was cut. (A client gone
-                # cancels nothing as `serve` runs aiohttp: it is not logged.)
+                # A handler cut at GATEWAY_SHUTDOWN_TIMEOUT: no answer, so no
+                # access-log line; this line says it was cut. (An answer cut
+                # while aiohttp writes it is past this frame, and unlogged; a
+                # client gone cancels nothing as `serve` runs aiohttp.)
                 log.warning(
                     "cut by the shutdown after %.3f s: %s %s, unanswered",
                     time.perf_counter() - started,
