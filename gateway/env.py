@@ -73,26 +73,52 @@ def as_hosts(name: str, raw: str) -> frozenset[str]:
     An allow-list: a value that names no host is refused, never read as "any
     host" (empty is unset). An international name is encoded as yarl encodes
     an origin's (`bücher.example` is `xn--bcher-kva.example`), so the two
-    compare equal.
+    compare equal. A name ending in a number is an IPv4 address to every
+    resolver: only its one spelling an origin may use (`127.0.0.1`, not
+    `127.1`), and never as a suffix.
     """
     hosts = set()
     for written in (h.strip() for h in raw.split(",")):
         if not written:
             continue
         subdomains = written.startswith(".")
-        try:
-            host = URL.build(scheme="http", host=written.removeprefix(".")).raw_host
-        except ValueError:  # UnicodeError too: a name IDNA cannot encode
-            host = None
-        if not host or not all(_LABEL.fullmatch(part) for part in host.split(".")):
+        host = _ascii_host(written.removeprefix(".").removesuffix("."))
+        if host is None or (
+            _NUMERIC_END.search(host) and (subdomains or not _ipv4(host))
+        ):
             raise ConfigError(
-                f"{name}: {written!r} is not a host name (letters, digits and"
-                " inner hyphens between dots; `.example.com` for its subdomains)"
+                f"{name}: {written!r} is not a host name (labels of letters,"
+                " digits and inner hyphens, or an international name, between"
+                " dots; `.example.com` for its subdomains) nor an IPv4 address"
             )
         hosts.add(f".{host}" if subdomains else host)
     if not hosts:
         raise ConfigError(f"{name} names no host; unset it to allow any public host")
     return frozenset(hosts)
+
+
+_NUMERIC_END: Final = re.compile(r"(?:^|\.)(?:0x[0-9a-f]*|[0-9]+)$")
+
+
+def _ascii_host(written: str) -> str | None:
+    """`written` as yarl encodes an origin's host, if every label is one."""
+    try:
+        url = URL.build(scheme="http", host=written)
+        url.host  # noqa: B018 - decodes `xn--` labels: raises for bad punycode
+    except ValueError:  # UnicodeError too: a name IDNA cannot encode or decode
+        return None
+    host = url.raw_host
+    if not host or not all(_LABEL.fullmatch(label) for label in host.split(".")):
+        return None
+    return host
+
+
+def _ipv4(host: str) -> bool:
+    """Whether `host` is an IPv4 address in its one canonical spelling."""
+    try:
+        return str(ipaddress.IPv4Address(host)) == host
+    except ValueError:
+        return False
 
 
 def as_networks(

@@ -209,6 +209,14 @@ def test_numbers_and_limits_are_read() -> None:
                 "example.com:443",
                 "*.example.com",
                 "a" * 64 + ".example",
+                # Ending in a number: IPv4 to a resolver, in its one spelling.
+                "127.1",
+                "0x7f.1",
+                "1.2.3.04",
+                "a.00",
+                ".0.1",
+                "9",
+                "xn--zz.example",
             )
         ),
         pytest.param({"GATEWAY_CDN": "akamai"}, "GATEWAY_CDN", id="cdn"),
@@ -261,6 +269,7 @@ def test_bad_setting_names_its_variable(environ: dict[str, str], variable: str) 
         ),
         ("203.0.113.5", {"203.0.113.5"}),
         ("a-b.c1.example", {"a-b.c1.example"}),
+        ("example.org., .cdn.example.", {"example.org", ".cdn.example"}),
     ],
 )
 def test_allowed_hosts_are_read_in_their_ascii_form(raw: str, hosts: set[str]) -> None:

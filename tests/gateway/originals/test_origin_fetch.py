@@ -296,7 +296,10 @@ async def test_an_unknown_name_and_an_internal_name_fail_with_the_same_words() -
 
 _LISTED = OriginPolicy(
     Settings.from_env(
-        {"GATEWAY_INGEST_ALLOWED_HOSTS": "example.org, .cdn.example, bücher.example"}
+        {
+            "GATEWAY_INGEST_ALLOWED_HOSTS": "example.org, .cdn.example,"
+            " xn--bcher-kva.example, .café.example, 93.184.215.14"
+        }
     ).ingest.allowed_hosts,
     allow_private=False,
 )
@@ -316,6 +319,11 @@ _LISTED = OriginPolicy(
         ("https://xn--bcher-kva.example/a.jpg", True),
         ("https://Bücher.example/a.jpg", True),  # the same host, as written
         ("https://bucher.example/a.jpg", False),
+        ("https://img.café.example/a.jpg", True),
+        ("https://img.xn--caf-dma.example/a.jpg", True),
+        ("https://café.example/a.jpg", False),  # subdomains only
+        ("https://93.184.215.14/a.jpg", True),
+        ("https://93.184.215.15/a.jpg", False),
     ],
 )
 def test_the_allow_list_admits_its_hosts_and_their_forms_only(
