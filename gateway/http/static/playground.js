@@ -59,15 +59,22 @@
 
   // How wide each tile comes out: the width asked for, unless fit keeps the
   // original's aspect within a height, or only a height is given.
+  // The renderer's rounding (half up, at least a pixel), on the same doubles.
+  function roundPx(value) {
+    return Math.max(1, Math.floor(value + 0.5));
+  }
+
+  // A tile's width as the renderer works it out from the originals' size.
   function tileWidth() {
     const original = document.getElementById("tiling").dataset;
-    const aspect = Number(original.originalWidth) / Number(original.originalHeight);
+    const [W0, H0] = [Number(original.originalWidth), Number(original.originalHeight)];
     const width = integer(field("tile-width"));
     const height = integer(field("tile-height"));
-    if (height === null || height <= 0) return width || 0;
-    const fitted = Math.round(height * aspect);
-    if (width === null || width <= 0) return fitted;
-    return field("tile-crop").value === "fit" ? Math.min(width, fitted) : width;
+    const hasWidth = width !== null && width > 0;
+    if (height === null || height <= 0) return hasWidth ? roundPx(W0 * (width / W0)) : 0;
+    if (!hasWidth) return roundPx(W0 * (height / H0));
+    if (field("tile-crop").value !== "fit") return width;
+    return roundPx(W0 * Math.min(width / W0, height / H0));
   }
 
   // Where each added tile must go to start where the picture ends (see the
