@@ -35,12 +35,18 @@ _lifeline: list[int] = []
 
 
 def _remember(signum: int, frame: FrameType | None) -> None:
+    if _requested:
+        # A second stop while start-up is still waiting (a catalog, a store
+        # slow to answer): the operator means it. Nothing is bound or written
+        # yet, so there is nothing to finish; exit as the shell expects.
+        os.write(2, b"image-gateway: stopped again while starting; exiting now\n")
+        os._exit(128 + signum)
     _requested.append(signum)
 
 
 def hold_signals() -> None:
     """Remember a stop signal that comes before its handler is in place
-    (start-up), rather than die of it mid-way."""
+    (start-up), rather than die of it mid-way; a second one exits at once."""
     for signum in _STOPS:
         signal.signal(signum, _remember)
 

@@ -246,6 +246,37 @@ async def test_a_request_still_under_way_at_the_shutdown_timeout_is_cut(
         writer.close()
 
 
+def _starting_behind_a_lock(
+    tmp_path: Path,
+) -> tuple[subprocess.Popen[str], sqlite3.Connection]:
+    """`serve --demo` waiting in start-up for another process's write lock
+    on its catalog (the demo's seeding waits for it), and that lock's holder."""
+    env = {**os.environ, "GATEWAY_DATA_DIR": str(tmp_path), "GATEWAY_WORKERS": "1"}
+    env.pop("CLOUDINARY_URL", None)
+    subprocess.run(
+        [sys.executable, "-m", "gateway", "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        check=True,
+    )
+    catalog = (tmp_path / "catalog.sqlite3").resolve()
+    holder = sqlite3.connect(catalog, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve", "--demo", "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not _has_open(server.pid, catalog):
+        assert time.monotonic() < deadline, "the catalog was never opened"
+        time.sleep(0.05)
+    time.sleep(0.3)  # waiting for the lock
+    return server, holder
+
+
 def _has_open(pid: int, path: Path) -> bool:
     """Whether process `pid` holds `path` open (Linux's /proc)."""
     fds = Path(f"/proc/{pid}/fd")
@@ -264,30 +295,8 @@ def test_a_stop_while_starting_up_is_quiet_and_exits_0(
     is announced as if up, and the exit is 0."""
     if not Path("/proc/self/fd").is_dir():
         pytest.skip("needs Linux's /proc to see the catalog opened")
-    env = {**os.environ, "GATEWAY_DATA_DIR": str(tmp_path), "GATEWAY_WORKERS": "1"}
-    env.pop("CLOUDINARY_URL", None)
-    subprocess.run(
-        [sys.executable, "-m", "gateway", "db", "upgrade"],
-        env=env,
-        capture_output=True,
-        check=True,
-    )
-    catalog = (tmp_path / "catalog.sqlite3").resolve()
-    holder = sqlite3.connect(catalog, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")  # the demo's seeding waits for it
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "--demo", "--port", "0"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server, holder = _starting_behind_a_lock(tmp_path)
     try:
-        deadline = time.monotonic() + 30
-        while not _has_open(server.pid, catalog):
-            assert time.monotonic() < deadline, "the catalog was never opened"
-            time.sleep(0.05)
-        time.sleep(0.3)  # waiting for the lock
         server.send_signal(signum)
         time.sleep(0.3)
     finally:
@@ -296,4 +305,28 @@ def test_a_stop_while_starting_up_is_quiet_and_exits_0(
     output, errors = server.communicate(timeout=30)
     assert server.returncode == 0, errors
     assert errors == ""
+    assert "listening" not in output
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_second_stop_while_starting_up_exits_at_once(
+    tmp_path: Path, signum: int
+) -> None:
+    """The first stop lets start-up finish (its waits are bounded, but may
+    take seconds); a second one means it: the process exits at once, with
+    one line and the shell's status for that signal."""
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("needs Linux's /proc to see the catalog opened")
+    server, holder = _starting_behind_a_lock(tmp_path)
+    try:
+        server.send_signal(signum)
+        time.sleep(0.2)
+        server.send_signal(signum)
+        # Exited while the lock is still held, not when start-up finished.
+        output, errors = server.communicate(timeout=3)
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    assert server.returncode == 128 + signum
+    assert errors == "image-gateway: stopped again while starting; exiting now\n"
     assert "listening" not in output
