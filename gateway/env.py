@@ -149,8 +149,9 @@ def as_positive(name: str, raw: str) -> int:
 
 
 def at_most(high: int) -> Callable[[str, str], int]:
-    """A cast to a whole number from 1 to `high` (a bound past any sane
-    setting: a token limit of 100 MB would let a request line be a GB)."""
+    """A cast to a whole number from 1 to `high`: a setting's real range
+    (JPEG quality to 100), or a bound past any sane setting (a token limit
+    of 100 MB would let a request line be a GB)."""
 
     def cast(name: str, raw: str) -> int:
         return _whole(name, raw, high)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 from PIL import Image, ImageChops, ImageStat
 
@@ -44,43 +46,35 @@ def assert_image_similar(a: Image.Image, b: Image.Image, epsilon: float) -> None
     assert mean <= epsilon, f"mean difference {mean:.2f} > {epsilon}"
 
 
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: its length, type, data and a valid CRC."""
+    crc = struct.pack(">I", zlib.crc32(kind + data))
+    return struct.pack(">I", len(data)) + kind + data + crc
+
+
 def pixel_bomb(width: int, height: int) -> bytes:
     """A PNG whose header claims width x height, with a few bytes of data behind it."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(kind + data))
-        return struct.pack(">I", len(data)) + kind + data + crc
-
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-        + chunk(b"IEND", b"")
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + png_chunk(b"IEND", b"")
     )
 
 
 def zero_png(width: int, height: int) -> bytes:
     """A valid RGBA PNG of `width` x `height` transparent pixels, built without
     holding them: a few hundred KB that decode to width * height * 4 bytes."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(kind + data))
-        return struct.pack(">I", len(data)) + kind + data + crc
-
     packer = zlib.compressobj(9)
     row = b"\0" * (1 + 4 * width)  # filter byte, then the row
     data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", data)
-        + chunk(b"IEND", b"")
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", data)
+        + png_chunk(b"IEND", b"")
     )
 
 
@@ -93,21 +87,14 @@ def png_with_data(
     interlace: int = 0,
 ) -> bytes:
     """A PNG whose IDAT chunks hold `idat`, whatever it is, under valid CRCs."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(kind + data))
-        return struct.pack(">I", len(data)) + kind + data + crc
-
     ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, interlace)
-    palette = chunk(b"PLTE", bytes(range(256)) * 3) if colour == 3 else b""
+    palette = png_chunk(b"PLTE", bytes(range(256)) * 3) if colour == 3 else b""
     return (
         b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
+        + png_chunk(b"IHDR", ihdr)
         + palette
-        + b"".join(chunk(b"IDAT", data) for data in idat)
-        + chunk(b"IEND", b"")
+        + b"".join(png_chunk(b"IDAT", data) for data in idat)
+        + png_chunk(b"IEND", b"")
     )
 
 
@@ -115,13 +102,8 @@ def png_with_chunk(
     png: bytes, kind: bytes, body: bytes, *, after_pixels: bool = False
 ) -> bytes:
     """`png` with a chunk (under a valid CRC) before its image data, or after."""
-    import struct
-    import zlib
-
-    chunk = struct.pack(">I", len(body)) + kind + body
-    chunk += struct.pack(">I", zlib.crc32(kind + body))
     at = png.rindex(b"IEND") if after_pixels else png.index(b"IDAT")
-    return png[: at - 4] + chunk + png[at - 4 :]
+    return png[: at - 4] + png_chunk(kind, body) + png[at - 4 :]
 
 
 def palette_png_with_transparency(

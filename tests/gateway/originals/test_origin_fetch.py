@@ -292,8 +292,6 @@ async def test_an_unknown_name_and_an_internal_name_fail_with_the_same_words() -
     assert unknown == origin_fetch.UNREACHABLE
 
 
-# An origin that answers what a test scripts, malformed HTTP included.
-
 _LISTED = OriginPolicy(
     Settings.from_env(
         {
@@ -335,6 +333,8 @@ def test_the_allow_list_admits_its_hosts_and_their_forms_only(
         with pytest.raises(FetchError, match="not on the ingest allow-list"):
             check_origin(origin, _LISTED)
 
+
+# An origin that answers what a test scripts, malformed HTTP included.
 
 PRIVATE = OriginPolicy((), allow_private=True)  # the scripted origin is on loopback
 

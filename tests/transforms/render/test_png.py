@@ -14,6 +14,7 @@ from PIL import Image
 from tests.images import (
     RED,
     palette_png_with_transparency,
+    png_chunk,
     png_with_chunk,
     png_with_data,
     solid,
@@ -278,7 +279,7 @@ def test_many_empty_image_data_chunks_cost_no_memory() -> None:
     """200,000 empty IDAT chunks (2.4 MB) held a view of each: 38 MB."""
     real = solid((64, 64), RED, "PNG")
     iend = real.rindex(b"IEND") - 4
-    empty = struct.pack(">I", 0) + b"IDAT" + struct.pack(">I", zlib.crc32(b"IDAT"))
+    empty = png_chunk(b"IDAT", b"")
     first_idat = real.index(b"IDAT") - 4
     data = real[:first_idat] + empty * 200_000 + real[first_idat:iend] + real[iend:]
     tracemalloc.start()
