@@ -19,7 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import pytest
 
@@ -554,6 +554,19 @@ def test_an_empty_secret_or_kid_is_refused_not_replaced(
     assert "must not be empty" in result.stderr
 
 
+def _upload(url: str, key: str, body: bytes) -> Any:
+    """POST a multipart `body` (boundary `cut`) to /v1/images with an API key."""
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        f"{url}/v1/images",
+        data=body,
+        headers={
+            "Authorization": f"Bearer {key}",
+            "Content-Type": "multipart/form-data; boundary=cut",
+        },
+    )
+    return urllib.request.urlopen(request, timeout=10)  # noqa: S310 - loopback
+
+
 def test_a_malformed_part_header_is_a_422_and_never_a_printed_warning(
     start: Start, tmp_path: Path
 ) -> None:
@@ -568,16 +581,8 @@ def test_a_malformed_part_header_is_a_422_and_never_a_printed_warning(
             f'--cut\r\nContent-Disposition: form-data; name="image";; x{n}\r\n\r\n'
             "data\r\n--cut--\r\n"
         ).encode()
-        request = urllib.request.Request(  # noqa: S310 - loopback
-            f"{url}/v1/images",
-            data=body,
-            headers={
-                "Authorization": f"Bearer {key}",
-                "Content-Type": "multipart/form-data; boundary=cut",
-            },
-        )
         with pytest.raises(urllib.error.HTTPError) as refused_upload:
-            urllib.request.urlopen(request, timeout=10)  # noqa: S310 - loopback
+            _upload(url, key, body)
         with refused_upload.value as answer:
             assert answer.code == 422
     server.process.terminate()
@@ -601,15 +606,7 @@ def test_an_upload_with_corrupt_exif_is_accepted_and_never_a_printed_warning(
         b'--cut\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"'
         b"\r\n\r\n" + data + b"\r\n--cut--\r\n"
     )
-    request = urllib.request.Request(  # noqa: S310 - loopback
-        f"{url}/v1/images",
-        data=body,
-        headers={
-            "Authorization": f"Bearer {key}",
-            "Content-Type": "multipart/form-data; boundary=cut",
-        },
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback
+    with _upload(url, key, body) as answer:
         assert answer.status == 201
     server.process.terminate()
     printed, _ = server.process.communicate(timeout=15)

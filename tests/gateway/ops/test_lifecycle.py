@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -136,6 +137,20 @@ def test_either_signal_stops_it_cleanly(serve: Served, signum: int) -> None:
     assert "Traceback" not in output
 
 
+async def _issuer_added(data_dir: Path) -> dict[str, Any]:
+    """A new issuer and its API key, through the CLI (`issuer add`)."""
+    added = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "gateway", "issuer", "add"],
+        env={**os.environ, "GATEWAY_DATA_DIR": str(data_dir)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    issuer: dict[str, Any] = json.loads(added.stdout)
+    return issuer
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
 async def test_an_upload_still_arriving_when_the_listener_closes_is_answered(
     serve: Served, tmp_path: Path, workers: str
@@ -145,15 +160,7 @@ async def test_an_upload_still_arriving_when_the_listener_closes_is_answered(
     was cut at GATEWAY_SHUTDOWN_TIMEOUT (30 s by default), unanswered. Now the
     requests under way finish first, their connections read, and the process
     exits as soon as they have."""
-    added = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "gateway", "issuer", "add"],
-        env={**os.environ, "GATEWAY_DATA_DIR": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    issuer = json.loads(added.stdout)
+    issuer = await _issuer_added(tmp_path)
     port = serve(GATEWAY_WORKERS=workers, GATEWAY_SHUTDOWN_TIMEOUT="30")
     (server,) = serve.processes
     boundary = "xyzzy"
@@ -201,15 +208,7 @@ async def test_a_request_still_under_way_at_the_shutdown_timeout_is_cut(
     handed what was left of it, 0, which aiohttp reads as no timeout at all:
     an upload whose client stalled kept the process up for as long as the
     client kept its connection open. Now it is cut and the process exits 0."""
-    added = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "gateway", "issuer", "add"],
-        env={**os.environ, "GATEWAY_DATA_DIR": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    issuer = json.loads(added.stdout)
+    issuer = await _issuer_added(tmp_path)
     port = serve(GATEWAY_WORKERS=workers, GATEWAY_SHUTDOWN_TIMEOUT="1")
     (server,) = serve.processes
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
