@@ -275,10 +275,13 @@ async def test_a_name_with_any_non_public_address_is_refused() -> None:
         await resolver.close()
 
 
-async def _fetch_error(url: str) -> str:
-    async with guarded_session(PUBLIC) as session:
+async def _fetch_error(
+    url: str, policy: OriginPolicy = PUBLIC, *, seconds: float = 1.0
+) -> str:
+    """What fetching `url` under `policy` fails with."""
+    async with guarded_session(policy) as session:
         with pytest.raises(FetchError) as caught:
-            await fetch_origin(session, url, PUBLIC, max_bytes=1000, seconds=1.0)
+            await fetch_origin(session, url, policy, max_bytes=1000, seconds=seconds)
     return str(caught.value)
 
 
@@ -469,10 +472,7 @@ async def test_a_hostile_answer_is_a_fetch_error_saying_why(
     a FetchError naming an aiohttp class."""
     url, script = scripted
     script.append(answer)
-    async with guarded_session(PRIVATE) as session:
-        with pytest.raises(FetchError) as caught:
-            await fetch_origin(session, str(url), PRIVATE, max_bytes=1000, seconds=5.0)
-    assert str(caught.value).startswith(reason)
+    assert (await _fetch_error(str(url), PRIVATE, seconds=5.0)).startswith(reason)
 
 
 async def test_a_content_type_the_origin_makes_up_is_no_failure(
@@ -496,16 +496,8 @@ async def test_a_refused_connection_says_so_without_the_address() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # closed once the block ends: refused
-    async with guarded_session(PRIVATE) as session:
-        with pytest.raises(FetchError) as caught:
-            await fetch_origin(
-                session,
-                f"http://127.0.0.1:{port}/a.jpg",
-                PRIVATE,
-                max_bytes=10,
-                seconds=5.0,
-            )
-    assert str(caught.value) == "the origin could not be reached: Connection refused"
+    refused = await _fetch_error(f"http://127.0.0.1:{port}/a.jpg", PRIVATE, seconds=5.0)
+    assert refused == "the origin could not be reached: Connection refused"
 
 
 async def test_a_tls_failure_says_so() -> None:
@@ -520,16 +512,10 @@ async def test_a_tls_failure_says_so() -> None:
     server = await asyncio.start_server(plain, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        async with guarded_session(PRIVATE) as session:
-            with pytest.raises(FetchError) as caught:
-                await fetch_origin(
-                    session,
-                    f"https://127.0.0.1:{port}/a.jpg",
-                    PRIVATE,
-                    max_bytes=10,
-                    seconds=5.0,
-                )
+        refused = await _fetch_error(
+            f"https://127.0.0.1:{port}/a.jpg", PRIVATE, seconds=5.0
+        )
     finally:
         server.close()
         await server.wait_closed()
-    assert str(caught.value) == "the origin's TLS handshake or certificate was refused"
+    assert refused == "the origin's TLS handshake or certificate was refused"
