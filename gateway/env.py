@@ -12,6 +12,7 @@ from typing import Final, Literal
 
 from yarl import URL
 
+from gateway.hostnames import ipv4_spelled
 from transforms.cloudinary import CloudinaryAccount
 
 __all__ = [
@@ -83,9 +84,7 @@ def as_hosts(name: str, raw: str) -> frozenset[str]:
             continue
         subdomains = written.startswith(".")
         host = _ascii_host(written.removeprefix(".").removesuffix("."))
-        if host is None or (
-            _NUMERIC_END.search(host) and (subdomains or not _ipv4(host))
-        ):
+        if host is None or (subdomains and ipv4_spelled(host) is not None):
             raise ConfigError(
                 f"{name}: {written!r} is not a host name (labels of letters,"
                 " digits and inner hyphens, or an international name, between"
@@ -97,11 +96,9 @@ def as_hosts(name: str, raw: str) -> frozenset[str]:
     return frozenset(hosts)
 
 
-_NUMERIC_END: Final = re.compile(r"(?:^|\.)(?:0x[0-9a-f]*|[0-9]+)$")
-
-
 def _ascii_host(written: str) -> str | None:
-    """`written` as yarl encodes an origin's host, if every label is one."""
+    """`written` as yarl encodes an origin's host, if every label is one and
+    an address is spelled as origins must spell it."""
     try:
         url = URL.build(scheme="http", host=written)
         url.host  # noqa: B018 - decodes `xn--` labels: raises for bad punycode
@@ -110,15 +107,11 @@ def _ascii_host(written: str) -> str | None:
     host = url.raw_host
     if not host or not all(_LABEL.fullmatch(label) for label in host.split(".")):
         return None
-    return host
-
-
-def _ipv4(host: str) -> bool:
-    """Whether `host` is an IPv4 address in its one canonical spelling."""
     try:
-        return str(ipaddress.IPv4Address(host)) == host
-    except ValueError:
-        return False
+        ipv4_spelled(host)
+    except ValueError:  # an address, in a spelling no origin may use
+        return None
+    return host
 
 
 def as_networks(

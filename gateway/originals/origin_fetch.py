@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
-import re
 import socket
 from collections.abc import Collection
 from typing import Final, TypeAlias
@@ -27,6 +26,8 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from yarl import URL
+
+from gateway.hostnames import ipv4_spelled
 
 __all__ = [
     "MAX_ORIGIN_LENGTH",
@@ -153,12 +154,6 @@ class OriginPolicy:
         return _public(ip)
 
 
-# WHATWG's "ends in a number": a host whose last label is decimal or 0x-hex is
-# an IPv4 address however it is spelled (2130706433, 0x7f.1, 0177.0.0.1,
-# 127.1); getaddrinfo's inet_aton maps every such spelling onto an address.
-_NUMERIC_LABEL: Final = re.compile(r"0x[0-9a-f]*|[0-9]+", re.IGNORECASE)
-
-
 def check_origin(raw: str, policy: OriginPolicy) -> URL:
     """The URL, or `FetchError` saying why it may not be fetched."""
     if len(raw) > MAX_ORIGIN_LENGTH:
@@ -219,11 +214,8 @@ def _literal(host: str) -> _Address | None:
             return ipaddress.IPv6Address(host)
         except ValueError:
             raise FetchError("the host is not a valid name or address") from None
-    last = host.removesuffix(".").rpartition(".")[2]
-    if not _NUMERIC_LABEL.fullmatch(last):
-        return None
     try:
-        return ipaddress.IPv4Address(host)  # refuses leading zeros and short forms
+        return ipv4_spelled(host)
     except ValueError:
         raise FetchError(
             "an IPv4 address must be written as four decimal numbers (a.b.c.d)"
