@@ -97,15 +97,14 @@ def _check_chunks(data: bytes, size: tuple[int, int], colour: int) -> None:
     (11.2.3) and tRNS one alpha value per entry at most (11.3.2.1); for a
     grey or RGB image, tRNS holds one colour (2 or 6 bytes). Pillow reads
     tRNS before the image data or after it (as a decode does), and fails
-    with a longer palette's or a shorter colour's. A PNG has one eXIf at most (5.6): the probe
-    reads the first, before the image data, and a decode the last, after it,
-    so two would have ingest and render disagree on the image's orientation.
+    with a longer palette's or a shorter colour's. A PNG has one eXIf at
+    most (5.6): the probe reads the first, before the image data, and a
+    decode the last, after it, so two would have ingest and render disagree
+    on the image's orientation.
     """
-    at = len(_SIGNATURE)
     pixels = False
     exif = 0
-    while at + 8 <= len(data):
-        length, kind = struct.unpack_from(">I4s", data, at)
+    for at, kind, length in _chunks(data):
         if kind == b"IEND":
             break
         if kind == b"IDAT":
@@ -137,7 +136,6 @@ def _check_chunks(data: bytes, size: tuple[int, int], colour: int) -> None:
                     f"the PNG's transparency (tRNS) is {length} bytes; "
                     f"its colour takes {needed}"
                 )
-        at += 12 + length
 
 
 def _image_data(data: bytes) -> tuple[bytes, Iterator[memoryview]]:
@@ -146,23 +144,27 @@ def _image_data(data: bytes) -> tuple[bytes, Iterator[memoryview]]:
     The chunks are read as the stream is inflated, never listed: a small file
     of 200,000 empty IDAT chunks would otherwise hold a view of each.
     """
-    at = len(_SIGNATURE)
-    while at + 8 <= len(data):  # IHDR comes first; anything before it is skipped
-        length, kind = struct.unpack_from(">I4s", data, at)
+    for at, kind, length in _chunks(data):  # IHDR first; anything before skipped
         if kind == b"IHDR":
             header = data[at + 8 : at + 8 + min(length, 13)]
             if len(header) == 13:
                 return header, _idat(data, at + 12 + length)
             break
-        at += 12 + length
     raise SourceImageError("the PNG has no image header (IHDR)")
 
 
-def _idat(data: bytes, at: int) -> Iterator[memoryview]:
-    view = memoryview(data)
-    seen = False
+def _chunks(data: bytes, at: int = len(_SIGNATURE)) -> Iterator[tuple[int, bytes, int]]:
+    """Each chunk's position, type and data length from `at`, read as asked."""
     while at + 8 <= len(data):
         length, kind = struct.unpack_from(">I4s", data, at)
+        yield at, kind, length
+        at += 12 + length
+
+
+def _idat(data: bytes, start: int) -> Iterator[memoryview]:
+    view = memoryview(data)
+    seen = False
+    for at, kind, length in _chunks(data, start):
         body = view[at + 8 : at + 8 + length]
         if len(body) < length:
             raise SourceImageError(
@@ -173,7 +175,6 @@ def _idat(data: bytes, at: int) -> Iterator[memoryview]:
             yield body
         elif seen or kind == b"IEND":
             break  # the image data ends at the first other chunk after it
-        at += 12 + length
     if not seen:
         raise SourceImageError("the PNG has no image data (IDAT)")
 
