@@ -60,6 +60,10 @@ def test_pyjwts_own_instances_are_untouched() -> None:
 @example(b"YQ=")
 @example(b"YR")  # non-zero trailing bits
 @example(b"Y===")
+@example(b"====")  # four padding characters: pyjwt stops at three
+@example(b"YWJj====")
+@example(b"YWJ")  # three characters, their spare bits set
+@example(b"YWI")
 @example(b"a+b/")
 @example(b"abcde")
 def test_a_segment_decodes_or_is_refused_exactly_as_pyjwt_does(segment: bytes) -> None:
