@@ -190,17 +190,24 @@ def redacted_path(path: str) -> str:
     return _URL_SIGNATURE.sub("/s--…--/", path, count=1)
 
 
-def client_address(request: web.BaseRequest, trusted: _TrustedNetworks) -> str | None:
+def client_address(
+    request: web.BaseRequest, trusted: _TrustedNetworks, forwarded: str | None = None
+) -> str | None:
     """The peer, or, when the peer is a trusted proxy, the nearest untrusted
     address in `X-Forwarded-For` (the rightmost: the ones before it are the
     client's own to write). Only the last `_FORWARDED_HOPS` are read: a client
     may send thousands of trusted-looking ones. A hop that is no IP address
     (with a port or not) breaks the chain: the nearest address vouched for is
-    logged, never the hop's text (it could be anything, a token included)."""
+    logged, never the hop's text (it could be anything, a token included).
+
+    `forwarded`: the request's `X-Forwarded-For` headers already joined
+    (`_forwarded`), where the caller has them."""
     peer = request.remote
     if not trusted or peer is None or not _in(peer, trusted):
         return peer
-    hops = _forwarded(request).rsplit(",", _FORWARDED_HOPS)[-_FORWARDED_HOPS:]
+    if forwarded is None:
+        forwarded = _forwarded(request)
+    hops = forwarded.rsplit(",", _FORWARDED_HOPS)[-_FORWARDED_HOPS:]
     nearest = peer
     for hop in reversed([h.strip() for h in hops if h.strip()]):
         address = _ip(hop)
@@ -340,10 +347,12 @@ class JsonAccessLogger(AbstractAccessLogger):
     def _described(self, request: web.BaseRequest, seen: _Seen) -> tuple[str, str]:
         """The line's fields before the status (method, route, path) and after
         the duration (issuer, client, user agent), escaped, from `seen`."""
-        _, method, target, issuer, agent, _ = seen
+        _, method, target, issuer, agent, forwarded = seen
         route = _route_name(request)
         trusted = self.trusted_proxies
-        client = client_address(request, trusted) if trusted else request.remote
+        client = (
+            client_address(request, trusted, forwarded) if trusted else request.remote
+        )
         head = (
             f'"method":{_json(method)},"route":{_json(route)},'
             f'"path":{_json(redacted_target(target))}'
