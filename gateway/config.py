@@ -46,6 +46,7 @@ from gateway.env import (
     as_timeout,
     as_token_name,
     as_uuid,
+    at_least,
     at_most,
     timeout_range,
 )
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_PUBLIC_SIZES",
     "MAX_WORKERS",
+    "MIN_CDN_URL_MAX_AGE",
     "AccessSettings",
     "CatalogSettings",
     "ConfigError",
@@ -97,6 +99,9 @@ def _var(name: str, cast: Cast) -> dict[str, _Var]:
 # Worker processes of a `serve`, and render threads of a worker: a typo of a
 # few digits would fork (or spawn) until the machine stops.
 MAX_WORKERS: Final = 256
+# Seconds: a redirect's `__cld_token__` expiry is rounded down to the minute,
+# so anything shorter could hand out a URL that has already expired.
+MIN_CDN_URL_MAX_AGE: Final = 120
 
 
 def available_cpus() -> int:
@@ -304,8 +309,11 @@ class UpstreamSettings:
     cdn_token_key: str | None = field(
         default=None, repr=False, metadata=_var("GATEWAY_CDN_TOKEN_KEY", as_hex_key)
     )
+    # At least two minutes: rounded down to the minute, a URL then always
+    # lasts more than one (`Cdn.expiration`).
     cdn_url_max_age: int = field(
-        default=3600, metadata=_var("GATEWAY_CDN_URL_MAX_AGE", as_positive)
+        default=3600,
+        metadata=_var("GATEWAY_CDN_URL_MAX_AGE", at_least(MIN_CDN_URL_MAX_AGE)),
     )
     # Default: redirect with CLOUDINARY_URL or GATEWAY_CDN=local, else render
     # (see `from_env`).

@@ -152,13 +152,23 @@ def at_most(high: int) -> Callable[[str, str], int]:
     return cast
 
 
-def _whole(name: str, raw: str, high: int) -> int:
+def at_least(low: int) -> Callable[[str, str], int]:
+    """A cast to a whole number from `low`, where less cannot work (a URL
+    lifetime rounded down to the minute needs two)."""
+
+    def cast(name: str, raw: str) -> int:
+        return _whole(name, raw, _MOST, low)
+
+    return cast
+
+
+def _whole(name: str, raw: str, high: int, low: int = 1) -> int:
     try:
         value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
-    if not 1 <= value <= high:
-        raise ConfigError(f"{name} must be from 1 to {high}")
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be from {low} to {high}")
     return value
 
 

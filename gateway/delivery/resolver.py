@@ -244,13 +244,19 @@ class Resolver:
     ) -> _Seen[Redirect]:
         known = canonical, verified, transformation = self._verify(token, image_id)
         expiration = None
+        valid_until = self._valid_until(verified)
         if self._cdn is not None:
             expiration = self._cdn.expiration(verified.expires_at, time.time())
+            if expiration is not None and verified.expires_at is None:
+                # The URL lasts `url_max_age` from now, not as long as the
+                # token: signed again once half of that is gone, so that no
+                # URL is handed out with less left (or already expired).
+                valid_until = expiration - self._cdn.url_max_age / 2
         with _resumable(known):
             redirect = self._compiled(
                 verified.issuer, canonical, transformation, expiration
             )
-        return _Seen(self._valid_until(verified), redirect)
+        return _Seen(valid_until, redirect)
 
     def _seen_resolution(
         self, token: str | None, image_id: str, window: int

@@ -410,6 +410,9 @@ def test_cli_mistakes_are_one_line_and_exit_2(
             ("GATEWAY_JPEG_QUALITY", quality, "GATEWAY_JPEG_QUALITY must be from 1 to 100")
             for quality in ("0", "101")
         ),
+        # 60 could sign a URL already expired (rounded down to the minute).
+        ("GATEWAY_CDN_URL_MAX_AGE", "119",
+         "GATEWAY_CDN_URL_MAX_AGE must be from 120 to 9007199254740992"),
         ("GATEWAY_PUBLIC_URL", "http://[::1",
          "GATEWAY_PUBLIC_URL must be an absolute http(s) URL"),
         ("GATEWAY_PUBLIC_URL", "http://x:99999",

@@ -363,6 +363,7 @@ def test_every_variable_is_read_into_its_field() -> None:
         "GATEWAY_CDN": "cloudinary",
         "GATEWAY_CDN_TOKEN_KEY": "ab" * 16,
         "GATEWAY_DATABASE_URL": "postgresql://gw@db.internal/gateway",
+        "GATEWAY_CDN_URL_MAX_AGE": "700",  # at least 120
     }
     settings = Settings.from_env(environ)
     assert settings != Settings()

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import types
 
 import cloudinary
 import cloudinary.utils
 import jwt
+import pytest
 from pytest_aiohttp import AiohttpClient
 
 from gateway import Settings, create_app
@@ -89,6 +91,33 @@ async def test_without_exp_the_url_lasts_the_configured_max_age(
     after = time.time()
     candidates = {int(t + 600) // 60 * 60 for t in (before, after)}
     assert found in {sdk_location(e) for e in candidates}
+
+
+async def test_a_remembered_url_without_exp_is_signed_again_before_it_expires(
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+    catalog: SqliteCatalog,
+    mint_token: Mint,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The remembered 302 of a token without `exp` is not kept for as long as
+    the token is (five minutes between verifications): its URL lasts two."""
+    start = (time.time() // 300 + 1) * 300 + 10.0  # early in a five-minute window
+    clock = [start]
+    fake = types.SimpleNamespace(time=lambda: clock[0])
+    monkeypatch.setattr("gateway.delivery.resolver.time", fake)
+    client = await aiohttp_client(create_app(with_key(settings, max_age=120)))
+    token = mint_token()  # issued now: the clock above is the resolver's only
+    answers = []
+    for clock[0] in (start, start + 30, start + 125):  # the first expires at +110
+        response = await client.get(path(token), allow_redirects=False)
+        assert response.status == 302
+        answers.append(response.headers["Location"])
+    first = int(answers[0].partition("exp=")[2].partition("~")[0])
+    assert first == (int(start) + 120) // 60 * 60
+    # Remembered while at least half its age is left; then a new one.
+    assert answers[1] == answers[0]
+    assert answers[2] == sdk_location((int(start) + 125 + 120) // 60 * 60)
 
 
 async def test_two_tokens_in_one_minute_share_a_url(
