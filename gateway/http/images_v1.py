@@ -85,6 +85,9 @@ _MAX_TAG: Final = 64
 _TAG: Final = re.compile(rf"[A-Za-z0-9][A-Za-z0-9 _.:-]{{0,{_MAX_TAG - 1}}}")
 _MAX_TAGS: Final = 32
 _MAX_IDS: Final = 100  # in one filter[id]
+# PostgreSQL's text holds no NUL (SQLite's would): refused from every text a
+# client stores or searches by, so that both catalogs answer alike.
+_NUL: Final = "\x00"
 # An entry of a comma-separated list, without the whitespace around it.
 _LISTED: Final = re.compile(r"[^,\s](?:[^,]*[^,\s])?")
 _SORT_PARAMS: Final = frozenset({*jsonapi.SORTS, *(f"-{s}" for s in jsonapi.SORTS)})
@@ -244,14 +247,14 @@ async def list_images(request: web.Request) -> web.Response:
     if after and before:
         raise InvalidParameterError("give page[after] or page[before], not both", parameter="page[before]")  # fmt: skip
     search = query.get("filter[search]")
-    if search is not None and len(search) > 200:
+    if search is not None and (len(search) > 200 or _NUL in search):
         raise InvalidParameterError(
-            "at most 200 characters", parameter="filter[search]"
+            "at most 200 characters, no NUL", parameter="filter[search]"
         )
     tag = query.get("filter[tag]")
-    if tag is not None and len(tag) > _MAX_TAG:
+    if tag is not None and (len(tag) > _MAX_TAG or _NUL in tag):
         raise InvalidParameterError(
-            f"a tag is at most {_MAX_TAG} characters", parameter="filter[tag]"
+            f"a tag is at most {_MAX_TAG} characters, no NUL", parameter="filter[tag]"
         )
     ids = None
     if (raw_ids := query.get("filter[id]")) is not None:
@@ -413,9 +416,11 @@ def _field(name: str, value: object, pointer: str) -> object:
     if name == "description":
         if value is None:
             return ""
-        if isinstance(value, str) and len(value) <= 2000:
+        if isinstance(value, str) and len(value) <= 2000 and _NUL not in value:
             return value
-        raise FieldInvalidError("a string of at most 2000 characters", pointer=pointer)
+        raise FieldInvalidError(
+            "a string of at most 2000 characters, no NUL", pointer=pointer
+        )
     if name == "isPublic":
         if value is None or isinstance(value, bool):
             return bool(value)
@@ -434,10 +439,12 @@ def _field(name: str, value: object, pointer: str) -> object:
             pointer=pointer,
         )
     if name.startswith("text"):
-        if value is None or (isinstance(value, str) and len(value) <= 1000):
+        if value is None or (
+            isinstance(value, str) and len(value) <= 1000 and _NUL not in value
+        ):
             return value
         raise FieldInvalidError(
-            "a string of at most 1000 characters, or null", pointer=pointer
+            "a string of at most 1000 characters (no NUL), or null", pointer=pointer
         )
     if name.startswith("number"):
         if value is None:

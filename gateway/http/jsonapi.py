@@ -402,6 +402,8 @@ def decode_cursor(raw: str | None, parameter: str, sort: str) -> Cursor | None:
         for text in (made_for, value, image_id):
             if isinstance(text, str):
                 text.encode()  # a lone surrogate raises: not a cursor of ours
+                if "\x00" in text:  # nor a NUL (PostgreSQL's text holds none)
+                    raise ValueError
     except (ValueError, TypeError, binascii.Error, RecursionError, UnicodeError):
         raise InvalidParameterError(
             "not a cursor this API made", parameter=parameter

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
+import re
 import socket
 from collections.abc import Collection
 from typing import Final, TypeAlias
@@ -44,6 +45,7 @@ MAX_REDIRECTS: Final = 5
 # Room for a presigned URL's query (a session token runs to thousands of
 # characters); a web server's request line is bounded alike.
 MAX_ORIGIN_LENGTH: Final = 8192
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 
 # One reason for "no such name" and "a name for an internal address": told
@@ -159,6 +161,10 @@ def check_origin(raw: str, policy: OriginPolicy) -> URL:
     if len(raw) > MAX_ORIGIN_LENGTH:
         # Stored with the image and shown in its document: bounded.
         raise FetchError(f"the URL is longer than {MAX_ORIGIN_LENGTH} characters")
+    if _CONTROL.search(raw):
+        # Stored as given: PostgreSQL's text holds no NUL, and no URL holds
+        # any control character.
+        raise FetchError("not a URL: it holds a control character")
     url = _parse(raw)
     host = _host(url) if url.raw_host else None
     if url.scheme not in ("http", "https") or not url.raw_host or not host:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import logging
@@ -266,6 +267,10 @@ def _ids(n: int) -> str:
     return ",".join(str(uuid.UUID(int=i + 1, version=4)) for i in range(n))
 
 
+def _cursor(position: list[str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode()
+
+
 async def test_a_filter_of_100_ids_is_the_most_accepted(
     client: Client, keys: Keys
 ) -> None:
@@ -298,6 +303,19 @@ async def test_a_filter_of_100_ids_is_the_most_accepted(
         # Read no further than the 101st: a 48 KB list took 5 ms to read whole.
         pytest.param("filter[id]=" + _ids(1300), "filter[id]", id="1300-ids"),
         pytest.param("filter[id]=" + "," * 40_000, "filter[id]", id="commas"),
+        # PostgreSQL's text holds no NUL: each was a 500 there.
+        pytest.param("filter[search]=a%00b", "filter[search]", id="nul-in-search"),
+        pytest.param("filter[tag]=a%00b", "filter[tag]", id="nul-in-tag"),
+        pytest.param(
+            "page[after]=" + _cursor(["-createdAt", "2026\u0000", OTHER_IMAGE]),
+            "page[after]",
+            id="nul-in-cursor-position",
+        ),
+        pytest.param(
+            "page[before]=" + _cursor(["-createdAt", "2026", "a\u0000b"]),
+            "page[before]",
+            id="nul-in-cursor-id",
+        ),
     ],
 )
 async def test_bad_list_parameters_are_400(
@@ -427,6 +445,24 @@ async def test_patch_refuses_unknown_read_only_and_invalid_fields_each(
         ("field_unknown", "/colour"),
         ("field_invalid", "/isPublic"),
         ("field_invalid", "/tags"),
+    }
+    assert await catalog.image(record.id) == record
+
+
+async def test_patch_refuses_a_nul_in_text_as_every_catalog_would(
+    client: Client, keys: Keys, catalog: CatalogStore, settings: Settings
+) -> None:
+    """PostgreSQL's text holds no NUL (each was a 500 there); SQLite's would."""
+    (record,) = await add(catalog, settings, 1)
+    body = {"description": "a\u0000b", "text2": "\u0000"}
+    response = await client.patch(
+        f"/v1/images/{record.id}", json=body, headers=bearer(keys.mine)
+    )
+    assert response.status == 422
+    errors = (await response.json(content_type=None))["errors"]
+    assert {(e["code"], e["source"]["pointer"]) for e in errors} == {
+        ("field_invalid", "/description"),
+        ("field_invalid", "/text2"),
     }
     assert await catalog.image(record.id) == record
 
@@ -845,6 +881,9 @@ async def test_host_resolving_to_loopback_is_refused_after_dns(
         pytest.param("http://a..b/a.jpg", id="empty-label"),
         # Stored and shown with the image: bounded (it was stored whole).
         pytest.param("https://example.com/" + "a" * 8192, id="url-too-long"),
+        # A URL holds no control character (PostgreSQL's text no NUL: a 500).
+        pytest.param("https://example.com/a\u0000.jpg", id="nul"),
+        pytest.param("https://example.com/a\u0007.jpg", id="control-character"),
     ],
 )
 async def test_unsafe_origins_are_422_before_any_fetch(
