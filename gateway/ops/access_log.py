@@ -61,7 +61,8 @@ _SECRET_PARAMETERS: Final = frozenset(
         "__cld_token__",
     }
 )
-_URL_SIGNATURE: Final = re.compile(r"/s--[A-Za-z0-9_-]*--/")
+# Between slashes, not consuming them: two in a row are both found.
+_URL_SIGNATURE: Final = re.compile(r"(?<=/)s--[A-Za-z0-9_-]*--(?=/)")
 # Credentials by their shape, wherever they stand. A JWT: dot-separated
 # base64url whose header is a JSON object (`{"` is `eyJ`; `{ `, or a newline,
 # tab or CR after the brace, pretty-printed: `eyA`, `ewo`, `ewk`, `ew0`), not
@@ -126,9 +127,14 @@ def _redacted_target(target: str) -> str:
     path, question, query = target.partition("?")
     if "s--" in path:
         path = redacted_path(path)
-    elif "%" in path and "s--" in (decoded := urllib.parse.unquote(path)):
-        # An encoded signature routes like a plain one (aiohttp decodes the
-        # path): its decoded form is logged, redacted.
+    if (
+        "%" in path
+        and "s--" in (decoded := urllib.parse.unquote(path))
+        and _URL_SIGNATURE.search(decoded)
+    ):
+        # An encoded signature, or one escaped in part (`s--AbC%2D-`), routes
+        # like a plain one (aiohttp decodes the path): its decoded form is
+        # logged, redacted.
         path = redacted_path(decoded)
     return _without_credentials(f"{path}?{redacted_query(query)}" if question else path)
 
@@ -186,8 +192,8 @@ def redacted_query(query: str) -> str:
 
 
 def redacted_path(path: str) -> str:
-    """The path with a delivery URL's `s--…--` signature written as `s--…--`."""
-    return _URL_SIGNATURE.sub("/s--…--/", path, count=1)
+    """The path with every delivery URL `s--…--` signature written as `s--…--`."""
+    return _URL_SIGNATURE.sub("s--…--", path)
 
 
 def client_address(

@@ -84,6 +84,28 @@ def test_a_local_cdn_urls_signature_is_redacted() -> None:
             "/cdn/c/image/upload/s--…--/v1/x.jpg",
             id="encoded-signature",
         ),
+        # Escaped in part only, the plain `s--` found first: the signature
+        # still opens the picture once the path is decoded.
+        pytest.param(
+            "/cdn/c/image/upload/s--AbC%2D-/v1/x.jpg",
+            "/cdn/c/image/upload/s--…--/v1/x.jpg",
+            id="signature-with-an-escaped-end",
+        ),
+        pytest.param(
+            "/cdn/c/image/upload/s--%41bC--/v1/x.jpg",
+            "/cdn/c/image/upload/s--…--/v1/x.jpg",
+            id="signature-with-an-escaped-letter",
+        ),
+        pytest.param(
+            "/cdn/c/image/upload%2Fs--AbC--/v1/x.jpg",
+            "/cdn/c/image/upload/s--…--/v1/x.jpg",
+            id="signature-after-an-escaped-slash",
+        ),
+        pytest.param(
+            "/cdn/c/image/upload/s--AbC--/s--DeF--/v1/x.jpg",
+            "/cdn/c/image/upload/s--…--/s--…--/v1/x.jpg",
+            id="two-signatures",
+        ),
         # A token or key no handler reads is a credential all the same.
         pytest.param(
             f"/images/a?x=1;token={JWT}", "/images/a?x=1;token=…", id="semicolon"
