@@ -131,7 +131,8 @@ def public_picture(
     rungs = [r for r in ladder if r <= limits.max_size] or [limits.max_size]
     cap = image.max_unauthorised
     if width is None and height is None:
-        side = cap if cap else rungs[-1]
+        # Past the top rung, the top: a cap may be larger than any side served.
+        side = min(cap, rungs[-1]) if cap else rungs[-1]
         return _picture(
             image, Limit(width=side, height=side), extension, limits, bound=side
         )

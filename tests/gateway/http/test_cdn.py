@@ -436,6 +436,25 @@ async def test_an_unknown_extension_is_400(gateway: Gateway) -> None:
     await assert_error(response, 400, "parameter_invalid", parameter="path")
 
 
+async def test_a_public_picture_under_a_cap_over_the_size_limit_is_drawn(
+    gateway: Gateway,
+) -> None:
+    """Without w and h the picture fits the cap, itself within the top rung:
+    a cap over GATEWAY_MAX_SIZE compiled `w_5000`, which the stand-in (as the
+    gateway's own limits) refused with a 400."""
+    image = await gateway.upload(PHOTO)
+    patched = await gateway.session.patch(
+        gateway.url(f"/v1/images/{image}"),
+        json={"isPublic": True, "maxUnauthorised": 5000},
+        headers=bearer(gateway.key),
+    )
+    assert patched.status == 200, await patched.text()
+    response = await gateway.session.get(gateway.url(f"/image/{image}.jpg"))
+    assert response.status == 200, await response.text()
+    assert response.url.path.startswith("/cdn/local/image/")
+    assert picture(await response.read()).size == (600, 400)
+
+
 async def test_a_deleted_image_is_gone_from_the_stand_in(gateway: Gateway) -> None:
     image = await gateway.upload(PHOTO)
     location = await gateway.redirect(image, TILING)
