@@ -11,6 +11,7 @@ Cloudinary account with strict transformations.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 import uuid
@@ -65,6 +66,8 @@ _FORMATS: Final[Mapping[str, str]] = {
 # Longer than any delivery URL the compiler writes (16 steps and 8 overlays
 # named by 255-character public ids come to about 4 KB).
 _MAX_PATH: Final = 8192
+# The largest side any limit may name (and past a JPEG's).
+_SIDE: Final = 65_535
 # The model names an overlay by image id (a UUID); the stand-in knows assets.
 _LAYERS: Final = uuid.UUID("6c0c7a44-8a7e-4f44-9d1e-4c2b3c1d0a5e")
 
@@ -104,7 +107,10 @@ async def deliver(request: web.Request) -> web.Response:
         # operator's base chain; the signature says the gateway made them.
         base_chain, render_base = (), ((), Delivery())
     transformation, layers = parse_chain(
-        parsed.chain, base_chain=base_chain, layer_id=_layer_id, limits=settings.limits
+        parsed.chain,
+        base_chain=base_chain,
+        layer_id=_layer_id,
+        limits=_signed_limits(settings.limits),
     )
     image = _original(cloud, parsed.delivery_type, parsed.public_id)
     overlays = {
@@ -123,6 +129,18 @@ async def deliver(request: web.Request) -> web.Response:
         expires_at=expires_at,
     )
     return await answer_job(request, renderer, job, renderer.headers(job))
+
+
+@functools.cache
+def _signed_limits(limits: Limits) -> Limits:
+    """The limits of a chain the gateway signed (`_authorise` comes first).
+
+    A region (IIIF's `c_crop` with x and y) is cut from the original, which
+    may be wider than a step's output may be (GATEWAY_MAX_SIZE) and reach past
+    GATEWAY_MAX_OFFSET; as on Cloudinary, the original and the renderer's
+    pixel budgets bound that geometry instead.
+    """
+    return dataclasses.replace(limits, max_size=_SIDE, max_offset=_SIDE)
 
 
 @functools.cache

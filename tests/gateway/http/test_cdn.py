@@ -335,7 +335,9 @@ async def test_a_long_signature_is_accepted(gateway: Gateway) -> None:
         pytest.param(BASE + "/e_blur:300", id="unknown-option-value"),
         pytest.param(BASE + "/q_80", id="delivery-option-outside-the-base"),
         pytest.param(BASE + "/l_fetch:aHR0cDovL3g", id="fetch-layer"),
-        pytest.param(BASE + "/c_fit,w_5000", id="over-the-size-limit"),
+        # GATEWAY_MAX_SIZE bounds a step the gateway compiles from a token, not
+        # what the stand-in draws (an IIIF region may be wider); 65535 does.
+        pytest.param(BASE + "/c_fit,w_65536", id="past-the-largest-side"),
         pytest.param("c_fit,h_1920,w_1920/e_sepia", id="part-of-the-base-chain"),
         pytest.param("c_fit,w_300,a_hflip", id="no-base-unknown-order"),
     ],
@@ -453,6 +455,28 @@ async def test_a_public_picture_under_a_cap_over_the_size_limit_is_drawn(
     assert response.status == 200, await response.text()
     assert response.url.path.startswith("/cdn/local/image/")
     assert picture(await response.read()).size == (600, 400)
+
+
+async def test_an_iiif_region_wider_than_the_size_limit_is_drawn(
+    gateway: Gateway,
+) -> None:
+    """A IIIF region is cut from the original, which may be wider than
+    GATEWAY_MAX_SIZE (a step's output): `c_crop,w_4500` is the gateway's own
+    signed chain, and the stand-in, as Cloudinary, draws it."""
+    image = await gateway.upload(solid((5000, 1000), RED, "JPEG"))
+    patched = await gateway.session.patch(
+        gateway.url(f"/v1/images/{image}"),
+        json={"isPublic": True},
+        headers=bearer(gateway.key),
+    )
+    assert patched.status == 200, await patched.text()
+    response = await gateway.session.get(
+        gateway.url(f"/iiif/3/{image}/0,0,4500,1000/900,/0/default.jpg")
+    )
+    assert response.status == 200, await response.text()
+    assert response.url.path.startswith("/cdn/local/image/")
+    assert "w_4500" in response.url.path
+    assert picture(await response.read()).size == (900, 200)
 
 
 async def test_a_deleted_image_is_gone_from_the_stand_in(gateway: Gateway) -> None:
