@@ -406,7 +406,7 @@ def info_document(
     sizes = [
         {"width": w, "height": h}
         for w, h in (level_size(full, f) for f in reversed(factors))
-        if w <= max_width and h <= max_height
+        if w <= max_width and h <= max_height and w * h <= limits.max_output_pixels
     ]
     doc: dict[str, object] = {
         "@context": CONTEXT,

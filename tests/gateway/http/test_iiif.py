@@ -41,6 +41,7 @@ from tests.images import (
     png_with_data,
     solid,
 )
+from transforms import Limits
 from transforms.cloudinary import CloudinaryAccount, CloudinaryAsset
 
 Client = TestClient[web.Request, web.Application]
@@ -620,6 +621,42 @@ async def test_levels_are_bounded_by_their_cache(
         response = await client.get(f"/iiif/3/{CAPPED}/{tile}/0/default.jpg")
         assert response.status == 200
     assert levels.decodes == first + 2
+
+
+@pytest.mark.parametrize(
+    ("full", "limits", "longest_allowed"),
+    [
+        pytest.param((400, 300), Limits(), None, id="defaults"),
+        pytest.param((1600, 1200), Limits(), 400, id="capped"),
+        pytest.param(
+            (3000, 2000),
+            Limits(max_size=8000, max_output_pixels=2_000_000),
+            None,
+            id="maxArea-under-the-whole-image",
+        ),
+    ],
+)
+def test_info_json_lists_only_sizes_it_serves(
+    full: tuple[int, int], limits: Limits, longest_allowed: int | None
+) -> None:
+    """Every size `info.json` lists is within its maxWidth, maxHeight and
+    maxArea, and served in its canonical `w,h` form to the caller it was
+    written for."""
+    doc = iiif.info_document("https://iiif.example/x", full, limits, longest_allowed)
+    scale_cap = 1.0 if longest_allowed is None else longest_allowed / max(full)
+    sizes = doc["sizes"]
+    assert isinstance(sizes, list)
+    assert sizes
+    for size in sizes:
+        width, height = size["width"], size["height"]
+        assert width <= doc["maxWidth"]
+        assert height <= doc["maxHeight"]
+        assert width * height <= doc["maxArea"]
+        syntax = iiif.parse("full", f"{width},{height}", "0", "default.jpg")
+        wanted = iiif.resolve(syntax, full, limits, scale_cap)
+        assert wanted.view.size == (width, height)
+        if longest_allowed is not None:
+            assert iiif.policy_size(wanted.view) <= longest_allowed
 
 
 @hypothesis.settings(max_examples=300, deadline=None, database=None)
