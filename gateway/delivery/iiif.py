@@ -399,8 +399,8 @@ def info_document(
     factors = scale_factors(full, longest_allowed)
     if longest_allowed is not None and longest_allowed < max(full):
         scale = longest_allowed / max(full)
-        max_width = max(1, math.floor(width * scale))
-        max_height = max(1, math.floor(height * scale))
+        max_width = min(limits.max_size, max(1, math.floor(width * scale)))
+        max_height = min(limits.max_size, max(1, math.floor(height * scale)))
     else:
         max_width = max_height = limits.max_size
     sizes = [

@@ -634,6 +634,7 @@ async def test_levels_are_bounded_by_their_cache(
             None,
             id="maxArea-under-the-whole-image",
         ),
+        pytest.param((6000, 1000), Limits(), 5000, id="cap-over-maxWidth"),
     ],
 )
 def test_info_json_lists_only_sizes_it_serves(
@@ -641,16 +642,20 @@ def test_info_json_lists_only_sizes_it_serves(
 ) -> None:
     """Every size `info.json` lists is within its maxWidth, maxHeight and
     maxArea, and served in its canonical `w,h` form to the caller it was
-    written for."""
+    written for; maxWidth and maxHeight promise no more than GATEWAY_MAX_SIZE."""
     doc = iiif.info_document("https://iiif.example/x", full, limits, longest_allowed)
+    max_width, max_height = doc["maxWidth"], doc["maxHeight"]
+    assert isinstance(max_width, int)
+    assert isinstance(max_height, int)
+    assert max(max_width, max_height) <= limits.max_size
     scale_cap = 1.0 if longest_allowed is None else longest_allowed / max(full)
     sizes = doc["sizes"]
     assert isinstance(sizes, list)
     assert sizes
     for size in sizes:
         width, height = size["width"], size["height"]
-        assert width <= doc["maxWidth"]
-        assert height <= doc["maxHeight"]
+        assert width <= max_width
+        assert height <= max_height
         assert width * height <= doc["maxArea"]
         syntax = iiif.parse("full", f"{width},{height}", "0", "default.jpg")
         wanted = iiif.resolve(syntax, full, limits, scale_cap)
