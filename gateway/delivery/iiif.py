@@ -273,7 +273,7 @@ def _size(
             out = (rw, rh)
         else:
             out = (max(1, math.floor(rw * scale)), max(1, math.floor(rh * scale)))
-        return out, "max" if not upscale else "^max"
+        return out, "max"
     if (pct := _SIZE_PCT.fullmatch(bare)) is not None:
         factor = float(pct[1]) / 100
         out = (round(rw * factor), round(rh * factor))
@@ -298,7 +298,8 @@ def _size(
             raise IiifParameterError("the size names no side", parameter="size")
     if out[0] < 1 or out[1] < 1:
         raise IiifParameterError("the size makes an empty image", parameter="size")
-    if not upscale and (out[0] > rw or out[1] > rh):
+    enlarges = out[0] > rw or out[1] > rh
+    if enlarges and not upscale:
         raise IiifParameterError(
             f"the size enlarges the {rw}x{rh} region: ask with ^ to enlarge",
             parameter="size",
@@ -309,7 +310,8 @@ def _size(
             f"{limits.max_output_pixels} in all are served",
             parameter="size",
         )
-    return out, ("^" if upscale else "") + f"{out[0]},{out[1]}"
+    # Canonically `^` only when the region is enlarged (section 4.8).
+    return out, ("^" if enlarges else "") + f"{out[0]},{out[1]}"
 
 
 def over_budget(request: ImageRequest, limits: Limits) -> IiifParameterError:

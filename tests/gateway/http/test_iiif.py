@@ -396,6 +396,29 @@ async def test_images_link_their_profile_and_canonical_uri(
     )
 
 
+@pytest.mark.parametrize(
+    ("size", "canonical"),
+    [
+        pytest.param("max", "max", id="max"),
+        pytest.param("^max", "max", id="up-max-not-enlarging"),
+        pytest.param("200,", "200,150", id="w"),
+        pytest.param("^200,", "200,150", id="up-w-not-enlarging"),
+        pytest.param("^,300", "400,300", id="up-h-the-region-itself"),
+        pytest.param("^pct:50", "200,150", id="up-pct-not-enlarging"),
+        pytest.param("^!100,100", "100,75", id="up-confined-not-enlarging"),
+        pytest.param("^800,", "^800,600", id="up-w-enlarging"),
+        pytest.param("^400,301", "^400,301", id="up-w-h-enlarging-one-side"),
+    ],
+)
+def test_the_canonical_size_has_a_caret_only_when_it_enlarges(
+    size: str, canonical: str
+) -> None:
+    """Section 4.8: `w,h` when the size needs no upscaling, `^w,h` when it does."""
+    syntax = iiif.parse("full", size, "0", "default.jpg")
+    wanted = iiif.resolve(syntax, (400, 300), Limits(), 1.0)
+    assert wanted.canonical == f"full/{canonical}/0/default.jpg"
+
+
 # Access: the size policy, at the whole image's scale
 
 
