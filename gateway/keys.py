@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import Executor
 
 from aiohttp import web
@@ -25,6 +26,7 @@ __all__ = [
     "CATALOG",
     "CDN",
     "DEMO",
+    "ERROR_HEADERS",
     "EXECUTOR",
     "INGESTOR",
     "ISSUER",
@@ -64,5 +66,7 @@ CDN = web.AppKey("cdn", LocalCloud)  # only with GATEWAY_CDN=local
 INGESTOR = web.AppKey("ingestor", Ingestor)
 UPLOAD_GATE = web.AppKey("upload_gate", UploadGate)
 REQUEST_ID = web.RequestKey("request_id", str)
+# Headers a handler wants on its refusals too (IIIF's CORS headers).
+ERROR_HEADERS = web.RequestKey[Mapping[str, str]]("error_headers")
 # The issuer a request acts for, once known: for the access log.
 ISSUER = web.RequestKey("issuer", str)

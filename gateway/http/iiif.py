@@ -27,7 +27,7 @@ from gateway.errors import (
 )
 from gateway.http.auth import optional_principal
 from gateway.http.delivery import answer_job, redirect_to, signed_location
-from gateway.keys import CATALOG, RENDERER, SETTINGS
+from gateway.keys import CATALOG, ERROR_HEADERS, RENDERER, SETTINGS
 from transforms import OutputTooLargeError, Transformation, normalise_image_id
 
 __all__ = ["base", "image", "info"]
@@ -44,6 +44,7 @@ _CREDENTIAL_VARY: Final = "Authorization, Cookie, X-Session-Token"
 
 async def base(request: web.Request) -> web.Response:
     """`GET /iiif/3/{id}`: 303 to its `info.json`, as the specification asks."""
+    request[ERROR_HEADERS] = _HEADERS
     image_id = _image_id(request)
     location = _service_id(request, image_id) + "/info.json"
     return web.Response(
@@ -58,6 +59,7 @@ async def base(request: web.Request) -> web.Response:
 
 async def info(request: web.Request) -> web.Response:
     """`GET /iiif/3/{id}/info.json`: sizes and tiles, only those the caller may have."""
+    request[ERROR_HEADERS] = _HEADERS
     settings = request.app[SETTINGS]
     caller = await optional_principal(request)
     record, full = await _image(request)
@@ -85,6 +87,7 @@ async def info(request: web.Request) -> web.Response:
 
 async def image(request: web.Request) -> web.StreamResponse:
     """`GET /iiif/3/{id}/{region}/{size}/{rotation}/{quality}.{format}`."""
+    request[ERROR_HEADERS] = _HEADERS
     settings = request.app[SETTINGS]
     info = request.match_info
     syntax = iiif.parse(

@@ -25,7 +25,7 @@ from gateway.errors import (
     TooManyParametersError,
     error_response,
 )
-from gateway.keys import REQUEST_ID
+from gateway.keys import ERROR_HEADERS, REQUEST_ID
 from gateway.ops.access_log import holds_credential
 from gateway.ops.lifecycle import Lifecycle
 from gateway.ops.logs import CURRENT_REQUEST_ID
@@ -148,6 +148,8 @@ class Frame:
             lifecycle.in_flight -= 1
             if lifecycle.draining:
                 lifecycle.finished()
+        if response.status >= 400 and ERROR_HEADERS in request:
+            response.headers.update(request[ERROR_HEADERS])
         if lifecycle.draining:
             # No next request on this connection: the client goes elsewhere.
             response.force_close()

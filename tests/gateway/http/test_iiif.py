@@ -323,6 +323,26 @@ async def test_unknown_and_private_images_are_404(
     await assert_error(response, 404, "image_not_found")
 
 
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        pytest.param(f"{QUADRANTS}/full/max/0/default.bmp", 400, id="400"),
+        pytest.param(f"{CAPPED}/full/800,/0/default.jpg", 401, id="401-over-the-cap"),
+        pytest.param(f"{PRIVATE}/info.json", 404, id="404-info-json"),
+        pytest.param(f"{PRIVATE}/full/max/0/default.jpg", 404, id="404-image"),
+        pytest.param(f"{QUADRANTS}/full/max/0/default.tif", 501, id="501"),
+    ],
+)
+async def test_errors_are_readable_across_origins(
+    client: Client, path: str, status: int
+) -> None:
+    """Every answer has Access-Control-Allow-Origin (README), refusals too:
+    a viewer on another site tells a 401 from a 404 only if it may read it."""
+    response = await client.get(f"/iiif/3/{path}")
+    assert response.status == status
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+
+
 async def test_the_base_uri_is_a_303_to_info_json(
     client: Client, settings: Settings
 ) -> None:
