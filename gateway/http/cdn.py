@@ -61,7 +61,7 @@ _FORMATS: Final[Mapping[str, str]] = {
     "png": "png",
     "webp": "webp",
     "avif": "avif",
-    "gif": "png",  # the renderer writes no GIF: the first frame, losslessly
+    "gif": "gif",
 }
 # Longer than any delivery URL the compiler writes (16 steps and 8 overlays
 # named by 255-character public ids come to about 4 KB).

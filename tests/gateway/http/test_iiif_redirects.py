@@ -130,3 +130,37 @@ async def test_the_local_cdn_draws_the_chain_a_redirect_names(
         picture = Image.open(io.BytesIO(await followed.read()))
         assert picture.size == (75, 100)
         assert {c for _, c in picture.convert("RGB").getcolors() or []} == {WHITE}
+
+
+@pytest.mark.parametrize(
+    ("extension", "media_type"),
+    [
+        pytest.param("jpg", "image/jpeg", id="jpg"),
+        pytest.param("png", "image/png", id="png"),
+        pytest.param("webp", "image/webp", id="webp"),
+        pytest.param("gif", "image/gif", id="gif"),
+        pytest.param("avif", "image/avif", id="avif"),
+    ],
+)
+async def test_the_local_cdn_answers_the_format_a_redirect_names(
+    aiohttp_server: AiohttpServer, tmp_path: Path, extension: str, media_type: str
+) -> None:
+    """Each IIIF format followed through GATEWAY_CDN=local is that format."""
+    async for gateway in serve(aiohttp_server, tmp_path):
+        image = await gateway.upload(quadrants())
+        patched = await gateway.session.patch(
+            gateway.url(f"/v1/images/{image}"),
+            json={"data": {"type": "images", "attributes": {"isPublic": True}}},
+            headers=bearer(gateway.key),
+        )
+        assert patched.status == 200
+        response = await gateway.get(
+            gateway.url(f"/iiif/3/{image}/full/100,/0/default.{extension}")
+        )
+        assert response.status == 302
+        followed = await gateway.get(URL(response.headers["Location"], encoded=True))
+        assert followed.status == 200, await followed.text()
+        assert followed.content_type == media_type
+        picture = Image.open(io.BytesIO(await followed.read()))
+        assert Image.MIME[picture.format or ""] == media_type
+        assert picture.size == (100, 75)
