@@ -30,7 +30,7 @@ from gateway.http.delivery import answer_job, redirect_to, signed_location
 from gateway.keys import CATALOG, ERROR_HEADERS, RENDERER, SETTINGS
 from transforms import OutputTooLargeError, Transformation, normalise_image_id
 
-__all__ = ["base", "image", "info"]
+__all__ = ["base", "image", "info", "preflight"]
 
 _LD_JSON: Final = f'application/ld+json;profile="{iiif.CONTEXT}"'
 # Any page may show these images (IIIF viewers run on other sites).
@@ -40,6 +40,13 @@ _HEADERS: Final[Mapping[str, str]] = {
     "X-Content-Type-Options": "nosniff",
 }
 _CREDENTIAL_VARY: Final = "Authorization, Cookie, X-Session-Token"
+# A viewer may send a credential from any site (it may have more than `max`).
+_PREFLIGHT: Final[Mapping[str, str]] = {
+    **_HEADERS,
+    "Access-Control-Allow-Methods": "GET, HEAD",
+    "Access-Control-Allow-Headers": "Authorization, X-Session-Token, If-None-Match",
+    "Access-Control-Max-Age": "600",
+}
 
 
 async def base(request: web.Request) -> web.Response:
@@ -55,6 +62,11 @@ async def base(request: web.Request) -> web.Response:
             "Cache-Control": "public, max-age=86400",
         },
     )
+
+
+async def preflight(request: web.Request) -> web.Response:
+    """`OPTIONS /iiif/3/…`: the CORS preflight the specification asks servers to answer."""
+    return web.Response(status=204, headers=_PREFLIGHT)
 
 
 async def info(request: web.Request) -> web.Response:

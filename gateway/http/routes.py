@@ -55,6 +55,19 @@ def setup_routes(app: web.Application, delivery: Delivery) -> None:
                 iiif.image,
                 name="iiif_image",
             ),
+            web.options(
+                "/iiif/3/{image_id}", iiif.preflight, name="iiif_base_preflight"
+            ),
+            web.options(
+                "/iiif/3/{image_id}/info.json",
+                iiif.preflight,
+                name="iiif_info_preflight",
+            ),
+            web.options(
+                "/iiif/3/{image_id}/{region}/{size}/{rotation}/{quality}.{format}",
+                iiif.preflight,
+                name="iiif_image_preflight",
+            ),
             # The local stand-in for Cloudinary (GATEWAY_CDN=local; else 404).
             web.get(
                 cdn.PREFIX + "/{cloud}/image/{type}/{tail:.+}", cdn.deliver, name="cdn"

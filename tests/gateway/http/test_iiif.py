@@ -343,6 +343,31 @@ async def test_errors_are_readable_across_origins(
     assert response.headers["Access-Control-Allow-Origin"] == "*"
 
 
+@pytest.mark.parametrize(
+    "tail",
+    ["", "/info.json", "/full/max/0/default.jpg", "/0,0,256,256/256,/0/gray.png"],
+)
+async def test_a_viewer_on_another_site_may_send_a_credential(
+    client: Client, settings: Settings, tail: str
+) -> None:
+    """The CORS preflight (section 7): Authorization crosses origins only
+    after an OPTIONS answer allows it."""
+    path = f"/iiif/3/{CAPPED}{tail}"
+    preflight = await client.options(
+        path,
+        headers={
+            "Origin": "https://viewer.example",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        },
+    )
+    assert preflight.status == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    assert "GET" in preflight.headers["Access-Control-Allow-Methods"]
+    allowed = preflight.headers["Access-Control-Allow-Headers"].lower()
+    assert "authorization" in allowed
+
+
 async def test_the_base_uri_is_a_303_to_info_json(
     client: Client, settings: Settings
 ) -> None:
