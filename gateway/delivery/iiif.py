@@ -284,12 +284,7 @@ def _size(
         w = int(w_raw) if w_raw else None
         h = int(h_raw) if h_raw else None
         if w is not None and h is not None:
-            fit = min(w / rw, h / rh)
-            out = (
-                (min(w, round(rw * fit)), min(h, round(rh * fit)))
-                if confined
-                else (w, h)
-            )
+            out = _confined(w, h, (rw, rh), limits) if confined else (w, h)
         elif w is not None:
             out = (w, round(rh * w / rw))
         elif h is not None:
@@ -312,6 +307,28 @@ def _size(
         )
     # Canonically `^` only when the region is enlarged (section 4.8).
     return out, ("^" if enlarges else "") + f"{out[0]},{out[1]}"
+
+
+def _confined(
+    w: int, h: int, region: tuple[int, int], limits: Limits
+) -> tuple[int, int]:
+    """`!w,h`: the region fitted in w x h, and in the server's limits (section
+    4.4: "as large as possible but not larger than … w or h, or server-imposed
+    limits"), so a viewer's `^!5000,5000` gets the most served, never a 400.
+    Whether it enlarges the region is for the caller to judge (`^`).
+    """
+    rw, rh = region
+    fit = min(w / rw, h / rh)
+    longest = max(rw, rh)
+    if longest * fit > limits.max_size:
+        # Sides in whole pixels from the exact ratio: the longest is the limit.
+        w, h = rw * limits.max_size // longest, rh * limits.max_size // longest
+        fit = min(w / rw, h / rh)
+    area = limits.max_output_pixels
+    if (rw * fit) * (rh * fit) > area:
+        scale = math.sqrt(area / (rw * rh))
+        return max(1, math.floor(rw * scale)), max(1, math.floor(rh * scale))
+    return min(w, round(rw * fit)), min(h, round(rh * fit))
 
 
 def over_budget(request: ImageRequest, limits: Limits) -> IiifParameterError:

@@ -26,6 +26,7 @@ from yarl import URL
 from gateway import Settings, create_app
 from gateway.catalog import ImageRecord, Original, SqliteCatalog
 from gateway.delivery import iiif
+from gateway.errors import IiifParameterError
 from gateway.keys import RENDERER
 from gateway.originals.ingest import add_original
 from gateway.originals.local import LocalOriginalStore
@@ -462,6 +463,64 @@ def test_the_canonical_size_has_a_caret_only_when_it_enlarges(
     syntax = iiif.parse("full", size, "0", "default.jpg")
     wanted = iiif.resolve(syntax, (400, 300), Limits(), 1.0)
     assert wanted.canonical == f"full/{canonical}/0/default.jpg"
+
+
+@pytest.mark.parametrize(
+    ("size", "limits", "served", "canonical"),
+    [
+        pytest.param("!100,100", Limits(), (100, 75), "100,75", id="within-limits"),
+        pytest.param(
+            "^!5000,5000",
+            Limits(max_size=500),
+            (500, 375),
+            "^500,375",
+            id="up-max-size",
+        ),
+        pytest.param(
+            "^!5000,5000",
+            Limits(max_output_pixels=30_000),
+            (200, 150),
+            "200,150",
+            id="up-max-area",
+        ),
+        pytest.param(
+            "!300,300", Limits(max_size=200), (200, 150), "200,150", id="max-size"
+        ),
+        pytest.param(
+            "^!5000,300",
+            Limits(max_size=500),
+            (400, 300),
+            "400,300",
+            id="h-binds-first",
+        ),
+    ],
+)
+def test_a_confined_size_is_fitted_in_the_servers_limits(
+    size: str, limits: Limits, served: tuple[int, int], canonical: str
+) -> None:
+    """Section 4.4: `!w,h` and `^!w,h` are "as large as possible but not larger
+    than … w or h, or server-imposed limits": fitted, never refused for those."""
+    syntax = iiif.parse("full", size, "0", "default.jpg")
+    wanted = iiif.resolve(syntax, (400, 300), limits, 1.0)
+    assert wanted.view.size == served
+    assert wanted.canonical == f"full/{canonical}/0/default.jpg"
+
+
+@pytest.mark.parametrize(
+    ("size", "limits"),
+    [
+        # The validator's size_noup: no enlarging without ^, `!` or not.
+        pytest.param("!5000,5000", Limits(), id="confined-enlarging-without-caret"),
+        pytest.param("^5000,", Limits(), id="exact-over-max-size"),
+        pytest.param(
+            "^600,400", Limits(max_output_pixels=200_000), id="exact-over-area"
+        ),
+    ],
+)
+def test_other_sizes_past_the_limits_are_refused(size: str, limits: Limits) -> None:
+    syntax = iiif.parse("full", size, "0", "default.jpg")
+    with pytest.raises(IiifParameterError):
+        iiif.resolve(syntax, (400, 300), limits, 1.0)
 
 
 # Access: the size policy, at the whole image's scale
