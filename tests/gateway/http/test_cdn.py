@@ -81,6 +81,17 @@ class Gateway:
         assert response.status == 201, await response.text()
         return str((await document(response))["id"])
 
+    async def upload_public(self, data: bytes, **attributes: object) -> str:
+        """An image uploaded and made public (with more `attributes` if given)."""
+        image = await self.upload(data)
+        patched = await self.session.patch(
+            self.url(f"/v1/images/{image}"),
+            json={"isPublic": True, **attributes},
+            headers=bearer(self.key),
+        )
+        assert patched.status == 200, await patched.text()
+        return image
+
     async def redirect(self, image: str, steps: list[dict[str, object]]) -> URL:
         """The stand-in URL the gateway's 302 names for a fresh token."""
         token = mint(SEED_KEY, issuer_id=SEED_ISSUER, transformations=steps, ttl=600)
@@ -444,13 +455,7 @@ async def test_a_public_picture_under_a_cap_over_the_size_limit_is_drawn(
     """Without w and h the picture fits the cap, itself within the top rung:
     a cap over GATEWAY_MAX_SIZE compiled `w_5000`, which the stand-in (as the
     gateway's own limits) refused with a 400."""
-    image = await gateway.upload(PHOTO)
-    patched = await gateway.session.patch(
-        gateway.url(f"/v1/images/{image}"),
-        json={"isPublic": True, "maxUnauthorised": 5000},
-        headers=bearer(gateway.key),
-    )
-    assert patched.status == 200, await patched.text()
+    image = await gateway.upload_public(PHOTO, maxUnauthorised=5000)
     response = await gateway.session.get(gateway.url(f"/image/{image}.jpg"))
     assert response.status == 200, await response.text()
     assert response.url.path.startswith("/cdn/local/image/")
@@ -463,13 +468,7 @@ async def test_an_iiif_region_wider_than_the_size_limit_is_drawn(
     """A IIIF region is cut from the original, which may be wider than
     GATEWAY_MAX_SIZE (a step's output): `c_crop,w_4500` is the gateway's own
     signed chain, and the stand-in, as Cloudinary, draws it."""
-    image = await gateway.upload(solid((5000, 1000), RED, "JPEG"))
-    patched = await gateway.session.patch(
-        gateway.url(f"/v1/images/{image}"),
-        json={"isPublic": True},
-        headers=bearer(gateway.key),
-    )
-    assert patched.status == 200, await patched.text()
+    image = await gateway.upload_public(solid((5000, 1000), RED, "JPEG"))
     response = await gateway.session.get(
         gateway.url(f"/iiif/3/{image}/0,0,4500,1000/900,/0/default.jpg")
     )

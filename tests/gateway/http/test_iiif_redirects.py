@@ -14,7 +14,6 @@ from yarl import URL
 
 from gateway import create_app
 from tests.conftest import make_settings
-from tests.gateway.http.support import bearer
 from tests.gateway.http.test_cdn import serve
 from tests.gateway.http.test_iiif import (
     ACCOUNT,
@@ -112,13 +111,7 @@ async def test_the_local_cdn_draws_the_chain_a_redirect_names(
 ) -> None:
     """GATEWAY_CDN=local parses the IIIF chain back (a_hflip, e_blackwhite) and draws it."""
     async for gateway in serve(aiohttp_server, tmp_path):
-        image = await gateway.upload(quadrants())
-        patched = await gateway.session.patch(
-            gateway.url(f"/v1/images/{image}"),
-            json={"data": {"type": "images", "attributes": {"isPublic": True}}},
-            headers=bearer(gateway.key),
-        )
-        assert patched.status == 200
+        image = await gateway.upload_public(quadrants())
         response = await gateway.get(
             gateway.url(f"/iiif/3/{image}/pct:50,0,50,50/100,/!90/bitonal.png")
         )
@@ -147,13 +140,7 @@ async def test_the_local_cdn_answers_the_format_a_redirect_names(
 ) -> None:
     """Each IIIF format followed through GATEWAY_CDN=local is that format."""
     async for gateway in serve(aiohttp_server, tmp_path):
-        image = await gateway.upload(quadrants())
-        patched = await gateway.session.patch(
-            gateway.url(f"/v1/images/{image}"),
-            json={"data": {"type": "images", "attributes": {"isPublic": True}}},
-            headers=bearer(gateway.key),
-        )
-        assert patched.status == 200
+        image = await gateway.upload_public(quadrants())
         response = await gateway.get(
             gateway.url(f"/iiif/3/{image}/full/100,/0/default.{extension}")
         )
