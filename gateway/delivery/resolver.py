@@ -124,6 +124,9 @@ class Resolver:
         # retry; one entry per request in flight at most, dropped on any change.
         self._verified: dict[tuple[str | None, str], _Verified] = {}
         self._loaded_records: Mapping[str, ImageRecord | None] = {}
+        # False while a decision on records a change may have outdated runs:
+        # nothing it compiles is remembered either.
+        self._remembering = True
         catalog.subscribe(self._forget)
 
     @property
@@ -168,7 +171,11 @@ class Resolver:
         The retry takes up the token as already verified, and the records as
         loaded, unless the catalog changed meanwhile: then the keys are read
         again and the token verified again, so a key revoked during the load
-        is never accepted. A catalog that keeps changing is a 503.
+        is never accepted. The records decide even so: read after this
+        request began, they hold every write acknowledged before it (with
+        replicas taking uploads, a write elsewhere lands during many loads).
+        Only a decision on an unchanged catalog is remembered: a change
+        meanwhile may have made the records stale for later requests.
         """
         catalog = self.catalog
         try:
@@ -179,16 +186,19 @@ class Resolver:
                 records = await catalog.load(missing.image_ids)
                 if catalog.due():
                     await catalog.refresh()
-                if catalog.generation == generation:
-                    # Used by this synchronous retry only: no other request
-                    # runs before it ends.
-                    self._loaded_records = records
+                # Used by this synchronous retry only: no other request runs
+                # before it ends.
+                self._loaded_records = records
+                self._remembering = catalog.generation == generation
                 try:
-                    return self._remembered(cached, compute, token, image_id)
+                    if self._remembering:
+                        return self._remembered(cached, compute, token, image_id)
+                    return self._remembered(compute, compute, token, image_id)
                 except _Uncached as uncached:
                     missing = uncached
                 finally:
                     self._loaded_records = {}
+                    self._remembering = True
         finally:
             self._verified.pop((token, image_id), None)
         raise OverloadedError(
@@ -252,10 +262,9 @@ class Resolver:
                 # token: signed again once half of that is gone, so that no
                 # URL is handed out with less left (or already expired).
                 valid_until = expiration - self._cdn.url_max_age / 2
+        compiled = self._compiled if self._remembering else self._compile
         with _resumable(known):
-            redirect = self._compiled(
-                verified.issuer, canonical, transformation, expiration
-            )
+            redirect = compiled(verified.issuer, canonical, transformation, expiration)
         return _Seen(valid_until, redirect)
 
     def _seen_resolution(

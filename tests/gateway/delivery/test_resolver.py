@@ -11,6 +11,7 @@ import pytest
 from gateway.catalog import CachedCatalog, ImageRecord, SqliteCatalog
 from gateway.config import Settings, UpstreamSettings
 from gateway.delivery.resolver import Resolver
+from gateway.errors import ImageNotFoundError
 from signing import IssuerKey, UnknownKeyError, mint
 from transforms.cloudinary import CloudinaryAccount, CloudinaryAsset
 
@@ -86,3 +87,50 @@ async def test_a_cache_smaller_than_a_tiling_still_resolves_it(
     found = await resolver.redirect(token, image.id)
     assert "/l_authenticated:p1/" in found.location
     assert found.location.endswith("/p0")
+
+
+async def test_an_image_loaded_while_other_images_change_is_answered(
+    store: SqliteCatalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Uploads and edits elsewhere (another replica's, every few milliseconds)
+    land during each load. The records were read after the request began, so
+    they hold every write acknowledged before it: the answer, not a 503."""
+    issuer_id, key, (image, busy) = await _issuer_with_images(store, 2)
+    catalog = CachedCatalog(store, size=100, poll_interval=3600)
+    resolver = Resolver(SETTINGS, catalog)
+    await catalog.refresh()
+    token = mint(key, issuer_id=issuer_id, transformations=[], ttl=3600)
+    real_image = store.image
+
+    async def image_while_others_change(image_id: str) -> ImageRecord | None:
+        record = await real_image(image_id)
+        await store.update_image(busy.id, {"description": "edited"})
+        return record
+
+    monkeypatch.setattr(store, "image", image_while_others_change)
+    found = await resolver.redirect(token, image.id)
+    assert found.location.endswith("/p0")
+
+
+async def test_an_image_deleted_while_it_loads_is_not_remembered(
+    store: SqliteCatalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request concurrent with a delete may still be answered, from what it
+    read; the requests after the delete are not."""
+    issuer_id, key, (image,) = await _issuer_with_images(store, 1)
+    catalog = CachedCatalog(store, size=100, poll_interval=3600)
+    resolver = Resolver(SETTINGS, catalog)
+    await catalog.refresh()
+    token = mint(key, issuer_id=issuer_id, transformations=[], ttl=3600)
+    real_image = store.image
+
+    async def image_then_deleted(image_id: str) -> ImageRecord | None:
+        record = await real_image(image_id)
+        await store.remove_image(image_id)
+        return record
+
+    monkeypatch.setattr(store, "image", image_then_deleted)
+    await resolver.redirect(token, image.id)
+    monkeypatch.setattr(store, "image", real_image)
+    with pytest.raises(ImageNotFoundError):
+        await resolver.redirect(token, image.id)
