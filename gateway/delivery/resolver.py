@@ -124,6 +124,7 @@ class Resolver:
         # retry; one entry per request in flight at most, dropped on any change.
         self._verified: dict[tuple[str | None, str], _Verified] = {}
         self._loaded_records: Mapping[str, ImageRecord | None] = {}
+        self._forgotten_lookups: dict[str, float] = {}
         # False while a decision on records a change may have outdated runs:
         # nothing it compiles is remembered either.
         self._remembering = True
@@ -228,19 +229,23 @@ class Resolver:
         return answer.value
 
     def cache_lookups(self) -> dict[str, float]:
-        """Hits and misses of each cache, for the metrics (functools counts them)."""
-        lookups: dict[str, float] = {}
+        """Hits and misses of each cache, for the metrics (functools counts
+        them, since the last change; the counts before are kept here)."""
+        lookups = dict(self._forgotten_lookups)
         for name, cache in (
             ("redirects", self._redirects),
             ("resolutions", self._resolutions),
             ("compiled", self._compiled),
         ):
             info = cache.cache_info()
-            lookups[f"{name}:hit"] = info.hits
-            lookups[f"{name}:miss"] = info.misses
+            lookups[f"{name}:hit"] = lookups.get(f"{name}:hit", 0) + info.hits
+            lookups[f"{name}:miss"] = lookups.get(f"{name}:miss", 0) + info.misses
         return lookups
 
     def _forget(self) -> None:
+        # `cache_clear` zeroes functools' counts too: a metric's counter must
+        # not go down at every change.
+        self._forgotten_lookups = self.cache_lookups()
         self._redirects.cache_clear()
         self._resolutions.cache_clear()
         self._compiled.cache_clear()

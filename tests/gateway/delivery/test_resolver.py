@@ -134,3 +134,22 @@ async def test_an_image_deleted_while_it_loads_is_not_remembered(
     monkeypatch.setattr(store, "image", real_image)
     with pytest.raises(ImageNotFoundError):
         await resolver.redirect(token, image.id)
+
+
+async def test_cache_lookups_keep_counting_across_catalog_changes(
+    store: SqliteCatalog,
+) -> None:
+    """They are Prometheus counters: a change forgets the answers, never the
+    count of lookups (another replica's upload would otherwise reset it)."""
+    issuer_id, key, (image, other) = await _issuer_with_images(store, 2)
+    catalog = CachedCatalog(store, size=100, poll_interval=3600)
+    resolver = Resolver(SETTINGS, catalog)
+    await catalog.refresh()
+    token = mint(key, issuer_id=issuer_id, transformations=[], ttl=3600)
+    for _ in range(3):
+        await resolver.redirect(token, image.id)
+    before = resolver.cache_lookups()
+    await store.update_image(other.id, {"description": "edited"})
+    after = resolver.cache_lookups()
+    assert before["redirects:hit"] == 2
+    assert after == before
