@@ -261,9 +261,7 @@ class PostgresCatalog:
                 async with self._connection() as conn:
                     if not snapshot:
                         return await op(conn, *args)
-                    async with conn.transaction(
-                        isolation="repeatable_read", readonly=True
-                    ):
+                    async with _transaction(conn, snapshot=True):
                         return await op(conn, *args)
             except _DEAD as exc:
                 # A server that hangs is not asked twice: a query waits at
@@ -308,7 +306,7 @@ class PostgresCatalog:
         args: tuple[object, ...],
     ) -> tuple[_T, int]:
         try:
-            async with self._connection() as conn, conn.transaction():
+            async with self._connection() as conn, _transaction(conn):
                 return await self._apply(conn, change, op, args)
         except _DEAD as exc:
             # Not repeated: whether it was committed cannot be told.
@@ -608,6 +606,29 @@ class PostgresCatalog:
 
     async def ingest_counts(self) -> dict[str, int]:
         return await self._read(ingests.ingest_counts)
+
+
+@contextlib.asynccontextmanager
+async def _transaction(conn: Conn, *, snapshot: bool = False) -> AsyncIterator[None]:
+    """`conn.transaction()` (`snapshot`: a read-only one that sees one state
+    of the database), raising a connection's loss inside it as the loss.
+
+    On a connection that died inside the transaction, asyncpg's exit raises
+    an `InterfaceError` ("the underlying connection is closed") in place of
+    the loss (`_DEAD`), which then read as a bug (a 500), not an outage.
+    """
+    transaction = (
+        conn.transaction(isolation="repeatable_read", readonly=True)
+        if snapshot
+        else conn.transaction()
+    )
+    try:
+        async with transaction:
+            yield
+    except asyncpg.InterfaceError as exc:
+        if isinstance(exc.__context__, _DEAD):
+            raise exc.__context__ from None
+        raise
 
 
 async def _data_version(conn: Conn) -> int:

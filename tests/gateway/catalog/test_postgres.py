@@ -26,11 +26,15 @@ from gateway import Settings, create_app
 from gateway.catalog import CachedCatalog, CatalogError, CatalogStore, open_catalog
 from gateway.catalog.location import upgrade
 from gateway.catalog.postgres import MIGRATIONS, PoolOutagesInOneLine, redacted
+from gateway.catalog.postgres import images as postgres_images
+from gateway.catalog.postgres import issuers as postgres_issuers
 from gateway.catalog.sqlite import MIGRATIONS as SQLITE_MIGRATIONS
+from gateway.errors import CatalogUnavailableError
 from gateway.keys import CATALOG
 from scripts.pg_cluster import Cluster
 from tests.conftest import (
     API_SECRET,
+    OTHER_ISSUER,
     SEED_CLOUD,
     SEED_IMAGE,
     SEED_ISSUER,
@@ -392,6 +396,48 @@ async def test_terminated_connections_are_replaced_and_listening_resumes(
     finally:
         await other.close()
     await _within_bound(client, "/v1/images", 401, headers=bearer(api_key))
+
+
+async def _dying(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    """This connection's backend terminated under it, inside its transaction."""
+    await conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+    raise AssertionError("the backend outlived its termination")
+
+
+async def test_a_connection_lost_inside_a_read_transaction_is_read_again(
+    catalog: CatalogStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """asyncpg's transaction exit, on a connection that died inside it, raises
+    an InterfaceError about the closed connection instead of the loss: it is
+    still a lost connection (the read tried again), never a 500."""
+    real = postgres_issuers.issuers
+    calls = 0
+
+    async def issuers_once_dying(conn: asyncpg.Connection[asyncpg.Record]) -> object:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await _dying(conn)
+        return await real(conn)
+
+    monkeypatch.setattr(postgres_issuers, "issuers", issuers_once_dying)
+    assert [i.id for i in await catalog.issuers()] == [SEED_ISSUER, OTHER_ISSUER]
+    assert calls == 2
+
+
+async def test_a_connection_lost_inside_a_write_transaction_is_503(
+    catalog: CatalogStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not repeated (whether it was committed cannot be told), but a 503."""
+
+    async def update_dying(
+        conn: asyncpg.Connection[asyncpg.Record], *args: object
+    ) -> None:
+        await _dying(conn)
+
+    monkeypatch.setattr(postgres_images, "update_image", update_dying)
+    with pytest.raises(CatalogUnavailableError):
+        await catalog.update_image(SEED_IMAGE, {"description": "lost"})
 
 
 async def test_a_stopped_server_gives_cached_answers_within_the_bound_then_503(
