@@ -64,10 +64,17 @@ _RECONNECT: Final = (0.05, 0.1, 0.2, 0.5, 1.0)
 _PING: Final = 5.0
 
 
+# The server answers, but refuses a new connection's login: a password
+# rotated, a role disabled or dropped, under a running gateway. An outage
+# too, until the operator sets it right.
+_REFUSED: Final = (
+    asyncpg.exceptions.InvalidAuthorizationSpecificationError,
+    asyncpg.exceptions.InvalidCatalogNameError,
+)
 # A connection that failed this way is dead, or the server is unreachable.
 # `InternalClientError`: a query sent on a connection whose termination
 # notice arrived but was not yet acted on confuses the driver's protocol state.
-_DEAD: Final = (*UNAVAILABLE, asyncpg.exceptions.InternalClientError)
+_DEAD: Final = (*UNAVAILABLE, *_REFUSED, asyncpg.exceptions.InternalClientError)
 
 
 # Query parameters asyncpg reads a secret from (libpq's names).
@@ -114,7 +121,9 @@ class PoolOutagesInOneLine(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], UNAVAILABLE):
+        if record.exc_info and isinstance(
+            record.exc_info[1], (*UNAVAILABLE, *_REFUSED)
+        ):
             record.msg = f"{record.getMessage()}: {_reason(record.exc_info[1])}"
             record.args = ()
             record.exc_info = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -438,6 +439,55 @@ async def test_a_connection_lost_inside_a_write_transaction_is_503(
     monkeypatch.setattr(postgres_images, "update_image", update_dying)
     with pytest.raises(CatalogUnavailableError):
         await catalog.update_image(SEED_IMAGE, {"description": "lost"})
+
+
+async def test_a_login_refused_under_running_replicas_is_503(
+    tmp_path: Path, database_url: str, postgres_cluster: Cluster
+) -> None:
+    """A password rotated, a role disabled while replicas run: the server
+    answers, but refuses the pool's new connections. An outage like the
+    others (503), never a 500 with a traceback."""
+    role = f"gateway_{secrets.token_hex(4)}"
+    schema = URL(database_url).query["search_path"]
+    admin = await asyncpg.connect(postgres_cluster.url())
+    await admin.execute(f"CREATE ROLE {role} LOGIN")
+    await admin.execute(f"ALTER SCHEMA {schema} OWNER TO {role}")
+    url = str(URL(database_url).with_user(role))
+    store = await open_catalog(make_settings(tmp_path, database_url=url))
+    try:
+        await admin.execute(f"ALTER ROLE {role} NOLOGIN")
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1",
+            role,
+        )
+        with pytest.raises(CatalogUnavailableError):
+            await store.issuers()
+    finally:
+        await store.close()
+        await admin.execute(f"REASSIGN OWNED BY {role} TO postgres")
+        await admin.execute(f"DROP ROLE {role}")
+        await admin.close()
+
+
+def test_the_pools_retries_after_a_refused_login_are_one_line() -> None:
+    refused = asyncpg.InvalidPasswordError(
+        'password authentication failed for user "g"'
+    )
+    record = logging.LogRecord(
+        "asyncpg.pool",
+        logging.WARNING,
+        __file__,
+        1,
+        "Failed to restore the pool connection floor; retrying",
+        (),
+        (type(refused), refused, None),
+    )
+    assert PoolOutagesInOneLine().filter(record)
+    assert record.exc_info is None
+    assert record.getMessage() == (
+        "Failed to restore the pool connection floor; retrying: "
+        'password authentication failed for user "g"'
+    )
 
 
 async def test_a_stopped_server_gives_cached_answers_within_the_bound_then_503(
