@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from gateway.catalog import CatalogStore
+from gateway.catalog import CatalogError, CatalogStore
 from gateway.cloudinary import Uploader
 from gateway.config import Settings
 from gateway.delivery.links import signed_delivery_url
@@ -115,9 +115,14 @@ async def seed_demo(
     uploader; its failure (`ApiError`) is the caller's to report."""
     issuer = await catalog.issuer(DEMO_ISSUER)
     if issuer is None:
-        issuer, _ = await catalog.add_issuer(
-            issuer_id=DEMO_ISSUER, name="demo", kid="demo"
-        )
+        try:
+            issuer, _ = await catalog.add_issuer(
+                issuer_id=DEMO_ISSUER, name="demo", kid="demo"
+            )
+        except CatalogError:
+            # Another replica, started at the same moment, seeded it first.
+            if (issuer := await catalog.issuer(DEMO_ISSUER)) is None:
+                raise
     elif issuer.signing_key is None:
         await catalog.add_key(DEMO_ISSUER)
         issuer = await catalog.issuer(DEMO_ISSUER)
@@ -143,16 +148,20 @@ async def seed_demo(
             )
             asset = uploaded.asset
         if record is None:
-            await add_original(
-                catalog,
-                store,
-                settings.limits,
-                issuer_id=DEMO_ISSUER,
-                image_id=image.id,
-                data=data,
-                filename=f"{image.name}.jpg",
-                cloudinary=asset,
-            )
+            try:
+                await add_original(
+                    catalog,
+                    store,
+                    settings.limits,
+                    issuer_id=DEMO_ISSUER,
+                    image_id=image.id,
+                    data=data,
+                    filename=f"{image.name}.jpg",
+                    cloudinary=asset,
+                )
+            except CatalogError:
+                if await catalog.image(image.id) is None:
+                    raise  # else seeded by another replica meanwhile
         else:  # seeded before, without this CDN: now it has its asset there
             await catalog.finish_ingest(
                 image.id,

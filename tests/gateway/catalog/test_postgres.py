@@ -8,6 +8,7 @@ catalog and /v1 suites); here is what only a shared server has.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -30,8 +31,10 @@ from gateway.catalog.postgres import MIGRATIONS, PoolOutagesInOneLine, redacted
 from gateway.catalog.postgres import images as postgres_images
 from gateway.catalog.postgres import issuers as postgres_issuers
 from gateway.catalog.sqlite import MIGRATIONS as SQLITE_MIGRATIONS
+from gateway.demo import DEMO_ISSUER, seed_demo
 from gateway.errors import CatalogUnavailableError
 from gateway.keys import CATALOG
+from gateway.originals import open_store
 from scripts.pg_cluster import Cluster
 from tests.conftest import (
     API_SECRET,
@@ -78,6 +81,34 @@ async def test_replicas_migrating_at_once_apply_each_version_once(
     results = await asyncio.gather(*(upgrade(settings) for _ in range(8)))
     assert sorted(before for before, _ in results) == [0] + [len(MIGRATIONS)] * 7
     assert {after for _, after in results} == {len(MIGRATIONS)}
+
+
+async def test_replicas_starting_at_once_with_the_demo_seed_it_once(
+    tmp_path: Path, database_url: str
+) -> None:
+    """`serve --demo` (`GATEWAY_DEMO`) on three replicas started together:
+    each finds the demo missing, and all but the first to write it stopped
+    with 'issuer … already exists'."""
+    replicas = [
+        make_settings(tmp_path / name, database_url=database_url)
+        for name in ("a", "b", "c")
+    ]
+    async with contextlib.AsyncExitStack() as stack:
+        catalogs = [await open_catalog(settings) for settings in replicas]
+        for catalog in catalogs:
+            stack.push_async_callback(catalog.close)
+        demos = await asyncio.gather(
+            *[
+                seed_demo(
+                    catalog,
+                    await stack.enter_async_context(open_store(settings)),
+                    settings,
+                )
+                for catalog, settings in zip(catalogs, replicas, strict=True)
+            ]
+        )
+        assert {demo.issuer.id for demo in demos} == {DEMO_ISSUER}
+        assert len(await catalogs[0].images(DEMO_ISSUER)) == len(demos[0].images)
 
 
 def _cli(url: str, *argv: str) -> subprocess.CompletedProcess[str]:
