@@ -69,8 +69,10 @@ class S3OriginalStore:
         *,
         cache_bytes: int,
         part_size: int = PART_SIZE,
+        read_timeout: float = 30.0,
     ) -> None:
         self.client = client
+        self.read_timeout = read_timeout
         self.location = location
         self.bucket = location.bucket
         self.prefix = location.prefix
@@ -186,8 +188,20 @@ class S3OriginalStore:
         return removed
 
     async def check(self) -> None:
+        """The bucket answers, within one call's time (`read_timeout`).
+
+        Bounded as a whole: the SDK retries a call that timed out, so a
+        silent endpoint held start-up for four times GATEWAY_UPSTREAM_TIMEOUT
+        (two minutes by default) before it was refused.
+        """
         try:
-            await self.client.head_bucket(Bucket=self.bucket)
+            async with asyncio.timeout(self.read_timeout):
+                await self.client.head_bucket(Bucket=self.bucket)
+        except TimeoutError:
+            raise ConfigError(
+                f"GATEWAY_ORIGINALS_URL {self.location}: the store did not answer "
+                f"within {self.read_timeout:g} s (GATEWAY_UPSTREAM_TIMEOUT)"
+            ) from None
         except ClientError as exc:
             raise ConfigError(
                 f"GATEWAY_ORIGINALS_URL {self.location}: the store answered "
@@ -312,7 +326,11 @@ async def open_s3_store(
     )
     async with client as s3:
         store = S3OriginalStore(
-            s3, settings.url, cache_bytes=settings.cache_bytes, part_size=part_size
+            s3,
+            settings.url,
+            cache_bytes=settings.cache_bytes,
+            part_size=part_size,
+            read_timeout=read_timeout,
         )
         try:
             yield store

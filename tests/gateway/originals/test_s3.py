@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -190,6 +191,35 @@ def test_serve_refuses_an_unreachable_store_in_one_line(tmp_path: Path) -> None:
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("image-gateway: GATEWAY_ORIGINALS_URL s3://bucket/")
     assert SECRET_KEY not in line
+
+
+def test_serve_refuses_a_silent_store_within_the_upstream_timeout(
+    tmp_path: Path,
+) -> None:
+    """An endpoint that accepts and never answers: refused after one call's
+    time, not after the SDK's retries of it (four times as long)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        result = _gateway(
+            tmp_path,
+            {
+                "GATEWAY_ORIGINALS_URL": "s3://bucket",
+                "GATEWAY_S3_ENDPOINT": endpoint,
+                "GATEWAY_UPSTREAM_TIMEOUT": "2",
+            },
+            "serve",
+        )
+        elapsed = time.monotonic() - started
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line == (
+        "image-gateway: GATEWAY_ORIGINALS_URL s3://bucket/: the store did not "
+        "answer within 2 s (GATEWAY_UPSTREAM_TIMEOUT)"
+    )
+    assert elapsed < 6, elapsed
 
 
 async def test_image_add_and_rm_store_and_remove_in_the_bucket(
