@@ -284,7 +284,7 @@ def _size(
         w = int(w_raw) if w_raw else None
         h = int(h_raw) if h_raw else None
         if w is not None and h is not None:
-            out = _confined(w, h, (rw, rh), limits) if confined else (w, h)
+            out = _confined(w, h, (rw, rh), limits, scale_cap) if confined else (w, h)
         elif w is not None:
             out = (w, round(rh * w / rw))
         elif h is not None:
@@ -310,25 +310,31 @@ def _size(
 
 
 def _confined(
-    w: int, h: int, region: tuple[int, int], limits: Limits
+    w: int, h: int, region: tuple[int, int], limits: Limits, scale_cap: float
 ) -> tuple[int, int]:
-    """`!w,h`: the region fitted in w x h, and in the server's limits (section
-    4.4: "as large as possible but not larger than … w or h, or server-imposed
-    limits"), so a viewer's `^!5000,5000` gets the most served, never a 400.
-    Whether it enlarges the region is for the caller to judge (`^`).
+    """`!w,h`: the region fitted in w x h, and in what the server serves this
+    caller (section 4.4: "as large as possible but not larger than … w or h,
+    or server-imposed limits": maxWidth, maxHeight and maxArea, which for a
+    capped caller are the cap's), so a viewer's `^!5000,5000` gets the most
+    served, never a 400. Whether it enlarges the region is for the caller to
+    judge (`^`).
     """
     rw, rh = region
     fit = min(w / rw, h / rh)
-    longest = max(rw, rh)
-    if longest * fit > limits.max_size:
-        # Sides in whole pixels from the exact ratio: the longest is the limit.
-        w, h = rw * limits.max_size // longest, rh * limits.max_size // longest
-        fit = min(w / rw, h / rh)
-    area = limits.max_output_pixels
-    if (rw * fit) * (rh * fit) > area:
-        scale = math.sqrt(area / (rw * rh))
-        return max(1, math.floor(rw * scale)), max(1, math.floor(rh * scale))
-    return min(w, round(rw * fit)), min(h, round(rh * fit))
+    out = min(w, round(rw * fit)), min(h, round(rh * fit))
+    if scale_cap < 1 and fit > scale_cap:
+        # A capped caller (scale_cap < 1), as `max` fits the cap: sides
+        # floored, so the policy counts no more.
+        out = max(1, math.floor(rw * scale_cap)), max(1, math.floor(rh * scale_cap))
+    side = limits.max_size
+    if max(out) > side:
+        # The longest side at the limit, the other from the exact ratio.
+        other = max(1, round(min(rw, rh) * side / max(rw, rh)))
+        out = (side, other) if rw >= rh else (other, side)
+    if out[0] * out[1] > limits.max_output_pixels:
+        scale = math.sqrt(limits.max_output_pixels / (rw * rh))
+        out = max(1, math.floor(rw * scale)), max(1, math.floor(rh * scale))
+    return out
 
 
 def over_budget(request: ImageRequest, limits: Limits) -> IiifParameterError:

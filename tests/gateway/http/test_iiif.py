@@ -466,42 +466,62 @@ def test_the_canonical_size_has_a_caret_only_when_it_enlarges(
 
 
 @pytest.mark.parametrize(
-    ("size", "limits", "served", "canonical"),
+    ("full", "size", "limits", "served", "canonical"),
     [
-        pytest.param("!100,100", Limits(), (100, 75), "100,75", id="within-limits"),
+        pytest.param((400, 300), "!100,100", Limits(), (100, 75), "100,75", id="within"),
         pytest.param(
-            "^!5000,5000",
-            Limits(max_size=500),
-            (500, 375),
-            "^500,375",
+            (400, 300), "^!5000,5000", Limits(max_size=500), (500, 375), "^500,375",
             id="up-max-size",
         ),
         pytest.param(
-            "^!5000,5000",
-            Limits(max_output_pixels=30_000),
-            (200, 150),
-            "200,150",
-            id="up-max-area",
+            (400, 300), "^!5000,5000", Limits(max_output_pixels=30_000), (200, 150),
+            "200,150", id="up-max-area",
         ),
         pytest.param(
-            "!300,300", Limits(max_size=200), (200, 150), "200,150", id="max-size"
+            (400, 300), "!300,300", Limits(max_size=200), (200, 150), "200,150",
+            id="max-size",
         ),
         pytest.param(
-            "^!5000,300",
-            Limits(max_size=500),
-            (400, 300),
-            "400,300",
+            (400, 300), "^!5000,300", Limits(max_size=500), (400, 300), "400,300",
             id="h-binds-first",
         ),
+        # The longest side at the limit exactly, the other from the ratio: a
+        # fit worked back from a floored side lost a pixel, or most of a strip.
+        pytest.param(
+            (1001, 777), "^!5000,5000", Limits(), (4096, 3179), "^4096,3179",
+            id="1001x777-at-4096",
+        ),
+        pytest.param(
+            (777, 1001), "^!5000,5000", Limits(), (3179, 4096), "^3179,4096",
+            id="portrait-at-4096",
+        ),
+        pytest.param(
+            (7007, 4839), "!1000,1000", Limits(max_size=1000), (1000, 691),
+            "1000,691", id="float-at-the-limit",
+        ),
+        pytest.param(
+            (7633, 14), "!1000,6480", Limits(max_size=1000), (1000, 2), "1000,2",
+            id="a-strip",
+        ),
+        # maxArea judged on the sides served, rounded: 1732x1155 is over it.
+        pytest.param(
+            (3000, 2000), "^!1732,9000",
+            Limits(max_size=8000, max_output_pixels=2_000_000), (1732, 1154),
+            "1732,1154", id="area-after-rounding",
+        ),
     ],
-)
+)  # fmt: skip
 def test_a_confined_size_is_fitted_in_the_servers_limits(
-    size: str, limits: Limits, served: tuple[int, int], canonical: str
+    full: tuple[int, int],
+    size: str,
+    limits: Limits,
+    served: tuple[int, int],
+    canonical: str,
 ) -> None:
     """Section 4.4: `!w,h` and `^!w,h` are "as large as possible but not larger
     than … w or h, or server-imposed limits": fitted, never refused for those."""
     syntax = iiif.parse("full", size, "0", "default.jpg")
-    wanted = iiif.resolve(syntax, (400, 300), limits, 1.0)
+    wanted = iiif.resolve(syntax, full, limits, 1.0)
     assert wanted.view.size == served
     assert wanted.canonical == f"full/{canonical}/0/default.jpg"
 
@@ -564,6 +584,9 @@ async def test_a_capped_image_advertises_what_anyone_may_have(
         pytest.param("full/400,300", 200, id="both-axes-at-the-cap"),
         pytest.param("full/100,300", 200, id="squeezed-within-the-cap"),
         pytest.param("0,0,400,4/100,4", 401, id="squeezed-band-at-full-height"),
+        # `!w,h` is fitted in what this caller is served, as `max` is.
+        pytest.param("full/!500,400", 200, id="confined-fitted-to-the-cap"),
+        pytest.param("0,0,1024,1024/!900,900", 200, id="confined-tile-fitted"),
     ],
 )
 async def test_the_whole_images_scale_decides_anonymous_access(
