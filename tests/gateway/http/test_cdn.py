@@ -453,12 +453,12 @@ async def test_a_public_picture_under_a_cap_over_the_size_limit_is_drawn(
     gateway: Gateway,
 ) -> None:
     """Without w and h the picture fits the cap, itself within the top rung:
-    a cap over GATEWAY_MAX_SIZE compiled `w_5000`, which the stand-in (as the
-    gateway's own limits) refused with a 400."""
+    a cap over GATEWAY_MAX_SIZE compiled `w_5000`, past what /image serves."""
     image = await gateway.upload_public(PHOTO, maxUnauthorised=5000)
     response = await gateway.session.get(gateway.url(f"/image/{image}.jpg"))
     assert response.status == 200, await response.text()
-    assert response.url.path.startswith("/cdn/local/image/")
+    top = gateway.settings.limits.max_size
+    assert f"/c_limit,h_{top},w_{top}/" in response.url.path
     assert picture(await response.read()).size == (600, 400)
 
 
