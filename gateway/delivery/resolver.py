@@ -101,6 +101,14 @@ class Resolver:
                 url_max_age=upstream.cdn_url_max_age,
             )
         self._cdn = cdn
+        # How long an answer is remembered for a token without `exp`. With
+        # URLs that expire (a CDN token key), the URL of such a token lasts
+        # `url_max_age` from when it was signed, rounded down to the minute:
+        # remembered for at most (age - 60) / 2, every 302 handed out has more
+        # than that left, where five minutes handed out expired ones.
+        self._window = _NO_EXP_TTL
+        if cdn is not None and cdn.token_key is not None:
+            self._window = min(_NO_EXP_TTL, (cdn.url_max_age - 60) / 2)
         tokens = settings.tokens
         self._verifier = TokenVerifier(
             catalog,
@@ -217,11 +225,11 @@ class Resolver:
         """The answer for this exact token and image until the token expires.
 
         The time window is part of the key, so a token without `exp` is verified
-        again at least every `_NO_EXP_TTL` seconds; a catalog change (a revoked
+        again at least every `_window` seconds; a catalog change (a revoked
         key, a deleted image) forgets everything at once (`_forget`).
         """
         now = time.time()
-        window = int(now // _NO_EXP_TTL)
+        window = int(now // self._window)
         answer = cached(token, image_id, window)
         if now > answer.valid_until:
             # Expired since it was remembered: verify afresh, which refuses it.
@@ -259,18 +267,12 @@ class Resolver:
     ) -> _Seen[Redirect]:
         known = canonical, verified, transformation = self._verify(token, image_id)
         expiration = None
-        valid_until = self._valid_until(verified)
         if self._cdn is not None:
             expiration = self._cdn.expiration(verified.expires_at, time.time())
-            if expiration is not None and verified.expires_at is None:
-                # The URL lasts `url_max_age` from now, not as long as the
-                # token: signed again once half of that is gone, so that no
-                # URL is handed out with less left (or already expired).
-                valid_until = expiration - self._cdn.url_max_age / 2
         compiled = self._compiled if self._remembering else self._compile
         with _resumable(known):
             redirect = compiled(verified.issuer, canonical, transformation, expiration)
-        return _Seen(valid_until, redirect)
+        return _Seen(self._valid_until(verified), redirect)
 
     def _seen_resolution(
         self, token: str | None, image_id: str, window: int

@@ -18,6 +18,7 @@ from pytest_aiohttp import AiohttpClient
 
 from gateway import Settings, create_app
 from gateway.catalog import SqliteCatalog
+from gateway.keys import RESOLVER
 from tests.conftest import API_SECRET, SEED_CLOUD, Mint
 from tests.gateway.delivery.test_redirects import SEED_PATH, path
 
@@ -101,23 +102,32 @@ async def test_a_remembered_url_without_exp_is_signed_again_before_it_expires(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The remembered 302 of a token without `exp` is not kept for as long as
-    the token is (five minutes between verifications): its URL lasts two."""
+    the token is (five minutes between verifications): its URL lasts two, so
+    it is kept (120 - 60) / 2 = 30 s, verified once in that time."""
     start = (time.time() // 300 + 1) * 300 + 10.0  # early in a five-minute window
     clock = [start]
     fake = types.SimpleNamespace(time=lambda: clock[0])
     monkeypatch.setattr("gateway.delivery.resolver.time", fake)
-    client = await aiohttp_client(create_app(with_key(settings, max_age=120)))
+    app = create_app(with_key(settings, max_age=120))
+    client = await aiohttp_client(app)
     token = mint_token()  # issued now: the clock above is the resolver's only
-    answers = []
-    for clock[0] in (start, start + 30, start + 125):  # the first expires at +110
+    answers, lookups = {}, {}
+    for at in (0, 5, 10, 125):  # the first URL expires at +110
+        clock[0] = start + at
         response = await client.get(path(token), allow_redirects=False)
         assert response.status == 302
-        answers.append(response.headers["Location"])
-    first = int(answers[0].partition("exp=")[2].partition("~")[0])
-    assert first == (int(start) + 120) // 60 * 60
-    # Remembered while at least half its age is left; then a new one.
-    assert answers[1] == answers[0]
-    assert answers[2] == sdk_location((int(start) + 125 + 120) // 60 * 60)
+        answers[at] = response.headers["Location"]
+        lookups[at] = app[RESOLVER].cache_lookups()
+    assert answers[0] == sdk_location((int(start) + 120) // 60 * 60)
+    assert answers[5] == answers[10] == answers[0]
+    assert answers[125] == sdk_location((int(start) + 125 + 120) // 60 * 60)
+    # Verified for the first request (its two misses: before and after the
+    # catalog's records were loaded) and again for the last only.
+    hits, misses = (
+        lookups[125][f"redirects:{n}"] - lookups[0][f"redirects:{n}"]
+        for n in ("hit", "miss")
+    )
+    assert (hits, misses) == (2, 1)
 
 
 async def test_two_tokens_in_one_minute_share_a_url(
