@@ -52,6 +52,7 @@ from gateway.env import (
 )
 from transforms import (
     DEFAULT_BASE_CHAIN,
+    MAX_SIDE,
     Limits,
     TransformError,
     parse_base_chain,
@@ -430,8 +431,8 @@ class OriginalsSettings:
 
 # `transforms.Limits` is pure and knows no environment: its variables live here.
 _LIMIT_VARS: Final[Mapping[str, _Var]] = {
-    "max_size": _Var("GATEWAY_MAX_SIZE", at_most(65_535)),
-    "max_offset": _Var("GATEWAY_MAX_OFFSET", at_most(65_535)),
+    "max_size": _Var("GATEWAY_MAX_SIZE", at_most(MAX_SIDE)),
+    "max_offset": _Var("GATEWAY_MAX_OFFSET", at_most(MAX_SIDE)),
     "max_steps": _Var("GATEWAY_MAX_STEPS", at_most(256)),
     "max_overlays": _Var("GATEWAY_MAX_OVERLAYS", at_most(256)),
     "max_source_pixels": _Var("GATEWAY_MAX_SOURCE_PIXELS", as_positive),

@@ -27,7 +27,7 @@ from transforms.errors import (
     TransformError,
     UnsupportedFormatError,
 )
-from transforms.limits import Limits
+from transforms.limits import MAX_SIDE, Limits
 from transforms.model import (
     Adjust,
     Bitonal,
@@ -61,6 +61,7 @@ from transforms.model import (
 
 __all__ = [
     "DEFAULT_BASE_CHAIN",
+    "MAX_SIDE",
     "Adjust",
     "Bitonal",
     "Color",

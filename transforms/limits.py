@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
-__all__ = ["Limits"]
+__all__ = ["MAX_SIDE", "Limits"]
+
+# The largest side or offset any limit may name: a JPEG's sides stop short of
+# it, every other format's at it or before.
+MAX_SIDE: Final = 65_535
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

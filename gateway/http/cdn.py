@@ -33,6 +33,7 @@ from gateway.errors import (
 from gateway.http.delivery import answer_job
 from gateway.keys import CDN, RENDERER, SETTINGS
 from transforms import (
+    MAX_SIDE,
     Delivery,
     Limits,
     Step,
@@ -66,8 +67,6 @@ _FORMATS: Final[Mapping[str, str]] = {
 # Longer than any delivery URL the compiler writes (16 steps and 8 overlays
 # named by 255-character public ids come to about 4 KB).
 _MAX_PATH: Final = 8192
-# The largest side any limit may name (and past a JPEG's).
-_SIDE: Final = 65_535
 # The model names an overlay by image id (a UUID); the stand-in knows assets.
 _LAYERS: Final = uuid.UUID("6c0c7a44-8a7e-4f44-9d1e-4c2b3c1d0a5e")
 
@@ -140,7 +139,7 @@ def _signed_limits(limits: Limits) -> Limits:
     GATEWAY_MAX_OFFSET; as on Cloudinary, the original and the renderer's
     pixel budgets bound that geometry instead.
     """
-    return dataclasses.replace(limits, max_size=_SIDE, max_offset=_SIDE)
+    return dataclasses.replace(limits, max_size=MAX_SIDE, max_offset=MAX_SIDE)
 
 
 @functools.cache
