@@ -68,8 +68,8 @@ class S3OriginalStore:
         location: S3Location,
         *,
         cache_bytes: int,
+        read_timeout: float,
         part_size: int = PART_SIZE,
-        read_timeout: float = 30.0,
     ) -> None:
         self.client = client
         self.read_timeout = read_timeout
