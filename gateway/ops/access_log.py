@@ -130,12 +130,12 @@ def _redacted_target(target: str) -> str:
     if (
         "%" in path
         and "s--" in (decoded := urllib.parse.unquote(path))
-        and _URL_SIGNATURE.search(decoded)
+        and (redacted := redacted_path(decoded)) != decoded
     ):
         # An encoded signature, or one escaped in part (`s--AbC%2D-`), routes
         # like a plain one (aiohttp decodes the path): its decoded form is
         # logged, redacted.
-        path = redacted_path(decoded)
+        path = redacted
     return _without_credentials(f"{path}?{redacted_query(query)}" if question else path)
 
 
