@@ -200,9 +200,12 @@ class Resolver:
                 self._loaded_records = records
                 self._remembering = catalog.generation == generation
                 try:
-                    if self._remembering:
-                        return self._remembered(cached, compute, token, image_id)
-                    return self._remembered(compute, compute, token, image_id)
+                    return self._remembered(
+                        cached if self._remembering else compute,
+                        compute,
+                        token,
+                        image_id,
+                    )
                 except _Uncached as uncached:
                     missing = uncached
                 finally:
