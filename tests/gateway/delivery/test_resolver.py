@@ -39,15 +39,23 @@ async def _issuer_with_images(
     return issuer.id, key, images
 
 
+async def _resolving(store: SqliteCatalog, *, size: int = 100) -> Resolver:
+    """A resolver over `store`'s cached view (`size` records), read once and
+    then polled only when a test says so."""
+    catalog = CachedCatalog(store, size=size, poll_interval=3600)
+    resolver = Resolver(SETTINGS, catalog)
+    await catalog.refresh()
+    return resolver
+
+
 async def test_a_key_revoked_while_images_load_is_refused_and_not_remembered(
     store: SqliteCatalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another process revokes the key while a request loads its image records;
     a poll notices it meanwhile. The key must not be accepted, then or later."""
     issuer_id, key, (image,) = await _issuer_with_images(store, 1)
-    catalog = CachedCatalog(store, size=100, poll_interval=3600)
-    resolver = Resolver(SETTINGS, catalog)
-    await catalog.refresh()
+    resolver = await _resolving(store)
+    catalog = resolver.catalog
     token = mint(key, issuer_id=issuer_id, transformations=[], ttl=3600)
     real_image, real_issuers = store.image, store.issuers
 
@@ -80,9 +88,7 @@ async def test_a_cache_smaller_than_a_tiling_still_resolves_it(
 ) -> None:
     """Records loaded for a decision are used by it, whatever the LRU kept."""
     issuer_id, key, (image, layer) = await _issuer_with_images(store, 2)
-    catalog = CachedCatalog(store, size=1, poll_interval=3600)
-    resolver = Resolver(SETTINGS, catalog)
-    await catalog.refresh()
+    resolver = await _resolving(store, size=1)
     token = mint(key, issuer_id=issuer_id, transformations=[{"overlay": layer.id}])
     found = await resolver.redirect(token, image.id)
     assert "/l_authenticated:p1/" in found.location
@@ -96,9 +102,7 @@ async def test_an_image_loaded_while_other_images_change_is_answered(
     land during each load. The records were read after the request began, so
     they hold every write acknowledged before it: the answer, not a 503."""
     issuer_id, key, (image, busy) = await _issuer_with_images(store, 2)
-    catalog = CachedCatalog(store, size=100, poll_interval=3600)
-    resolver = Resolver(SETTINGS, catalog)
-    await catalog.refresh()
+    resolver = await _resolving(store)
     token = mint(key, issuer_id=issuer_id, transformations=[], ttl=3600)
     real_image = store.image
 
@@ -118,9 +122,7 @@ async def test_an_image_deleted_while_it_loads_is_not_remembered(
     """A request concurrent with a delete may still be answered, from what it
     read; the requests after the delete are not."""
     issuer_id, key, (image,) = await _issuer_with_images(store, 1)
-    catalog = CachedCatalog(store, size=100, poll_interval=3600)
-    resolver = Resolver(SETTINGS, catalog)
-    await catalog.refresh()
+    resolver = await _resolving(store)
     token = mint(key, issuer_id=issuer_id, transformations=[], ttl=3600)
     real_image = store.image
 
@@ -142,9 +144,7 @@ async def test_cache_lookups_keep_counting_across_catalog_changes(
     """They are Prometheus counters: a change forgets the answers, never the
     count of lookups (another replica's upload would otherwise reset it)."""
     issuer_id, key, (image, other) = await _issuer_with_images(store, 2)
-    catalog = CachedCatalog(store, size=100, poll_interval=3600)
-    resolver = Resolver(SETTINGS, catalog)
-    await catalog.refresh()
+    resolver = await _resolving(store)
     token = mint(key, issuer_id=issuer_id, transformations=[], ttl=3600)
     for _ in range(3):
         await resolver.redirect(token, image.id)
