@@ -310,8 +310,6 @@ class UpstreamSettings:
     cdn_token_key: str | None = field(
         default=None, repr=False, metadata=_var("GATEWAY_CDN_TOKEN_KEY", as_hex_key)
     )
-    # At least two minutes: rounded down to the minute, a URL then always
-    # lasts more than one (`Cdn.expiration`).
     cdn_url_max_age: int = field(
         default=3600,
         metadata=_var("GATEWAY_CDN_URL_MAX_AGE", at_least(MIN_CDN_URL_MAX_AGE)),
