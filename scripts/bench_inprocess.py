@@ -21,7 +21,19 @@ errors), with a pass-through middleware in its place (what aiohttp's running
 of any middleware costs), and without both: what each layer costs a cached redirect, and the
 best ratio the rest of the path (router, guard, handler) leaves room for.
 
-Usage: python scripts/bench_inprocess.py [--requests 5000] [--rounds 5] [--layers]
+`--bound` asks what any gateway could reach on this stack while it keeps what
+the rules require: an aiohttp middleware (request ids, JSON:API errors) and an
+access log on aiohttp's `AbstractAccessLogger`, on by default. In the same warm
+rounds it loads the floor's own handler with an empty middleware, and with the
+least such a middleware and log could do (the middleware sets an id; the log
+writes a JSON line of every field, unescaped and unredacted, so less than any
+real one, and counts the request with aiohttp's own timing);
+then the gateway with an empty middleware and no log (its router, guard and
+handler). The floor's handler is the cheapest a 302 can be, so the first line
+bounds every gateway; the estimate adds the least frame and log to the
+gateway's own path.
+
+Usage: python scripts/bench_inprocess.py [--requests 5000] [--rounds 5] [--layers] [--bound]
 """
 
 from __future__ import annotations
@@ -29,6 +41,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import itertools
+import logging
 import os
 import statistics
 import sys
@@ -36,9 +50,11 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Final, TextIO
+from time import time as _clock
+from typing import ClassVar, Final, TextIO
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
 
 # Run as `python scripts/NAME.py`, only scripts/ is on sys.path: add the project
@@ -264,6 +280,107 @@ async def _layers(
     )
 
 
+class _NoLine(AbstractAccessLogger):
+    """Least log, and the metrics' count and timing with it (aiohttp hands the
+    duration over): every field of the gateway's line, unescaped and
+    unredacted, kept in a list that is dropped every 512 lines."""
+
+    lines: ClassVar[list[str]] = []
+    counted: ClassVar[list[tuple[str, int, float]]] = []
+
+    def log(
+        self, request: web.BaseRequest, response: web.StreamResponse, time: float
+    ) -> None:
+        lines = self.lines
+        lines.append(
+            f'{{"time":{_clock():.3f},"request_id":"{response.headers.get("X-Request-Id")}",'
+            f'"method":"{request.method}","route":"deliver","path":"{request.raw_path}",'
+            f'"status":{response.status},"bytes":{response.body_length},'
+            f'"duration_ms":{time * 1000:.3f},"issuer":null,'
+            f'"client":"{request.remote}","user_agent":null}}'
+        )
+        self.counted.append(("deliver", response.status, time))
+        if len(lines) >= 512:
+            lines.clear()
+            self.counted.clear()
+
+
+_ids = itertools.count()
+
+
+@web.middleware
+async def _least(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Least middleware: a request id on the answer (the log counts and times)."""
+    response = await handler(request)
+    response.headers["X-Request-Id"] = f"0123456789abcdef01234567{next(_ids):012x}"
+    return response
+
+
+async def _bound(
+    captured: bytes,
+    settings: Settings,
+    log: TextIO,
+    batches: Sequence[Sequence[bytes]],
+) -> None:
+    """The floor with an empty and with the least middleware and log, and the
+    gateway with an empty middleware and no log, in the same warm rounds."""
+    floors = []
+    for middleware, logger in ((None, None), (_pass_through, None), (_least, _NoLine)):
+        app = _floor(captured)
+        if middleware is not None:
+            app.middlewares.append(middleware)
+        runner = (
+            web.AppRunner(app, access_log=None)
+            if logger is None
+            else web.AppRunner(
+                app, access_log_class=logger, access_log=logging.getLogger("bound")
+            )
+        )
+        await runner.setup()
+        assert runner.server is not None
+        floors.append((runner, _Connection(runner.server)))
+    server = dataclasses.replace(settings.server, access_log=False)
+    skeleton = dataclasses.replace(settings, server=server)
+    started = [
+        *floors,
+        await _gateway_started(skeleton, log, middleware="pass-through"),
+        await _gateway_started(settings, log),
+    ]
+    connections = [connection for _, connection in started]
+    try:
+        for connection in connections:
+            await connection.send(batches[0][:200])
+            if b" 302 " not in connection.last[:16]:
+                raise RuntimeError(f"expected a 302, got {connection.last[:200]!r}")
+        timed: list[list[float]] = [[] for _ in connections]
+        for r, batch in enumerate(batches[1:]):
+            order = list(enumerate(connections))
+            for index, connection in order if r % 2 == 0 else order[::-1]:
+                timed[index].append(await connection.send(batch))
+    finally:
+        for runner, _ in reversed(started):
+            await runner.cleanup()
+    names = (
+        "floor",
+        "floor, empty middleware",
+        "floor, least middleware and log",
+        "gateway, empty middleware, no log",
+        "gateway",
+    )
+    best = [min(seconds) * 1e6 for seconds in timed]
+    print(f"\nwarm, bound: {'µs':>22} {'ratio':>6}")
+    for name, seconds, micro in zip(names, timed, best, strict=True):
+        ratio = statistics.median(f / g for f, g in zip(timed[0], seconds, strict=True))
+        print(f"{name:<33} {micro:>8.2f} {ratio:>5.2f}x")
+    least = best[2] - best[1]
+    estimate = best[3] + least
+    print(
+        f"the least middleware and log cost {least:.1f} µs over an empty middleware; "
+        f"on the gateway's own path that is {estimate:.2f} µs, "
+        f"{best[0] / estimate:.2f}x (0.80x is {best[0] / 0.8:.2f} µs)"
+    )
+
+
 async def _run(args: argparse.Namespace, work: Path, log: TextIO) -> None:
     await seed(work)
     settings = Settings.from_env(
@@ -295,6 +412,8 @@ async def _run(args: argparse.Namespace, work: Path, log: TextIO) -> None:
         )
     if args.layers:
         await _layers(_floor(captured), settings, log, warm)
+    if args.bound:
+        await _bound(captured, settings, log, warm)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -303,6 +422,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
         "--layers", action="store_true", help="what the log and middleware cost"
+    )
+    parser.add_argument(
+        "--bound", action="store_true", help="the best any gateway could reach here"
     )
     args = parser.parse_args(argv)
     with (
