@@ -11,7 +11,8 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 
 import pytest
 from aiohttp import web
@@ -323,6 +324,41 @@ async def test_bad_list_parameters_are_400(
 ) -> None:
     response = await client.get(f"/v1/images?{query}", headers=bearer(keys.mine))
     await assert_error(response, 400, "parameter_invalid", parameter=parameter)
+
+
+_LISTING: Final = {
+    parameter["name"]: parameter["schema"]
+    for parameter in json.loads(
+        (Path(__file__).parents[3] / "gateway" / "openapi.json").read_text()
+    )["paths"]["/v1/images"]["get"]["parameters"]
+}
+
+
+@pytest.mark.parametrize(
+    ("parameter", "value", "accepted"),
+    [
+        ("filter[tag]", "t" * 64, True),
+        ("filter[tag]", "t" * 65, False),
+        ("filter[tag]", "a\x00b", False),
+        ("filter[search]", "s" * 200, True),
+        ("filter[search]", "s" * 201, False),
+        ("filter[search]", "a\x00b", False),
+    ],
+)
+async def test_the_document_allows_exactly_the_text_filters_accepted(
+    client: Client, keys: Keys, parameter: str, value: str, accepted: bool
+) -> None:
+    """schemathesis sends what the document allows and expects it accepted:
+    a tag with a NUL, or of 65 characters, was allowed there and refused here."""
+    schema = _LISTING[parameter]
+    documented = (
+        len(value) <= schema.get("maxLength", len(value))
+        and re.search(schema.get("pattern", ""), value) is not None
+    )
+    response = await client.get(
+        "/v1/images", params={parameter: value}, headers=bearer(keys.mine)
+    )
+    assert (documented, response.status == 200) == (accepted, accepted)
 
 
 @pytest.mark.parametrize(
