@@ -113,29 +113,35 @@ class Proxy:
         *,
         headers: Mapping[str, str],
         expected: frozenset[str] = JPEG,
+        started: float | None = None,
     ) -> web.StreamResponse:
         """Answer `request` with the image at `url`, one of the `expected` types.
 
         `headers` are ours to send with it (`X-Request-Id`, `Cache-Control`,
         `ETag`…): a streamed response's headers are out before any middleware
-        sees it. Raises `UpstreamError` (502) or `UpstreamTimeoutError` (504)
+        sees it. `started` (`time.perf_counter()` when the handler began)
+        gives them the `X-Runtime` every other answer gets from the
+        middleware. Raises `UpstreamError` (502) or `UpstreamTimeoutError` (504)
         while nothing is sent yet; afterwards a failure aborts the connection.
         """
         unknown = expected - IMAGE_TYPES
         if not expected or unknown:
             raise ValueError(f"cannot check for {sorted(unknown) or 'no type'}")
-        started = time.perf_counter()
+        asked = time.perf_counter()
         try:
             upstream, media_type, head = await self._open(url, expected)
         except _FetchError as failed:
-            self._observe(started, failed.kind)
+            self._observe(asked, failed.kind)
             raise failed.error from None
-        self._observe(started, None)
+        self._observe(asked, None)
         try:
             response = web.StreamResponse(headers=headers)
             response.content_type = media_type
             if upstream.content_length is not None:
                 response.content_length = upstream.content_length
+            if started is not None:
+                elapsed = time.perf_counter() - started
+                response.headers["X-Runtime"] = f"{elapsed:.6f}"
             await response.prepare(request)
             if request.method == "HEAD":
                 # aiohttp would write a streamed body even here: the client

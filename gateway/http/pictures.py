@@ -58,6 +58,7 @@ _CREDENTIAL_VARY: Final = "Authorization, Cookie, X-Session-Token"
 
 async def sized_image(request: web.Request) -> web.StreamResponse:
     """`GET /v3/images/{image_id}/{size}`: the JPEG fitted in the size, for a credential."""
+    started = time.perf_counter()
     settings = request.app[SETTINGS]
     principal = await authenticate(request)
     width, height = parse_size(request.match_info["size"], settings.limits)
@@ -79,7 +80,9 @@ async def sized_image(request: web.Request) -> web.StreamResponse:
     url, _ = signed_location(request, image, picture.transformation, "jpg")
     # A streamed answer's headers leave before the middlewares see it.
     headers |= {"X-Request-Id": request[REQUEST_ID], "Server": SERVER}
-    return await request.app[PROXY].stream(request, url, headers=headers)
+    return await request.app[PROXY].stream(
+        request, url, headers=headers, started=started
+    )
 
 
 async def public_image(request: web.Request) -> web.StreamResponse:

@@ -106,6 +106,9 @@ async def test_v3_streams_the_signed_chain_through(
     assert response.content_type == "image/jpeg"
     assert await response.read() == JPEG
     assert response.headers["X-Request-Id"]
+    # Every answer's timing, this streamed one's too (its headers leave
+    # before the middleware sees it).
+    assert re.fullmatch(r"\d+\.\d{6}", response.headers["X-Runtime"])
     assert response.headers["Cache-Control"].startswith("private")
     (url,) = fetched(cloud)
     # The SDK's signed URL of c_limit 400x400, in JPEG, without the base chain.
