@@ -16,7 +16,7 @@ from typing import Final
 
 from gateway.catalog import ImageRecord
 from gateway.delivery.policy import delivered_size
-from gateway.errors import InvalidParameterError
+from gateway.errors import AmbiguousParameterError, InvalidParameterError
 from transforms import Limits, Transformation
 from transforms.model import Adjust, Fill, Limit, Resize
 
@@ -82,7 +82,7 @@ def parse_dimension(values: Sequence[str], name: str, limits: Limits) -> int | N
     if not values:
         return None
     if len(values) > 1:
-        raise InvalidParameterError(f"give {name} once", parameter=name)
+        raise AmbiguousParameterError(f"give {name} once", parameter=name)
     (raw,) = values
     if _DIGITS.fullmatch(raw) is None or int(raw) > limits.max_size:
         raise InvalidParameterError(
@@ -94,7 +94,9 @@ def parse_dimension(values: Sequence[str], name: str, limits: Limits) -> int | N
 def parse_crop(values: Sequence[str]) -> bool:
     if not values:
         return False
-    if len(values) > 1 or values[0] not in ("true", "false"):
+    if len(values) > 1:
+        raise AmbiguousParameterError("give crop once", parameter="crop")
+    if values[0] not in ("true", "false"):
         raise InvalidParameterError("crop is true or false", parameter="crop")
     return values[0] == "true"
 

@@ -512,6 +512,19 @@ async def test_image_refuses_bad_parameters(
     await assert_error(response, 400, "parameter_invalid", parameter=parameter)
 
 
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [("w=100&w=200", "w"), ("h=100&h=100", "h"), ("crop=true&crop=true", "crop")],
+)
+async def test_image_refuses_a_parameter_given_twice_as_ambiguous(
+    client: Client, query: str, parameter: str
+) -> None:
+    # As `token` on /images and every /v1 parameter: the README's
+    # `parameter_ambiguous`, "a parameter given twice".
+    response = await client.get(f"/image/{THEIRS}.jpg?{query}")
+    await assert_error(response, 400, "parameter_ambiguous", parameter=parameter)
+
+
 async def test_image_crop_with_one_side_fits(client: Client) -> None:
     response = await client.get(
         f"/image/{THEIRS}.png", params={"w": "200", "crop": "true"}
