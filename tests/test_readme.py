@@ -20,6 +20,7 @@ and `GATEWAY_PORT` names it in the reader's terminal, as the README says.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shutil
@@ -34,6 +35,7 @@ from typing import Final
 import pytest
 from PIL import Image
 
+from gateway.cli import main
 from tests.helpers import announced
 
 ROOT: Final = Path(__file__).resolve().parents[1]
@@ -200,3 +202,29 @@ def test_the_snippets_run_as_pasted(
 def test_a_network_snippet_is_the_origin_ingest_only() -> None:
     (code,) = of_kind("network")
     assert '"origin": "https://' in code
+
+
+def test_the_command_reference_names_every_option_of_each_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Each line of the `## Command line` synopsis names exactly the options
+    its command takes (its `--help` usage): none missing, none made up."""
+    synopsis = _FENCE.search(README.split("## Command line", 1)[1])
+    assert synopsis is not None
+    assert synopsis["kind"] == "synopsis"
+    lines = [
+        line.split("#", 1)[0]
+        for line in synopsis["code"].splitlines()
+        if line.startswith("image-gateway ")
+    ]
+    assert len(lines) >= 10
+    option = re.compile(r"(?<![\w-])--[a-z][a-z-]*")
+    for line in lines:
+        words = line.split()[1:]
+        command = list(itertools.takewhile(lambda w: w[0] not in "-[", words))
+        with pytest.raises(SystemExit):
+            main([*command, "--help"])
+        usage = capsys.readouterr().out.split("\n\n", 1)[0]
+        documented = set(option.findall(line))
+        taken = set(option.findall(usage)) - {"--help"}
+        assert documented == taken, (command, documented ^ taken)
