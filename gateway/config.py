@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
 import ipaddress
 import math
 import os
@@ -81,6 +82,7 @@ __all__ = [
     "UpstreamSettings",
     "available_cpus",
     "data_dir_faults",
+    "unknown_variables",
     "variables",
 ]
 
@@ -599,6 +601,17 @@ def variables() -> Iterator[str]:
     for section in _SECTIONS:
         yield from (var.name for _, var in _vars(section))
     yield from (var.name for var in _LIMIT_VARS.values())
+
+
+def unknown_variables(environ: Mapping[str, str]) -> Iterator[str]:
+    """A warning for each `GATEWAY_*` variable that names no setting: a typo
+    (`GATEWAY_PROT`) would otherwise leave the default in force in silence."""
+    known = frozenset(variables())
+    for name in sorted(environ):
+        if name.startswith("GATEWAY_") and name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            yield f"{name} is not a setting; ignored{hint}"
 
 
 @contextlib.contextmanager

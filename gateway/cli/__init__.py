@@ -13,7 +13,7 @@ from gateway.catalog import CatalogError
 from gateway.cli import commands
 from gateway.cli.commands import CommandError
 from gateway.cli.serve import serve
-from gateway.config import ConfigError, Settings
+from gateway.config import ConfigError, Settings, unknown_variables
 from gateway.env import as_s3_url
 from gateway.errors import OriginalsUnavailableError
 from signing import ALLOWED_ALGORITHMS
@@ -57,7 +57,10 @@ def main(
             # The target store is read as the replicas will read it (endpoint,
             # credentials, region); the originals copied are the local directory's.
             environ = {**environ, "GATEWAY_ORIGINALS_URL": target}
-        return run(Settings.from_env(environ), args) or 0
+        settings = Settings.from_env(environ)
+        for warning in unknown_variables(environ):
+            print(f"image-gateway: {warning}", file=sys.stderr)
+        return run(settings, args) or 0
     except (
         ConfigError,
         CatalogError,

@@ -509,3 +509,15 @@ def test_guest_uploads_for_an_issuer_the_catalog_lacks_stop_start_up(
     (line,) = result.stderr.strip().splitlines()
     assert "GATEWAY_GUEST_ISSUER 6b6fdb7b-65cb-4acf-97b9-d25eff795348" in line
     assert "listening" not in result.stdout
+
+
+def test_a_misspelt_variable_is_named_not_ignored_in_silence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A typo in a variable's name (`GATEWAY_PROT`) would otherwise leave its
+    default in force without a word; the command still runs."""
+    env = {"GATEWAY_DATA_DIR": str(tmp_path), "GATEWAY_PROT": "9000", "HOME": "/"}
+    assert main(["issuer", "list"], env) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        "image-gateway: GATEWAY_PROT is not a setting; ignored (did you mean GATEWAY_PORT?)"
+    ]
