@@ -40,11 +40,15 @@ def signed_delivery_url(
     """A URL with a fresh token of the issuer's newest signing key; None without one.
 
     The token is bound to its image (`sub`): handed out for one image, it
-    opens no other of the issuer's.
+    opens no other of the issuer's. It lives `ttl` seconds, or less where the
+    issuer's policy (`--max-lifetime`) allows less: a longer token would be
+    refused by the very gateway that handed it out.
     """
     key = issuer.signing_key
     if key is None:
         return None
+    if (most := issuer.policy.max_lifetime) is not None:
+        ttl = min(ttl, most)
     token = mint(
         key,
         issuer_id=issuer.id,

@@ -10,6 +10,7 @@ import zlib
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
+import jwt
 import pytest
 from aiohttp import ClientResponse
 from PIL import Image
@@ -17,6 +18,7 @@ from pytest_aiohttp import AiohttpClient
 
 from gateway import Settings, create_app
 from gateway.catalog import CatalogStore
+from signing import IssuerPolicy
 from tests.conftest import BOTH_CATALOGS, SEED_ISSUER, Client
 from tests.gateway.http.support import (
     Keys,
@@ -135,6 +137,31 @@ async def test_upload_creates_the_image(
         str(links["thumbnail"]).removeprefix(str(settings.base_url))
     )
     assert Image.open(io.BytesIO(await thumb.read())).size == (200, 200)
+
+
+async def test_an_image_documents_links_live_within_its_issuers_max_lifetime(
+    client: Client, catalog: CatalogStore, settings: Settings
+) -> None:
+    """An issuer made with `--require-exp --max-lifetime 600` refuses tokens
+    living longer: the ready-signed links must not be such tokens."""
+    issuer, _ = await catalog.add_issuer(
+        policy=IssuerPolicy(require_exp=True, max_lifetime=600)
+    )
+    key = await catalog.add_api_key(issuer.id)
+    response = await client.post(
+        "/v1/images", data=form(image_file(JPEG)), headers=bearer(key)
+    )
+    assert response.status == 201
+    links = (await document(response))["links"]
+    assert isinstance(links, dict)
+    for name in ("delivery", "thumbnail"):
+        link = str(links[name])
+        claims = jwt.decode(
+            link.partition("token=")[2], options={"verify_signature": False}
+        )
+        assert claims["exp"] - claims["iat"] <= 600
+        image = await client.get(link.removeprefix(str(settings.base_url)))
+        assert image.status == 200, await image.text()
 
 
 @pytest.mark.parametrize("link", ["delivery", "thumbnail"])
