@@ -336,7 +336,12 @@ def _decode(
     audience: str | None,
     access: bool,
 ) -> dict[str, object]:
-    """pyjwt's full verification: signature, `iss` pinned, time claims, `aud`."""
+    """pyjwt's full verification: signature, `iss` pinned, time claims, `aud`.
+
+    `aud` is always checked, as pyjwt does by default: without an `audience`
+    of ours, a token that names any audience was meant for another service
+    and is refused (RFC 7519 §4.1.3).
+    """
     if access:
         required = ["iss", "exp", "sub"]
     else:
@@ -350,7 +355,7 @@ def _decode(
         issuer=issuer.id,
         audience=audience,
         leeway=leeway,
-        options={"require": required, "verify_aud": audience is not None},
+        options={"require": required},
     )
     return claims
 

@@ -167,6 +167,15 @@ def test_the_audience_is_required_when_configured(kid: str | None) -> None:
     assert strict.verify(token, now=NOW).subject == "user-1"
 
 
+@pytest.mark.parametrize("kid", [KEY.kid, None])
+def test_without_an_audience_of_ours_one_naming_an_audience_is_refused(
+    kid: str | None,
+) -> None:
+    """An access token for another resource server is not for us (RFC 9068 §4)."""
+    with pytest.raises(InvalidClaimError):
+        verifier().verify(raw(claims(aud="https://other.example"), kid=kid), now=NOW)
+
+
 def test_unknown_scopes_grant_nothing() -> None:
     token = raw(claims(scope="images:read admin:all images:delete"))
     assert verifier().verify(token, now=NOW).scopes == {"images:read"}

@@ -321,10 +321,26 @@ def test_an_audience_configured_must_match(check: Check, sign: Sign) -> None:
         check(sign(aud="other"), store(), audience="gw")
 
 
-def test_an_audience_claimed_but_not_configured_is_ignored(
-    check: Check, sign: Sign
+@pytest.mark.parametrize(
+    ("audience", "accepted"),
+    [
+        ("anyone", False),
+        (["gw", "other"], False),
+        ([], True),  # names none, as pyjwt reads it
+    ],
+)
+def test_an_audience_claimed_but_not_configured_is_refused(
+    check: Check, sign: Sign, audience: str | list[str], accepted: bool
 ) -> None:
-    assert check(sign(aud="anyone"), store()).issuer == ISSUER
+    """A token for another service is not for us (RFC 7519 §4.1.3)."""
+    token = sign(aud=audience)
+    if accepted:
+        assert check(token, store()).issuer == ISSUER
+        return
+    with pytest.raises(
+        InvalidClaimError, match=exactly("a claim is invalid: Invalid audience")
+    ):
+        check(token, store())
 
 
 def test_an_audience_and_required_exp_are_both_required(
