@@ -21,7 +21,7 @@ import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol, Self, TypeAlias, TypeVar
+from typing import Final, NamedTuple, Protocol, Self, TypeAlias, TypeVar
 
 from transforms.errors import OutputTooLargeError
 from transforms.limits import Limits
@@ -208,13 +208,39 @@ def _anchored(resize: Resize | None, placement: Placement) -> Resize | None:
             return resize
 
 
-def round_px(value: float) -> int:
-    """R11: round half up, never below one pixel."""
-    return max(1, math.floor(value + 0.5))
+class _Scale(NamedTuple):
+    """A scale as a ratio of whole pixels, `num / den`, so that R11 rounds exactly.
+
+    In binary floating point a half can fall short of itself: 27 x (13 / 6)
+    is 58.49999..., where 27 x 13 / 6 is 58.5, which rounds up to 59.
+    """
+
+    num: int
+    den: int
+
+    def side(self, length: int) -> int:
+        """R11: `length` scaled, rounded half up, never below one pixel."""
+        return max(1, (2 * length * self.num + self.den) // (2 * self.den))
+
+    def times(self, size: Dimensions) -> Dimensions:
+        return self.side(size[0]), self.side(size[1])
+
+    def below_one(self) -> bool:
+        return self.num < self.den
+
+    def at_most_one(self) -> _Scale:
+        return self if self.below_one() else _ONE
 
 
-def _times(size: Dimensions, scale: float) -> Dimensions:
-    return round_px(size[0] * scale), round_px(size[1] * scale)
+_ONE: Final = _Scale(1, 1)
+
+
+def _fit_and_fill(box: Dimensions, size: Dimensions) -> tuple[_Scale, _Scale]:
+    """R4's min(w/W0, h/H0) and R7's max, compared exactly."""
+    across, down = _Scale(box[0], size[0]), _Scale(box[1], size[1])
+    if across.num * down.den <= down.num * across.den:
+        return across, down
+    return down, across
 
 
 def _resize(
@@ -229,35 +255,37 @@ def _resize(
     if w is None or h is None:
         # R3, R5, R6: one dimension keeps the aspect ratio in every mode; the
         # limiting modes never upscale, compared on that dimension only.
-        scale = w / s.size[0] if w is not None else (h or s.size[1]) / s.size[1]
-        if isinstance(resize, Limit | LFill | LPad) and scale >= 1:
+        if w is not None:
+            scale = _Scale(w, s.size[0])
+        else:
+            scale = _Scale(h or s.size[1], s.size[1])
+        if isinstance(resize, Limit | LFill | LPad) and not scale.below_one():
             return s
-        return s.resized(_times(s.size, scale))
-    fit = min(w / s.size[0], h / s.size[1])
-    fill = max(w / s.size[0], h / s.size[1])
+        return s.resized(scale.times(s.size))
+    fit, fill = _fit_and_fill((w, h), s.size)
     match resize:
         case Size() | Scale():
             return s.resized((w, h))  # R3: exactly w x h
         case Fit():
-            return s.resized(_times(s.size, fit))  # R4: upscales
+            return s.resized(fit.times(s.size))  # R4: upscales
         case Limit():
-            return s.resized(_times(s.size, fit)) if fit < 1 else s  # R6
+            return s.resized(fit.times(s.size)) if fit.below_one() else s  # R6
         case Fill(gravity=g) | Thumb(gravity=g):
             # R7; R10: c_thumb without face detection is c_fill at its gravity.
             return _fill(s, (w, h), fill, g, cover)
         case LFill(gravity=g):
-            return _fill(s, (w, h), min(fill, 1.0), g, cover)  # R7: never upscales
+            return _fill(s, (w, h), fill.at_most_one(), g, cover)  # R7: never upscales
         case Pad(gravity=g, background=b):
             return _pad(s, (w, h), fit, g, b.rgba if b else None, alpha_output)
         case LPad(gravity=g, background=b):
             rgba = b.rgba if b else None
-            return _pad(s, (w, h), min(fit, 1.0), g, rgba, alpha_output)
+            return _pad(s, (w, h), fit.at_most_one(), g, rgba, alpha_output)
 
 
 def _fill(
     s: S,
     box: Dimensions,
-    scale: float,
+    scale: _Scale,
     gravity: Gravity | None,
     cover: Callable[[Dimensions], None],
 ) -> S:
@@ -267,7 +295,7 @@ def _fill(
     the box: a 1x4000 image filled to 4096x1 is covered at 4096x16384000.
     `cover` refuses it before any pixel is touched.
     """
-    size = _times(s.size, scale)
+    size = scale.times(s.size)
     cover(size)
     s = s.resized(size)
     region = (min(box[0], s.size[0]), min(box[1], s.size[1]))
@@ -277,13 +305,13 @@ def _fill(
 def _pad(
     s: S,
     box: Dimensions,
-    scale: float,
+    scale: _Scale,
     gravity: Gravity | None,
     background: RGBA | None,
     alpha_output: bool,
 ) -> S:
     """R8: fit, then place on a box canvas; white under JPEG, else transparent."""
-    s = s.resized(_times(s.size, scale))
+    s = s.resized(scale.times(s.size))
     color = background or (CLEAR if alpha_output else WHITE)
     return s.padded(box, _anchor(gravity or Gravity.CENTER, box, s.size), color)
 

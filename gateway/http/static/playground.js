@@ -59,9 +59,11 @@
 
   // How wide each tile comes out: the width asked for, unless fit keeps the
   // original's aspect within a height, or only a height is given.
-  // The renderer's rounding (half up, at least a pixel), on the same doubles.
-  function roundPx(value) {
-    return Math.max(1, Math.floor(value + 0.5));
+  // The renderer's rounding of W0 x height / H0: half up, at least a pixel,
+  // worked on whole numbers as the renderer does (1200 x 41 / 800 is 61.5,
+  // 62; 1200 x (41 / 800) in doubles is 61.4999...).
+  function scaledWidth(W0, height, H0) {
+    return Math.max(1, Math.floor((2 * W0 * height + H0) / (2 * H0)));
   }
 
   // A tile's width as the renderer works it out from the originals' size.
@@ -71,10 +73,11 @@
     const width = integer(field("tile-width"));
     const height = integer(field("tile-height"));
     const hasWidth = width !== null && width > 0;
-    if (height === null || height <= 0) return hasWidth ? roundPx(W0 * (width / W0)) : 0;
-    if (!hasWidth) return roundPx(W0 * (height / H0));
+    if (height === null || height <= 0) return hasWidth ? width : 0;
+    if (!hasWidth) return scaledWidth(W0, height, H0);
     if (field("tile-crop").value !== "fit") return width;
-    return roundPx(W0 * Math.min(width / W0, height / H0));
+    // Fit: the width when it binds (width / W0 <= height / H0), else from the height.
+    return width * H0 <= height * W0 ? width : scaledWidth(W0, height, H0);
   }
 
   // Where each added tile must go to start where the picture ends (see the

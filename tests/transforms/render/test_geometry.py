@@ -248,6 +248,13 @@ CASES = [
             [resize((300, 200))], "c_scale,w_300"),
         id="R3-scale-upscales",
     ),
+    # "round means round-half-up": 27·13/6 = 58.5 is 59 (in doubles 27 x (13 / 6)
+    # is 58.4999...).
+    pytest.param(
+        one({"crop": "scale", "width": 13}, (6, 27), (13, 59),
+            [resize((13, 59))], "c_scale,w_13"),
+        id="R3-an-exact-half-rounds-up",
+    ),
     # R4: "`c_fit,w,h` uses s = min(w/W0, h/H0) ... Upscaling happens when s > 1."
     pytest.param(
         one({"crop": "fit", "width": 100, "height": 100}, (300, 200), (100, 67),
@@ -258,6 +265,12 @@ CASES = [
         one({"crop": "fit", "width": 600, "height": 600}, (300, 200), (600, 400),
             [resize((600, 400))], "c_fit,h_600,w_600"),
         id="R4-fit-upscales",
+    ),
+    # s = 41/800; 1200·41/800 = 61.5 is 62.
+    pytest.param(
+        one({"crop": "fit", "width": 100, "height": 41}, (1200, 800), (62, 41),
+            [resize((62, 41))], "c_fit,h_41,w_100"),
+        id="R4-an-exact-half-rounds-up",
     ),
     # R11: "an 864x576 image fitted to 70x90 giving 70x47".
     pytest.param(
@@ -281,6 +294,11 @@ CASES = [
         one({"crop": "fit", "width": 900}, (300, 200), (900, 600),
             [resize((900, 600))], "c_fit,w_900"),
         id="R5-fit-width-upscales",
+    ),
+    pytest.param(
+        one({"crop": "fit", "height": 41}, (1200, 800), (62, 41),
+            [resize((62, 41))], "c_fit,h_41"),
+        id="R5-fit-height-an-exact-half-rounds-up",
     ),
     # R6: "`c_limit` is R4/R5 when s < 1; otherwise the image is unchanged. With
     # only w, compare against W0 only".
@@ -326,6 +344,12 @@ CASES = [
             [resize((100, 150)), cut((100, 100), (0, 25))], "c_fill,h_100,w_100"),
         id="R7-fill-a-tall-image",
     ),
+    # s = 213/52; 182·213/52 = 745.5 is 746, cut at (746 - 236) // 2.
+    pytest.param(
+        one({"crop": "fill", "width": 213, "height": 236}, (52, 182), (213, 236),
+            [resize((213, 746)), cut((213, 236), (0, 255))], "c_fill,h_236,w_213"),
+        id="R7-fill-cover-an-exact-half-rounds-up",
+    ),
     pytest.param(
         one({"crop": "fill", "width": 100, "height": 100}, (4000, 1), (100, 100),
             [resize((400000, 100)), cut((100, 100), (199950, 0))],
@@ -368,6 +392,13 @@ CASES = [
         one({"crop": "pad", "width": 600, "height": 600}, (30, 20), (600, 600),
             [resize((600, 400)), pad((600, 600), (0, 100))], "c_pad,h_600,w_600"),
         id="R8-pad-upscales",
+    ),
+    # s = 91/130; 45·91/130 = 31.5 is 32, on the box's south edge: 275 - 32.
+    pytest.param(
+        one({"crop": "pad", "width": 91, "height": 275, "gravity": "south"},
+            (130, 45), (91, 275), [resize((91, 32)), pad((91, 275), (0, 243))],
+            "c_pad,g_south,h_275,w_91"),
+        id="R8-pad-an-exact-half-rounds-up",
     ),
     pytest.param(
         one({"crop": "pad", "width": 3, "height": 3}, (2, 1), (3, 3),

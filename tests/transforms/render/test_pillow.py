@@ -168,6 +168,13 @@ def test_geometry_notes_worked_example_r21_renders_exactly() -> None:
             (70, 47),
             id="R11-rounding",
         ),
+        # 27 x 13 / 6 is 58.5, half up 59; in doubles 27 x (13 / 6) is 58.4999...
+        pytest.param(
+            (6, 27),
+            {"crop": "scale", "width": 13},
+            (13, 59),
+            id="R11-an-exact-half-rounds-up",
+        ),
         pytest.param(
             (300, 200),
             {"crop": "fit", "width": 900},
