@@ -93,7 +93,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     try:
         sock = _listening(host, port)
     except (OSError, OverflowError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        reason = _why_not_bound(exc)
         where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         raise ConfigError(
             f"cannot listen on {where} (GATEWAY_HOST or --host, GATEWAY_PORT or"
@@ -137,6 +137,14 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         with sock:
             return work(0)
     return supervise(workers, sock, work, announce)
+
+
+def _why_not_bound(exc: OSError | OverflowError) -> str:
+    """The reason, once: `socket.create_server`'s strerror names the address
+    again ("… (while attempting to bind on address ('127.0.0.1', 8080))")."""
+    if isinstance(exc, OSError) and not isinstance(exc, socket.gaierror) and exc.errno:
+        return os.strerror(exc.errno)
+    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
 
 
 def _listening(host: str, port: int) -> socket.socket:
