@@ -104,6 +104,11 @@ _LIST_PARAMS: Final = frozenset(
 )
 
 
+def _shown(text: str, most: int = 40) -> str:
+    """A client's text quoted in an error detail, cut to `most` characters."""
+    return repr(text if len(text) <= most else f"{text[:most]}…")
+
+
 async def _own_image(request: web.Request, principal: Principal) -> ImageRecord:
     image_id = normalise_image_id(request.match_info["image_id"])
     store = request.app[CATALOG].store
@@ -261,10 +266,14 @@ async def list_images(request: web.Request) -> web.Response:
         # Past the 101st entry nothing is read: each is normalised, and a
         # 48 KB list took 5 ms to read whole before it was refused. Empty
         # entries are skipped by the regex engine, not one by one.
-        listed = itertools.islice(_LISTED.finditer(raw_ids), _MAX_IDS + 1)
-        parsed = [normalise_image_id(entry[0]) for entry in listed]
-        ids = [i for i in parsed if i is not None]
-        if not ids or len(ids) > _MAX_IDS or len(ids) != len(parsed):
+        listed = [e[0] for e in itertools.islice(_LISTED.finditer(raw_ids), _MAX_IDS + 1)]  # fmt: skip
+        ids = []
+        for entry in listed:
+            if (image_id := normalise_image_id(entry)) is None:
+                # Named, so that one typo in a list of a hundred is found.
+                raise InvalidParameterError(f"{_shown(entry)} is not an image id (a UUID)", parameter="filter[id]")  # fmt: skip
+            ids.append(image_id)
+        if not ids or len(ids) > _MAX_IDS:
             raise InvalidParameterError(f"1 to {_MAX_IDS} comma-separated image ids", parameter="filter[id]")  # fmt: skip
     catalog = await request.app[CATALOG].fresh()
     page = await catalog.store.page(

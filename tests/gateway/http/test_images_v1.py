@@ -326,6 +326,26 @@ async def test_bad_list_parameters_are_400(
     await assert_error(response, 400, "parameter_invalid", parameter=parameter)
 
 
+@pytest.mark.parametrize(
+    ("listed", "named"),
+    [
+        (f"{OTHER_IMAGE},nope", "'nope'"),
+        (f"nope, {OTHER_IMAGE}", "'nope'"),
+        (f"{OTHER_IMAGE},{'x' * 60}", f"'{'x' * 40}…'"),
+    ],
+)
+async def test_a_bad_id_in_a_list_is_named(
+    client: Client, keys: Keys, listed: str, named: str
+) -> None:
+    response = await client.get(
+        "/v1/images", params={"filter[id]": listed}, headers=bearer(keys.mine)
+    )
+    error = await assert_error(
+        response, 400, "parameter_invalid", parameter="filter[id]"
+    )
+    assert error["detail"] == f"{named} is not an image id (a UUID)"
+
+
 _LISTING: Final = {
     parameter["name"]: parameter["schema"]
     for parameter in json.loads(
