@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -67,6 +68,10 @@ _Command = Callable[[CatalogStore, Settings, argparse.Namespace], Awaitable[None
 
 def with_catalog(command: _Command) -> Callable[[Settings, argparse.Namespace], None]:
     def run(settings: Settings, args: argparse.Namespace) -> None:
+        # Run from another directory, the default `./var` names no catalog: a
+        # new, empty one is made, and said so (`issuer list` printed `[]`).
+        new = settings.catalog.postgres_url is None and not settings.database.exists()
+
         async def main() -> None:
             with data_dir_faults(settings):
                 catalog = await open_catalog(settings)
@@ -76,6 +81,12 @@ def with_catalog(command: _Command) -> Callable[[Settings, argparse.Namespace], 
                 await catalog.close()
 
         asyncio.run(main())
+        if new:
+            print(
+                f"image-gateway: made a new, empty catalog at {settings.database}"
+                " (GATEWAY_DATA_DIR says where)",
+                file=sys.stderr,
+            )
 
     return run
 

@@ -286,6 +286,20 @@ def test_serve_refuses_an_empty_catalog_file_in_one_line(tmp_path: Path) -> None
     assert (tmp_path / "catalog.sqlite3").read_bytes() == b""
 
 
+def test_a_command_that_makes_a_new_catalog_says_so_once(tmp_path: Path) -> None:
+    """Run from another directory, `./var` is a new catalog: `[]` alone misled."""
+    env = {**os.environ, "GATEWAY_DATA_DIR": str(tmp_path / "var")}
+    first = _gateway(env, "issuer", "list", timeout=30)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout) == []
+    assert first.stderr.strip() == (
+        f"image-gateway: made a new, empty catalog at {tmp_path / 'var' / 'catalog.sqlite3'}"
+        " (GATEWAY_DATA_DIR says where)"
+    )
+    again = _gateway(env, "issuer", "list", timeout=30)
+    assert (again.returncode, again.stderr) == (0, "")
+
+
 @pytest.mark.parametrize(
     ("argv", "status"),
     [
@@ -516,8 +530,10 @@ def test_a_misspelt_variable_is_named_not_ignored_in_silence(
 ) -> None:
     """A typo in a variable's name (`GATEWAY_PROT`) would otherwise leave its
     default in force without a word; the command still runs."""
-    env = {"GATEWAY_DATA_DIR": str(tmp_path), "GATEWAY_PROT": "9000", "HOME": "/"}
-    assert main(["issuer", "list"], env) == 0
+    env = {"GATEWAY_DATA_DIR": str(tmp_path), "HOME": "/"}
+    assert main(["issuer", "list"], env) == 0  # the catalog made
+    capsys.readouterr()
+    assert main(["issuer", "list"], {**env, "GATEWAY_PROT": "9000"}) == 0
     assert capsys.readouterr().err.splitlines() == [
         "image-gateway: GATEWAY_PROT is not a setting; ignored (did you mean GATEWAY_PORT?)"
     ]
