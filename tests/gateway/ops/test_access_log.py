@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import logging
@@ -14,16 +15,22 @@ from unittest import mock
 from urllib.parse import quote, unquote_plus
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
+from aiohttp.web_urldispatcher import UrlMappingMatchInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict
 
+from gateway.keys import ISSUER
+from gateway.ops import access_log
 from gateway.ops.access_log import (
     _LOGGED_AGENT,
     _LOGGED_PARAMETERS,
     _LOGGED_TARGET,
     JsonAccessLogger,
     client_address,
+    holds_credential,
     redacted_path,
     redacted_query,
     redacted_target,
@@ -289,6 +296,14 @@ PROXIES = (ipaddress.ip_network("10.0.0.0/8"),)
             "10.0.0.2",
             id="beyond-the-hops-read",
         ),
+        pytest.param(
+            "10.0.0.2",
+            ", ".join(["10.0.0.9"] * 40 + ["1.2.3.4"]),
+            "1.2.3.4",
+            id="the-last-hops-are-read",
+        ),
+        # A peer that is no IP address (a Unix socket's) is no trusted proxy.
+        pytest.param("", "1.2.3.4", "", id="unix-socket-peer"),
     ],
 )
 def test_the_client_is_the_nearest_untrusted_address(
@@ -296,6 +311,29 @@ def test_the_client_is_the_nearest_untrusted_address(
 ) -> None:
     request = _Request(remote, forwarded)
     assert client_address(request, PROXIES) == client  # type: ignore[arg-type]
+
+
+def test_every_x_forwarded_for_header_is_read_in_order() -> None:
+    """The client's own header, then the one its proxy added (HAProxy)."""
+    request = _Request("10.0.0.2", None)
+    request.headers.add("X-Forwarded-For", "192.0.2.66")
+    request.headers.add("X-Forwarded-For", "203.0.113.7, 10.0.0.3")
+    assert client_address(request, PROXIES) == "203.0.113.7"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "holds"),
+    [
+        pytest.param(JWT, True, id="token"),
+        pytest.param(f"Bearer {KEY}", True, id="api-key"),
+        pytest.param("monkeyJuice.txt", False, id="a-word-with-eyJ"),
+        pytest.param("they.example", False, id="ey-and-a-dot"),
+        pytest.param("sk_live", False, id="sk-prefix-alone"),
+        pytest.param("probe/1.0", False, id="harmless"),
+    ],
+)
+def test_a_credential_is_known_by_its_shape(text: str, holds: bool) -> None:
+    assert holds_credential(text) is holds
 
 
 def test_the_served_access_log_is_json_without_secrets(serve: Served) -> None:
@@ -391,7 +429,10 @@ def test_other_commands_print_json_and_nothing_else(tmp_path: Path) -> None:
     assert json.loads(result.stdout) == []
 
 
-def _logger_into(lines: list[str]) -> JsonAccessLogger:
+def _logger_into(
+    lines: list[str],
+    trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (),
+) -> JsonAccessLogger:
     """A connection's access logger whose batches land in `lines`."""
 
     class _Lines:
@@ -401,8 +442,170 @@ def _logger_into(lines: list[str]) -> JsonAccessLogger:
         def flush(self) -> None:
             pass
 
-    JsonAccessLogger.configure(trusted_proxies=(), stream=_Lines())  # type: ignore[arg-type]
+    JsonAccessLogger.configure(trusted_proxies=trusted, stream=_Lines())  # type: ignore[arg-type]
     return JsonAccessLogger(logging.getLogger("test"), "")
+
+
+def _routed(
+    target: str,
+    *,
+    method: str = "GET",
+    route: str | None = "deliver",
+    peer: str = "10.1.2.3",
+    headers: dict[str, str] | None = None,
+) -> web.Request:
+    """A request as aiohttp hands it to the access log, its route resolved."""
+    request = make_mocked_request(
+        method,
+        target,
+        headers=headers or {},
+        protocol=mock.Mock(peername=(peer, 5)),
+    )
+    matched = mock.Mock()
+    matched.name = route
+    request._match_info = UrlMappingMatchInfo({}, matched)
+    return request
+
+
+async def test_a_line_holds_every_field_of_its_request_and_answer() -> None:
+    """The whole line, as a log shipper reads it: each field from its own
+    source, the time to the millisecond (UTC) and the duration in ms."""
+    lines: list[str] = []
+    logger = _logger_into(lines, trusted=PROXIES)
+    request = _routed(
+        f"/images/a?token={JWT}",
+        method="HEAD",
+        peer="10.0.0.2",
+        headers={"User-Agent": "probe/1.0", "X-Forwarded-For": "192.0.2.7"},
+    )
+    request[ISSUER] = "issuer-1"
+    response = web.Response(status=304, headers={"X-Request-Id": "r-1"})
+    with mock.patch("time.time", return_value=1_700_000_000.0429):
+        logger.log(request, response, 0.0123456)
+    JsonAccessLogger.flush()
+    assert [json.loads(line) for line in lines] == [
+        {
+            "time": "2023-11-14T22:13:20.042Z",
+            "request_id": "r-1",
+            "method": "HEAD",
+            "route": "deliver",
+            "path": "/images/a?token=…",
+            "status": 304,
+            "bytes": 0,
+            "duration_ms": 12.346,
+            "issuer": "issuer-1",
+            "client": "192.0.2.7",
+            "user_agent": "probe/1.0",
+        }
+    ]
+
+
+async def test_each_line_has_its_own_time_to_the_millisecond() -> None:
+    """The date and time are formatted once a second; the milliseconds each time."""
+    lines: list[str] = []
+    logger = _logger_into(lines)
+    clock = [1_700_000_000.5, 1_700_000_000.999, 1_700_000_001.0, 1_700_086_400.25]
+    with mock.patch("time.time", side_effect=clock):
+        for _ in clock:
+            logger.log(_routed("/status"), web.Response(), 0.0)
+    JsonAccessLogger.flush()
+    assert [json.loads(line)["time"] for line in lines] == [
+        "2023-11-14T22:13:20.500Z",
+        "2023-11-14T22:13:20.999Z",
+        "2023-11-14T22:13:21.000Z",
+        "2023-11-15T22:13:20.250Z",
+    ]
+
+
+async def test_a_client_behind_a_proxy_is_read_afresh_for_each_request() -> None:
+    """A proxy's connection carries many clients' requests: the same target
+    and agent from another client is logged with that client."""
+    lines: list[str] = []
+    logger = _logger_into(lines, trusted=PROXIES)
+    for client in ("192.0.2.1", "192.0.2.2", "192.0.2.2"):
+        request = _routed(
+            "/status", peer="10.0.0.2", headers={"X-Forwarded-For": client}
+        )
+        logger.log(request, web.Response(), 0.0)
+    logger.log(_routed("/status", peer="10.0.0.2"), web.Response(), 0.0)
+    JsonAccessLogger.flush()
+    assert [json.loads(line)["client"] for line in lines] == [
+        "192.0.2.1",
+        "192.0.2.2",
+        "192.0.2.2",
+        "10.0.0.2",
+    ]
+
+
+async def test_without_trusted_proxies_the_peer_is_the_client() -> None:
+    lines: list[str] = []
+    logger = _logger_into(lines)
+    request = _routed("/status", headers={"X-Forwarded-For": "192.0.2.1"})
+    logger.log(request, web.Response(), 0.0)
+    JsonAccessLogger.flush()
+    assert json.loads(lines[0])["client"] == "10.1.2.3"
+
+
+async def test_a_request_aiohttp_refused_after_a_routed_one_has_no_route() -> None:
+    """Same method, target and agent on the same connection: the refused
+    request (aiohttp's BaseRequest, never routed) is not logged with the
+    route of the one before it."""
+    lines: list[str] = []
+    logger = _logger_into(lines)
+    routed = _routed("/status", route="status")
+    refused = web.BaseRequest(
+        routed._message,
+        routed._payload,
+        routed._protocol,
+        routed._payload_writer,
+        routed._task,
+        routed._loop,
+    )
+    for request in (routed, refused):
+        logger.log(request, web.Response(status=400), 0.0)
+    JsonAccessLogger.flush()
+    assert [json.loads(line)["route"] for line in lines] == ["status", None]
+
+
+async def test_lines_wait_at_most_the_flush_interval() -> None:
+    """Written together once a quarter of a second has passed, one timer for
+    them all; then the next lines the same way."""
+    lines: list[str] = []
+    logger = _logger_into(lines)
+    batch = JsonAccessLogger._batch
+    assert batch is not None
+    loop = asyncio.get_running_loop()
+    with mock.patch.object(loop, "call_later", wraps=loop.call_later) as timers:
+        for round_ in range(2):
+            for _ in range(3):
+                logger.log(_routed("/status"), web.Response(), 0.0)
+            assert len(lines) == 3 * round_
+            flushes = [c for c in timers.call_args_list if c.args[1] == batch.flush]
+            assert len(flushes) == round_ + 1
+            await asyncio.sleep(access_log._FLUSH_SECONDS + 0.1)
+            assert len(lines) == 3 * (round_ + 1)
+
+
+async def test_a_full_batch_is_written_at_once() -> None:
+    lines: list[str] = []
+    logger = _logger_into(lines)
+    for _ in range(access_log._MAX_PENDING - 1):
+        logger.log(_routed("/status"), web.Response(), 0.0)
+    assert lines == []
+    logger.log(_routed("/status"), web.Response(), 0.0)
+    assert len(lines) == access_log._MAX_PENDING
+
+
+async def test_unconfigured_the_log_goes_to_stdout(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """As aiohttp uses the class when `serve` did not configure it (a test server)."""
+    with mock.patch.object(JsonAccessLogger, "_batch", None):
+        logger = JsonAccessLogger(logging.getLogger("test"), "")
+        logger.log(_routed(f"/images/a?token={JWT}"), web.Response(), 0.0)
+        JsonAccessLogger.flush()
+    (line,) = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["path"] == "/images/a?token=…"
 
 
 async def test_a_connections_lines_follow_each_request() -> None:
