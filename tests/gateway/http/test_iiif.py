@@ -230,39 +230,98 @@ async def test_each_format(
 # Each error status, as JSON:API
 
 
-@pytest.mark.parametrize(
-    ("params", "parameter"),
-    [
-        pytest.param("nowhere/max/0/default.jpg", "region", id="region-word"),
-        pytest.param("1,2,3/max/0/default.jpg", "region", id="region-three"),
-        pytest.param("-1,0,10,10/max/0/default.jpg", "region", id="region-negative"),
-        pytest.param("0,0,0,10/max/0/default.jpg", "region", id="region-empty"),
-        pytest.param("400,0,10,10/max/0/default.jpg", "region", id="region-outside"),
-        pytest.param("pct:0,0,0.1,10/max/0/default.jpg", "region", id="region-pct-0px"),
-        pytest.param("full/big/0/default.jpg", "size", id="size-word"),
-        pytest.param("full/,/0/default.jpg", "size", id="size-no-side"),
-        pytest.param("full/!100,/0/default.jpg", "size", id="size-confined-one"),
-        pytest.param("full/0,/0/default.jpg", "size", id="size-zero"),
-        pytest.param("full/401,/0/default.jpg", "size", id="size-enlarges"),
-        pytest.param("full/pct:101/0/default.jpg", "size", id="size-pct-enlarges"),
-        pytest.param(
-            "full/!800,800/0/default.jpg", "size", id="size-confined-enlarges"
-        ),
-        pytest.param("full/^5000,/0/default.jpg", "size", id="size-over-max-size"),
-        pytest.param("full/full/0/default.jpg", "size", id="size-full-is-v2"),
-        pytest.param("full/max/361/default.jpg", "rotation", id="rotation-over"),
-        pytest.param("full/max/-90/default.jpg", "rotation", id="rotation-negative"),
-        pytest.param("full/max/x/default.jpg", "rotation", id="rotation-word"),
-        pytest.param("full/max/0/native.jpg", "quality", id="quality-v1"),
-        pytest.param("full/max/0/default.bmp", "format", id="format-unknown"),
-        pytest.param("full/max/0/default.JPG", "format", id="format-case"),
-    ],
+REGION_FORMS: Final = "the region is full, square, x,y,w,h or pct:x,y,w,h"
+SIZE_FORMS: Final = (
+    "the size is max, w,, ,h, pct:n, w,h or !w,h (each may start with ^)"
 )
+ROTATIONS: Final = "the rotation is 0 to 360 degrees, ! first to mirror"
+ENLARGES: Final = "the size enlarges the 400x300 region: ask with ^ to enlarge"
+FORMAT_LIST: Final = "jpg, png, webp, gif, avif"
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter", "detail"),
+    [
+        pytest.param("nowhere/max/0/default.jpg", "region", REGION_FORMS, id="region-word"),
+        pytest.param("1,2,3/max/0/default.jpg", "region", REGION_FORMS, id="region-three"),
+        pytest.param(
+            "-1,0,10,10/max/0/default.jpg", "region", REGION_FORMS, id="region-negative"
+        ),
+        pytest.param(
+            "0,0,0,10/max/0/default.jpg", "region", "the region is empty",
+            id="region-empty",
+        ),
+        pytest.param(
+            "0,0,10,0/max/0/default.jpg", "region", "the region is empty",
+            id="region-empty-height",
+        ),
+        pytest.param(
+            "400,0,10,10/max/0/default.jpg", "region",
+            "the region lies outside the 400x300 image", id="region-outside",
+        ),
+        pytest.param(
+            "0,300,10,10/max/0/default.jpg", "region",
+            "the region lies outside the 400x300 image", id="region-below",
+        ),
+        pytest.param(
+            "pct:0,0,0.1,10/max/0/default.jpg", "region", "the region is empty",
+            id="region-pct-0px",
+        ),
+        pytest.param("full/big/0/default.jpg", "size", SIZE_FORMS, id="size-word"),
+        pytest.param("full/,/0/default.jpg", "size", SIZE_FORMS, id="size-no-side"),
+        pytest.param(
+            "full/!100,/0/default.jpg", "size", SIZE_FORMS, id="size-confined-one"
+        ),
+        pytest.param(
+            "full/0,/0/default.jpg", "size", "the size makes an empty image",
+            id="size-zero",
+        ),
+        pytest.param(
+            "full/,0/0/default.jpg", "size", "the size makes an empty image",
+            id="size-zero-height",
+        ),
+        pytest.param("full/401,/0/default.jpg", "size", ENLARGES, id="size-enlarges"),
+        pytest.param(
+            "full/400,301/0/default.jpg", "size", ENLARGES, id="size-enlarges-height"
+        ),
+        pytest.param(
+            "full/pct:101/0/default.jpg", "size", ENLARGES, id="size-pct-enlarges"
+        ),
+        pytest.param(
+            "full/!800,800/0/default.jpg", "size", ENLARGES,
+            id="size-confined-enlarges",
+        ),
+        pytest.param(
+            "full/^5000,/0/default.jpg", "size",
+            "at most 4096 pixels a side and 25000000 in all are served",
+            id="size-over-max-size",
+        ),
+        pytest.param("full/full/0/default.jpg", "size", SIZE_FORMS, id="size-full-is-v2"),
+        pytest.param("full/max/361/default.jpg", "rotation", ROTATIONS, id="rotation-over"),
+        pytest.param(
+            "full/max/-90/default.jpg", "rotation", ROTATIONS, id="rotation-negative"
+        ),
+        pytest.param("full/max/x/default.jpg", "rotation", ROTATIONS, id="rotation-word"),
+        pytest.param(
+            "full/max/0/native.jpg", "quality",
+            "the quality is default, color, gray or bitonal", id="quality-v1",
+        ),
+        pytest.param(
+            "full/max/0/default.bmp", "format", f"the format is one of {FORMAT_LIST}",
+            id="format-unknown",
+        ),
+        pytest.param(
+            "full/max/0/default.JPG", "format", f"the format is one of {FORMAT_LIST}",
+            id="format-case",
+        ),
+    ],
+)  # fmt: skip
 async def test_malformed_parameters_are_400(
-    client: Client, params: str, parameter: str
+    client: Client, params: str, parameter: str, detail: str
 ) -> None:
     response = await client.get(f"/iiif/3/{QUADRANTS}/{params}")
     error = await assert_error(response, 400, "parameter_invalid", parameter=parameter)
+    assert error["detail"] == detail
     assert error["title"] == "Invalid IIIF parameter"  # a path segment, not a query
 
 
@@ -293,19 +352,34 @@ async def test_a_turn_past_the_render_budget_is_400_naming_rotation(
 
 
 @pytest.mark.parametrize(
-    ("params", "parameter"),
+    ("params", "parameter", "detail"),
     [
-        pytest.param("full/max/0/default.tif", "format", id="tif"),
-        pytest.param("full/max/0/default.jp2", "format", id="jp2"),
-        pytest.param("full/max/0/default.pdf", "format", id="pdf"),
-        pytest.param("full/max/22.5/default.jpg", "rotation", id="fractional-degrees"),
+        pytest.param(
+            "full/max/0/default.tif", "format", f"tif is not served; {FORMAT_LIST} are",
+            id="tif",
+        ),
+        pytest.param(
+            "full/max/0/default.jp2", "format", f"jp2 is not served; {FORMAT_LIST} are",
+            id="jp2",
+        ),
+        pytest.param(
+            "full/max/0/default.pdf", "format", f"pdf is not served; {FORMAT_LIST} are",
+            id="pdf",
+        ),
+        pytest.param(
+            "full/max/22.5/default.jpg", "rotation", "only whole degrees are supported",
+            id="fractional-degrees",
+        ),
     ],
-)
+)  # fmt: skip
 async def test_valid_requests_not_supported_are_501(
-    client: Client, params: str, parameter: str
+    client: Client, params: str, parameter: str, detail: str
 ) -> None:
     response = await client.get(f"/iiif/3/{QUADRANTS}/{params}")
-    await assert_error(response, 501, "feature_not_supported", parameter=parameter)
+    error = await assert_error(
+        response, 501, "feature_not_supported", parameter=parameter
+    )
+    assert error["detail"] == detail
 
 
 @pytest.mark.parametrize(
@@ -509,6 +583,24 @@ def test_the_canonical_size_has_a_caret_only_when_it_enlarges(
             Limits(max_size=8000, max_output_pixels=2_000_000), (1732, 1154),
             "1732,1154", id="area-after-rounding",
         ),
+        # The short side of a strip is one pixel at least, and no more.
+        pytest.param(
+            (10000, 5), "!10000,5", Limits(max_size=1000), (1000, 1), "1000,1",
+            id="a-strip-at-max-size",
+        ),
+        pytest.param(
+            (10000, 3), "!10000,3", Limits(max_size=10000, max_output_pixels=5000),
+            (4082, 1), "4082,1", id="a-strip-at-max-area",
+        ),
+        pytest.param(
+            (3, 10000), "!3,10000", Limits(max_size=10000, max_output_pixels=5000),
+            (1, 4082), "1,4082", id="a-standing-strip-at-max-area",
+        ),
+        # At maxArea exactly: served as fitted, not shrunk again.
+        pytest.param(
+            (401, 300), "!200,150", Limits(max_output_pixels=30_000), (200, 150),
+            "200,150", id="at-max-area",
+        ),
     ],
 )  # fmt: skip
 def test_a_confined_size_is_fitted_in_the_servers_limits(
@@ -524,6 +616,39 @@ def test_a_confined_size_is_fitted_in_the_servers_limits(
     wanted = iiif.resolve(syntax, full, limits, 1.0)
     assert wanted.view.size == served
     assert wanted.canonical == f"full/{canonical}/0/default.jpg"
+
+
+@pytest.mark.parametrize(
+    ("full", "rotation", "budget", "detail", "parameter"),
+    [
+        pytest.param(
+            (400, 200), "30", 100_000,
+            "turned by 30 degrees, the 400x200 image becomes 447x374, over the "
+            "100000 pixels (maxArea) rendered: ask for a smaller size or a right angle",
+            "rotation", id="a-turn-grows-it",
+        ),
+        # Turned at a right angle it stays within the budget: the size is to change.
+        pytest.param(
+            (400, 300), "90", 150_000,
+            "the request makes an image over the 150000 pixels (maxArea) rendered: "
+            "ask for a smaller size",
+            "size", id="a-right-angle",
+        ),
+        pytest.param(
+            (400, 300), "0", 120_000,
+            "the request makes an image over the 120000 pixels (maxArea) rendered: "
+            "ask for a smaller size",
+            "size", id="at-the-budget",
+        ),
+    ],
+)  # fmt: skip
+def test_a_refusal_over_the_budget_names_the_segment_to_change(
+    full: tuple[int, int], rotation: str, budget: int, detail: str, parameter: str
+) -> None:
+    syntax = iiif.parse("full", "max", rotation, "default.jpg")
+    wanted = iiif.resolve(syntax, full, Limits(), 1.0)
+    error = iiif.over_budget(wanted, Limits(max_output_pixels=budget))
+    assert (error.detail, error.parameter) == (detail, parameter)
 
 
 @pytest.mark.parametrize(
