@@ -322,9 +322,10 @@ def _confined(
     rw, rh = region
     fit = min(w / rw, h / rh)
     out = min(w, round(rw * fit)), min(h, round(rh * fit))
-    if scale_cap < 1 and fit > scale_cap:
+    if scale_cap < 1 and fit >= scale_cap:
         # A capped caller (scale_cap < 1), as `max` fits the cap: sides
-        # floored, so the policy counts no more.
+        # floored, so the policy counts no more. At the cap's scale exactly
+        # too: a side rounded up there (389.5 to 390) is over the cap.
         out = max(1, math.floor(rw * scale_cap)), max(1, math.floor(rh * scale_cap))
     side = limits.max_size
     if max(out) > side:

@@ -619,6 +619,42 @@ def test_a_confined_size_is_fitted_in_the_servers_limits(
 
 
 @pytest.mark.parametrize(
+    ("full", "size", "cap", "limits", "served"),
+    [
+        pytest.param((1600, 1200), "!500,400", 400, Limits(), (400, 300), id="within"),
+        # Fitted at the cap's scale exactly: 779 / 2 = 389.5, which rounded
+        # (390) makes the policy size 501, refused (401) for `!500,1000`.
+        pytest.param(
+            (1000, 779), "!500,1000", 500, Limits(), (500, 389), id="at-the-cap"
+        ),
+        pytest.param(
+            (1000, 779), "!500,1000", 500, Limits(max_size=500), (500, 389),
+            id="at-the-cap-and-max-size",
+        ),
+        pytest.param(
+            (1000, 779), "!1000,389", 500, Limits(), (499, 389), id="under-the-cap"
+        ),
+        pytest.param((6000, 5), "!6000,5", 400, Limits(), (400, 1), id="a-strip"),
+        pytest.param(
+            (5, 6000), "!5,6000", 400, Limits(), (1, 400), id="a-standing-strip"
+        ),
+    ],
+)  # fmt: skip
+def test_a_confined_size_is_fitted_within_a_capped_callers_cap(
+    full: tuple[int, int],
+    size: str,
+    cap: int,
+    limits: Limits,
+    served: tuple[int, int],
+) -> None:
+    """As `max` is: the most the caller may have, which the policy lets through."""
+    syntax = iiif.parse("full", size, "0", "default.jpg")
+    wanted = iiif.resolve(syntax, full, limits, cap / max(full))
+    assert wanted.view.size == served
+    assert iiif.policy_size(wanted.view) <= cap
+
+
+@pytest.mark.parametrize(
     ("full", "rotation", "budget", "detail", "parameter"),
     [
         pytest.param(
