@@ -59,6 +59,7 @@ KEY = "sk_0123456789ab_" + "k" * 43
         pytest.param("a=1&token%3Dx", "a=1&token=…", id="encoded-equals"),
         pytest.param("api%5Fkey=x", "api_key=…", id="encoded-underscore"),
         pytest.param("a+b=c+d&x=%41", "a+b=c+d&x=%41", id="encoded-harmless"),
+        pytest.param("token=x%3Dy=z", "token=…", id="escaped-equals-in-the-value"),
     ],
 )
 def test_secret_parameters_are_redacted(query: str, logged: str) -> None:
@@ -144,6 +145,11 @@ def test_a_local_cdn_urls_signature_is_redacted() -> None:
             "/v1/images?a=ewogICJhbGciOiAiSFMyNTYiCn0.eyJpc3MiOiJ4In0.c2ln",
             "/v1/images?a=…",
             id="pretty-printed-header",
+        ),
+        pytest.param(
+            "/v1/images?a=ewogICJhbGciOiAiSFMyNTYiCn0.ewogICJpc3MiOiAieCIKfQ.c2ln",
+            "/v1/images?a=…",
+            id="pretty-printed-header-and-payload",
         ),
         pytest.param(
             "/v1/images?filter[search]=risk_level_ab_cd",
