@@ -321,12 +321,8 @@ def _confined(
     """
     rw, rh = region
     fit = min(w / rw, h / rh)
-    out = min(w, round(rw * fit)), min(h, round(rh * fit))
-    if scale_cap < 1 and fit >= scale_cap:
-        # A capped caller (scale_cap < 1), as `max` fits the cap: sides
-        # floored, so the policy counts no more. At the cap's scale exactly
-        # too: a side rounded up there (389.5 to 390) is over the cap.
-        out = max(1, math.floor(rw * scale_cap)), max(1, math.floor(rh * scale_cap))
+    # At least a pixel a side: a 1x2000 strip in !1,1 is 1x1, not refused as empty.
+    out = min(w, max(1, round(rw * fit))), min(h, max(1, round(rh * fit)))
     side = limits.max_size
     if max(out) > side:
         # The longest side at the limit, the other from the exact ratio.
@@ -335,6 +331,16 @@ def _confined(
     if out[0] * out[1] > limits.max_output_pixels:
         scale = math.sqrt(limits.max_output_pixels / (rw * rh))
         out = max(1, math.floor(rw * scale)), max(1, math.floor(rh * scale))
+    if scale_cap < 1:
+        # Last, as the limits above round too. A capped caller (scale_cap <
+        # 1): no side past the cap's scale, as `max` fits the cap (sides
+        # floored, so the policy counts no more). A side rounded up at the
+        # cap's scale or just under it (389.5 to 390, 27.7 to 28), or by the
+        # limits, would be over the cap, and the caller refused.
+        out = (
+            min(out[0], max(1, math.floor(rw * scale_cap))),
+            min(out[1], max(1, math.floor(rh * scale_cap))),
+        )
     return out
 
 

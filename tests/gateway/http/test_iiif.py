@@ -654,6 +654,41 @@ def test_a_confined_size_is_fitted_within_a_capped_callers_cap(
     assert iiif.policy_size(wanted.view) <= cap
 
 
+@hypothesis.settings(max_examples=300, deadline=None, database=None)
+@given(
+    full=st.tuples(st.integers(2, 6000), st.integers(1, 6000)),
+    data=st.data(),
+)
+def test_any_confined_size_of_a_capped_caller_is_within_the_cap(
+    full: tuple[int, int], data: st.DataObject
+) -> None:
+    """`!w,h` is fitted, never refused, for the caller: 2530x63 capped at 1117
+    served !1114,303 as 1114x28, whose short side rounded past the cap's scale
+    (policy size 1125), and the caller was refused."""
+    cap = data.draw(st.integers(1, max(full) - 1))
+    w = data.draw(st.integers(1, 2 * full[0]))
+    h = data.draw(st.integers(1, 2 * full[1]))
+    syntax = iiif.parse("full", f"^!{w},{h}", "0", "default.jpg")
+    wanted = iiif.resolve(syntax, full, Limits(), cap / max(full))
+    assert iiif.policy_size(wanted.view) <= cap
+
+
+@pytest.mark.parametrize(
+    ("full", "size", "cap", "served"),
+    [
+        ((2530, 63), "!1114,303", 1117, (1114, 27)),
+        ((146, 1771), "!810,1293", 1295, (106, 1293)),
+    ],
+)
+def test_a_side_rounded_past_the_cap_just_under_it_is_floored(
+    full: tuple[int, int], size: str, cap: int, served: tuple[int, int]
+) -> None:
+    syntax = iiif.parse("full", size, "0", "default.jpg")
+    wanted = iiif.resolve(syntax, full, Limits(), cap / max(full))
+    assert wanted.view.size == served
+    assert iiif.policy_size(wanted.view) <= cap
+
+
 @pytest.mark.parametrize(
     ("full", "rotation", "budget", "detail", "parameter"),
     [
