@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
+from fractions import Fraction
+from typing import Final
 
 from transforms.basechain import Delivery
 from transforms.model import (
@@ -27,6 +30,8 @@ from transforms.model import (
 
 __all__ = ["RenderChain"]
 
+HALF: Final = Fraction(1, 2)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RenderChain:
@@ -49,15 +54,18 @@ class RenderChain:
         steps, delivery = base
         chain = steps + transformation.steps
         if delivery.dpr != 1.0:
-            chain = tuple(_scaled(step, delivery.dpr) for step in chain)
+            # The DPR as written (`dpr_0.7` is 7/10), so that R11's half up
+            # is exact: 45 x 0.7 in doubles is 31.499..., where 31.5 is 32.
+            dpr = Fraction(str(delivery.dpr))
+            chain = tuple(_scaled(step, dpr) for step in chain)
         return cls(steps=chain, delivery=delivery, token_start=len(steps))
 
 
-def _scaled(step: Step, dpr: float) -> Step:
+def _scaled(step: Step, dpr: Fraction) -> Step:
     """R24: `dpr_N` multiplies the pixel dimensions of the transformation."""
 
     def offset(value: int | None) -> int | None:
-        return None if value is None else int(value * dpr)
+        return None if value is None else math.trunc(value * dpr)
 
     match step:
         case Adjust(resize=resize):
@@ -69,9 +77,10 @@ def _scaled(step: Step, dpr: float) -> Step:
             )
 
 
-def _scaled_resize(resize: Resize | None, dpr: float) -> Resize | None:
+def _scaled_resize(resize: Resize | None, dpr: Fraction) -> Resize | None:
     def size(value: int | None) -> int | None:
-        return None if value is None else max(1, int(value * dpr + 0.5))
+        # R11: half up, at least a pixel.
+        return None if value is None else max(1, math.floor(value * dpr + HALF))
 
     match resize:
         case None:
@@ -81,8 +90,8 @@ def _scaled_resize(resize: Resize | None, dpr: float) -> Resize | None:
                 resize,
                 width=size(w),
                 height=size(h),
-                x=None if x is None else int(x * dpr),
-                y=None if y is None else int(y * dpr),
+                x=None if x is None else math.trunc(x * dpr),
+                y=None if y is None else math.trunc(y * dpr),
             )
         case (
             Size(width=w, height=h)

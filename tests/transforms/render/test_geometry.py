@@ -564,6 +564,21 @@ CASES = [
              chain=f"dpr_2/c_fit,w_400/c_fit,{LA},w_400,x_400", base_chain="dpr_2"),
         id="R24-dpr-2-doubles-sizes-and-offsets",
     ),
+    # R24 with R11 exact: 45 x 0.7 is 31.5, which rounds up to 32 (in doubles
+    # it is 31.499...); 50 x 0.29 is 14.5, 15; the offset 100 x 0.29 is 29
+    # (28.999... in doubles, truncated to 28).
+    pytest.param(
+        Case(steps=[{"crop": "fit", "width": 45}], source=(1000, 750),
+             size=(32, 24), ops=[resize((32, 24))],
+             chain="dpr_0.7/c_fit,w_45", base_chain="dpr_0.7"),
+        id="R24-R11-dpr-0.7-half-up",
+    ),
+    pytest.param(
+        Case(steps=[{"crop": "crop", "width": 50, "height": 50, "x": 100, "y": 100}],
+             source=(1000, 750), size=(15, 15), ops=[cut((15, 15), (29, 29))],
+             chain="dpr_0.29/c_crop,h_50,w_50,x_100,y_100", base_chain="dpr_0.29"),
+        id="R24-R11-dpr-0.29-sizes-and-offsets",
+    ),
     # R1: "Each component's input is the full output of the previous one,
     # including any earlier overlays and expanded canvas."
     pytest.param(
