@@ -68,27 +68,36 @@ _Command = Callable[[CatalogStore, Settings, argparse.Namespace], Awaitable[None
 
 def with_catalog(command: _Command) -> Callable[[Settings, argparse.Namespace], None]:
     def run(settings: Settings, args: argparse.Namespace) -> None:
-        # Run from another directory, the default `./var` names no catalog: a
-        # new, empty one is made, and said so (`issuer list` printed `[]`).
-        new = settings.catalog.postgres_url is None and not settings.database.exists()
-
         async def main() -> None:
+            # Run from another directory, the default `./var` names no
+            # catalog: a new one is made, and said so, whether the command
+            # then succeeds (`issuer list` printed `[]`) or not.
+            new = settings.catalog.postgres_url is None and not settings.database.exists()  # fmt: skip
             with data_dir_faults(settings):
                 catalog = await open_catalog(settings)
+            if new:
+                _made(settings)
             try:
                 await command(catalog, settings, args)
             finally:
                 await catalog.close()
 
         asyncio.run(main())
-        if new:
-            print(
-                f"image-gateway: made a new, empty catalog at {settings.database}"
-                " (GATEWAY_DATA_DIR says where)",
-                file=sys.stderr,
-            )
 
     return run
+
+
+def _made(settings: Settings) -> None:
+    where = (
+        "GATEWAY_DATABASE_URL"
+        if settings.catalog.database_url is not None
+        else "GATEWAY_DATA_DIR"
+    )
+    print(
+        f"image-gateway: no catalog was at {settings.database.resolve()}; made a"
+        f" new one there ({where} says where)",
+        file=sys.stderr,
+    )
 
 
 @with_catalog

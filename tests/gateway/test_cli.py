@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import urllib.request
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -260,7 +261,7 @@ def test_serve_demo_says_open_the_demo_page(tmp_path: Path) -> None:
 
 
 def _gateway(
-    env: dict[str, str], *argv: str, timeout: float = 30
+    env: dict[str, str], *argv: str, timeout: float = 30, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     """`python -m gateway ARGV` as an operator runs it; its status not checked."""
     return subprocess.run(
@@ -270,6 +271,7 @@ def _gateway(
         text=True,
         timeout=timeout,
         check=False,
+        cwd=cwd,
     )
 
 
@@ -286,18 +288,34 @@ def test_serve_refuses_an_empty_catalog_file_in_one_line(tmp_path: Path) -> None
     assert (tmp_path / "catalog.sqlite3").read_bytes() == b""
 
 
-def test_a_command_that_makes_a_new_catalog_says_so_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("variable", "value", "file"),
+    [
+        ("GATEWAY_DATA_DIR", "var", "var/catalog.sqlite3"),
+        ("GATEWAY_DATABASE_URL", "sqlite:///{tmp}/elsewhere.db", "elsewhere.db"),
+    ],
+)
+def test_a_command_that_makes_a_new_catalog_says_so_once(
+    tmp_path: Path, variable: str, value: str, file: str
+) -> None:
     """Run from another directory, `./var` is a new catalog: `[]` alone misled."""
-    env = {**os.environ, "GATEWAY_DATA_DIR": str(tmp_path / "var")}
-    first = _gateway(env, "issuer", "list", timeout=30)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env[variable] = value.format(tmp=tmp_path)
+    made = (
+        f"image-gateway: no catalog was at {tmp_path / file}; made a new one"
+        f" there ({variable} says where)"
+    )
+    first = _gateway(env, "issuer", "list", timeout=30, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout) == []
-    assert first.stderr.strip() == (
-        f"image-gateway: made a new, empty catalog at {tmp_path / 'var' / 'catalog.sqlite3'}"
-        " (GATEWAY_DATA_DIR says where)"
-    )
-    again = _gateway(env, "issuer", "list", timeout=30)
+    assert first.stderr.strip() == made
+    again = _gateway(env, "issuer", "list", timeout=30, cwd=tmp_path)
     assert (again.returncode, again.stderr) == (0, "")
+    # A command that then fails says it all the same: the new file stays.
+    (tmp_path / file).unlink()
+    failed = _gateway(env, "issuer", "key", "list", "--issuer", str(uuid.uuid4()), timeout=30, cwd=tmp_path)  # fmt: skip
+    assert failed.returncode == 2
+    assert failed.stderr.splitlines()[0] == made
 
 
 @pytest.mark.parametrize(
