@@ -26,11 +26,12 @@ import string
 import sys
 import time
 import urllib.parse
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import Final, TextIO
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from multidict import MultiMapping
 
 from gateway.keys import ISSUER
 
@@ -231,8 +232,15 @@ def _forwarded(request: web.BaseRequest) -> str:
     (HAProxy's `option forwardfor`) rather than extend the last one, and the
     first header alone is the client's to write. The last `_FORWARDED_HOPS`
     headers hold at least the last `_FORWARDED_HOPS` hops."""
-    headers = request.headers.getall("X-Forwarded-For", ())
-    return ",".join(headers[-_FORWARDED_HOPS:])
+    # Typed a multidict; not always one (below).
+    headers: Mapping[str, str] = request.headers
+    if not isinstance(headers, MultiMapping):
+        # aiohttp's stand-in for a request it could not parse has a plain,
+        # empty dict for headers, nothing forwarded: `getall` raised, a
+        # traceback for each such request from a trusted proxy, and no line.
+        return ""
+    hops = headers.getall("X-Forwarded-For", ())
+    return ",".join(hops[-_FORWARDED_HOPS:])
 
 
 def _ip(hop: str) -> str | None:

@@ -404,12 +404,16 @@ def test_a_proxys_own_x_forwarded_for_header_after_the_clients_is_read(
     assert access["client"] == "203.0.113.7"
 
 
+@pytest.mark.parametrize(
+    "proxies", [pytest.param("", id="direct"), pytest.param("127.0.0.1", id="proxied")]
+)
 def test_a_request_aiohttp_could_not_parse_is_one_line_and_no_traceback(
-    serve: Served,
+    serve: Served, proxies: str
 ) -> None:
     """It has no route: its access line said so by raising (a traceback per
-    request, and no line)."""
-    port = serve(GATEWAY_WORKERS="1")
+    request, and no line). From a trusted proxy, its headers (aiohttp's
+    stand-in, a plain dict) were asked for `X-Forwarded-For` and raised too."""
+    port = serve(GATEWAY_WORKERS="1", GATEWAY_TRUSTED_PROXIES=proxies)
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(b"GET /status HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n")
         answer = sock.recv(4096)
@@ -421,6 +425,7 @@ def test_a_request_aiohttp_could_not_parse_is_one_line_and_no_traceback(
     lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     (access,) = [line for line in lines if "status" in line]
     assert (access["status"], access["route"]) == (400, None), access
+    assert access["client"] == "127.0.0.1"
 
 
 def test_other_commands_print_json_and_nothing_else(tmp_path: Path) -> None:
