@@ -362,7 +362,7 @@ async def _published_metrics(app: web.Application) -> AsyncIterator[None]:
 
     async def publish() -> None:
         while True:
-            await asyncio.to_thread(metrics.publish, metrics.snapshot())
+            await metrics.published()
             await asyncio.sleep(_PUBLISH_SECONDS)
 
     task = asyncio.get_running_loop().create_task(publish())
@@ -370,7 +370,7 @@ async def _published_metrics(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     # Its last figures count on.
-    await asyncio.to_thread(metrics.publish, metrics.snapshot())
+    await metrics.published()
 
 
 async def _frozen_heap(app: web.Application) -> AsyncIterator[None]:

@@ -131,8 +131,9 @@ async def metrics(request: web.Request) -> web.Response:
         # process's own figures matter most during an outage.
         with contextlib.suppress(CatalogUnavailableError):
             figures.ingests = await app[CATALOG].store.ingest_counts()
-        # The sibling workers' figures too, read from their files in a thread.
-        await asyncio.to_thread(figures.gather, figures.snapshot())
+        # Its own figures published first (`Metrics.published`), then the
+        # sibling workers' too, read from their files in a thread.
+        await asyncio.to_thread(figures.gather, await figures.published())
         registry = CollectorRegistry(auto_describe=False)
         registry.register(figures)
         if figures.worker is None:  # one process; else each worker's, labelled

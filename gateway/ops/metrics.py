@@ -13,6 +13,7 @@ import asyncio
 import bisect
 import json
 import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -111,6 +112,11 @@ class Metrics(Collector):
         self.worker: str | None = None
         self._view: dict[str, float] | None = None
         self._pending: list[tuple[str, int, float]] = []
+        # Snapshots are numbered as they are taken; the file is written under
+        # the lock and never by an older one than it holds (`publish`).
+        self._taken = 0
+        self._written = 0
+        self._writing = threading.Lock()
 
     def observe(self, route: str, status: int, seconds: float) -> None:
         """Count a request: appended as it is, folded into the counters in bulk.
@@ -174,19 +180,40 @@ class Metrics(Collector):
                 out[key] = collected.samples[0].value
         return out
 
-    def publish(self, snapshot: Mapping[str, float]) -> None:
-        """Write this worker's `snapshot` where its siblings' scrapes find it.
+    async def published(self) -> dict[str, float]:
+        """This process's `snapshot`, and with several workers, written where
+        its siblings' scrapes find it before it is returned.
+
+        A scrape reports the snapshot it published: a worker killed at once
+        after answering one (SIGKILL, the OOM killer, a crash: no last
+        publication) leaves its file at least at what that scrape said. It
+        was up to a second behind (the last periodic publication), and every
+        later scrape reported the worker's counters lower, for good: a
+        counter going backwards, which Prometheus reads as a reset.
 
         The snapshot is taken on the event loop (the counters are the loop's
-        alone); this, the file's writing, may run in a thread.
+        alone); the file is written in a thread.
         """
+        snapshot = self.snapshot()
+        if self.peers is not None:
+            self._taken += 1
+            await asyncio.to_thread(self.publish, snapshot, self._taken)
+        return snapshot
+
+    def publish(self, snapshot: Mapping[str, float], taken: int) -> None:
+        """Write this worker's `snapshot`, the `taken`th, unless a later one is
+        already written (the periodic publication and a scrape's may cross)."""
         if self.peers is None:
             return
-        self.peers.mkdir(parents=True, exist_ok=True)
-        target = self.peers / f"{os.getpid()}.json"
-        spool = target.with_suffix(".tmp")
-        spool.write_text(json.dumps(snapshot))
-        spool.replace(target)
+        with self._writing:
+            if taken <= self._written:
+                return
+            self.peers.mkdir(parents=True, exist_ok=True)
+            target = self.peers / f"{os.getpid()}.json"
+            spool = target.with_suffix(".tmp")
+            spool.write_text(json.dumps(snapshot))
+            spool.replace(target)
+            self._written = taken
 
     def gather(self, own: Mapping[str, float]) -> None:
         """The figures a scrape reports: this worker's (`own`, its `snapshot`,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -194,3 +195,39 @@ def test_each_workers_process_figures_are_its_own_series(serve: Served) -> None:
         for name in ("process_cpu_seconds_total", "process_resident_memory_bytes"):
             series = {line.split()[0] for line in lines if line.startswith(name)}
             assert series == {f'{name}{{worker="0"}}', f'{name}{{worker="1"}}'}
+
+
+def test_a_killed_workers_counts_never_fall_below_what_it_reported(
+    serve: Served,
+) -> None:
+    """A worker publishes what its scrape reports: its file is no older than
+    its last answer. It published once a second only, so a worker killed
+    after a scrape (SIGKILL: no last publication) was counted for good at its
+    figures of up to a second before, and the counter went backwards."""
+    port = serve(GATEWAY_WORKERS="2", GATEWAY_ACCESS_LOG="0")
+    (server,) = serve.processes
+    workers = child_pids(server.pid)
+    assert len(workers) == 2
+    prefix = 'gateway_requests_total{route="livez",status="200"}'
+    # One connection, one worker: its requests for longer than a publication's
+    # second, then its scrape at once.
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    until = time.monotonic() + 1.2
+    while time.monotonic() < until:
+        connection.request("GET", "/livez")
+        connection.getresponse().read()
+    connection.request("GET", "/metrics")
+    text = connection.getresponse().read().decode()
+    (reported,) = [
+        float(line.split()[-1]) for line in text.splitlines() if line.startswith(prefix)
+    ]
+    # Both killed: whichever answered the scrape.
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    connection.close()
+    deadline = time.monotonic() + 15
+    while len(child_pids(server.pid) - workers) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    # The new workers count what the killed ones left.
+    assert _livez_count(port) >= reported
