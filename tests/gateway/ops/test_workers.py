@@ -43,6 +43,10 @@ def _on_both_workers(url: str, method: str = "GET") -> list[tuple[int, str]]:
     leaves the next to the other; for as long as a second worker may take to
     start on a loaded machine (one after another, 200 requests once all went
     to the first, the second still starting).
+
+    Hundreds of requests: serve them with `GATEWAY_ACCESS_LOG=0`. The fixture
+    reads the server's stdout only up to its start-up line, and past a full
+    pipe's worth of lines (64 KiB) a worker blocks writing its access log.
     """
     answers: list[tuple[int, str]] = []
     deadline = time.monotonic() + 30
@@ -57,7 +61,7 @@ def _on_both_workers(url: str, method: str = "GET") -> list[tuple[int, str]]:
 
 
 def test_workers_share_the_port_and_draw_their_own_request_ids(serve: Served) -> None:
-    port = serve(GATEWAY_WORKERS="2")
+    port = serve(GATEWAY_WORKERS="2", GATEWAY_ACCESS_LOG="0")
     answers = _on_both_workers(f"http://127.0.0.1:{port}/livez")
     assert {status for status, _ in answers} == {200}
     assert len({worker for _, worker in answers}) == 2
@@ -90,7 +94,11 @@ def test_a_delete_by_one_worker_is_seen_by_every_worker_at_once(
         ).stdout
     )
     key = {"Authorization": f"Bearer {issuer['api_key']}"}
-    port = serve(GATEWAY_WORKERS="2", GATEWAY_CATALOG_POLL_INTERVAL="3600")
+    port = serve(
+        GATEWAY_WORKERS="2",
+        GATEWAY_CATALOG_POLL_INTERVAL="3600",
+        GATEWAY_ACCESS_LOG="0",
+    )
     base = f"http://127.0.0.1:{port}"
     body, content_type = _multipart(solid((8, 8), RED, "PNG"))
     status, _, created = _fetch(
@@ -109,7 +117,7 @@ def test_a_delete_by_one_worker_is_seen_by_every_worker_at_once(
 def test_a_scrape_reports_every_workers_requests(serve: Served) -> None:
     """Whichever worker answers `/metrics`, it counts its siblings' requests too
     (as they published them, at most a second ago)."""
-    port = serve(GATEWAY_WORKERS="2")
+    port = serve(GATEWAY_WORKERS="2", GATEWAY_ACCESS_LOG="0")
     answers = _on_both_workers(f"http://127.0.0.1:{port}/livez")
     assert {status for status, _ in answers} == {200}
     time.sleep(1.5)  # every worker has published since
@@ -159,8 +167,8 @@ def test_two_serves_on_one_data_dir_count_their_own(serve: Served) -> None:
     """Blue/green on one host: each serve's scrape sums its own workers. They
     shared `metrics/` (each counted the other's requests), and each start
     emptied it, the other's kept counters included."""
-    first = serve(GATEWAY_WORKERS="2")
-    second = serve(GATEWAY_WORKERS="2")
+    first = serve(GATEWAY_WORKERS="2", GATEWAY_ACCESS_LOG="0")
+    second = serve(GATEWAY_WORKERS="2", GATEWAY_ACCESS_LOG="0")
     answers = _on_both_workers(f"http://127.0.0.1:{first}/livez")
     time.sleep(1.5)  # every worker has published since
     # Either worker may answer a scrape; each must say the same.
