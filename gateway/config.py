@@ -616,7 +616,9 @@ def unknown_variables(environ: Mapping[str, str]) -> Iterator[str]:
 
 @contextlib.contextmanager
 def data_dir_faults(settings: Settings) -> Iterator[None]:
-    """The data directory's faults (a file, no rights) as one line naming it."""
+    """The data directory's faults (a file, no rights) as one line naming it;
+    or `GATEWAY_DATABASE_URL`'s, when the SQLite file it names elsewhere is
+    what failed."""
     try:
         yield
     except OSError as exc:
@@ -626,7 +628,22 @@ def data_dir_faults(settings: Settings) -> Iterator[None]:
             if isinstance(exc, FileExistsError | NotADirectoryError)
             else exc.strerror or str(exc)
         )
-        raise ConfigError(f"GATEWAY_DATA_DIR {settings.data_dir}: {reason}") from None
+        raise ConfigError(f"{_faulty(settings, exc)}: {reason}") from None
+
+
+def _faulty(settings: Settings, exc: OSError) -> str:
+    """What an operator should look at: the data directory, unless the path
+    that failed is the SQLite file `GATEWAY_DATABASE_URL` names outside it
+    (or a directory on its way). The data directory was named, a fine one."""
+    data_dir = settings.data_dir.resolve()
+    if settings.catalog.database_url is not None and exc.filename is not None:
+        failed = Path(os.fsdecode(exc.filename)).resolve()
+        database = settings.database.resolve()
+        if (failed == database or failed in database.parents) and not (
+            failed.is_relative_to(data_dir)
+        ):
+            return f"GATEWAY_DATABASE_URL {settings.database}"
+    return f"GATEWAY_DATA_DIR {settings.data_dir}"
 
 
 def _base_chain_fault(chain: str, exc: TransformError) -> str:

@@ -86,6 +86,32 @@ def test_a_data_dir_that_cannot_be_one_is_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("command", [("serve", "--port", "0"), ("issuer", "list")])
+def test_a_sqlite_file_named_elsewhere_that_cannot_be_made_is_named(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """`GATEWAY_DATABASE_URL`'s file under a file: the line named the data
+    directory instead, which was fine."""
+    (tmp_path / "a-file").write_text("not a folder")
+    database = tmp_path / "a-file" / "catalog.sqlite3"
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", *command],
+        env={
+            **os.environ,
+            "GATEWAY_DATA_DIR": str(tmp_path / "data"),
+            "GATEWAY_DATABASE_URL": f"sqlite:///{database}",
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line == f"image-gateway: GATEWAY_DATABASE_URL {database}: not a directory"
+    assert result.stdout == ""
+
+
 def _get(port: int, path: str) -> tuple[int, dict[str, object]]:
     try:
         with urllib.request.urlopen(
