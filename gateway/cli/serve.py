@@ -116,6 +116,12 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     # counts them nor removes them.
     peers = settings.data_dir / "metrics" / str(os.getpid())
     _swept(peers.parent)
+    if workers > 1:
+        # Where they publish: made now, so that a data directory that cannot
+        # hold it (`metrics` a file) stops start-up in one line; else every
+        # scrape counted the answering worker alone, and nothing said so.
+        with data_dir_faults(settings):
+            peers.mkdir(parents=True, exist_ok=True)
 
     def work(slot: int) -> int:
         app = create_app(settings)

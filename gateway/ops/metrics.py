@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import json
+import logging
 import os
 import threading
 import time
@@ -48,6 +49,8 @@ BUCKETS: Final = (
     5.0,
     10.0,
 )
+
+log = logging.getLogger("gateway.metrics")
 
 # Requests counted between two folds into the counters (`Metrics.observe`).
 _FOLD_EVERY: Final = 1024
@@ -117,6 +120,7 @@ class Metrics(Collector):
         self._taken = 0
         self._written = 0
         self._writing = threading.Lock()
+        self._failing = False
 
     def observe(self, route: str, status: int, seconds: float) -> None:
         """Count a request: appended as it is, folded into the counters in bulk.
@@ -197,7 +201,21 @@ class Metrics(Collector):
         snapshot = self.snapshot()
         if self.peers is not None:
             self._taken += 1
-            await asyncio.to_thread(self.publish, snapshot, self._taken)
+            try:
+                await asyncio.to_thread(self.publish, snapshot, self._taken)
+            except OSError as exc:
+                # A full disk, the directory gone: the scrape still answers,
+                # and the operator hears of it, once until it works again.
+                if not self._failing:
+                    log.warning(
+                        "cannot publish this worker's metrics in %s (%s): the"
+                        " other workers' scrapes count its figures as last published",
+                        self.peers,
+                        exc.strerror or exc,
+                    )
+                self._failing = True
+            else:
+                self._failing = False
         return snapshot
 
     def publish(self, snapshot: Mapping[str, float], taken: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -239,3 +240,41 @@ def test_a_killed_workers_counts_never_fall_below_what_it_reported(
         time.sleep(0.05)
     # The new workers count what the killed ones left.
     assert _livez_count(port) >= reported
+
+
+def test_a_metrics_directory_that_cannot_be_made_stops_start_up(
+    tmp_path: Path,
+) -> None:
+    """With several workers; a single one publishes nothing. The workers'
+    publications failed unseen, and every scrape counted its worker alone."""
+    (tmp_path / "metrics").write_text("not a folder")
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve", "--port", "0", "--workers", "2"],
+        env={**os.environ, "GATEWAY_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line == f"image-gateway: GATEWAY_DATA_DIR {tmp_path}: not a directory"
+    assert result.stdout == ""
+
+
+def test_a_scrape_answers_when_its_worker_cannot_publish(
+    serve: Served, tmp_path: Path
+) -> None:
+    """A scrape publishes its worker's figures (a full disk, the directory
+    gone): it still answers, and a warning says so once per worker."""
+    port = serve(GATEWAY_WORKERS="2", GATEWAY_ACCESS_LOG="0")
+    shutil.rmtree(tmp_path / "metrics")
+    (tmp_path / "metrics").write_text("not a folder")
+    for _ in range(6):  # either worker may answer
+        status, _, text = _fetch(f"http://127.0.0.1:{port}/metrics")
+        assert status == 200, text
+    (server,) = serve.processes
+    server.terminate()
+    output, _ = server.communicate(timeout=15)
+    warnings = [line for line in output.splitlines() if "cannot publish" in line]
+    assert 1 <= len(warnings) <= 2, output
