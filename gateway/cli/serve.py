@@ -53,6 +53,10 @@ _PUBLISH_SECONDS: Final = 1.0
 # it reads a timeout of 0 as none, and would wait for a request still under
 # way (an upload whose client stalls) for as long as its client keeps it open.
 _LAST_MOMENT: Final = 0.001
+# Seconds past its shutdown's bounds after which the parent kills a worker
+# (its loop blocked, the process stopped): the flush of its last figures
+# and logs, and a loaded machine's delays, fit well within.
+_WEDGED: Final = 5.0
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -142,7 +146,12 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         announce()
         with sock:
             return work(0)
-    return supervise(workers, sock, work, announce)
+    # A worker's own shutdown takes at most GATEWAY_DRAIN_DELAY plus
+    # GATEWAY_SHUTDOWN_TIMEOUT; one still running well past that is wedged.
+    stop_within = (
+        settings.server.drain_delay + settings.server.shutdown_timeout + _WEDGED
+    )
+    return supervise(workers, sock, work, announce, stop_within=stop_within)
 
 
 def _why_not_bound(exc: OSError | OverflowError) -> str:

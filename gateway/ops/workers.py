@@ -2,7 +2,8 @@
 
 The parent binds the socket once (so `--port 0` is one port for all), forks
 the workers, restarts one that crashes (after a pause, so a crash at once
-does not spin), and forwards SIGTERM and SIGINT; it exits when they have.
+does not spin), and forwards SIGTERM and SIGINT; it exits when they have,
+or kills (SIGKILL) one still running once its shutdown should be long over.
 A worker that exits with status 2 met a configuration error it cannot
 outlive: the parent stops the others and exits 2 as well. Each worker
 draws its own request-id prefix after the fork (`os.register_at_fork`).
@@ -66,12 +67,18 @@ def supervise(
     sock: socket.socket,
     work: Callable[[int], int],
     announce: Callable[[], None],
+    *,
+    stop_within: float,
 ) -> int:
     """Run `work(slot)` in `count` forked processes until told to stop;
-    `announce` once they are started and signals are forwarded."""
+    `announce` once they are started and signals are forwarded. A worker
+    still running `stop_within` seconds after the stop is killed: its own
+    shutdown is bounded, but not a worker that is wedged (its event loop
+    blocked, the process stopped), for which `serve` waited for ever."""
     children: dict[int, int] = {}  # pid -> slot
     stopping = False
     failed = False
+    deadline: float | None = None  # once stopping: when the rest are killed
     read_end, write_end = os.pipe()
     # The parent sleeps in `select` on a wakeup pipe, never in a bare
     # `os.wait()`: a signal landing just before that call would leave its
@@ -116,8 +123,9 @@ def supervise(
             os._exit(code)
 
     def forward(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
+        nonlocal stopping, deadline
         if not stopping:
+            deadline = time.monotonic() + stop_within
             os.close(write_end)  # every worker's lifeline reads as closed
             # The port listens while any process holds the socket: the
             # workers' copies for their drain delay, not the parent's until
@@ -153,7 +161,19 @@ def supervise(
             forward(_requested[-1], None)
         announce()
         while children:
-            select.select([wake_read], [], [])
+            if deadline is not None and time.monotonic() >= deadline:
+                deadline = None  # once: SIGKILL is not refused
+                for pid, slot in children.items():
+                    log.warning(
+                        "worker %d (pid %d) still running %g s after the stop; killing it",
+                        slot,
+                        pid,
+                        stop_within,
+                    )
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+            wait = None if deadline is None else max(0, deadline - time.monotonic())
+            select.select([wake_read], [], [], wait)
             with contextlib.suppress(BlockingIOError):
                 while os.read(wake_read, 512):
                     pass

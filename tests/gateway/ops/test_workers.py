@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -278,3 +279,25 @@ def test_a_scrape_answers_when_its_worker_cannot_publish(
     output, _ = server.communicate(timeout=15)
     warnings = [line for line in output.splitlines() if "cannot publish" in line]
     assert 1 <= len(warnings) <= 2, output
+
+
+def test_a_wedged_worker_is_killed_once_its_shutdown_is_long_over(
+    serve: Served,
+) -> None:
+    """A worker that cannot run its shutdown (stopped here; a blocked event
+    loop alike) held `serve` after SIGTERM for ever."""
+    serve(GATEWAY_WORKERS="2", GATEWAY_SHUTDOWN_TIMEOUT="0.5")
+    (server,) = serve.processes
+    wedged = min(child_pids(server.pid))
+    os.kill(wedged, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=20)
+        took = time.monotonic() - started
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(wedged, signal.SIGCONT)
+    assert server.returncode == 0, output
+    assert f"(pid {wedged}) still running 5.5 s after the stop; killing it" in output
+    assert 5.5 <= took < 15
