@@ -310,6 +310,11 @@ def as_database_url(name: str, raw: str) -> str:
     )
 
 
+# Cloudinary's cloud names: letters, digits and `-` (its naming conventions);
+# `_` too, for older accounts'.
+_CLOUD_NAME: Final = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def as_cloudinary(name: str, raw: str) -> CloudinaryAccount:
     """`cloudinary://api_key:api_secret@cloud_name[?secure_distribution=…&private_cdn=true&upload_prefix=…]`."""
     try:
@@ -324,6 +329,18 @@ def as_cloudinary(name: str, raw: str) -> CloudinaryAccount:
     ):
         raise ConfigError(
             f"{name} must look like cloudinary://api_key:api_secret@cloud_name"
+        )
+    if url.path not in {"", "/"} or url.raw_fragment:
+        # Nothing reads them: a cloud name with a slash, a URL of another kind.
+        raise ConfigError(
+            f"{name} must look like cloudinary://api_key:api_secret@cloud_name"
+            " (no path or fragment)"
+        )
+    if not _CLOUD_NAME.fullmatch(url.raw_host):
+        # Else it went as written into every redirect and Upload API URL
+        # (`c%zz`: a malformed URL; `c%2Fx`: another path), serve up.
+        raise ConfigError(
+            f"{name}: {url.raw_host!r} is not a cloud name (letters, digits, - and _)"
         )
     private_cdn = url.query.get("private_cdn", "false")
     upload_prefix = url.query.get("upload_prefix") or None

@@ -343,6 +343,23 @@ def test_a_malformed_cloudinary_url_is_one_line_never_a_traceback(
         assert line.startswith("image-gateway: CLOUDINARY_URL")
 
 
+def test_a_cloud_name_that_is_none_stops_serve_in_one_line(tmp_path: Path) -> None:
+    """`serve` came up with it, and every redirect named a malformed URL."""
+    env = {
+        **os.environ,
+        "GATEWAY_DATA_DIR": str(tmp_path),
+        "CLOUDINARY_URL": "cloudinary://1234:secret@my%zzcloud",
+    }
+    result = _gateway(env, "serve", "--port", "0", timeout=30)
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line == (
+        "image-gateway: CLOUDINARY_URL: 'my%zzcloud' is not a cloud name"
+        " (letters, digits, - and _)"
+    )
+    assert result.stdout == ""
+
+
 @pytest.mark.parametrize(
     ("argv", "environ", "says"),
     [

@@ -95,6 +95,26 @@ def test_numbers_and_limits_are_read() -> None:
             id="no-secret",
         ),
         pytest.param(
+            {"CLOUDINARY_URL": "cloudinary://1:2@c%zz"},
+            "CLOUDINARY_URL",
+            id="cloud-name-escape",
+        ),
+        pytest.param(
+            {"CLOUDINARY_URL": "cloudinary://1:2@c%2Fx"},
+            "CLOUDINARY_URL",
+            id="cloud-name-slash",
+        ),
+        pytest.param(
+            {"CLOUDINARY_URL": "cloudinary://1:2@c/extra"},
+            "CLOUDINARY_URL",
+            id="cloud-path",
+        ),
+        pytest.param(
+            {"CLOUDINARY_URL": "cloudinary://1:2@c#x"},
+            "CLOUDINARY_URL",
+            id="cloud-fragment",
+        ),
+        pytest.param(
             {"GATEWAY_BASE_CHAIN": "l_fetch:aHR0cA"}, "GATEWAY_BASE_CHAIN", id="chain"
         ),
         pytest.param(
