@@ -24,13 +24,13 @@ from aiohttp import BadContentDispositionHeader, BadContentDispositionParam, web
 from yarl import URL
 
 from gateway.app import create_app, protocol_options
-from gateway.catalog import CatalogStore, open_catalog
+from gateway.catalog import CatalogError, CatalogStore, open_catalog
 from gateway.catalog.postgres import PoolOutagesInOneLine
 from gateway.cloudinary.uploaders import uploader
 from gateway.config import MAX_WORKERS, Settings, data_dir_faults
 from gateway.demo import Demo, seed_demo
 from gateway.env import ConfigError
-from gateway.errors import ApiError
+from gateway.errors import ApiError, OriginalsUnavailableError
 from gateway.http.middlewares import ParserErrorsInOneLine
 from gateway.http.protocol import JsonApiRequestHandler, routed_within_bounds
 from gateway.keys import LIFECYCLE, METRICS
@@ -42,6 +42,8 @@ from gateway.ops.workers import hold_signals, lifeline, stop_requested, supervis
 from gateway.originals.configured import open_store
 
 __all__ = ["app_runner", "guarded", "quiet_chatty_loggers", "serve"]
+
+log = logging.getLogger("gateway.workers")
 
 # Connections the kernel queues for the workers to accept (capped by its
 # `net.core.somaxconn`): a burst of new connections at a busy moment waits
@@ -139,6 +141,15 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         except ConfigError as exc:
             print(f"image-gateway: {exc}", file=sys.stderr)
             return 2
+        except (CatalogError, OriginalsUnavailableError) as exc:
+            if workers == 1:
+                raise  # serve's own start-up: one line, exit 2 (`main`)
+            # A worker (re)started while the catalog or the originals' store
+            # cannot be read: one line, and the parent starts another. It
+            # went unsaid: "exited with 1" at every restart, and an
+            # unrelated asyncio traceback.
+            log.error("worker %d could not start: %s", slot, exc)
+            return 1
         return 0
 
     if workers == 1:
@@ -257,7 +268,14 @@ async def _run(app: web.Application, settings: Settings, sock: socket.socket) ->
     server_settings = settings.server
     runner = app_runner(app, settings, log_stream=sys.stdout)
     with data_dir_faults(settings):
-        await runner.setup()  # start-up: the catalog opens, the demo is seeded
+        try:
+            await runner.setup()  # start-up: the catalog opens, the demo is seeded
+        except BaseException:
+            # What started before the failure stops (the render threads, the
+            # originals' store), rather than be torn down by `asyncio.run`'s
+            # end with an unrelated traceback.
+            await runner.cleanup()
+            raise
     try:
         loop = asyncio.get_running_loop()
         # asyncio listens on the socket again, with a backlog of 100 unless told.

@@ -119,6 +119,10 @@ def supervise(
                 os.close(end)
             _lifeline[:] = [read_end]
             code = work(slot)
+        except Exception:
+            # `os._exit` below drops an exception unprinted: the parent said
+            # "exited with 1" at every restart, and nothing said why.
+            log.exception("worker %d (pid %d) failed", slot, os.getpid())
         finally:
             os._exit(code)
 

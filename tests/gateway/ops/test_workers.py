@@ -301,3 +301,31 @@ def test_a_wedged_worker_is_killed_once_its_shutdown_is_long_over(
     assert server.returncode == 0, output
     assert f"(pid {wedged}) still running 5.5 s after the stop; killing it" in output
     assert 5.5 <= took < 15
+
+
+def test_a_worker_that_cannot_start_says_why_and_is_started_again(
+    serve: Served, tmp_path: Path
+) -> None:
+    """A worker restarted while the catalog cannot be read: the parent said
+    "exited with 1" at each try, nothing said why but an asyncio traceback
+    of the originals' store left open."""
+    port = serve(GATEWAY_WORKERS="2", GATEWAY_ACCESS_LOG="0")
+    _on_both_workers(f"http://127.0.0.1:{port}/livez")  # both started
+    (server,) = serve.processes
+    catalog = tmp_path / "catalog.sqlite3"
+    for suffix in ("-wal", "-shm"):
+        catalog.with_name(catalog.name + suffix).unlink(missing_ok=True)
+    catalog.write_bytes(b"not a catalog" * 512)
+    killed = min(child_pids(server.pid))
+    os.kill(killed, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while len(child_pids(server.pid) - {killed}) < 2:  # one restart tried
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(1.5)
+    server.terminate()
+    output, _ = server.communicate(timeout=15)
+    assert server.returncode == 0, output
+    assert " could not start: " in output
+    assert "is not a readable catalog" in output
+    assert "Traceback" not in output
