@@ -164,7 +164,16 @@ def supervise(
         if _requested:  # told to stop while starting them
             forward(_requested[-1], None)
         announce()
-        while children:
+        # Slots whose worker exited, and when another starts there: each after
+        # its own pause, while the parent goes on waiting (it slept the pause
+        # through, one crashed worker after another, a stop meanwhile too).
+        restarts: dict[int, float] = {}
+        while children or (restarts and not stopping):
+            now = time.monotonic()
+            for slot, at in sorted(restarts.items()):
+                if stopping or at <= now:
+                    del restarts[slot]
+                    spawn(slot)  # not once stopping
             if deadline is not None and time.monotonic() >= deadline:
                 deadline = None  # once: SIGKILL is not refused
                 for pid, slot in children.items():
@@ -176,7 +185,10 @@ def supervise(
                     )
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
-            wait = None if deadline is None else max(0, deadline - time.monotonic())
+            due = [] if deadline is None else [deadline]
+            if not stopping:
+                due.extend(restarts.values())
+            wait = max(0.0, min(due) - time.monotonic()) if due else None
             select.select([wake_read], [], [], wait)
             with contextlib.suppress(BlockingIOError):
                 while os.read(wake_read, 512):
@@ -195,9 +207,7 @@ def supervise(
                     pid,
                     code,
                 )
-                time.sleep(_RESTART_PAUSE)
-                if not stopping:
-                    spawn(slot)
+                restarts[slot] = time.monotonic() + _RESTART_PAUSE
     finally:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.set_wakeup_fd(previous_wakeup)

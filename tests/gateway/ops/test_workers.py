@@ -329,3 +329,24 @@ def test_a_worker_that_cannot_start_says_why_and_is_started_again(
     assert " could not start: " in output
     assert "is not a readable catalog" in output
     assert "Traceback" not in output
+
+
+def test_workers_that_crash_together_are_replaced_after_one_pause(
+    serve: Served,
+) -> None:
+    """The parent slept each one's pause in turn: three at once were all
+    back after three seconds (and a stop waited out the pause under way)."""
+    serve(GATEWAY_WORKERS="3", GATEWAY_ACCESS_LOG="0")
+    (server,) = serve.processes
+    workers = child_pids(server.pid)
+    assert len(workers) == 3
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    while len(child_pids(server.pid) - workers) < 3:
+        assert time.monotonic() - killed < 2.5, child_pids(server.pid)
+        time.sleep(0.02)
+    server.send_signal(signal.SIGTERM)
+    output, _ = server.communicate(timeout=15)
+    assert server.returncode == 0, output
+    assert output.count("starting another") == 3
