@@ -122,6 +122,27 @@ def test_inprocess_benchmark_measures_each_layer(
     assert layers[6].startswith("the access log costs ")
 
 
+def test_inprocess_benchmark_bounds_any_gateway(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--bound`: each variant answered its 302 (checked by the script) and is
+    reported against the floor, with the estimate on the gateway's path."""
+    from scripts.bench_inprocess import main as bench
+
+    assert bench(["--requests", "30", "--rounds", "1", "--bound"]) == 0
+    rows = capsys.readouterr().out.partition("warm, bound:")[2].splitlines()[1:]
+    assert [line[:33].strip() for line in rows[:6]] == [
+        "floor",
+        "floor, empty middleware",
+        "floor, least middleware and log",
+        "floor, least wrapper and log",
+        "gateway, empty middleware, no log",
+        "gateway",
+    ]
+    assert all(line.endswith("x") for line in rows[:6])
+    assert rows[6].startswith("the least middleware and log cost ")
+
+
 def test_the_mixed_load_runs_and_sees_no_5xx(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
