@@ -219,6 +219,19 @@ async def _compare(
     return min(floors), min(gateways), statistics.median(ratios)
 
 
+async def _interleaved(
+    connections: Sequence[_Connection], batches: Sequence[Sequence[bytes]]
+) -> list[list[float]]:
+    """Each batch sent on every connection in turn, the order reversed every
+    other round; seconds per request, a list per connection."""
+    timed: list[list[float]] = [[] for _ in connections]
+    for r, batch in enumerate(batches):
+        order = list(enumerate(connections))
+        for index, connection in order if r % 2 == 0 else order[::-1]:
+            timed[index].append(await connection.send(batch))
+    return timed
+
+
 @web.middleware
 async def _pass_through(request: web.Request, handler: Handler) -> web.StreamResponse:
     return await handler(request)
@@ -258,11 +271,7 @@ async def _layers(
             framed = middleware == "frame"
             if b" 302 " not in head[:16] or (b"X-Request-Id" in head) != framed:
                 raise RuntimeError(f"{name}: unexpected answer {head[:300]!r}")
-        timed: list[list[float]] = [[] for _ in connections]
-        for r, batch in enumerate(batches[1:]):
-            order = list(enumerate(connections))
-            for index, connection in order if r % 2 == 0 else order[::-1]:
-                timed[index].append(await connection.send(batch))
+        timed = await _interleaved(connections, batches[1:])
     finally:
         for runner, _ in reversed(started):
             await runner.cleanup()
@@ -381,11 +390,7 @@ async def _bound(
             await connection.send(batches[0][:200])
             if b" 302 " not in connection.last[:16]:
                 raise RuntimeError(f"expected a 302, got {connection.last[:200]!r}")
-        timed: list[list[float]] = [[] for _ in connections]
-        for r, batch in enumerate(batches[1:]):
-            order = list(enumerate(connections))
-            for index, connection in order if r % 2 == 0 else order[::-1]:
-                timed[index].append(await connection.send(batch))
+        timed = await _interleaved(connections, batches[1:])
     finally:
         for runner, _ in reversed(started):
             await runner.cleanup()
