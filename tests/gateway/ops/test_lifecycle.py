@@ -24,9 +24,11 @@ from tests.gateway.ops.conftest import Served
 from tests.images import RED, solid
 
 
-def _serve_once(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _serve_once(
+    env: dict[str, str], command: tuple[str, ...] = ("serve",)
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "gateway", "serve"],
+        [sys.executable, "-m", "gateway", *command],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
@@ -94,17 +96,12 @@ def test_a_sqlite_file_named_elsewhere_that_cannot_be_made_is_named(
     directory instead, which was fine."""
     (tmp_path / "a-file").write_text("not a folder")
     database = tmp_path / "a-file" / "catalog.sqlite3"
-    result = subprocess.run(
-        [sys.executable, "-m", "gateway", *command],
-        env={
-            **os.environ,
+    result = _serve_once(
+        {
             "GATEWAY_DATA_DIR": str(tmp_path / "data"),
             "GATEWAY_DATABASE_URL": f"sqlite:///{database}",
         },
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
+        command,
     )
     assert result.returncode == 2, result.stderr
     (line,) = result.stderr.strip().splitlines()
