@@ -30,7 +30,7 @@ from transforms.model import (
 
 __all__ = ["RenderChain"]
 
-HALF: Final = Fraction(1, 2)
+_HALF: Final = Fraction(1, 2)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,7 +80,7 @@ def _scaled(step: Step, dpr: Fraction) -> Step:
 def _scaled_resize(resize: Resize | None, dpr: Fraction) -> Resize | None:
     def size(value: int | None) -> int | None:
         # R11: half up, at least a pixel.
-        return None if value is None else max(1, math.floor(value * dpr + HALF))
+        return None if value is None else max(1, math.floor(value * dpr + _HALF))
 
     match resize:
         case None:
