@@ -84,6 +84,9 @@ _REMEMBERED_TARGET: Final = 2048
 # took 26 ms of the event loop, ninety times the cost of answering it.
 _LOGGED_TARGET: Final = 4608
 _LOGGED_AGENT: Final = 1024
+# How many times a target is percent-decoded in search of a credential: each
+# decoding may reveal the next level's escapes (`%2565` is `%65` is `e`).
+_DECODINGS: Final = 3
 # Parameters redacted one by one (each may be decoded); the rest are `…`.
 _LOGGED_PARAMETERS: Final = 64
 # What a credential or a percent escape is made of: a cut moves back past
@@ -149,10 +152,18 @@ def _without_credentials(target: str) -> str:
 
     A token is still a credential where no handler reads it as one:
     `?x=1;token=…` (no `&`), `token[]=…`, or the query of a URL given as
-    a value. Looked for decoded too, where the target has escapes.
+    a value. Looked for decoded too, where the target has escapes, up to
+    `_DECODINGS` times: a token encoded twice (`%2565yJ…`) is one decoding
+    from use. The first decoding that shows one is logged, redacted.
     """
-    if "%" in target and _has_credential(decoded := urllib.parse.unquote(target)):
-        target = decoded
+    decoded = target
+    for _ in range(_DECODINGS):
+        if "%" not in decoded:
+            break
+        decoded = urllib.parse.unquote(decoded)
+        if _has_credential(decoded):
+            target = decoded
+            break
     if _has_credential(target):
         target = _CREDENTIAL.sub("…", target)
     return target

@@ -134,6 +134,16 @@ def test_a_local_cdn_urls_signature_is_redacted() -> None:
             "/images/a?x=…",
             id="escaped-letters",
         ),
+        pytest.param(
+            "/images/a?x=%2565yJhbGciOiJIUzI1NiJ9%252EeyJpc3MiOiJ4In0%252Esig",
+            "/images/a?x=…",
+            id="escaped-twice",
+        ),
+        pytest.param(
+            "/images/a?x=%252565yJhbGciOiJIUzI1NiJ9%25252EeyJpc3MiOiJ4In0%25252Esig",
+            "/images/a?x=…",
+            id="escaped-three-times",
+        ),
         pytest.param(f"/images/{JWT}", "/images/…", id="in-the-path"),
         pytest.param(f"/v1/images?x={KEY}", "/v1/images?x=…", id="api-key"),
         pytest.param(
