@@ -82,6 +82,9 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     # or decoded all the same, and the warning says nothing an operator acts on.
     warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
     host = args.host or settings.server.host
+    if host.startswith("[") and host.endswith("]"):
+        # An IPv6 address as URLs write it (`[::1]`): the address itself.
+        host = host[1:-1]
     port = settings.server.port if args.port is None else args.port
     workers = settings.server.workers if args.workers is None else args.workers
     if not 1 <= workers <= MAX_WORKERS:

@@ -60,7 +60,8 @@ def test_a_port_in_use_is_one_line_and_nothing_claims_to_be_up(tmp_path: Path) -
     assert "demo page" not in result.stdout
 
 
-def test_an_ipv6_address_in_use_is_named_in_brackets(tmp_path: Path) -> None:
+@pytest.mark.parametrize("host", ["::1", "[::1]"])  # as URLs write it, too
+def test_an_ipv6_address_in_use_is_named_in_brackets(tmp_path: Path, host: str) -> None:
     try:
         taken = socket.create_server(("::1", 0), family=socket.AF_INET6)
     except OSError as exc:
@@ -70,13 +71,15 @@ def test_an_ipv6_address_in_use_is_named_in_brackets(tmp_path: Path) -> None:
         result = _serve_once(
             {
                 "GATEWAY_DATA_DIR": str(tmp_path),
-                "GATEWAY_HOST": "::1",
+                "GATEWAY_HOST": host,
                 "GATEWAY_PORT": str(port),
             }
         )
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"image-gateway: cannot listen on [::1]:{port} (")
+    # The address itself, in use: `[::1]` was looked up as a host name.
+    assert line.endswith(os.strerror(errno.EADDRINUSE))
 
 
 def test_a_data_dir_that_cannot_be_one_is_one_line(tmp_path: Path) -> None:
