@@ -269,11 +269,7 @@ def _size(
         # region's own size at most, not maxWidth's.
         scale = min(1.0, scale_cap, limits.max_size / rw, limits.max_size / rh)
         scale = min(scale, math.sqrt(limits.max_output_pixels / (rw * rh)))
-        if scale >= 1:
-            out = (rw, rh)
-        else:
-            out = (max(1, math.floor(rw * scale)), max(1, math.floor(rh * scale)))
-        return out, "max"
+        return ((rw, rh) if scale >= 1 else _floored((rw, rh), scale)), "max"
     if (pct := _SIZE_PCT.fullmatch(bare)) is not None:
         factor = float(pct[1]) / 100
         out = (round(rw * factor), round(rh * factor))
@@ -329,19 +325,21 @@ def _confined(
         other = max(1, round(min(rw, rh) * side / max(rw, rh)))
         out = (side, other) if rw >= rh else (other, side)
     if out[0] * out[1] > limits.max_output_pixels:
-        scale = math.sqrt(limits.max_output_pixels / (rw * rh))
-        out = max(1, math.floor(rw * scale)), max(1, math.floor(rh * scale))
+        out = _floored(region, math.sqrt(limits.max_output_pixels / (rw * rh)))
     if scale_cap < 1:
         # Last, as the limits above round too. A capped caller (scale_cap <
         # 1): no side past the cap's scale, as `max` fits the cap (sides
         # floored, so the policy counts no more). A side rounded up at the
         # cap's scale or just under it (389.5 to 390, 27.7 to 28), or by the
         # limits, would be over the cap, and the caller refused.
-        out = (
-            min(out[0], max(1, math.floor(rw * scale_cap))),
-            min(out[1], max(1, math.floor(rh * scale_cap))),
-        )
+        capped = _floored(region, scale_cap)
+        out = min(out[0], capped[0]), min(out[1], capped[1])
     return out
+
+
+def _floored(size: tuple[int, int], scale: float) -> tuple[int, int]:
+    """`size` scaled down, each side floored (so no limit is passed), at least 1."""
+    return max(1, math.floor(size[0] * scale)), max(1, math.floor(size[1] * scale))
 
 
 def over_budget(request: ImageRequest, limits: Limits) -> IiifParameterError:
@@ -430,9 +428,8 @@ def info_document(
     width, height = full
     factors = scale_factors(full, longest_allowed)
     if longest_allowed is not None and longest_allowed < max(full):
-        scale = longest_allowed / max(full)
-        max_width = min(limits.max_size, max(1, math.floor(width * scale)))
-        max_height = min(limits.max_size, max(1, math.floor(height * scale)))
+        capped = _floored(full, longest_allowed / max(full))
+        max_width, max_height = (min(limits.max_size, side) for side in capped)
     else:
         max_width = max_height = limits.max_size
     sizes = [
