@@ -1,4 +1,4 @@
-"""The geometry reference (shared/cloudinary-geometry.md, R1-R24), case by case.
+"""The geometry rules (docs/geometry.md, R1-R24), case by case.
 
 Each case is walked over a recording surface: the walker that plans and
 composes (`transforms.render.walk`) says every resize, cut, pad and placement

@@ -1,4 +1,4 @@
-"""The Pillow renderer, rule by rule (R-numbers from shared/cloudinary-geometry.md).
+"""The Pillow renderer, rule by rule (R-numbers from docs/geometry.md).
 
 Sources are solid colours made in code, so a pixel's colour proves placement.
 """
