@@ -538,10 +538,15 @@ async def test_a_stopped_server_gives_cached_answers_within_the_bound_then_503(
     one_line = PoolOutagesInOneLine()
     pool_log.addFilter(one_line)
     poll = 2.0
+    # The key is made before the app opens its catalog and the app is listening
+    # before the first request: a notification of it arriving after that request
+    # would rightly drop what is in memory, leaving nothing to answer from.
+    api_key = await catalog.add_api_key(SEED_ISSUER)
     client = await aiohttp_client(
         create_app(_replica_settings(tmp_path, database_url, poll))
     )
-    api_key = await catalog.add_api_key(SEED_ISSUER)
+    store = client.app[CATALOG].store
+    await asyncio.wait_for(store.listening.wait(), 5)  # type: ignore[attr-defined]
     delivery = f"/images/{SEED_IMAGE}?token={mint_token()}"
     checked = time.monotonic()
     assert (await client.get(delivery, allow_redirects=False)).status == 302
