@@ -357,6 +357,10 @@ def _decode(
         leeway=leeway,
         options={"require": required},
     )
+    if audience is None and claims.get("aud", []) != []:
+        # pyjwt reads a falsy `aud` (0, false, {}, "") as none; only an absent
+        # one or an empty list names no audience (RFC 7519 §4.1.3).
+        raise jwt.InvalidAudienceError("Invalid audience")
     return claims
 
 

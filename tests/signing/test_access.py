@@ -167,13 +167,15 @@ def test_the_audience_is_required_when_configured(kid: str | None) -> None:
     assert strict.verify(token, now=NOW).subject == "user-1"
 
 
+@pytest.mark.parametrize("aud", ["https://other.example", "", 0, False])
 @pytest.mark.parametrize("kid", [KEY.kid, None])
 def test_without_an_audience_of_ours_one_naming_an_audience_is_refused(
-    kid: str | None,
+    kid: str | None, aud: object
 ) -> None:
-    """An access token for another resource server is not for us (RFC 9068 §4)."""
+    """An access token for another resource server is not for us (RFC 9068 §4);
+    nor is one whose `aud` is no audience at all."""
     with pytest.raises(InvalidClaimError):
-        verifier().verify(raw(claims(aud="https://other.example"), kid=kid), now=NOW)
+        verifier().verify(raw(claims(aud=aud), kid=kid), now=NOW)
 
 
 def test_unknown_scopes_grant_nothing() -> None:

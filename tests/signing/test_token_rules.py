@@ -326,11 +326,17 @@ def test_an_audience_configured_must_match(check: Check, sign: Sign) -> None:
     [
         ("anyone", False),
         (["gw", "other"], False),
-        ([], True),  # names none, as pyjwt reads it
+        ([], True),  # names none
+        # Not an audience at all, which pyjwt reads as none when not asked for one.
+        ("", False),
+        (0, False),
+        (False, False),
+        ({}, False),
+        (None, False),
     ],
 )
 def test_an_audience_claimed_but_not_configured_is_refused(
-    check: Check, sign: Sign, audience: str | list[str], accepted: bool
+    check: Check, sign: Sign, audience: object, accepted: bool
 ) -> None:
     """A token for another service is not for us (RFC 7519 §4.1.3)."""
     token = sign(aud=audience)
