@@ -18,7 +18,7 @@ import sys
 import warnings
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import Any, Final
 
 from aiohttp import BadContentDispositionHeader, BadContentDispositionParam, web
 from yarl import URL
@@ -36,7 +36,7 @@ from gateway.http.protocol import JsonApiRequestHandler, routed_within_bounds
 from gateway.keys import LIFECYCLE, METRICS
 from gateway.ops.access_log import JsonAccessLogger
 from gateway.ops.connections import ConnectionGuard
-from gateway.ops.logs import JsonFormatter
+from gateway.ops.logs import JsonFormatter, Output, Sink
 from gateway.ops.metrics import alive
 from gateway.ops.workers import hold_signals, lifeline, stop_requested, supervise
 from gateway.originals.configured import open_store
@@ -66,7 +66,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         settings = dataclasses.replace(
             settings, server=dataclasses.replace(settings.server, demo=True)
         )
-    handler = logging.StreamHandler(sys.stdout)
+    output = Output(sys.stdout)
+    handler = logging.StreamHandler(output)
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=settings.server.log_level, handlers=[handler])
     quiet_chatty_loggers()
@@ -118,7 +119,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     )
 
     def announce() -> None:
-        _announce(settings, demo is not None)
+        _announce(settings, demo is not None, output)
 
     # This serve's workers publish their figures in a directory of its own:
     # another serve on the same data dir (blue/green on one host) neither
@@ -140,7 +141,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
             app.cleanup_ctx.append(_published_metrics)
         app.cleanup_ctx.append(_frozen_heap)
         try:
-            _loop_runner()(_run(app, settings, sock))
+            _loop_runner()(_run(app, settings, sock, output))
         except ConfigError as exc:
             print(f"image-gateway: {exc}", file=sys.stderr)
             return 2
@@ -257,7 +258,9 @@ async def _seeded(store: CatalogStore, settings: Settings) -> Demo | None:
                 ) from None
 
 
-async def _run(app: web.Application, settings: Settings, sock: socket.socket) -> None:
+async def _run(
+    app: web.Application, settings: Settings, sock: socket.socket, output: Sink
+) -> None:
     """Serve until SIGINT or SIGTERM, behind the connection guard, then drain.
 
     Not `web.run_app`: its sites hand connections to aiohttp's protocol
@@ -269,7 +272,7 @@ async def _run(app: web.Application, settings: Settings, sock: socket.socket) ->
     close`.
     """
     server_settings = settings.server
-    runner = app_runner(app, settings, log_stream=sys.stdout)
+    runner = app_runner(app, settings, log_stream=output)
     with data_dir_faults(settings):
         try:
             await runner.setup()  # start-up: the catalog opens, the demo is seeded
@@ -317,7 +320,7 @@ async def _run(app: web.Application, settings: Settings, sock: socket.socket) ->
 
 
 def app_runner(
-    app: web.Application, settings: Settings, *, log_stream: TextIO
+    app: web.Application, settings: Settings, *, log_stream: Sink
 ) -> web.AppRunner:
     """The runner `serve` uses: the JSON access log (unless turned off) to `log_stream`."""
     JsonAccessLogger.configure(
@@ -361,7 +364,7 @@ def _protocol(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _announce(settings: Settings, demo: bool) -> None:
+def _announce(settings: Settings, demo: bool, output: Sink) -> None:
     """What a newcomer should open first: a page (a signed URL opened directly
     downloads the picture, by the base chain's `fl_attachment`).
 
@@ -380,7 +383,7 @@ def _announce(settings: Settings, demo: bool) -> None:
     plain = sys.stdout.isatty()
     for text, url in lines:
         if plain:
-            print(f"{text} {url}")
+            print(f"{text} {url}", file=output)
         else:
             # Printed whatever GATEWAY_LOG_LEVEL says, as in plain text: the
             # URL of a `--port 0` is read from here.
@@ -388,8 +391,8 @@ def _announce(settings: Settings, demo: bool) -> None:
                 {"name": "gateway", "msg": f"{text} {url}", "url": str(url)}
             )
             record.levelno, record.levelname = logging.INFO, "INFO"
-            print(JsonFormatter().format(record))
-    sys.stdout.flush()
+            print(JsonFormatter().format(record), file=output)
+    output.flush()
 
 
 async def _published_metrics(app: web.Application) -> AsyncIterator[None]:

@@ -27,13 +27,14 @@ import sys
 import time
 import urllib.parse
 from collections.abc import Callable, Collection, Mapping
-from typing import Final, TextIO
+from typing import Final
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from multidict import MultiMapping
 
 from gateway.keys import ISSUER
+from gateway.ops.logs import Sink
 
 __all__ = [
     "JsonAccessLogger",
@@ -278,7 +279,7 @@ def _in(address: str, trusted: _TrustedNetworks) -> bool:
 class _Batch:
     """Lines waiting to be written, shared by every connection's logger."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: Sink) -> None:
         self.stream = stream
         self.lines: list[str] = []
         self._scheduled = False
@@ -320,7 +321,7 @@ class JsonAccessLogger(AbstractAccessLogger):
     _batch: _Batch | None = None
 
     @classmethod
-    def configure(cls, *, trusted_proxies: _TrustedNetworks, stream: TextIO) -> None:
+    def configure(cls, *, trusted_proxies: _TrustedNetworks, stream: Sink) -> None:
         cls.trusted_proxies = trusted_proxies
         cls._batch = _Batch(stream)
 

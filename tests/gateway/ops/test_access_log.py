@@ -463,7 +463,7 @@ def _logger_into(
         def flush(self) -> None:
             pass
 
-    JsonAccessLogger.configure(trusted_proxies=trusted, stream=_Lines())  # type: ignore[arg-type]
+    JsonAccessLogger.configure(trusted_proxies=trusted, stream=_Lines())
     return JsonAccessLogger(logging.getLogger("test"), "")
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from tests.gateway.ops.conftest import Served
+from tests.helpers import announced
 from tests.images import RED, solid
 
 
@@ -357,3 +358,52 @@ def test_a_second_stop_while_starting_up_exits_at_once(
     assert server.returncode == 128 + signum
     assert errors == "image-gateway: stopped again while starting; exiting now\n"
     assert "listening" not in output
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_standard_output_closed_is_said_once_and_serving_goes_on(
+    tmp_path: Path, workers: str
+) -> None:
+    """`serve | head`: the reader of its logs goes away. Every line written
+    after was a traceback on stderr (and, with workers, the start-up's stopped
+    `serve`); now one line says so per process, and requests are answered."""
+    env = {
+        **os.environ,
+        "GATEWAY_DATA_DIR": str(tmp_path),
+        "GATEWAY_WORKERS": workers,
+    }
+    env.pop("CLOUDINARY_URL", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve", "--demo", "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdout is not None
+    assert server.stderr is not None
+    try:
+        for line in server.stdout:
+            if announced(line).startswith("image-gateway listening on"):
+                port = int(announced(line).rsplit(":", 1)[1])
+                break
+        else:
+            raise AssertionError("the gateway did not start")
+        server.stdout.close()  # as `head` exits
+        for _ in range(6):  # each flushed alone, on whichever worker answers
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{port}/livez", timeout=10
+            ) as answer:
+                assert answer.status == 200
+            time.sleep(0.3)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, errors = server.communicate(timeout=30)
+    assert server.returncode == 0, errors
+    said = errors.splitlines()
+    assert said, "the lost logs went unsaid"
+    assert 1 <= len(said) <= 1 + int(workers), errors
+    assert set(said) == {
+        "image-gateway: standard output was closed (its reader went away);"
+        " serving goes on, its log lines are dropped"
+    }, errors
