@@ -573,15 +573,17 @@ async def test_uploads_in_flight_are_bounded_per_key_and_in_all(
             )
         )
 
+    # Admitted uploads spool what they read: each holds a place once its file is there.
+    spooled = bounded.data_dir / "uploads"
     held = [start(keys.mine), start(keys.mine)]
-    await asyncio.sleep(0.2)
+    await eventually(lambda: len(list(spooled.iterdir())) == 2)
     third = await client.post(
         "/v1/images", data=form(image_file(JPEG)), headers=bearer(keys.mine)
     )
     await assert_error(third, 429, "too_many_requests")
     assert third.headers["Retry-After"] == "1"
     held.append(start(keys.other))
-    await asyncio.sleep(0.2)
+    await eventually(lambda: len(list(spooled.iterdir())) == 3)
     fourth = await client.post(
         "/v1/images", data=form(image_file(JPEG)), headers=bearer(keys.other)
     )
