@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
-from typing import Final
+from typing import Final, NoReturn
 
 from gateway.catalog import CatalogError
 from gateway.cli import commands
@@ -72,8 +72,17 @@ def main(
         return _EXIT_USAGE
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage mistake in one line, as every other start-up mistake, naming
+    the help that shows the usage argparse would print (its subcommands'
+    parsers are of this class too)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(_EXIT_USAGE, f"image-gateway: {message} (see `{self.prog} --help`)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="image-gateway",
         description="Signed-URL image transformation gateway. Settings come from "
         "GATEWAY_* variables and CLOUDINARY_URL (see the README).",

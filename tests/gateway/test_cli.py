@@ -488,23 +488,28 @@ def test_a_variable_out_of_range_says_what_is_accepted(
 
 
 @pytest.mark.parametrize(
-    ("argv", "says"),
+    ("argv", "says", "helped_by"),
     [
-        ([], "required: {serve,db,migrate,issuer,image,token}"),
-        (["issuer"], "required: {add,list,signing-key,key}"),
-        (["issuer", "key"], "required: {create,list,revoke}"),
-        (["serve", "--port", "65536"], "argument --port: must be from 0 to 65535"),
-        (["serve", "--port", "-1"], "argument --port: must be from 0 to 65535"),
+        ([], "the following arguments are required: {serve,db,migrate,issuer,image,token}", ""),
+        (["issuer"], "the following arguments are required: {add,list,signing-key,key}", " issuer"),
+        (["issuer", "key"], "the following arguments are required: {create,list,revoke}", " issuer key"),
+        (["serve", "--port", "65536"], "argument --port: must be from 0 to 65535", " serve"),
+        (["serve", "--port", "-1"], "argument --port: must be from 0 to 65535", " serve"),
+        (["serve", "--workers", "two"], "argument --workers: invalid int value: 'two'", " serve"),
+        (["issuer", "list", "--nope"], "unrecognized arguments: --nope", ""),
     ],
-)
-def test_argument_mistakes_name_what_is_expected(
-    capsys: pytest.CaptureFixture[str], argv: list[str], says: str
+)  # fmt: skip
+def test_argument_mistakes_are_one_line_naming_what_is_expected(
+    capsys: pytest.CaptureFixture[str], argv: list[str], says: str, helped_by: str
 ) -> None:
-    """Not argparse's internal names ("required: action")."""
+    """Not argparse's internal names ("required: action"), and one line as any
+    start-up mistake: argparse's usage block is the named `--help`'s."""
     with pytest.raises(SystemExit) as exited:
         main(argv, {})
     assert exited.value.code == 2
-    assert capsys.readouterr().err.splitlines()[-1].endswith(says)
+    assert capsys.readouterr().err == (
+        f"image-gateway: {says} (see `image-gateway{helped_by} --help`)\n"
+    )
 
 
 @pytest.mark.parametrize("command", [("issuer", "list"), ("db", "upgrade")])
