@@ -760,11 +760,8 @@ def test_a_jpeg_is_progressive_up_to_a_megapixel(
     assert bool(out.info.get("progressive")) is progressive
 
 
-def test_two_threads_encoding_large_jpegs_leave_the_gil_to_others() -> None:
-    """Pillow's JPEG encoder holds the GIL: with large progressive JPEGs, two
-    render threads kept every other thread (the event loop's) waiting 430 ms."""
-    noise = Image.effect_noise((2048, 2048), 64).convert("RGB")
-    big = Decoded(noise.resize((4096, 4096)), (4096, 4096))
+def _longest_wait_while_two_threads_encode(big: Decoded) -> float:
+    """The longest this thread waited to run again while two others encoded."""
     gaps: list[float] = []
 
     def encodes() -> None:
@@ -782,7 +779,24 @@ def test_two_threads_encoding_large_jpegs_leave_the_gil_to_others() -> None:
         last = now
     for thread in threads:
         thread.join()
-    assert max(gaps) < 0.06, f"{max(gaps) * 1000:.0f} ms"
+    return max(gaps)
+
+
+def test_two_threads_encoding_large_jpegs_leave_the_gil_to_others() -> None:
+    """Pillow's JPEG encoder holds the GIL: with large progressive JPEGs, two
+    render threads kept every other thread (the event loop's) waiting 430 ms.
+
+    Best of three, under 100 ms: on busy cores other processes take the CPU
+    too (waits of up to 60 ms seen), but an encode holding the GIL (160 ms a
+    progressive one) stalls every attempt."""
+    noise = Image.effect_noise((2048, 2048), 64).convert("RGB")
+    big = Decoded(noise.resize((4096, 4096)), (4096, 4096))
+    waits: list[float] = []
+    for _ in range(3):
+        waits.append(_longest_wait_while_two_threads_encode(big))
+        if waits[-1] < 0.1:
+            break
+    assert min(waits) < 0.1, ", ".join(f"{wait * 1000:.0f} ms" for wait in waits)
 
 
 def line(length: int, *, tall: bool) -> Decoded:
