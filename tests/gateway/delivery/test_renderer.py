@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -738,7 +737,9 @@ async def test_the_render_cache_counts_each_entrys_own_cost(
     assert app[RENDERER].renders == 4  # the oldest was evicted for the third
 
 
-@pytest.mark.parametrize(("accept", "at_once"), [("*/*", 1), ("image/webp", 2)])
+@pytest.mark.parametrize(
+    ("accept", "at_once", "patience"), [("*/*", 1, 0.2), ("image/webp", 2, 10.0)]
+)
 async def test_jpeg_encodes_take_turns(
     aiohttp_client: AiohttpClient,
     settings: Settings,
@@ -747,12 +748,17 @@ async def test_jpeg_encodes_take_turns(
     monkeypatch: pytest.MonkeyPatch,
     accept: str,
     at_once: int,
+    patience: float,
 ) -> None:
     """Pillow's JPEG encoder holds the GIL: two render threads handing it to
     each other kept the event loop waiting twice as long as one. Other
-    encoders release it, and run side by side."""
+    encoders release it, and run side by side.
+
+    Each encode waits for the other to join it: a WebP as long as that
+    takes, a JPEG briefly, since the other, rightly kept out, never comes."""
     running = most = 0
     lock = threading.Lock()
+    both = threading.Event()
     real = pillow_encode
 
     def encode(out: Decoded, extension: str, quality: int) -> bytes:
@@ -760,7 +766,9 @@ async def test_jpeg_encodes_take_turns(
         with lock:
             running += 1
             most = max(most, running)
-        time.sleep(0.1)  # long enough for the other render to arrive
+            if running == 2:
+                both.set()
+        both.wait(patience)
         with lock:
             running -= 1
         return real(out, extension, quality)
