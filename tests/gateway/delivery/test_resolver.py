@@ -58,19 +58,25 @@ async def test_a_key_revoked_while_images_load_is_refused_and_not_remembered(
     catalog = resolver.catalog
     token = mint(key, issuer_id=issuer_id, transformations=[], ttl=3600)
     real_image, real_issuers = store.image, store.issuers
+    asked, rereading_keys, image_read = (asyncio.Event() for _ in range(3))
 
     async def slow_image(image_id: str) -> ImageRecord | None:
-        await asyncio.sleep(0.2)
-        return await real_image(image_id)
+        asked.set()
+        # Read once the poll noticed the revocation, answered while it rereads.
+        await asyncio.wait_for(rereading_keys.wait(), 5)
+        record = await real_image(image_id)
+        image_read.set()
+        return record
 
     async def slow_issuers() -> object:
-        await asyncio.sleep(0.3)
-        return await real_issuers()
+        rereading_keys.set()
+        await asyncio.wait_for(image_read.wait(), 5)
+        return await real_issuers()  # on a thread: the request goes on first
 
     monkeypatch.setattr(store, "image", slow_image)
     monkeypatch.setattr(store, "issuers", slow_issuers)
     loading = asyncio.ensure_future(resolver.redirect(token, image.id))
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(asked.wait(), 5)
     cli = await SqliteCatalog.open(tmp_path / "catalog.sqlite3")
     await cli.revoke_key(issuer_id, "k1")
     await cli.close()
