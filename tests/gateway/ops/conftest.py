@@ -6,6 +6,8 @@ import os
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,6 +49,32 @@ class Served:
             if announced(line).startswith("image-gateway listening on"):
                 return int(announced(line).rsplit(":", 1)[1])
         raise AssertionError("the gateway did not start")
+
+
+def serving(port: int, workers: int = 1) -> None:
+    """Wait until every worker serves `port`. The listening line comes as
+    they are forked, before they start (one alone: before it starts at all).
+
+    One worker: its /livez answer. Several each publish their figures once
+    serving, each its own `worker` series, which any one's scrape shows.
+    """
+    if workers == 1:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/livez", timeout=10):
+            return
+    series: set[str] = set()
+    deadline = time.monotonic() + 10
+    while len(series) < workers:
+        assert time.monotonic() < deadline, series
+        time.sleep(0.05)
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/metrics", timeout=10
+        ) as answer:
+            lines = answer.read().decode().splitlines()
+        series = {
+            line.split()[0]
+            for line in lines
+            if line.startswith("process_cpu_seconds_total{worker=")
+        }
 
 
 @pytest.fixture

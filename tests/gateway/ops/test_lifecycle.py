@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from tests.gateway.ops.conftest import Served
-from tests.helpers import announced
+from tests.gateway.ops.conftest import Served, serving
+from tests.helpers import announced, eventually
 from tests.images import RED, solid
 
 
@@ -192,6 +192,8 @@ async def test_an_upload_still_arriving_when_the_listener_closes_is_answered(
     issuer = await _issuer_added(tmp_path)
     port = serve(GATEWAY_WORKERS=workers, GATEWAY_SHUTDOWN_TIMEOUT="30")
     (server,) = serve.processes
+    # A worker still starting at the stop holds the listener open meanwhile.
+    await asyncio.to_thread(serving, port, int(workers))
     boundary = "xyzzy"
     body = (
         (
@@ -201,6 +203,8 @@ async def test_an_upload_still_arriving_when_the_listener_closes_is_answered(
         + solid((8, 8), RED, "PNG")
         + f"\r\n--{boundary}--\r\n".encode()
     )
+    # The part's headers and the file's first bytes: the rest still to come.
+    sent = body.index(b"\r\n\r\n") + 4 + 8
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(
         (
@@ -209,16 +213,18 @@ async def test_an_upload_still_arriving_when_the_listener_closes_is_answered(
             f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
             f"Content-Length: {len(body)}\r\n\r\n"
         ).encode()
-        + body[:40]
+        + body[:sent]
     )
     await writer.drain()
-    await asyncio.sleep(0.3)  # in the worker's hands
+    # In the worker's hands once it spools the file; a stop before, and
+    # nothing was under way.
+    await eventually(lambda: any((tmp_path / "uploads").glob("upload-*")))
     signalled = time.monotonic()
     server.send_signal(signal.SIGTERM)
     await asyncio.sleep(1.0)  # the listener has closed meanwhile (no drain delay)
     with pytest.raises(ConnectionRefusedError):
         await asyncio.open_connection("127.0.0.1", port)
-    writer.write(body[40:])
+    writer.write(body[sent:])
     await writer.drain()
     answer = await asyncio.wait_for(reader.read(), 10)
     assert answer.startswith(b"HTTP/1.1 201 "), answer[:300]
@@ -240,9 +246,11 @@ async def test_a_request_still_under_way_at_the_shutdown_timeout_is_cut(
     issuer = await _issuer_added(tmp_path)
     port = serve(GATEWAY_WORKERS=workers, GATEWAY_SHUTDOWN_TIMEOUT="1")
     (server,) = serve.processes
+    # A worker still starting at the stop adds its start-up to the exit's time.
+    await asyncio.to_thread(serving, port, int(workers))
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        # A body announced and never sent: the client stalls.
+        # A file's first bytes, the rest announced and never sent: the client stalls.
         writer.write(
             (
                 f"POST /v1/images HTTP/1.1\r\nHost: x\r\n"
@@ -250,10 +258,15 @@ async def test_a_request_still_under_way_at_the_shutdown_timeout_is_cut(
                 "X-Request-Id: cut-upload-0001\r\n"
                 "Content-Type: multipart/form-data; boundary=xyzzy\r\n"
                 "Content-Length: 100000\r\n\r\n--xyzzy\r\n"
+                "Content-Disposition: form-data; name=image; filename=a.png\r\n"
+                "Content-Type: image/png\r\n\r\n"
             ).encode()
+            + solid((8, 8), RED, "PNG")[:8]
         )
         await writer.drain()
-        await asyncio.sleep(0.3)  # in the worker's hands
+        # In the worker's hands once it spools the file; a stop before, and
+        # nothing was under way.
+        await eventually(lambda: any((tmp_path / "uploads").glob("upload-*")))
         signalled = time.monotonic()
         server.send_signal(signal.SIGTERM)
         output, _ = await asyncio.to_thread(server.communicate, timeout=15)
