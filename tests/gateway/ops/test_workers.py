@@ -16,7 +16,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.gateway.ops.conftest import Served
+from gateway.ops.metrics import SCRAPE_TTL
+from tests.gateway.ops.conftest import Served, serving
 from tests.helpers import child_pids
 from tests.images import RED, solid
 
@@ -35,6 +36,26 @@ def _fetch(
             return answer.status, dict(answer.headers), answer.read()
     except urllib.error.HTTPError as refused:
         return refused.code, dict(refused.headers), refused.read()
+
+
+def _livez_count(port: int) -> float:
+    """The livez answers a scrape of this serve reports (0 when none)."""
+    _, _, text = _fetch(f"http://127.0.0.1:{port}/metrics")
+    prefix = 'gateway_requests_total{route="livez",status="200"}'
+    found = [line for line in text.decode().splitlines() if line.startswith(prefix)]
+    return float(found[0].split()[-1]) if found else 0.0
+
+
+def _counted(port: int, sent: int) -> None:
+    """Wait until every scrape counts all `sent` livez answers: a sibling's
+    once it publishes them, every second (later on a loaded machine)."""
+    deadline = time.monotonic() + 10
+    while (counted := _livez_count(port)) != sent:
+        assert time.monotonic() < deadline, (counted, sent)
+        time.sleep(0.1)
+    # A worker serves its last scrape's text again for SCRAPE_TTL: one built
+    # before the count was whole expires meanwhile.
+    time.sleep(SCRAPE_TTL)
 
 
 def _on_both_workers(url: str, method: str = "GET") -> list[tuple[int, str]]:
@@ -122,15 +143,9 @@ def test_a_scrape_reports_every_workers_requests(serve: Served) -> None:
     port = serve(GATEWAY_WORKERS="2", GATEWAY_ACCESS_LOG="0")
     answers = _on_both_workers(f"http://127.0.0.1:{port}/livez")
     assert {status for status, _ in answers} == {200}
-    time.sleep(1.5)  # every worker has published since
+    _counted(port, len(answers))  # every worker has published since
     for _ in range(6):  # either worker may answer the scrape
-        _, _, text = _fetch(f"http://127.0.0.1:{port}/metrics")
-        line = next(
-            line
-            for line in text.decode().splitlines()
-            if line.startswith('gateway_requests_total{route="livez",status="200"}')
-        )
-        assert float(line.split()[-1]) == len(answers)
+        assert _livez_count(port) == len(answers)
 
 
 def test_a_crashed_worker_is_replaced_and_a_stop_still_ends_all(
@@ -157,14 +172,6 @@ def test_a_crashed_worker_is_replaced_and_a_stop_still_ends_all(
     assert all(not Path(f"/proc/{pid}").exists() for pid in now)
 
 
-def _livez_count(port: int) -> float:
-    """The livez answers a scrape of this serve reports (0 when none)."""
-    _, _, text = _fetch(f"http://127.0.0.1:{port}/metrics")
-    prefix = 'gateway_requests_total{route="livez",status="200"}'
-    found = [line for line in text.decode().splitlines() if line.startswith(prefix)]
-    return float(found[0].split()[-1]) if found else 0.0
-
-
 def test_two_serves_on_one_data_dir_count_their_own(serve: Served) -> None:
     """Blue/green on one host: each serve's scrape sums its own workers. They
     shared `metrics/` (each counted the other's requests), and each start
@@ -172,7 +179,7 @@ def test_two_serves_on_one_data_dir_count_their_own(serve: Served) -> None:
     first = serve(GATEWAY_WORKERS="2", GATEWAY_ACCESS_LOG="0")
     second = serve(GATEWAY_WORKERS="2", GATEWAY_ACCESS_LOG="0")
     answers = _on_both_workers(f"http://127.0.0.1:{first}/livez")
-    time.sleep(1.5)  # every worker has published since
+    _counted(first, len(answers))  # every worker has published since
     # Either worker may answer a scrape; each must say the same.
     assert {_livez_count(first) for _ in range(6)} == {len(answers)}
     assert {_livez_count(second) for _ in range(6)} == {0.0}
@@ -198,7 +205,10 @@ def test_each_workers_process_figures_are_its_own_series(serve: Served) -> None:
     """One unlabelled `process_cpu_seconds_total`, the answering worker's,
     went backwards from scrape to scrape as the other answered."""
     port = serve(GATEWAY_WORKERS="2")
-    time.sleep(1.5)  # both have published
+    serving(port, 2)  # both have published
+    # A worker serves its last scrape's text again for SCRAPE_TTL: one built
+    # before the other had published expires meanwhile.
+    time.sleep(SCRAPE_TTL)
     for _ in range(4):  # either worker may answer the scrape
         _, _, text = _fetch(f"http://127.0.0.1:{port}/metrics")
         lines = text.decode().splitlines()
