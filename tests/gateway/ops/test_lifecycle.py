@@ -38,6 +38,17 @@ def _serve_once(
     )
 
 
+def _demo_started(env: dict[str, str]) -> subprocess.Popen[str]:
+    """`serve --demo` on a free port, its stdout and stderr each a pipe of its own."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve", "--demo", "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def test_a_port_in_use_is_one_line_and_nothing_claims_to_be_up(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -303,13 +314,7 @@ def _starting_behind_a_lock(
     catalog = (tmp_path / "catalog.sqlite3").resolve()
     holder = sqlite3.connect(catalog, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "--demo", "--port", "0"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server = _demo_started(env)
     deadline = time.monotonic() + 30
     while not _has_open(server.pid, catalog):
         assert time.monotonic() < deadline, "the catalog was never opened"
@@ -386,13 +391,7 @@ def test_standard_output_closed_is_said_once_and_serving_goes_on(
         "GATEWAY_WORKERS": workers,
     }
     env.pop("CLOUDINARY_URL", None)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "--demo", "--port", "0"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server = _demo_started(env)
     assert server.stdout is not None
     assert server.stderr is not None
     try:
