@@ -33,17 +33,22 @@ async def test_connections_past_the_bound_are_503_and_closed(
     for _, held_writer in held:
         held_writer.close()
     # Room again, once the server has seen the two close (a moment, or more
-    # on a loaded machine): until then, 503 as above.
+    # on a loaded machine): until then, 503 as above, or a reset (the 503 sent
+    # and the connection closed with the request unread).
     deadline = time.monotonic() + 10
     while True:
         reader, writer = await _connect(port)
         writer.write(b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        answer = await _closed_within(reader, 5)
+        try:
+            answer = await _closed_within(reader, 5)
+        except ConnectionResetError:
+            answer = b"reset"
         writer.close()
-        if not answer.startswith(b"HTTP/1.1 503 ") or time.monotonic() > deadline:
+        refused = answer == b"reset" or answer.startswith(b"HTTP/1.1 503 ")
+        if not refused or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.05)
-    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:100]
 
 
 async def test_a_request_head_slower_than_the_timeout_is_cut(
