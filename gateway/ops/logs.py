@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import errno
 import json
 import logging
 import os
-import sys
+import threading
 import time
+from collections.abc import Callable
 from typing import Final, Protocol, TextIO
 
 __all__ = ["CURRENT_REQUEST_ID", "JsonFormatter", "Output", "Sink"]
@@ -15,6 +18,8 @@ __all__ = ["CURRENT_REQUEST_ID", "JsonFormatter", "Output", "Sink"]
 # Fields a record may carry (`extra=`) that a machine reads, written when set:
 # the start-up lines' `url` (the port a `--port 0` got).
 _FIELDS: Final = ("url",)
+# Standard output's reader is gone for good: a pipe's, a socket's, a terminal's.
+_GONE: Final = frozenset({errno.EPIPE, errno.ECONNRESET, errno.EIO})
 
 # Set by the request-id middleware: a log line written while a request is
 # handled names it, so the line and the client's error object join up.
@@ -50,41 +55,63 @@ class Sink(Protocol):
 
 
 class Output:
-    """Standard output whose reader may go away (`serve | head -1`, a log
-    shipper stopped): serving goes on, the logs are dropped, and stderr says
-    so once, where every line written after had been a traceback of its own."""
+    """Standard output whose reader may go away (`serve | head`, a log shipper
+    stopped): serving goes on, the lines are dropped, and stderr says so once,
+    where every line written after had been a traceback of its own.
+
+    A reader gone for good (EPIPE, ECONNRESET, EIO) closes it; any other
+    failure (a full disk, a non-blocking pipe that is full) drops the lines
+    while it lasts, said once each time it starts.
+    """
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
-        self._closed = False
+        self._gone = False
+        self._failing = False
+        # The access log and the announcement write from the loop's thread,
+        # logging from the render threads too.
+        self._lock = threading.Lock()
 
     def write(self, text: str, /) -> int:
-        if not self._closed:
-            try:
-                self._stream.write(text)
-            except BrokenPipeError:
-                self._reader_gone()
+        with self._lock:
+            if not self._gone:
+                self._tried(self._stream.write, text)
         return len(text)
 
     def flush(self) -> None:
-        if not self._closed:
-            try:
-                self._stream.flush()
-            except BrokenPipeError:
-                self._reader_gone()
+        with self._lock:
+            if not self._gone and self._tried(self._stream.flush):
+                self._failing = False  # written through: said again if it fails again
 
-    def _reader_gone(self) -> None:
-        self._closed = True
-        print(
-            "image-gateway: standard output was closed (its reader went away);"
-            " serving goes on, its log lines are dropped",
-            file=sys.stderr,
-            flush=True,
-        )
-        # What the stream still buffers is flushed again at exit: into
-        # /dev/null, rather than a last traceback.
-        devnull = os.open(os.devnull, os.O_WRONLY)
+    def _tried(self, call: Callable[..., object], *args: object) -> bool:
         try:
-            os.dup2(devnull, self._stream.fileno())
-        finally:
-            os.close(devnull)
+            call(*args)
+        except OSError as exc:
+            if exc.errno in _GONE:
+                self._gone = True
+                # What the stream still buffers is flushed again at exit:
+                # into /dev/null, rather than a last traceback. Before saying
+                # so: stderr may be the same dead pipe (`serve 2>&1 | head`).
+                with contextlib.suppress(OSError):
+                    devnull = os.open(os.devnull, os.O_WRONLY)
+                    try:
+                        os.dup2(devnull, self._stream.fileno())
+                    finally:
+                        os.close(devnull)
+                _say(
+                    "standard output was closed (its reader went away);"
+                    " serving goes on, its log lines are dropped"
+                )
+            elif not self._failing:
+                self._failing = True
+                _say(
+                    f"standard output failed ({exc.strerror or exc});"
+                    " log lines are dropped while it does"
+                )
+            return False
+        return True
+
+
+def _say(message: str) -> None:
+    with contextlib.suppress(OSError):
+        os.write(2, f"image-gateway: {message}\n".encode())
