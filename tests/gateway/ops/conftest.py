@@ -23,6 +23,21 @@ def _free_port() -> int:
         return port
 
 
+def served_once(
+    env: dict[str, str], command: tuple[str, ...] = ("serve",)
+) -> subprocess.CompletedProcess[str]:
+    """`python -m gateway serve` (or `command`) run to its end, with extra
+    environment: for start-up that stops, its status not checked."""
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *command],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
 class Served:
     """`python -m gateway serve` processes started by a test, stopped after it."""
 

@@ -20,22 +20,9 @@ from typing import Any
 
 import pytest
 
-from tests.gateway.ops.conftest import Served, serving
+from tests.gateway.ops.conftest import Served, served_once, serving
 from tests.helpers import announced, eventually
 from tests.images import RED, solid
-
-
-def _serve_once(
-    env: dict[str, str], command: tuple[str, ...] = ("serve",)
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", *command],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
 
 
 def _demo_started(
@@ -57,7 +44,7 @@ def test_a_port_in_use_is_one_line_and_nothing_claims_to_be_up(tmp_path: Path) -
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = _serve_once(
+        result = served_once(
             {
                 "GATEWAY_DATA_DIR": str(tmp_path),
                 "GATEWAY_PORT": str(port),
@@ -83,7 +70,7 @@ def test_an_ipv6_address_in_use_is_named_in_brackets(tmp_path: Path, host: str) 
         pytest.skip(f"no IPv6 loopback here: {exc}")
     with taken:
         port = taken.getsockname()[1]
-        result = _serve_once(
+        result = served_once(
             {
                 "GATEWAY_DATA_DIR": str(tmp_path),
                 "GATEWAY_HOST": host,
@@ -99,7 +86,7 @@ def test_an_ipv6_address_in_use_is_named_in_brackets(tmp_path: Path, host: str) 
 
 def test_a_data_dir_that_cannot_be_one_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("not a folder")
-    result = _serve_once({"GATEWAY_DATA_DIR": str(tmp_path / "a-file" / "data")})
+    result = served_once({"GATEWAY_DATA_DIR": str(tmp_path / "a-file" / "data")})
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("image-gateway: GATEWAY_DATA_DIR")
@@ -114,7 +101,7 @@ def test_a_sqlite_file_named_elsewhere_that_cannot_be_made_is_named(
     directory instead, which was fine."""
     (tmp_path / "a-file").write_text("not a folder")
     database = tmp_path / "a-file" / "catalog.sqlite3"
-    result = _serve_once(
+    result = served_once(
         {
             "GATEWAY_DATA_DIR": str(tmp_path / "data"),
             "GATEWAY_DATABASE_URL": f"sqlite:///{database}",

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from gateway.ops.metrics import SCRAPE_TTL
-from tests.gateway.ops.conftest import Served, serving
+from tests.gateway.ops.conftest import Served, served_once, serving
 from tests.helpers import child_pids
 from tests.images import RED, solid
 
@@ -259,13 +259,9 @@ def test_a_metrics_directory_that_cannot_be_made_stops_start_up(
     """With several workers; a single one publishes nothing. The workers'
     publications failed unseen, and every scrape counted its worker alone."""
     (tmp_path / "metrics").write_text("not a folder")
-    result = subprocess.run(
-        [sys.executable, "-m", "gateway", "serve", "--port", "0", "--workers", "2"],
-        env={**os.environ, "GATEWAY_DATA_DIR": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
+    result = served_once(
+        {"GATEWAY_DATA_DIR": str(tmp_path)},
+        ("serve", "--port", "0", "--workers", "2"),
     )
     assert result.returncode == 2, result.stderr
     (line,) = result.stderr.strip().splitlines()
